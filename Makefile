@@ -1,0 +1,70 @@
+# kimchid - plain Makefile; dependencies come from Debian packages via pkg-config.
+PKGS     := libvirt libmicrohttpd jansson sqlite3 gnutls libxml-2.0
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+CC       ?= cc
+WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wformat=2 -Wshadow -Wno-format-nonliteral
+CPPFLAGS += -D_GNU_SOURCE -DKIMCHID_VERSION='"$(VERSION)"' -DKIMCHID_DATADIR='"$(PREFIX)/share/kimchid"'
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARN) -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC      := $(wildcard src/*.c src/*/*.c)
+LIBSRC   := $(filter-out src/main.c,$(SRC))
+OBJ      := $(SRC:src/%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:src/%.c=build/asan/obj/%.o)
+ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all asan unit deps check bench run format install clean lab-up lab-down
+
+all: build/kimchid
+
+build/kimchid: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+asan: build/asan/kimchid $(UNIT_BIN)
+
+build/asan/kimchid: $(ASAN_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/asan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIB) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -Isrc -o $@ $< $(ASAN_LIB) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+# Installs missing Debian packages (as root) or prints the exact command and fails.
+deps:
+	@scripts/deps.sh
+
+check: deps
+	$(MAKE) all asan
+	@tests/run-all.sh
+
+bench: deps all
+	@bench/run.sh
+
+run: deps all
+	@scripts/run.sh
+
+format:
+	clang-format -i $(SRC) $(wildcard src/*.h src/*/*.h) $(UNIT_SRC)
+
+install: all
+	install -D -m 0755 build/kimchid $(DESTDIR)$(PREFIX)/sbin/kimchid
+	mkdir -p $(DESTDIR)$(PREFIX)/share/kimchid
+	cp -r ui $(DESTDIR)$(PREFIX)/share/kimchid/
+
+clean:
+	rm -rf build

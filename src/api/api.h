@@ -1,0 +1,52 @@
+/* api.h - Kimchi's REST API as a pure function from a request to a reply, so that it
+ * can be tested without HTTP. The HTTP layer fills api_request and sends api_reply. */
+#ifndef KIMCHID_API_H
+#define KIMCHID_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../util/err.h"
+
+struct virt;
+struct task_engine;
+
+#define API_PREFIX "/plugins/kimchi"
+
+/* Returns the value of query parameter `key` (borrowed) or NULL. */
+typedef const char *(*api_query_fn)(void *cls, const char *key);
+
+struct api_request {
+    const char *method;   /* "GET", "POST", ... */
+    const char *path;     /* decoded, starting with API_PREFIX */
+    const char *body;     /* not NUL-terminated; may be NULL when body_len is 0 */
+    size_t body_len;
+    api_query_fn query;   /* may be NULL */
+    void *query_cls;
+};
+
+struct api_reply {
+    int status;
+    char *body;      /* JSON text (owned) or NULL for no body */
+    char allow[64];  /* "Allow" header value for 405, else empty */
+};
+
+struct api_ctx {
+    struct virt *virt;
+    struct task_engine *tasks;
+};
+
+/* True when `path` is API_PREFIX or below it. */
+bool api_owns_path(const char *path);
+
+/* Routes and runs one request. Always fills `rep`; the caller frees it with api_reply_clear.
+ * Called from HTTP threads, concurrently. */
+void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep);
+
+/* Fills `rep` with Kimchi's error body for `e`. */
+void api_reply_error(struct api_reply *rep, const struct err *e);
+
+/* Frees the reply's body. */
+void api_reply_clear(struct api_reply *rep);
+
+#endif

@@ -1,0 +1,64 @@
+/* api_priv.h - handler signature and the handlers of each resource file. */
+#ifndef KIMCHID_API_PRIV_H
+#define KIMCHID_API_PRIV_H
+
+#include <jansson.h>
+
+#include "../util/jsonv.h"
+
+#include "api.h"
+
+#define API_MAX_PARAMS 4
+
+/* A handler fills `rep` and returns 0, or returns -1 with `e` set. params[] are the
+ * decoded ":" segments of the route, in order. */
+typedef int (*api_handler_fn)(struct api_ctx *ctx, const struct api_request *req,
+                              const char *const *params, struct api_reply *rep, struct err *e);
+
+struct api_route {
+    const char *method;
+    const char *pattern; /* below API_PREFIX; ":" stands for one segment */
+    api_handler_fn handler;
+};
+
+/* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
+int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e);
+
+/* Parses the body as an object with only the given fields (400 otherwise). New reference. */
+json_t *api_body(const struct api_request *req, const struct jsonv_field *fields, size_t n,
+                 struct err *e);
+
+/* vms.c */
+int api_vms_list(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+int api_vm_get(struct api_ctx *, const struct api_request *, const char *const *,
+               struct api_reply *, struct err *);
+int api_vm_delete(struct api_ctx *, const struct api_request *, const char *const *,
+                  struct api_reply *, struct err *);
+int api_vm_start(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+int api_vm_poweroff(struct api_ctx *, const struct api_request *, const char *const *,
+                    struct api_reply *, struct err *);
+int api_vm_shutdown(struct api_ctx *, const struct api_request *, const char *const *,
+                    struct api_reply *, struct err *);
+int api_vm_reset(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+int api_vm_suspend(struct api_ctx *, const struct api_request *, const char *const *,
+                   struct api_reply *, struct err *);
+int api_vm_resume(struct api_ctx *, const struct api_request *, const char *const *,
+                  struct api_reply *, struct err *);
+int api_vm_clone(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+
+/* tasks.c */
+int api_tasks_list(struct api_ctx *, const struct api_request *, const char *const *,
+                   struct api_reply *, struct err *);
+int api_task_get(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+
+/* router.c, for the unit tests: matches `path` (below the prefix) against the table. */
+const struct api_route *api_route_match(const char *method, const char *path,
+                                        char params[API_MAX_PARAMS][256], char *allow,
+                                        size_t allowlen, struct err *e);
+
+#endif

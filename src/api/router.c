@@ -1,0 +1,168 @@
+/* router.c - the one static route table and the single entry every request passes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/jsonv.h"
+#include "api_priv.h"
+
+static const struct api_route routes[] = {
+    {"GET", "/vms", api_vms_list},
+    {"GET", "/vms/:", api_vm_get},
+    {"DELETE", "/vms/:", api_vm_delete},
+    {"POST", "/vms/:/start", api_vm_start},
+    {"POST", "/vms/:/poweroff", api_vm_poweroff},
+    {"POST", "/vms/:/shutdown", api_vm_shutdown},
+    {"POST", "/vms/:/reset", api_vm_reset},
+    {"POST", "/vms/:/suspend", api_vm_suspend},
+    {"POST", "/vms/:/resume", api_vm_resume},
+    {"POST", "/vms/:/clone", api_vm_clone},
+    {"GET", "/tasks", api_tasks_list},
+    {"GET", "/tasks/:", api_task_get},
+};
+
+bool api_owns_path(const char *path)
+{
+    size_t n = strlen(API_PREFIX);
+    return strncmp(path, API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Matches one pattern; fills params. Returns true on a match. */
+static bool match(const char *pattern, const char *path, char params[API_MAX_PARAMS][256])
+{
+    int np = 0;
+    while (*pattern && *path) {
+        if (*pattern++ != '/' || *path++ != '/')
+            return false;
+        const char *end = strchr(path, '/');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        if (len == 0)
+            return false;
+        if (*pattern == ':') {
+            if (np == API_MAX_PARAMS || len >= 256)
+                return false;
+            memcpy(params[np], path, len);
+            params[np++][len] = '\0';
+            pattern++;
+        } else {
+            size_t plen = strcspn(pattern, "/");
+            if (plen != len || strncmp(pattern, path, len) != 0)
+                return false;
+            pattern += plen;
+        }
+        path += len;
+    }
+    return !*pattern && !*path;
+}
+
+static void allow_add(char *allow, size_t len, const char *method)
+{
+    if (strstr(allow, method))
+        return;
+    size_t n = strlen(allow);
+    snprintf(allow + n, len - n, "%s%s", n ? ", " : "", method);
+}
+
+const struct api_route *api_route_match(const char *method, const char *path,
+                                        char params[API_MAX_PARAMS][256], char *allow,
+                                        size_t allowlen, struct err *e)
+{
+    const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    allow[0] = '\0';
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!match(routes[i].pattern, path, params))
+            continue;
+        if (strcmp(routes[i].method, m) == 0)
+            return &routes[i];
+        allow_add(allow, allowlen, routes[i].method);
+        if (!strcmp(routes[i].method, "GET"))
+            allow_add(allow, allowlen, "HEAD");
+    }
+    if (allow[0])
+        err_set(e, ERR_METHOD, "KCHAPI0002E", "Method %.16s is not allowed here; use %s.", method,
+                allow);
+    else
+        err_set(e, ERR_NOT_FOUND, "KCHAPI0003E",
+                "There is no such resource. Check the URI against docs/API.md.");
+    return NULL;
+}
+
+/* The one place every API request passes before its handler: authentication and
+ * authorization plug in here. */
+static int gate(struct api_ctx *ctx, const struct api_request *req, struct err *e)
+{
+    (void)ctx;
+    (void)req;
+    (void)e;
+    return 0;
+}
+
+void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
+{
+    struct err e;
+    char params[API_MAX_PARAMS][256];
+    const char *ptrs[API_MAX_PARAMS];
+    err_clear(&e);
+    memset(rep, 0, sizeof(*rep));
+    const char *path = req->path + strlen(API_PREFIX);
+    char trimmed[2048];
+    size_t plen = strlen(path);
+    if (plen >= sizeof(trimmed)) {
+        err_set(&e, ERR_NOT_FOUND, "KCHAPI0003E", "There is no such resource.");
+        goto fail;
+    }
+    memcpy(trimmed, path, plen + 1);
+    if (plen > 1 && trimmed[plen - 1] == '/')
+        trimmed[plen - 1] = '\0'; /* "/vms/" is "/vms" */
+    const struct api_route *r =
+        api_route_match(req->method, trimmed, params, rep->allow, sizeof(rep->allow), &e);
+    if (!r || gate(ctx, req, &e) < 0)
+        goto fail;
+    for (int i = 0; i < API_MAX_PARAMS; i++)
+        ptrs[i] = params[i];
+    if (r->handler(ctx, req, ptrs, rep, &e) == 0)
+        return;
+fail:
+    free(rep->body);
+    rep->body = NULL;
+    api_reply_error(rep, &e);
+}
+
+void api_reply_error(struct api_reply *rep, const struct err *e)
+{
+    const struct err fallback = {ERR_INTERNAL, "KCHAPI0010E: An internal error occurred."};
+    if (e->code == ERR_NONE)
+        e = &fallback;
+    rep->status = err_http_status(e->code);
+    json_t *o = json_pack("{s:s, s:s}", "code", err_status_line(e->code), "reason", e->msg);
+    rep->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+}
+
+void api_reply_clear(struct api_reply *rep)
+{
+    free(rep->body);
+    rep->body = NULL;
+}
+
+int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s)
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    rep->status = status;
+    rep->body = s;
+    return 0;
+}
+
+json_t *api_body(const struct api_request *req, const struct jsonv_field *fields, size_t n,
+                 struct err *e)
+{
+    json_t *o = jsonv_parse_object(req->body, req->body_len, e);
+    if (o && jsonv_check(o, fields, n, e) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,94 @@
+/* vms.c - /vms: list, one guest, lifecycle actions, delete and clone. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../task/task.h"
+#include "../virt/virt.h"
+#include "api_priv.h"
+
+/* Sets a reply whose body is already JSON text (stolen). */
+static int reply_text(struct api_reply *rep, int status, char *json, struct err *e)
+{
+    if (!json)
+        return -1; /* e was set by the producer */
+    (void)e;
+    rep->status = status;
+    rep->body = json;
+    return 0;
+}
+
+/* Actions and DELETE take no parameters: an empty body or {} only. */
+static int no_params(const struct api_request *req, struct err *e)
+{
+    json_t *o = api_body(req, NULL, 0, e);
+    json_decref(o);
+    return o ? 0 : -1;
+}
+
+int api_vms_list(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                 struct api_reply *rep, struct err *e)
+{
+    (void)req;
+    (void)p;
+    return reply_text(rep, 200, virt_vms_json(ctx->virt, e), e);
+}
+
+int api_vm_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+               struct api_reply *rep, struct err *e)
+{
+    (void)req;
+    if (virt_name_check(p[0], e) < 0)
+        return -1;
+    return reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e), e);
+}
+
+int api_vm_delete(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                  struct api_reply *rep, struct err *e)
+{
+    if (virt_name_check(p[0], e) < 0 || no_params(req, e) < 0 ||
+        virt_vm_delete(ctx->virt, p[0], e) < 0)
+        return -1;
+    rep->status = 204;
+    return 0;
+}
+
+static int action(struct api_ctx *ctx, const struct api_request *req, const char *name,
+                  enum virt_action a, struct api_reply *rep, struct err *e)
+{
+    if (virt_name_check(name, e) < 0 || no_params(req, e) < 0 ||
+        virt_vm_action(ctx->virt, name, a, e) < 0)
+        return -1;
+    return reply_text(rep, 200, virt_vm_json(ctx->virt, name, e), e);
+}
+
+#define ACTION_HANDLER(fn, act)                                                                    \
+    int fn(struct api_ctx *ctx, const struct api_request *req, const char *const *p,              \
+           struct api_reply *rep, struct err *e)                                                   \
+    {                                                                                              \
+        return action(ctx, req, p[0], act, rep, e);                                               \
+    }
+
+ACTION_HANDLER(api_vm_start, VIRT_START)
+ACTION_HANDLER(api_vm_poweroff, VIRT_POWEROFF)
+ACTION_HANDLER(api_vm_shutdown, VIRT_SHUTDOWN)
+ACTION_HANDLER(api_vm_reset, VIRT_RESET)
+ACTION_HANDLER(api_vm_suspend, VIRT_SUSPEND)
+ACTION_HANDLER(api_vm_resume, VIRT_RESUME)
+
+int api_vm_clone(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                 struct api_reply *rep, struct err *e)
+{
+    char state[16], new_name[256];
+    if (virt_name_check(p[0], e) < 0 || no_params(req, e) < 0 ||
+        virt_vm_state(ctx->virt, p[0], state, e) < 0 || virt_busy_check(ctx->virt, p[0], e) < 0)
+        return -1;
+    if (strcmp(state, "shutoff") != 0)
+        return err_set(e, ERR_STATE, "KCHVM0033E",
+                       "Virtual machine \"%s\" must be shut off before it can be cloned (its "
+                       "state is \"%s\").",
+                       p[0], state);
+    if (virt_clone_name_reserve(ctx->virt, p[0], new_name, sizeof(new_name), e) < 0)
+        return -1;
+    json_t *task = task_submit_clone(ctx->tasks, ctx->virt, p[0], new_name, e);
+    return task ? api_reply_json(rep, 202, task, e) : -1;
+}

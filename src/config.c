@@ -1,0 +1,253 @@
+/* config.c - options: defaults, then the config file (-c), then the command line. */
+#include "config.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef KIMCHID_VERSION
+#define KIMCHID_VERSION "0.1.0"
+#endif
+#ifndef KIMCHID_DATADIR
+#define KIMCHID_DATADIR "/usr/local/share/kimchid"
+#endif
+
+static const char usage[] =
+    "Usage: kimchid [OPTION]...\n"
+    "A virtual machine manager for libvirt/KVM hosts that speaks Kimchi's REST API.\n\n"
+    "  -c, --config FILE       read options from FILE (lines \"name = value\")\n"
+    "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8001)\n"
+    "  -u, --uri URI           libvirt URI (default qemu:///system)\n"
+    "  -s, --state-dir DIR     task database and certificate (default /var/lib/kimchid)\n"
+    "      --ui-dir DIR        web UI files (default: ui/ beside the binary, else "
+    KIMCHID_DATADIR "/ui)\n"
+    "      --tls-cert FILE     PEM certificate (default: self-signed, made on first start)\n"
+    "      --tls-key FILE      PEM private key for --tls-cert\n"
+    "      --http              plain HTTP; only on a loopback address (reverse proxy, tests)\n"
+    "      --log-level LEVEL   error, warn, info (default) or debug\n"
+    "      --workers N         task worker threads (default 4)\n"
+    "      --task-ttl SECONDS  purge finished tasks older than this (default 86400)\n"
+    "  -h, --help              show this help\n"
+    "  -V, --version           show the version\n";
+
+enum { OPT_UI = 256, OPT_CERT, OPT_KEY, OPT_HTTP, OPT_LOG, OPT_WORKERS, OPT_TTL };
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+    {"uri", required_argument, NULL, 'u'},      {"state-dir", required_argument, NULL, 's'},
+    {"ui-dir", required_argument, NULL, OPT_UI}, {"tls-cert", required_argument, NULL, OPT_CERT},
+    {"tls-key", required_argument, NULL, OPT_KEY}, {"http", no_argument, NULL, OPT_HTTP},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"task-ttl", required_argument, NULL, OPT_TTL}, {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+};
+
+static int set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = strdup(v);
+    return *dst ? 0 : -1;
+}
+
+static int parse_listen(struct config *cfg, const char *v, struct err *e)
+{
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    size_t alen = colon ? (size_t)(colon - v) : 0;
+    if (alen > 1 && v[0] == '[' && v[alen - 1] == ']') {
+        v++; /* [::1]:8001 */
+        alen -= 2;
+    }
+    if (!colon || !end || *end || port < 1 || port > 65535 || alen == 0 ||
+        alen >= sizeof(cfg->addr))
+        return err_set(e, ERR_INVALID, "KCHD0010E",
+                       "--listen takes ADDR:PORT, e.g. 0.0.0.0:8001 or [::1]:8001; got \"%s\".",
+                       v);
+    memcpy(cfg->addr, v, alen);
+    cfg->addr[alen] = '\0';
+    cfg->port = (int)port;
+    return 0;
+}
+
+static int parse_long(const char *name, const char *v, long min, long max, long *out,
+                      struct err *e)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < min || n > max)
+        return err_set(e, ERR_INVALID, "KCHD0011E", "--%s takes a number from %ld to %ld.", name,
+                       min, max);
+    *out = n;
+    return 0;
+}
+
+static bool parse_bool(const char *v)
+{
+    return !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+           !strcasecmp(v, "on");
+}
+
+static int apply(struct config *cfg, int opt, const char *v, struct err *e)
+{
+    long n;
+    switch (opt) {
+    case 'l':
+        return parse_listen(cfg, v, e);
+    case 'u':
+        return set_str(&cfg->uri, v);
+    case 's':
+        return set_str(&cfg->state_dir, v);
+    case OPT_UI:
+        return set_str(&cfg->ui_dir, v);
+    case OPT_CERT:
+        return set_str(&cfg->tls_cert, v);
+    case OPT_KEY:
+        return set_str(&cfg->tls_key, v);
+    case OPT_HTTP:
+        cfg->http = v ? parse_bool(v) : true;
+        return 0;
+    case OPT_LOG:
+        if (log_level_parse(v, &cfg->log_level) < 0)
+            return err_set(e, ERR_INVALID, "KCHD0012E",
+                           "--log-level takes error, warn, info or debug.");
+        return 0;
+    case OPT_WORKERS:
+        if (parse_long("workers", v, 1, 64, &n, e) < 0)
+            return -1;
+        cfg->workers = (int)n;
+        return 0;
+    case OPT_TTL:
+        if (parse_long("task-ttl", v, 60, 365L * 86400, &n, e) < 0)
+            return -1;
+        cfg->task_ttl = n;
+        return 0;
+    }
+    return err_set(e, ERR_INVALID, "KCHD0013E", "Unknown option.");
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int file_line(struct config *cfg, const char *path, int lineno, char *line, struct err *e)
+{
+    char *s = trim(line);
+    if (!*s || *s == '#')
+        return 0;
+    char *eq = strchr(s, '=');
+    char *key = s, *val = eq ? trim(eq + 1) : (char *)"true";
+    if (eq)
+        *eq = '\0';
+    key = trim(key);
+    for (const struct option *o = long_opts; o->name; o++)
+        if (!strcmp(o->name, key) && o->val != 'c' && o->val != 'h' && o->val != 'V')
+            return apply(cfg, o->val, val, e);
+    return err_set(e, ERR_INVALID, "KCHD0014E", "%s:%d: unknown option \"%s\".", path, lineno,
+                   key);
+}
+
+static int load_file(struct config *cfg, const char *path, struct err *e)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return err_set(e, ERR_INVALID, "KCHD0015E", "Cannot open the config file \"%s\".", path);
+    char line[1024];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f))
+        rc = file_line(cfg, path, ++lineno, line, e);
+    fclose(f);
+    return rc;
+}
+
+static char *default_ui_dir(void)
+{
+    char exe[PATH_MAX], dir[PATH_MAX + 8];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(dir, sizeof(dir), "%s/../ui", exe);
+            if (access(dir, R_OK) == 0)
+                return realpath(dir, NULL);
+        }
+    }
+    return strdup(KIMCHID_DATADIR "/ui");
+}
+
+static void set_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->addr, sizeof(cfg->addr), "0.0.0.0");
+    cfg->port = 8001;
+    cfg->uri = strdup("qemu:///system");
+    cfg->state_dir = strdup("/var/lib/kimchid");
+    cfg->log_level = LOG_INFO;
+    cfg->workers = 4;
+    cfg->task_ttl = 86400;
+}
+
+/* Finds -c FILE / --config FILE / --config=FILE before the real parse. */
+static const char *find_config(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+            return argv[i + 1];
+        if (!strncmp(argv[i], "--config=", 9))
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+int config_parse(int argc, char **argv, struct config *cfg, struct err *e)
+{
+    set_defaults(cfg);
+    const char *file = find_config(argc, argv);
+    if (file && load_file(cfg, file, e) < 0)
+        return -1;
+    int opt;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":c:l:u:s:hV", long_opts, NULL)) != -1) {
+        if (opt == 'h' || opt == 'V') {
+            fputs(opt == 'h' ? usage : "kimchid " KIMCHID_VERSION "\n", stdout);
+            return 1;
+        }
+        if (opt == '?' || opt == ':')
+            return err_set(e, ERR_INVALID, "KCHD0013E",
+                           "Unknown option or missing value: \"%s\". See kimchid --help.",
+                           argv[optind - 1]);
+        if (opt != 'c' && apply(cfg, opt, optarg, e) < 0)
+            return -1;
+    }
+    if (optind < argc)
+        return err_set(e, ERR_INVALID, "KCHD0013E", "Unexpected argument \"%s\".", argv[optind]);
+    if (!cfg->ui_dir)
+        cfg->ui_dir = default_ui_dir();
+    if (!cfg->uri || !cfg->state_dir || !cfg->ui_dir)
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    free(cfg->uri);
+    free(cfg->state_dir);
+    free(cfg->ui_dir);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
+    memset(cfg, 0, sizeof(*cfg));
+}

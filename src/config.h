@@ -1,0 +1,31 @@
+/* config.h - kimchid's options, from the command line and an optional config file. */
+#ifndef KIMCHID_CONFIG_H
+#define KIMCHID_CONFIG_H
+
+#include <stdbool.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+struct config {
+    char addr[64];
+    int port;
+    char *uri;
+    char *state_dir;
+    char *ui_dir;
+    char *tls_cert;
+    char *tls_key;
+    bool http;
+    enum log_level log_level;
+    int workers;
+    long task_ttl;
+};
+
+/* Fills `cfg` from a config file given with -c (if any), then the command line.
+ * Returns 0 to run, 1 when --help/--version was printed, -1 with `e` on bad input. */
+int config_parse(int argc, char **argv, struct config *cfg, struct err *e);
+
+/* Frees the strings of `cfg`. */
+void config_free(struct config *cfg);
+
+#endif

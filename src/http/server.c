@@ -1,0 +1,229 @@
+/* server.c - libmicrohttpd set-up, body accumulation, and turning api replies into HTTP. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../api/api.h"
+#include "../util/buf.h"
+#include "../util/log.h"
+#include "http.h"
+#include "http_priv.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct api_ctx *api;
+    const char *ui_dir;
+};
+
+/* Per-request state: the body so far. Freed in on_completed. */
+struct req_state {
+    struct buf body;
+    bool too_large;
+};
+
+bool http_addr_is_loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+static const char *query_value(void *cls, const char *key)
+{
+    return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *rep)
+{
+    struct MHD_Response *r;
+    if (rep->body) {
+        r = MHD_create_response_from_buffer(strlen(rep->body), rep->body, MHD_RESPMEM_MUST_FREE);
+        if (r)
+            rep->body = NULL; /* now owned by the response */
+    } else {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r)
+        return MHD_NO;
+    if (rep->status != 204)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    if (rep->allow[0])
+        MHD_add_response_header(r, "Allow", rep->allow);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    http_add_common_headers(r);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned int)rep->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, enum err_code code, const char *id,
+                                  const char *msg)
+{
+    struct err e;
+    struct api_reply rep;
+    memset(&rep, 0, sizeof(rep));
+    err_set(&e, code, id, "%s", msg);
+    api_reply_error(&rep, &e);
+    enum MHD_Result ret = send_reply(c, &rep);
+    api_reply_clear(&rep);
+    return ret;
+}
+
+static enum MHD_Result too_large(struct MHD_Connection *c)
+{
+    return send_error(c, ERR_TOO_LARGE, "KCHAPI0011E",
+                      "The request body is larger than 64 KiB. Send a smaller request.");
+}
+
+static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c, const char *url,
+                                const char *method, struct req_state *st)
+{
+    if (!api_owns_path(url))
+        return http_static_serve(c, s->ui_dir, url, method);
+    struct api_request req = {method, url, st->body.data, st->body.len, query_value, c};
+    struct api_reply rep;
+    api_handle(s->api, &req, &rep);
+    log_debug("%s %s -> %d", method, url, rep.status);
+    enum MHD_Result ret = send_reply(c, &rep);
+    api_reply_clear(&rep);
+    return ret;
+}
+
+static bool declared_too_large(struct MHD_Connection *c)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct req_state *st = *con_cls;
+    if (!st) {
+        if (declared_too_large(c))
+            return too_large(c); /* answered before reading the body */
+        if (!(st = calloc(1, sizeof(*st))))
+            return MHD_NO;
+        buf_init(&st->body, HTTP_MAX_BODY);
+        *con_cls = st;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!st->too_large && buf_append(&st->body, upload_data, *upload_data_size) < 0)
+            st->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_large)
+        return too_large(c);
+    return dispatch(cls, c, url, method, st);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct req_state *st = *con_cls;
+    if (!st)
+        return;
+    buf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_debug("http: %s", line);
+}
+
+static int make_addr(const char *addr, int port, struct sockaddr_storage *ss, bool *v6)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    *v6 = false;
+    if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *v6 = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* TLS 1.2 or newer, AEAD ciphers with forward secrecy only. */
+#define TLS_PRIORITIES                                                                             \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
+    "+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
+struct http_server *http_server_start(const struct http_config *cfg, struct api_ctx *api,
+                                      struct err *e)
+{
+    struct sockaddr_storage ss;
+    bool v6;
+    if (make_addr(cfg->addr, cfg->port, &ss, &v6) < 0) {
+        err_set(e, ERR_INVALID, "KCHD0001E", "The listen address \"%s\" is not a numeric IP.",
+                cfg->addr);
+        return NULL;
+    }
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return NULL;
+    }
+    s->api = api;
+    s->ui_dir = cfg->ui_dir;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                         (cfg->cert_pem ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 512u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
+    if (!s->daemon) {
+        err_set(e, ERR_INTERNAL, "KCHD0002E",
+                "Cannot listen on %s port %d (is another process using it?).", cfg->addr,
+                cfg->port);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

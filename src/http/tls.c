@@ -1,0 +1,145 @@
+/* tls.c - loads the TLS certificate, or makes a self-signed one on first start. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "http.h"
+
+#define CERT_FILE "kimchid-cert.pem"
+#define KEY_FILE "kimchid-key.pem"
+#define CERT_DAYS 825
+
+static char *read_file(const char *path, struct err *e)
+{
+    FILE *f = fopen(path, "re");
+    char *data = NULL;
+    long len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len < 1024 * 1024 &&
+        fseek(f, 0, SEEK_SET) == 0 && (data = calloc(1, (size_t)len + 1)) &&
+        fread(data, 1, (size_t)len, f) == (size_t)len) {
+        fclose(f);
+        return data;
+    }
+    err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
+            errno ? strerror(errno) : "too large or unreadable");
+    free(data);
+    if (f)
+        fclose(f);
+    return NULL;
+}
+
+/* Writes a new file with `mode`, refusing to replace one. */
+static int write_new(const char *path, const gnutls_datum_t *d, mode_t mode, struct err *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot create \"%s\": %s.", path,
+                       strerror(errno));
+    ssize_t w = write(fd, d->data, d->size);
+    if (close(fd) < 0 || w != (ssize_t)d->size)
+        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot write \"%s\".", path);
+    return 0;
+}
+
+static int add_names(gnutls_x509_crt_t crt)
+{
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    const unsigned char lo[4] = {127, 0, 0, 1};
+    int rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, host,
+                                           (unsigned int)strlen(host));
+    rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
+                                               (unsigned int)strlen(host), GNUTLS_FSAN_APPEND);
+    rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+                                               GNUTLS_FSAN_APPEND);
+    rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, lo, 4,
+                                               GNUTLS_FSAN_APPEND);
+    return rc;
+}
+
+static int make_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key)
+{
+    unsigned char serial[16];
+    time_t t = time(NULL);
+    if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial)) < 0)
+        return -1;
+    serial[0] &= 0x7f; /* a positive serial */
+    int rc = gnutls_x509_crt_set_version(crt, 3);
+    rc |= gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+    rc |= gnutls_x509_crt_set_activation_time(crt, t - 3600);
+    rc |= gnutls_x509_crt_set_expiration_time(crt, t + (time_t)CERT_DAYS * 86400);
+    rc |= add_names(crt);
+    rc |= gnutls_x509_crt_set_key(crt, key);
+    rc |= gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+    rc |= gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
+    rc |= gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
+    rc |= gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
+    return rc ? -1 : 0;
+}
+
+static int generate(const char *cert_path, const char *key_path, struct err *e)
+{
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t kd = {NULL, 0}, cd = {NULL, 0};
+    int rc = -1;
+    if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0 ||
+        gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
+        make_cert(crt, key) < 0 || gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &kd) < 0 ||
+        gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cd) < 0) {
+        err_set(e, ERR_INTERNAL, "KCHD0005E", "Cannot generate a self-signed certificate.");
+        goto cleanup;
+    }
+    if (write_new(key_path, &kd, 0600, e) < 0 || write_new(cert_path, &cd, 0644, e) < 0)
+        goto cleanup;
+    log_info("generated a self-signed certificate in \"%s\"", cert_path);
+    rc = 0;
+cleanup:
+    if (kd.data) {
+        gnutls_memset(kd.data, 0, kd.size);
+        gnutls_free(kd.data);
+    }
+    gnutls_free(cd.data);
+    gnutls_x509_crt_deinit(crt);
+    gnutls_x509_privkey_deinit(key);
+    return rc;
+}
+
+int http_tls_load(const char *state_dir, const char *cert_path, const char *key_path,
+                  char **cert_pem, char **key_pem, struct err *e)
+{
+    char cbuf[4096], kbuf[4096];
+    *cert_pem = *key_pem = NULL;
+    if (!cert_path != !key_path)
+        return err_set(e, ERR_INVALID, "KCHD0006E",
+                       "Give both --tls-cert and --tls-key, or neither for a self-signed one.");
+    if (!cert_path) {
+        snprintf(cbuf, sizeof(cbuf), "%s/%s", state_dir, CERT_FILE);
+        snprintf(kbuf, sizeof(kbuf), "%s/%s", state_dir, KEY_FILE);
+        cert_path = cbuf;
+        key_path = kbuf;
+        bool has_c = access(cbuf, F_OK) == 0, has_k = access(kbuf, F_OK) == 0;
+        if (has_c != has_k)
+            return err_set(e, ERR_INTERNAL, "KCHD0007E",
+                           "Only one of \"%s\" and \"%s\" exists; remove it to get a new pair.",
+                           cbuf, kbuf);
+        if (!has_c && generate(cbuf, kbuf, e) < 0)
+            return -1;
+    }
+    if (!(*cert_pem = read_file(cert_path, e)) || !(*key_pem = read_file(key_path, e))) {
+        free(*cert_pem);
+        *cert_pem = NULL;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,130 @@
+/* main.c - start-up and shutdown order, and the signal wait; nothing else. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "config.h"
+#include "http/http.h"
+#include "task/task.h"
+#include "util/log.h"
+#include "virt/virt.h"
+
+#define PURGE_PERIOD_S 60
+
+static int make_state_dir(const char *dir, struct err *e)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    return err_set(e, ERR_INTERNAL, "KCHD0020E",
+                   "Cannot create the state directory \"%s\": %s. Run as root or pass "
+                   "--state-dir.",
+                   dir, strerror(errno));
+}
+
+static int check_config(const struct config *cfg, struct err *e)
+{
+    if (cfg->http && !http_addr_is_loopback(cfg->addr))
+        return err_set(e, ERR_INVALID, "KCHD0021E",
+                       "--http serves plain HTTP and is accepted only on a loopback address "
+                       "(127.0.0.1 or ::1), not \"%s\". Drop --http to serve HTTPS.",
+                       cfg->addr);
+    if (cfg->http && cfg->tls_cert)
+        return err_set(e, ERR_INVALID, "KCHD0022E", "--http and --tls-cert exclude each other.");
+    return 0;
+}
+
+/* Blocks until SIGINT or SIGTERM, purging old tasks now and then. */
+static void wait_for_signal(const sigset_t *set, struct task_engine *tasks)
+{
+    for (;;) {
+        struct timespec ts = {PURGE_PERIOD_S, 0};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_info("signal %d: shutting down", sig);
+            return;
+        }
+        if (sig < 0 && errno == EAGAIN)
+            task_engine_purge(tasks);
+    }
+}
+
+struct daemon {
+    struct virt *virt;
+    struct task_engine *tasks;
+    struct api_ctx api;
+    struct http_server *http;
+    char *cert;
+    char *key;
+};
+
+static int start(struct daemon *d, const struct config *cfg, struct err *e)
+{
+    char db[4096];
+    snprintf(db, sizeof(db), "%s/tasks.db", cfg->state_dir);
+    if (!(d->virt = virt_new(cfg->uri, e)) ||
+        !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
+        return -1;
+    task_engine_purge(d->tasks);
+    d->api.virt = d->virt;
+    d->api.tasks = d->tasks;
+    if (!cfg->http &&
+        http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
+        return -1;
+    struct http_config hc = {cfg->addr, cfg->port, d->cert, d->key, cfg->ui_dir};
+    if (!(d->http = http_server_start(&hc, &d->api, e)))
+        return -1;
+    log_info("kimchid serving %s://%s%s%s:%d/ with libvirt \"%s\"", cfg->http ? "http" : "https",
+             strchr(cfg->addr, ':') ? "[" : "", cfg->addr, strchr(cfg->addr, ':') ? "]" : "",
+             cfg->port, cfg->uri);
+    return 0;
+}
+
+/* Shutdown order: HTTP, then tasks (drain and join), then libvirt. */
+static void stop(struct daemon *d)
+{
+    http_server_stop(d->http);
+    task_engine_free(d->tasks);
+    virt_free(d->virt);
+    if (d->key)
+        memset(d->key, 0, strlen(d->key));
+    free(d->key);
+    free(d->cert);
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    struct err e;
+    struct daemon d = {0};
+    err_clear(&e);
+    int rc = config_parse(argc, argv, &cfg, &e);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "kimchid: %s\n", e.msg);
+        config_free(&cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    log_set_level(cfg.log_level);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit the mask */
+    signal(SIGPIPE, SIG_IGN);
+    if (check_config(&cfg, &e) < 0 || make_state_dir(cfg.state_dir, &e) < 0 ||
+        start(&d, &cfg, &e) < 0) {
+        log_error("%s", e.msg);
+        rc = 1;
+    } else {
+        wait_for_signal(&set, d.tasks);
+    }
+    stop(&d);
+    config_free(&cfg);
+    log_info("kimchid stopped");
+    return rc;
+}

@@ -1,0 +1,422 @@
+/* engine.c - the task registry (one mutex), the FIFO queue and its worker threads. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/log.h"
+#include "task.h"
+#include "task_priv.h"
+
+static const char RUNNING[] = "running", FINISHED[] = "finished", FAILED[] = "failed";
+
+struct task {
+    long id;
+    const char *status; /* RUNNING, FINISHED or FAILED */
+    char *message;
+    char *target_uri;
+    char *progress; /* JSON text or NULL */
+    double created, updated;
+    task_run_fn run;
+    void *arg;
+    task_free_fn free_arg;
+    struct task *qnext;
+};
+
+struct task_engine {
+    pthread_mutex_t lock; /* guards everything below but the store */
+    pthread_cond_t cond;
+    struct task **tasks; /* ascending id */
+    size_t n, cap;
+    long next_id;
+    struct task *qhead, *qtail;
+    bool stopping;
+    pthread_t *threads;
+    int nthreads;
+    long ttl;
+    struct task_store *store;
+};
+
+struct task_ctx {
+    struct task_engine *t;
+    struct task *task;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void task_free(struct task *k)
+{
+    if (!k)
+        return;
+    if (k->free_arg)
+        k->free_arg(k->arg);
+    free(k->message);
+    free(k->target_uri);
+    free(k->progress);
+    free(k);
+}
+
+static const char *status_intern(const char *s)
+{
+    if (s && !strcmp(s, FINISHED))
+        return FINISHED;
+    if (s && !strcmp(s, FAILED))
+        return FAILED;
+    return RUNNING;
+}
+
+static int append_locked(struct task_engine *t, struct task *k)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        struct task **nt = realloc(t->tasks, cap * sizeof(*nt));
+        if (!nt)
+            return -1;
+        t->tasks = nt;
+        t->cap = cap;
+    }
+    t->tasks[t->n++] = k;
+    if (k->id >= t->next_id)
+        t->next_id = k->id + 1;
+    return 0;
+}
+
+static long find_locked(struct task_engine *t, long id)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (t->tasks[mid]->id == id)
+            return (long)mid;
+        if (t->tasks[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Writes the task's current state to the store. Called by the task's only writer. */
+static void persist(struct task_engine *t, struct task *k)
+{
+    pthread_mutex_lock(&t->lock);
+    struct task_record r = {k->id, k->status, k->message, k->target_uri, k->progress, k->created,
+                            k->updated};
+    char *msg = strdup(r.message), *prog = r.progress ? strdup(r.progress) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    r.message = msg ? msg : "";
+    r.progress = prog;
+    struct err e;
+    if (task_store_save(t->store, &r, &e) < 0)
+        log_error("task %ld: %s", k->id, e.msg);
+    free(msg);
+    free(prog);
+}
+
+static void set_message(struct task_engine *t, struct task *k, const char *status, char *msg)
+{
+    pthread_mutex_lock(&t->lock);
+    if (msg) {
+        free(k->message);
+        k->message = msg;
+    }
+    k->status = status;
+    k->updated = now();
+    pthread_mutex_unlock(&t->lock);
+    persist(t, k);
+}
+
+void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    set_message(c->t, c->task, RUNNING, msg);
+}
+
+void task_ctx_progress(struct task_ctx *c, json_t *progress)
+{
+    char *s = progress ? json_dumps(progress, JSON_COMPACT) : NULL;
+    json_decref(progress);
+    pthread_mutex_lock(&c->t->lock);
+    free(c->task->progress);
+    c->task->progress = s;
+    c->task->updated = now();
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+static struct task *pop_locked(struct task_engine *t)
+{
+    struct task *k = t->qhead;
+    if (k) {
+        t->qhead = k->qnext;
+        if (!t->qhead)
+            t->qtail = NULL;
+        k->qnext = NULL;
+    }
+    return k;
+}
+
+static void run_one(struct task_engine *t, struct task *k)
+{
+    struct task_ctx ctx = {t, k};
+    struct err e;
+    err_clear(&e);
+    int rc = k->run(&ctx, k->arg, &e);
+    if (k->free_arg)
+        k->free_arg(k->arg);
+    k->arg = NULL;
+    k->free_arg = NULL;
+    if (rc == 0) {
+        set_message(t, k, FINISHED, NULL);
+        log_info("task %ld finished: %s", k->id, k->message);
+    } else {
+        set_message(t, k, FAILED, strdup(e.msg[0] ? e.msg : "KCHTASK0003E: The task failed."));
+        log_warn("task %ld failed: %s", k->id, k->message);
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct task_engine *t = arg;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (!t->stopping && !t->qhead)
+            pthread_cond_wait(&t->cond, &t->lock);
+        if (t->stopping)
+            break;
+        struct task *k = pop_locked(t);
+        pthread_mutex_unlock(&t->lock);
+        run_one(t, k);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+static json_t *task_to_json_locked(const struct task *k)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%ld", k->id);
+    json_t *progress = k->progress ? json_loads(k->progress, 0, NULL) : NULL;
+    return json_pack("{s:s, s:s, s:s, s:s?, s:o}", "id", id, "status", k->status, "message",
+                     k->message ? k->message : "", "target_uri", k->target_uri, "progress",
+                     progress ? progress : json_null());
+}
+
+json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_run_fn run,
+                           void *arg, task_free_fn free_arg, struct err *e)
+{
+    struct task *k = calloc(1, sizeof(*k));
+    if (!k || !(k->message = strdup("queued")) ||
+        (target_uri && !(k->target_uri = strdup(target_uri)))) {
+        if (k)
+            k->free_arg = free_arg, k->arg = arg;
+        task_free(k);
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return NULL;
+    }
+    k->status = RUNNING;
+    k->created = k->updated = now();
+    k->run = run;
+    k->arg = arg;
+    k->free_arg = free_arg;
+    pthread_mutex_lock(&t->lock);
+    json_t *out = NULL;
+    if (t->stopping) {
+        err_set(e, ERR_UNAVAILABLE, "KCHTASK0004E", "kimchid is shutting down; try again later.");
+    } else {
+        k->id = t->next_id;
+        if (append_locked(t, k) < 0)
+            err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        else
+            out = task_to_json_locked(k);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (!out) {
+        task_free(k);
+        return NULL;
+    }
+    persist(t, k); /* before a worker can see it: the worker is its only writer after this */
+    pthread_mutex_lock(&t->lock);
+    if (t->qtail)
+        t->qtail->qnext = k;
+    else
+        t->qhead = k;
+    t->qtail = k;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    return out;
+}
+
+json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e)
+{
+    char *end = NULL;
+    long n = strtol(id, &end, 10);
+    json_t *out = NULL;
+    if (*id && end && !*end && n > 0) {
+        pthread_mutex_lock(&t->lock);
+        long i = find_locked(t, n);
+        if (i >= 0)
+            out = task_to_json_locked(t->tasks[i]);
+        pthread_mutex_unlock(&t->lock);
+    }
+    if (!out)
+        err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
+    return out;
+}
+
+json_t *task_engine_list(struct task_engine *t, const char *status, const char *target_uri)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->n; i++) {
+        struct task *k = t->tasks[i];
+        if (status && strcmp(status, k->status))
+            continue;
+        if (target_uri && (!k->target_uri || strcmp(target_uri, k->target_uri)))
+            continue;
+        json_array_append_new(arr, task_to_json_locked(k));
+    }
+    pthread_mutex_unlock(&t->lock);
+    return arr;
+}
+
+void task_engine_purge(struct task_engine *t)
+{
+    double cutoff = now() - (double)t->ttl;
+    size_t nold = 0;
+    long *old = NULL;
+    pthread_mutex_lock(&t->lock);
+    old = calloc(t->n + 1, sizeof(*old));
+    size_t j = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        struct task *k = t->tasks[i];
+        if (old && k->status != RUNNING && k->updated < cutoff) {
+            old[nold++] = k->id;
+            task_free(k);
+        } else {
+            t->tasks[j++] = k;
+        }
+    }
+    t->n = j;
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < nold; i++) {
+        struct err e;
+        if (task_store_delete(t->store, old[i], &e) < 0)
+            log_warn("purge: %s", e.msg);
+    }
+    if (nold)
+        log_info("purged %zu old task(s)", nold);
+    free(old);
+}
+
+/* Loads one stored record; a task that was running when kimchid stopped is failed. */
+static void load_record(void *opaque, const struct task_record *r)
+{
+    struct task_engine *t = opaque;
+    struct task *k = calloc(1, sizeof(*k));
+    if (!k)
+        return;
+    k->id = r->id;
+    k->status = status_intern(r->status);
+    k->target_uri = r->target_uri ? strdup(r->target_uri) : NULL;
+    k->progress = r->progress ? strdup(r->progress) : NULL;
+    k->created = r->created;
+    k->updated = r->updated;
+    if (k->status == RUNNING) {
+        k->status = FAILED;
+        k->updated = now();
+        if (asprintf(&k->message,
+                     "KCHTASK0002E: The task was interrupted because kimchid stopped while it "
+                     "was running (last step: \"%s\"). Check the guest's state and start the "
+                     "task again if needed.",
+                     r->message ? r->message : "") < 0)
+            k->message = NULL;
+        if (append_locked(t, k) == 0)
+            persist(t, k);
+        else
+            task_free(k);
+        return;
+    }
+    k->message = strdup(r->message ? r->message : "");
+    if (append_locked(t, k) < 0)
+        task_free(k);
+}
+
+struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_seconds,
+                                    struct err *e)
+{
+    struct task_engine *t = calloc(1, sizeof(*t));
+    if (!t) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return NULL;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    t->next_id = 1;
+    t->ttl = ttl_seconds;
+    if (!(t->store = task_store_open(db_path, e)) ||
+        task_store_load(t->store, load_record, t, e) < 0)
+        goto fail;
+    t->threads = calloc((size_t)workers, sizeof(pthread_t));
+    for (int i = 0; t->threads && i < workers; i++, t->nthreads++)
+        if (pthread_create(&t->threads[i], NULL, worker, t) != 0)
+            break;
+    if (t->nthreads == 0) {
+        err_set(e, ERR_INTERNAL, "KCHTASK0006E", "Cannot start the task workers.");
+        goto fail;
+    }
+    return t;
+fail:
+    task_engine_free(t);
+    return NULL;
+}
+
+static void fail_queued(struct task_engine *t)
+{
+    struct task *k;
+    while ((k = pop_locked(t))) {
+        pthread_mutex_unlock(&t->lock);
+        set_message(t, k, FAILED,
+                    strdup("KCHTASK0002E: The task was interrupted because kimchid stopped "
+                           "before it started. Start it again."));
+        pthread_mutex_lock(&t->lock);
+    }
+}
+
+void task_engine_free(struct task_engine *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stopping = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    for (int i = 0; i < t->nthreads; i++)
+        pthread_join(t->threads[i], NULL);
+    pthread_mutex_lock(&t->lock);
+    if (t->store)
+        fail_queued(t);
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < t->n; i++)
+        task_free(t->tasks[i]);
+    free(t->tasks);
+    free(t->threads);
+    task_store_close(t->store);
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->cond);
+    free(t);
+}

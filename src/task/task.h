@@ -1,0 +1,54 @@
+/* task.h - long operations as tasks: a registry under one mutex, a FIFO feeding worker
+ * threads, and records persisted in SQLite so finished tasks survive a restart. */
+#ifndef KIMCHID_TASK_H
+#define KIMCHID_TASK_H
+
+#include <jansson.h>
+
+#include "../util/err.h"
+
+struct task_engine;
+struct task_ctx;
+struct virt;
+
+/* A job: runs in a worker thread; returns 0 (finished) or -1 with `e` (failed).
+ * The last message it set stays as the finished task's message. */
+typedef int (*task_run_fn)(struct task_ctx *ctx, void *arg, struct err *e);
+typedef void (*task_free_fn)(void *arg);
+
+/* Opens (creating) the store at db_path, loads old records (a task that was running is
+ * marked failed as interrupted) and starts `workers` threads. NULL with `e` on failure. */
+struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_seconds,
+                                    struct err *e);
+
+/* Stops taking tasks, lets running ones finish, fails queued ones as interrupted, joins
+ * the workers and closes the store. NULL is a no-op. */
+void task_engine_free(struct task_engine *t);
+
+/* Queues a job. `arg` is stolen (freed with free_arg, also on failure). Returns the new
+ * task's JSON object (new reference) or NULL with `e`. */
+json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_run_fn run,
+                           void *arg, task_free_fn free_arg, struct err *e);
+
+/* Snapshot of one task as a JSON object (new reference); ERR_NOT_FOUND when unknown. */
+json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e);
+
+/* Snapshot of all tasks, optionally filtered by exact status / target_uri (NULL: any). */
+json_t *task_engine_list(struct task_engine *t, const char *status, const char *target_uri);
+
+/* Removes finished and failed tasks last changed more than the TTL ago. */
+void task_engine_purge(struct task_engine *t);
+
+/* From a job: sets the task's message (the current step). */
+void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* From a job: sets the task's progress object (stolen; NULL clears it). */
+void task_ctx_progress(struct task_ctx *c, json_t *progress);
+
+/* Job: clone shut-off guest `name` as `new_name` (both copied). `new_name` must have been
+ * reserved with virt_clone_name_reserve; the job releases it and the source's claim. */
+json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
+                          const char *new_name, struct err *e);
+
+#endif

@@ -1,0 +1,76 @@
+/* err.c - error carrier and the one table mapping error codes to HTTP. */
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    enum err_code code;
+    int status;
+    const char *line;
+} status_table[] = {
+    {ERR_INVALID, 400, "400 Bad Request"},      {ERR_STATE, 400, "400 Bad Request"},
+    {ERR_AUTH, 401, "401 Unauthorized"},        {ERR_FORBIDDEN, 403, "403 Forbidden"},
+    {ERR_NOT_FOUND, 404, "404 Not Found"},      {ERR_METHOD, 405, "405 Method Not Allowed"},
+    {ERR_CONFLICT, 409, "409 Conflict"},        {ERR_TOO_LARGE, 413, "413 Payload Too Large"},
+    {ERR_BUSY, 429, "429 Too Many Requests"},   {ERR_INTERNAL, 500, "500 Internal Server Error"},
+    {ERR_BACKEND, 500, "500 Internal Server Error"},
+    {ERR_UNAVAILABLE, 503, "503 Service Unavailable"},
+};
+
+int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, ...)
+{
+    if (!e)
+        return -1;
+    e->code = code;
+    int n = snprintf(e->msg, sizeof(e->msg), "%s: ", id);
+    if (n < 0 || (size_t)n >= sizeof(e->msg))
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg + n, sizeof(e->msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void err_clear(struct err *e)
+{
+    if (!e)
+        return;
+    e->code = ERR_NONE;
+    e->msg[0] = '\0';
+}
+
+int err_http_status(enum err_code code)
+{
+    for (size_t i = 0; i < sizeof(status_table) / sizeof(status_table[0]); i++)
+        if (status_table[i].code == code)
+            return status_table[i].status;
+    return 500;
+}
+
+const char *err_status_line(enum err_code code)
+{
+    return err_status_line_for(err_http_status(code));
+}
+
+const char *err_status_line_for(int status)
+{
+    switch (status) {
+    case 200:
+        return "200 OK";
+    case 201:
+        return "201 Created";
+    case 202:
+        return "202 Accepted";
+    case 204:
+        return "204 No Content";
+    default:
+        break;
+    }
+    for (size_t i = 0; i < sizeof(status_table) / sizeof(status_table[0]); i++)
+        if (status_table[i].status == status)
+            return status_table[i].line;
+    return "500 Internal Server Error";
+}

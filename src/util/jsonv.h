@@ -1,0 +1,33 @@
+/* jsonv.h - parse a request body and check it against a list of allowed fields. */
+#ifndef KIMCHID_JSONV_H
+#define KIMCHID_JSONV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+enum jsonv_type { JSONV_STRING, JSONV_BOOL, JSONV_INT, JSONV_NUMBER };
+
+struct jsonv_field {
+    const char *name;
+    enum jsonv_type type;
+    bool required;
+};
+
+/* Parses a body (not NUL-terminated). An empty body is an empty object.
+ * Returns a new reference to an object, or NULL with a 400 in `e`. */
+json_t *jsonv_parse_object(const char *body, size_t len, struct err *e);
+
+/* Checks that `obj` has only the listed fields, each of the listed type, and all
+ * required ones. Returns 0, or -1 with a 400 naming the field in `e`. */
+int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, struct err *e);
+
+/* Returns a string field's value (borrowed) or NULL when absent. */
+const char *jsonv_str(const json_t *obj, const char *name);
+
+/* Depth of nesting of a value: a scalar is 0, [] or {} is 1. */
+int jsonv_depth(const json_t *v);
+
+#endif

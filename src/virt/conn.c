@@ -1,0 +1,161 @@
+/* conn.c - the libvirt connection, its event loop thread, and libvirt error reporting. */
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "virt_priv.h"
+
+static pthread_once_t event_once = PTHREAD_ONCE_INIT;
+static int event_impl_rc;
+
+static void silent_error(void *opaque, virErrorPtr err)
+{
+    (void)opaque;
+    (void)err; /* errors are read where the call failed and reported there */
+}
+
+static void register_event_impl(void)
+{
+    virSetErrorFunc(NULL, silent_error);
+    event_impl_rc = virEventRegisterDefaultImpl();
+}
+
+int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const char *what)
+{
+    const char *m = virGetLastErrorMessage();
+    return err_set(e, code, id, "%s: %s", what, m && *m ? m : "unknown libvirt error");
+}
+
+static int lifecycle_cb(virConnectPtr c, virDomainPtr d, int event, int detail, void *opaque)
+{
+    (void)c;
+    (void)event;
+    (void)detail;
+    struct virt *v = opaque;
+    log_debug("lifecycle event for guest \"%s\"", virDomainGetName(d));
+    virt_inventory_poke(v);
+    return 0;
+}
+
+static int open_locked(struct virt *v, struct err *e)
+{
+    virConnectPtr c = virConnectOpen(v->uri);
+    if (!c)
+        return virt_err_libvirt(e, ERR_UNAVAILABLE, "KCHVIRT0001E", "Cannot connect to libvirt");
+    v->callback_id = virConnectDomainEventRegisterAny(
+        c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
+    if (v->callback_id < 0)
+        log_warn("libvirt lifecycle events unavailable; relying on periodic refresh");
+    virConnectSetKeepAlive(c, 5, 3);
+    v->conn = c;
+    return 0;
+}
+
+static void close_locked(struct virt *v)
+{
+    if (!v->conn)
+        return;
+    if (v->callback_id >= 0)
+        virConnectDomainEventDeregisterAny(v->conn, v->callback_id);
+    virConnectClose(v->conn);
+    v->conn = NULL;
+    v->callback_id = -1;
+}
+
+virConnectPtr virt_conn_get(struct virt *v, struct err *e)
+{
+    virConnectPtr c = NULL;
+    pthread_mutex_lock(&v->conn_lock);
+    if (v->conn && virConnectIsAlive(v->conn) != 1) {
+        log_warn("libvirt connection to \"%s\" lost; reconnecting", v->uri);
+        close_locked(v);
+    }
+    if (v->conn || open_locked(v, e) == 0) {
+        c = v->conn;
+        virConnectRef(c);
+    }
+    pthread_mutex_unlock(&v->conn_lock);
+    return c;
+}
+
+static void *event_loop(void *arg)
+{
+    struct virt *v = arg;
+    while (!atomic_load(&v->stopping))
+        if (virEventRunDefaultImpl() < 0)
+            log_warn("libvirt event loop: %s", virGetLastErrorMessage());
+    return NULL;
+}
+
+static void wake_cb(int timer, void *opaque)
+{
+    (void)opaque;
+    virEventRemoveTimeout(timer);
+}
+
+struct virt *virt_new(const char *uri, struct err *e)
+{
+    pthread_once(&event_once, register_event_impl);
+    if (event_impl_rc < 0) {
+        err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start libvirt's event loop.");
+        return NULL;
+    }
+    struct virt *v = calloc(1, sizeof(*v));
+    if (!v || !(v->uri = strdup(uri))) {
+        free(v);
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return NULL;
+    }
+    v->callback_id = -1;
+    pthread_mutex_init(&v->conn_lock, NULL);
+    pthread_mutex_init(&v->inv_lock, NULL);
+    pthread_mutex_init(&v->refresh_lock, NULL);
+    pthread_mutex_init(&v->busy_lock, NULL);
+    pthread_cond_init(&v->inv_cond, NULL);
+    if (pthread_create(&v->event_thread, NULL, event_loop, v) != 0) {
+        err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start libvirt's event loop thread.");
+        goto fail_threads;
+    }
+    pthread_mutex_lock(&v->conn_lock);
+    int rc = open_locked(v, e);
+    pthread_mutex_unlock(&v->conn_lock);
+    if (rc < 0 || virt_inventory_start(v, e) < 0)
+        goto fail;
+    return v;
+fail:
+    atomic_store(&v->stopping, true);
+    virEventAddTimeout(0, wake_cb, NULL, NULL);
+    pthread_join(v->event_thread, NULL);
+fail_threads:
+    pthread_mutex_lock(&v->conn_lock);
+    close_locked(v);
+    pthread_mutex_unlock(&v->conn_lock);
+    free(v->uri);
+    free(v);
+    return NULL;
+}
+
+void virt_free(struct virt *v)
+{
+    if (!v)
+        return;
+    virt_inventory_stop(v);
+    pthread_mutex_lock(&v->conn_lock);
+    close_locked(v);
+    pthread_mutex_unlock(&v->conn_lock);
+    atomic_store(&v->stopping, true);
+    virEventAddTimeout(0, wake_cb, NULL, NULL);
+    pthread_join(v->event_thread, NULL);
+    for (size_t i = 0; i < v->ncache; i++)
+        virt_vm_info_clear(&v->cache[i].info);
+    free(v->cache);
+    for (size_t i = 0; i < v->nbusy; i++) {
+        free(v->busy[i].name);
+        free(v->busy[i].what);
+    }
+    free(v->busy);
+    free(v->uri);
+    free(v);
+}

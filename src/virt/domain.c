@@ -1,0 +1,218 @@
+/* domain.c - reading one guest from the snapshot, lifecycle actions and delete. */
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "virt_priv.h"
+
+int virt_name_check(const char *name, struct err *e)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 200)
+        return err_set(e, ERR_INVALID, "KCHVM0070E",
+                       "A guest name must be 1 to 200 characters long.");
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '/')
+            return err_set(e, ERR_INVALID, "KCHVM0070E",
+                           "A guest name cannot contain '/' or control characters.");
+    return 0;
+}
+
+virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e)
+{
+    virDomainPtr d = virDomainLookupByName(c, name);
+    if (d)
+        return d;
+    virErrorPtr le = virGetLastError();
+    if (le && le->code == VIR_ERR_NO_DOMAIN)
+        err_set(e, ERR_NOT_FOUND, "KCHVM0002E", "Virtual machine \"%s\" does not exist.", name);
+    else
+        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0002E", "Cannot look the guest up");
+    return NULL;
+}
+
+char *virt_vms_json(struct virt *v, struct err *e)
+{
+    struct snapshot *s = virt_snapshot_get(v);
+    char *out = strdup(s->list_json);
+    virt_snapshot_put(s);
+    if (!out)
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    return out;
+}
+
+/* Copies the guest's JSON from the snapshot; on a miss, asks libvirt once whether the
+ * guest exists (it may be newer than the snapshot) and refreshes if so. */
+char *virt_vm_json(struct virt *v, const char *name, struct err *e)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct snapshot *s = virt_snapshot_get(v);
+        long i = virt_snapshot_find(s, name);
+        char *out = i >= 0 ? strdup(s->jsons[i]) : NULL;
+        virt_snapshot_put(s);
+        if (out)
+            return out;
+        if (attempt == 1)
+            break;
+        virConnectPtr c = virt_conn_get(v, e);
+        if (!c)
+            return NULL;
+        virDomainPtr d = virt_domain_lookup(c, name, e);
+        virConnectClose(c);
+        if (!d)
+            return NULL;
+        virDomainFree(d);
+        if (virt_inventory_refresh(v, e) < 0)
+            return NULL;
+    }
+    err_set(e, ERR_NOT_FOUND, "KCHVM0002E", "Virtual machine \"%s\" does not exist.", name);
+    return NULL;
+}
+
+static int domain_state(virDomainPtr d, struct err *e)
+{
+    int state, reason;
+    if (virDomainGetState(d, &state, &reason, 0) < 0)
+        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0003E", "Cannot read the guest's state");
+    return state;
+}
+
+int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e)
+{
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    int rc = -1;
+    virDomainPtr d = virt_domain_lookup(c, name, e);
+    if (d && (rc = domain_state(d, e)) >= 0) {
+        snprintf(out, 16, "%s", virt_state_name(rc));
+        rc = 0;
+    }
+    if (d)
+        virDomainFree(d);
+    virConnectClose(c);
+    return rc;
+}
+
+struct action_def {
+    const char *verb;               /* for messages */
+    int (*run)(virDomainPtr d);
+    unsigned int allowed;           /* bit mask of libvirt states that allow it */
+    const char *refusal;            /* why not, when the state forbids it */
+};
+
+#define S(x) (1u << (x))
+#define ACTIVE_STATES                                                                              \
+    (S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED) |                       \
+     S(VIR_DOMAIN_SHUTDOWN) | S(VIR_DOMAIN_PMSUSPENDED) | S(VIR_DOMAIN_NOSTATE))
+
+static int run_shutdown(virDomainPtr d)
+{
+    return virDomainShutdown(d);
+}
+
+static int run_reset(virDomainPtr d)
+{
+    return virDomainReset(d, 0);
+}
+
+static const struct action_def actions[] = {
+    [VIRT_START] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
+                    "it is already running"},
+    [VIRT_POWEROFF] = {"power off", virDomainDestroy, ACTIVE_STATES | S(VIR_DOMAIN_CRASHED),
+                       "it is not running"},
+    [VIRT_SHUTDOWN] = {"shut down", run_shutdown, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
+                       "it is not running"},
+    [VIRT_RESET] = {"reset", run_reset, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) |
+                                            S(VIR_DOMAIN_PAUSED),
+                    "it is not running"},
+    [VIRT_SUSPEND] = {"suspend", virDomainSuspend, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
+                      "it is not running"},
+    [VIRT_RESUME] = {"resume", virDomainResume, S(VIR_DOMAIN_PAUSED), "it is not paused"},
+};
+
+static int run_action(virDomainPtr d, const char *name, const struct action_def *a, struct err *e)
+{
+    int state = domain_state(d, e);
+    if (state < 0)
+        return -1;
+    if (!(a->allowed & S(state)))
+        return err_set(e, ERR_STATE, "KCHVM0019E",
+                       "Cannot %s virtual machine \"%s\" because %s (its state is \"%s\").",
+                       a->verb, name, a->refusal, virt_state_name(state));
+    if (a->run(d) < 0) {
+        char what[300];
+        snprintf(what, sizeof(what), "Cannot %s virtual machine \"%s\"", a->verb, name);
+        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0019E", what);
+    }
+    log_info("guest \"%s\": %s", name, a->verb);
+    return 0;
+}
+
+int virt_vm_action(struct virt *v, const char *name, enum virt_action act, struct err *e)
+{
+    if (virt_busy_check(v, name, e) < 0)
+        return -1;
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    virDomainPtr d = virt_domain_lookup(c, name, e);
+    int rc = d ? run_action(d, name, &actions[act], e) : -1;
+    if (d)
+        virDomainFree(d);
+    virConnectClose(c);
+    if (rc == 0)
+        rc = virt_inventory_refresh(v, e);
+    return rc;
+}
+
+static int undefine(virDomainPtr d, const char *name, struct err *e)
+{
+    unsigned int flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                         VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                         VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
+    if (virDomainUndefineFlags(d, flags) == 0)
+        return 0;
+    virErrorPtr le = virGetLastError();
+    if (le && le->code == VIR_ERR_NO_SUPPORT && virDomainUndefine(d) == 0)
+        return 0; /* drivers without the flags (the test driver) */
+    char what[300];
+    snprintf(what, sizeof(what), "Cannot delete virtual machine \"%s\"", name);
+    return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0021E", what);
+}
+
+static int delete_domain(virDomainPtr d, const char *name, struct err *e)
+{
+    int state = domain_state(d, e);
+    if (state < 0)
+        return -1;
+    int persistent = virDomainIsPersistent(d);
+    if (state != VIR_DOMAIN_SHUTOFF && virDomainDestroy(d) < 0) {
+        char what[300];
+        snprintf(what, sizeof(what), "Cannot power off virtual machine \"%s\"", name);
+        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0021E", what);
+    }
+    if (persistent == 1 && undefine(d, name, e) < 0)
+        return -1;
+    log_info("guest \"%s\": deleted (disk images kept)", name);
+    return 0;
+}
+
+int virt_vm_delete(struct virt *v, const char *name, struct err *e)
+{
+    if (virt_busy_check(v, name, e) < 0)
+        return -1;
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    virDomainPtr d = virt_domain_lookup(c, name, e);
+    int rc = d ? delete_domain(d, name, e) : -1;
+    if (d)
+        virDomainFree(d);
+    virConnectClose(c);
+    if (rc == 0)
+        rc = virt_inventory_refresh(v, e);
+    return rc;
+}

@@ -1,0 +1,132 @@
+/* domxml.c - reads the facts kimchid shows about a guest from its libvirt XML. */
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virt_priv.h"
+
+static const char *const state_names[] = {
+    "nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended",
+};
+
+const char *virt_state_name(int state)
+{
+    if (state < 0 || (size_t)state >= sizeof(state_names) / sizeof(state_names[0]))
+        return "nostate";
+    return state_names[state];
+}
+
+/* New string with the value of an XPath expression, or NULL when it is empty. */
+static char *xpath_str(xmlXPathContextPtr ctx, const char *expr)
+{
+    xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
+    char *s = NULL;
+    if (o) {
+        xmlChar *v = xmlXPathCastToString(o);
+        if (v && *v)
+            s = strdup((const char *)v);
+        xmlFree(v);
+        xmlXPathFreeObject(o);
+    }
+    return s;
+}
+
+static unsigned long long unit_factor(const char *unit)
+{
+    if (!unit || !strcmp(unit, "KiB") || !strcmp(unit, "k") || !strcmp(unit, "K"))
+        return 1024ULL;
+    if (!strcmp(unit, "b") || !strcmp(unit, "bytes"))
+        return 1ULL;
+    if (!strcmp(unit, "MiB") || !strcmp(unit, "M"))
+        return 1024ULL * 1024;
+    if (!strcmp(unit, "GiB") || !strcmp(unit, "G"))
+        return 1024ULL * 1024 * 1024;
+    if (!strcmp(unit, "KB"))
+        return 1000ULL;
+    if (!strcmp(unit, "MB"))
+        return 1000ULL * 1000;
+    if (!strcmp(unit, "GB"))
+        return 1000ULL * 1000 * 1000;
+    return 1024ULL;
+}
+
+/* Memory element `elem` in KiB, 0 when absent. */
+static unsigned long long xpath_kib(xmlXPathContextPtr ctx, const char *elem)
+{
+    char expr[64], uexpr[64];
+    snprintf(expr, sizeof(expr), "string(/domain/%s)", elem);
+    snprintf(uexpr, sizeof(uexpr), "string(/domain/%s/@unit)", elem);
+    char *val = xpath_str(ctx, expr);
+    char *unit = xpath_str(ctx, uexpr);
+    unsigned long long kib = 0;
+    if (val)
+        kib = strtoull(val, NULL, 10) * unit_factor(unit) / 1024ULL;
+    free(val);
+    free(unit);
+    return kib;
+}
+
+static unsigned int xpath_uint(xmlXPathContextPtr ctx, const char *expr, unsigned int dflt)
+{
+    char *s = xpath_str(ctx, expr);
+    unsigned int v = s ? (unsigned int)strtoul(s, NULL, 10) : dflt;
+    free(s);
+    return v;
+}
+
+static void read_graphics(xmlXPathContextPtr ctx, struct vm_info *info)
+{
+    info->graphics_type = xpath_str(ctx, "string(/domain/devices/graphics[1]/@type)");
+    info->graphics_listen = xpath_str(ctx, "string(/domain/devices/graphics[1]/@listen)");
+    char *port = xpath_str(ctx, "string(/domain/devices/graphics[1]/@port)");
+    info->graphics_port = port ? atoi(port) : -1;
+    if (info->graphics_port <= 0)
+        info->graphics_port = -1;
+    free(port);
+}
+
+int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
+{
+    memset(info, 0, sizeof(*info));
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
+    if (!doc)
+        return err_set(e, ERR_BACKEND, "KCHVIRT0003E", "libvirt returned unreadable guest XML.");
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    if (!ctx) {
+        xmlFreeDoc(doc);
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    }
+    info->name = xpath_str(ctx, "string(/domain/name)");
+    char *uuid = xpath_str(ctx, "string(/domain/uuid)");
+    snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
+    free(uuid);
+    info->title = xpath_str(ctx, "string(/domain/title)");
+    info->description = xpath_str(ctx, "string(/domain/description)");
+    unsigned long long mem = xpath_kib(ctx, "memory");
+    unsigned long long cur = xpath_kib(ctx, "currentMemory");
+    unsigned long long max = xpath_kib(ctx, "maxMemory");
+    info->memory_kib = cur ? cur : mem;
+    info->maxmemory_kib = max ? max : mem;
+    info->maxvcpus = xpath_uint(ctx, "string(/domain/vcpu)", 1);
+    info->vcpus = xpath_uint(ctx, "string(/domain/vcpu/@current)", info->maxvcpus);
+    read_graphics(ctx, info);
+    xmlXPathFreeContext(ctx);
+    xmlFreeDoc(doc);
+    if (!info->name) {
+        virt_vm_info_clear(info);
+        return err_set(e, ERR_BACKEND, "KCHVIRT0003E", "libvirt returned guest XML without a name.");
+    }
+    return 0;
+}
+
+void virt_vm_info_clear(struct vm_info *info)
+{
+    free(info->name);
+    free(info->title);
+    free(info->description);
+    free(info->graphics_type);
+    free(info->graphics_listen);
+    memset(info, 0, sizeof(*info));
+}

@@ -1,0 +1,323 @@
+/* inventory.c - the published snapshot of all guests. A background thread refreshes it
+ * on libvirt lifecycle events and every few seconds with three bulk calls, re-reading a
+ * guest's XML only when it is new, changed state, or an event named it. HTTP threads
+ * only read the snapshot. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../util/log.h"
+#include "virt_priv.h"
+
+#define REFRESH_PERIOD_S 2
+
+void virt_inventory_poke(struct virt *v)
+{
+    pthread_mutex_lock(&v->inv_lock);
+    v->dirty = true;
+    pthread_cond_signal(&v->inv_cond);
+    pthread_mutex_unlock(&v->inv_lock);
+}
+
+struct snapshot *virt_snapshot_get(struct virt *v)
+{
+    pthread_mutex_lock(&v->inv_lock);
+    struct snapshot *s = v->snap;
+    atomic_fetch_add(&s->refs, 1);
+    pthread_mutex_unlock(&v->inv_lock);
+    return s;
+}
+
+void virt_snapshot_put(struct snapshot *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->names[i]);
+        free(s->jsons[i]);
+    }
+    free(s->names);
+    free(s->jsons);
+    free(s->list_json);
+    free(s);
+}
+
+long virt_snapshot_find(const struct snapshot *s, const char *name)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(s->names[mid], name);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart)
+{
+    json_t *graphics = json_pack("{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type,
+                                 "listen", in->graphics_listen, "port",
+                                 in->graphics_port > 0 ? json_integer(in->graphics_port)
+                                                       : json_null(),
+                                 "passwd", "passwdValidTo");
+    json_t *stats = json_pack("{s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0, "net_throughput",
+                              0, "net_throughput_peak", 100, "io_throughput", 0,
+                              "io_throughput_peak", 100);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, s:b, "
+                     "s:o, s:o, s:n, s:n, s:[], s:[], s:s}",
+                     "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
+                     "description", in->description ? in->description : "", "state",
+                     virt_state_name(state), "memory", "current",
+                     (json_int_t)(in->memory_kib / 1024), "maxmemory",
+                     (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
+                     "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
+                     autostart, "graphics", graphics, "stats", stats, "icon", "screenshot",
+                     "users", "groups", "access", "full");
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    const struct xml_cache_entry *x = a, *y = b;
+    return strcmp(x->info.name, y->info.name);
+}
+
+/* UUIDs of the guests listed with `flags`, as one string of 36-char UUIDs + spaces. */
+static char *uuid_set(virConnectPtr c, unsigned int flags, struct err *e)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(c, &doms, flags);
+    if (n < 0) {
+        virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0004E", "Cannot list guests");
+        return NULL;
+    }
+    char *set = calloc((size_t)n + 1, VIR_UUID_STRING_BUFLEN);
+    for (int i = 0; i < n; i++) {
+        if (set)
+            virDomainGetUUIDString(doms[i], set + (size_t)i * VIR_UUID_STRING_BUFLEN);
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    if (set)
+        for (int i = 0; i + 1 <= n; i++)
+            set[(size_t)i * VIR_UUID_STRING_BUFLEN + VIR_UUID_STRING_BUFLEN - 1] = ' ';
+    return set;
+}
+
+static const struct xml_cache_entry *cache_find(const struct virt *v, const char *uuid)
+{
+    for (size_t i = 0; i < v->ncache; i++)
+        if (strcmp(v->cache[i].uuid, uuid) == 0)
+            return &v->cache[i];
+    return NULL;
+}
+
+static int record_state(virDomainStatsRecordPtr r)
+{
+    for (int i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].field, "state.state") == 0)
+            return r->params[i].value.i;
+    return VIR_DOMAIN_NOSTATE;
+}
+
+/* Fills `out` for one stats record, reusing the cached XML facts when still valid. */
+static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, struct xml_cache_entry *out,
+                         struct err *e)
+{
+    memset(out, 0, sizeof(*out));
+    virDomainGetUUIDString(r->dom, out->uuid);
+    out->state = record_state(r);
+    const struct xml_cache_entry *old = cache_find(v, out->uuid);
+    if (old && !old->stale && old->state == out->state) {
+        struct vm_info *d = &out->info;
+        const struct vm_info *s = &old->info;
+        *d = *s;
+        d->name = strdup(s->name);
+        d->title = s->title ? strdup(s->title) : NULL;
+        d->description = s->description ? strdup(s->description) : NULL;
+        d->graphics_type = s->graphics_type ? strdup(s->graphics_type) : NULL;
+        d->graphics_listen = s->graphics_listen ? strdup(s->graphics_listen) : NULL;
+        return d->name ? 0 : err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    }
+    char *xml = virDomainGetXMLDesc(r->dom, 0);
+    if (!xml)
+        return virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0005E", "Cannot read a guest's XML");
+    int rc = virt_domxml_parse(xml, &out->info, e);
+    free(xml);
+    return rc;
+}
+
+static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, const char *pset,
+                                       const char *aset)
+{
+    struct snapshot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    atomic_init(&s->refs, 1);
+    s->names = calloc(n + 1, sizeof(char *));
+    s->jsons = calloc(n + 1, sizeof(char *));
+    json_t *list = json_array();
+    for (size_t i = 0; s->names && s->jsons && i < n; i++) {
+        json_t *o = vm_to_json(&ents[i].info, ents[i].state, strstr(pset, ents[i].uuid) != NULL,
+                               strstr(aset, ents[i].uuid) != NULL);
+        s->names[i] = strdup(ents[i].info.name);
+        s->jsons[i] = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        s->n = i + 1;
+        json_array_append_new(list, o);
+    }
+    s->list_json = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->names[i] || !s->jsons[i])
+            s->list_json = (free(s->list_json), NULL);
+    if (s->n != n || !s->list_json) {
+        virt_snapshot_put(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void publish(struct virt *v, struct snapshot *s)
+{
+    pthread_mutex_lock(&v->inv_lock);
+    struct snapshot *old = v->snap;
+    v->snap = s;
+    pthread_mutex_unlock(&v->inv_lock);
+    virt_snapshot_put(old);
+}
+
+static void replace_cache(struct virt *v, struct xml_cache_entry *ents, size_t n)
+{
+    for (size_t i = 0; i < v->ncache; i++)
+        virt_vm_info_clear(&v->cache[i].info);
+    free(v->cache);
+    v->cache = ents;
+    v->ncache = n;
+}
+
+static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
+{
+    virDomainStatsRecordPtr *recs = NULL;
+    struct xml_cache_entry *ents = NULL;
+    char *pset = NULL, *aset = NULL;
+    int rc = -1, n = virConnectGetAllDomainStats(c, VIR_DOMAIN_STATS_STATE, &recs, 0);
+    if (n < 0) {
+        virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0004E", "Cannot list guests");
+        goto cleanup;
+    }
+    if (!(pset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, e)) ||
+        !(aset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e)))
+        goto cleanup;
+    ents = calloc((size_t)n + 1, sizeof(*ents));
+    size_t got = 0;
+    for (int i = 0; ents && i < n; i++) {
+        struct err ignore;
+        if (refresh_entry(v, recs[i], &ents[got], &ignore) == 0)
+            got++; /* a guest that vanished meanwhile is simply left out */
+    }
+    if (!ents)
+        goto cleanup;
+    qsort(ents, got, sizeof(*ents), cmp_names);
+    struct snapshot *s = build_snapshot(ents, got, pset, aset);
+    if (!s) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        for (size_t i = 0; i < got; i++)
+            virt_vm_info_clear(&ents[i].info);
+        goto cleanup;
+    }
+    replace_cache(v, ents, got);
+    ents = NULL;
+    publish(v, s);
+    rc = 0;
+cleanup:
+    free(ents);
+    free(pset);
+    free(aset);
+    if (recs)
+        virDomainStatsRecordListFree(recs);
+    return rc;
+}
+
+int virt_inventory_refresh(struct virt *v, struct err *e)
+{
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    pthread_mutex_lock(&v->refresh_lock);
+    for (size_t i = 0; i < v->ncache; i++)
+        v->cache[i].stale = true; /* an explicit refresh re-reads everything it is asked for */
+    int rc = refresh_locked(v, c, e);
+    pthread_mutex_unlock(&v->refresh_lock);
+    virConnectClose(c);
+    return rc;
+}
+
+/* Periodic refresh: XML is re-read only for new guests or ones whose state changed. */
+static void refresh_quiet(struct virt *v)
+{
+    struct err e;
+    virConnectPtr c = virt_conn_get(v, &e);
+    if (c) {
+        pthread_mutex_lock(&v->refresh_lock);
+        int rc = refresh_locked(v, c, &e);
+        pthread_mutex_unlock(&v->refresh_lock);
+        virConnectClose(c);
+        if (rc == 0)
+            return;
+    }
+    log_warn("guest list refresh failed: %s", e.msg);
+}
+
+static void *inventory_loop(void *arg)
+{
+    struct virt *v = arg;
+    pthread_mutex_lock(&v->inv_lock);
+    while (!atomic_load(&v->stopping)) {
+        if (!v->dirty) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += REFRESH_PERIOD_S;
+            pthread_cond_timedwait(&v->inv_cond, &v->inv_lock, &ts);
+        }
+        if (atomic_load(&v->stopping))
+            break;
+        bool was_dirty = v->dirty;
+        v->dirty = false;
+        pthread_mutex_unlock(&v->inv_lock);
+        if (was_dirty) {
+            pthread_mutex_lock(&v->refresh_lock);
+            for (size_t i = 0; i < v->ncache; i++)
+                v->cache[i].stale = true; /* an event: the XML may have changed */
+            pthread_mutex_unlock(&v->refresh_lock);
+        }
+        refresh_quiet(v);
+        pthread_mutex_lock(&v->inv_lock);
+    }
+    pthread_mutex_unlock(&v->inv_lock);
+    return NULL;
+}
+
+int virt_inventory_start(struct virt *v, struct err *e)
+{
+    if (virt_inventory_refresh(v, e) < 0)
+        return -1;
+    if (pthread_create(&v->inv_thread, NULL, inventory_loop, v) != 0)
+        return err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start the inventory thread.");
+    return 0;
+}
+
+void virt_inventory_stop(struct virt *v)
+{
+    pthread_mutex_lock(&v->inv_lock);
+    atomic_store(&v->stopping, true);
+    pthread_cond_signal(&v->inv_cond);
+    pthread_mutex_unlock(&v->inv_lock);
+    pthread_join(v->inv_thread, NULL);
+    publish(v, NULL);
+}

@@ -1,0 +1,75 @@
+/* virt.h - libvirt: connection, event loop, guest inventory snapshots, actions, clone.
+ * Thread-safe unless noted. Strings returned are new (caller frees) unless noted. */
+#ifndef KIMCHID_VIRT_H
+#define KIMCHID_VIRT_H
+
+#include <stdbool.h>
+
+#include "../util/err.h"
+
+struct virt;
+
+enum virt_action {
+    VIRT_START,
+    VIRT_POWEROFF,
+    VIRT_SHUTDOWN,
+    VIRT_RESET,
+    VIRT_SUSPEND,
+    VIRT_RESUME,
+};
+
+/* Called by long operations before each step; `message` is borrowed. */
+typedef void (*virt_step_fn)(void *opaque, const char *message);
+
+/* Registers libvirt's event loop (once per process), opens `uri`, starts the event
+ * and inventory threads and takes the first snapshot. NULL with `e` on failure. */
+struct virt *virt_new(const char *uri, struct err *e);
+
+/* Stops the threads and closes the connection. NULL is a no-op. Main thread only. */
+void virt_free(struct virt *v);
+
+/* JSON array of all guests (Kimchi's VM objects), from the current snapshot. */
+char *virt_vms_json(struct virt *v, struct err *e);
+
+/* JSON VM object of one guest; ERR_NOT_FOUND when it does not exist. */
+char *virt_vm_json(struct virt *v, const char *name, struct err *e);
+
+/* State name of a guest ("running", "shutoff", ...) into `out` (size >= 16). */
+int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e);
+
+/* Runs a lifecycle action after checking the state allows it (ERR_STATE if not). */
+int virt_vm_action(struct virt *v, const char *name, enum virt_action a, struct err *e);
+
+/* Powers the guest off if needed and removes its definition. Disk images are kept. */
+int virt_vm_delete(struct virt *v, const char *name, struct err *e);
+
+/* Marks a guest busy with an operation ("migrating", "cloning") so that other
+ * changes get ERR_CONFLICT. Fails with ERR_CONFLICT when already busy. */
+int virt_busy_claim(struct virt *v, const char *name, const char *what, struct err *e);
+
+/* Releases a claim taken with virt_busy_claim. */
+void virt_busy_release(struct virt *v, const char *name);
+
+/* Checks the guest is not busy; ERR_CONFLICT naming the operation if it is. */
+int virt_busy_check(struct virt *v, const char *name, struct err *e);
+
+/* Picks "<name>-clone-<n>" not used by any guest or claim, claims it as busy and
+ * writes it into out (size outlen). The caller releases it after the clone. */
+int virt_clone_name_reserve(struct virt *v, const char *name, char *out, size_t outlen,
+                            struct err *e);
+
+/* Clones shut-off guest `name` as `new_name`: new UUID and MACs, copies of the disk
+ * volumes (every disk must live in a storage pool). Leaves nothing behind on failure. */
+int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_step_fn step,
+                  void *opaque, struct err *e);
+
+/* Requests a fresh snapshot soon (after an out-of-band change). */
+void virt_inventory_poke(struct virt *v);
+
+/* Takes a fresh snapshot now, in the calling thread. */
+int virt_inventory_refresh(struct virt *v, struct err *e);
+
+/* Validates a guest name taken from a URI or a body (ERR_INVALID). */
+int virt_name_check(const char *name, struct err *e);
+
+#endif
