@@ -1,4 +1,5 @@
 /* vms.c - /vms: list, one guest, lifecycle actions, delete and clone. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,20 +76,44 @@ ACTION_HANDLER(api_vm_reset, VIRT_RESET)
 ACTION_HANDLER(api_vm_suspend, VIRT_SUSPEND)
 ACTION_HANDLER(api_vm_resume, VIRT_RESUME)
 
-int api_vm_clone(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
-                 struct api_reply *rep, struct err *e)
+/* Reserves the clone's name: the one asked for (extension), else "<name>-clone-<n>". */
+static int reserve_clone_name(struct api_ctx *ctx, const char *name, const char *asked,
+                              char *out, size_t outlen, struct err *e)
 {
-    char state[16], new_name[256];
-    if (virt_name_check(p[0], e) < 0 || no_params(req, e) < 0 ||
-        virt_vm_state(ctx->virt, p[0], state, e) < 0 || virt_busy_check(ctx->virt, p[0], e) < 0)
+    if (!asked)
+        return virt_clone_name_reserve(ctx->virt, name, out, outlen, e);
+    if (virt_name_check(asked, e) < 0)
         return -1;
+    snprintf(out, outlen, "%s", asked);
+    return virt_name_reserve(ctx->virt, out, e);
+}
+
+static int clone_checked(struct api_ctx *ctx, const char *name, const char *state,
+                         const char *asked, char *new_name, struct api_reply *rep, struct err *e)
+{
     if (strcmp(state, "shutoff") != 0)
         return err_set(e, ERR_STATE, "KCHVM0033E",
                        "Virtual machine \"%s\" must be shut off before it can be cloned (its "
                        "state is \"%s\").",
-                       p[0], state);
-    if (virt_clone_name_reserve(ctx->virt, p[0], new_name, sizeof(new_name), e) < 0)
+                       name, state);
+    if (reserve_clone_name(ctx, name, asked, new_name, 256, e) < 0)
         return -1;
-    json_t *task = task_submit_clone(ctx->tasks, ctx->virt, p[0], new_name, e);
+    json_t *task = task_submit_clone(ctx->tasks, ctx->virt, name, new_name, e);
     return task ? api_reply_json(rep, 202, task, e) : -1;
+}
+
+static const struct jsonv_field clone_fields[] = {{"name", JSONV_STRING, false}};
+
+int api_vm_clone(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                 struct api_reply *rep, struct err *e)
+{
+    char state[16], new_name[256];
+    json_t *body = NULL;
+    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, clone_fields, 1, e)))
+        return -1;
+    int rc = -1;
+    if (virt_vm_state(ctx->virt, p[0], state, e) == 0 && virt_busy_check(ctx->virt, p[0], e) == 0)
+        rc = clone_checked(ctx, p[0], state, jsonv_str(body, "name"), new_name, rep, e);
+    json_decref(body);
+    return rc;
 }

@@ -68,6 +68,21 @@ int virt_busy_check(struct virt *v, const char *name, struct err *e)
     return rc;
 }
 
+int virt_name_reserve(struct virt *v, const char *name, struct err *e)
+{
+    struct snapshot *s = virt_snapshot_get(v);
+    int rc;
+    pthread_mutex_lock(&v->busy_lock);
+    if (virt_snapshot_find(s, name) >= 0 || find_locked(v, name) >= 0)
+        rc = err_set(e, ERR_CONFLICT, "KCHVM0081E",
+                     "A virtual machine named \"%s\" already exists. Choose another name.", name);
+    else
+        rc = claim_locked(v, name, "being created by a clone", e);
+    pthread_mutex_unlock(&v->busy_lock);
+    virt_snapshot_put(s);
+    return rc;
+}
+
 int virt_clone_name_reserve(struct virt *v, const char *name, char *out, size_t outlen,
                             struct err *e)
 {

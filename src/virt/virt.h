@@ -58,6 +58,10 @@ int virt_busy_check(struct virt *v, const char *name, struct err *e);
 int virt_clone_name_reserve(struct virt *v, const char *name, char *out, size_t outlen,
                             struct err *e);
 
+/* Claims `name` for a guest about to be created; ERR_CONFLICT when a guest or a claim
+ * already has it. Release with virt_busy_release. */
+int virt_name_reserve(struct virt *v, const char *name, struct err *e);
+
 /* Clones shut-off guest `name` as `new_name`: new UUID and MACs, copies of the disk
  * volumes (every disk must live in a storage pool). Leaves nothing behind on failure. */
 int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_step_fn step,

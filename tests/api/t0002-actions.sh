@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# t0002 - lifecycle actions, the states that forbid them, and DELETE.
+. "$(dirname "$0")/../lib.sh"
+start_kimchid --uri "test://$ROOT/tests/api/node.xml"
+
+act() { req POST "/vms/$1/$2"; }
+
+act alpha start
+ok "start a shut-off guest: 200" eq "$STATUS" 200
+ok "start returns the VM object, running" eq "$(jq_get .state)" running
+req GET /vms
+ok "the list shows it running right after" eq "$(jq_get '.[] | select(.name=="alpha") | .state')" running
+act alpha start
+ok "start a running guest: 400" eq "$STATUS" 400
+ok "start a running guest: message says why" eq "$BODY" '{"code":"400 Bad Request","reason":"KCHVM0019E: Cannot start virtual machine \"alpha\" because it is already running (its state is \"running\")."}'
+act alpha suspend
+ok "suspend: paused" eq "$STATUS $(jq_get .state)" "200 paused"
+act alpha suspend
+ok "suspend a paused guest: 400" eq "$STATUS" 400
+act alpha resume
+ok "resume: running" eq "$STATUS $(jq_get .state)" "200 running"
+act alpha resume
+ok "resume a running guest: 400 naming the state" has "$(jq_get .reason)" "because it is not paused"
+act alpha reset
+ok "reset a running guest: 200" eq "$STATUS $(jq_get .state)" "200 running"
+act alpha shutdown
+ok "shutdown: shutoff" eq "$STATUS $(jq_get .state)" "200 shutoff"
+act alpha shutdown
+ok "shutdown a shut-off guest: 400" eq "$STATUS" 400
+act alpha poweroff
+ok "poweroff a shut-off guest: 400" eq "$STATUS" 400
+act alpha reset
+ok "reset a shut-off guest: 400" eq "$STATUS" 400
+act busy poweroff
+ok "poweroff a running guest: shutoff" eq "$STATUS $(jq_get .state)" "200 shutoff"
+act nosuch start
+ok "action on an unknown guest: 404" eq "$STATUS $(jq_get .reason)" '404 KCHVM0002E: Virtual machine "nosuch" does not exist.'
+req POST /vms/alpha/start '{"force":true}'
+ok "action with an unknown field: 400 naming it" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0001E: Unknown parameter "force". Remove it from the request.'
+req POST /vms/alpha/start '{}'
+ok "action with an empty object body: 200" eq "$STATUS" 200
+
+req DELETE /vms/alpha
+ok "DELETE a running guest: 204" eq "$STATUS" 204
+ok "DELETE has no body" eq "$BODY" ""
+req GET /vms/alpha
+ok "deleted guest is gone" eq "$STATUS" 404
+req DELETE /vms/alpha
+ok "DELETE again: 404" eq "$STATUS" 404
+req GET /vms
+ok "list no longer has it" eq "$(jq_get '[.[].name] | join(",")')" "busy,outside"
+
+stop_kimchid
+ok "clean exit" eq "$KEXIT" 0
+done_testing

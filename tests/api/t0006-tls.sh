@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# t0006 - HTTPS by default with a generated self-signed certificate; --http only on loopback.
+. "$(dirname "$0")/../lib.sh"
+STATE=$(mktemp -d /tmp/kimchid-test.XXXXXX)
+PORT=$(free_port)
+KLOG=$ARTIFACTS/kimchid-tls.log
+"$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default >"$KLOG" 2>&1 &
+KPID=$!
+wait_ready "https://127.0.0.1:$PORT/plugins/kimchi/vms" "-k"
+body=$(curl -sk "https://127.0.0.1:$PORT/plugins/kimchi/vms")
+ok "HTTPS answers GET /vms with the test guest" eq "$(echo "$body" | jq -r '.[0].name + " " + .[0].state')" "test running"
+ok "a certificate was generated" test -s "$STATE/kimchid-cert.pem"
+ok "the key file is mode 0600" eq "$(stat -c %a "$STATE/kimchid-key.pem")" 600
+ok "plain HTTP to the TLS port gets no API answer" eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
+ok "TLS 1.1 is refused" eq "$(curl -sk --tlsv1.1 --tls-max 1.1 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
+ok "TLS 1.2 is accepted" eq "$(curl -sk --tlsv1.2 --tls-max 1.2 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 200
+fp1=$(openssl x509 -noout -fingerprint -in "$STATE/kimchid-cert.pem" 2>/dev/null || sha256sum "$STATE/kimchid-cert.pem")
+stop_kimchid
+ok "clean exit" eq "$KEXIT" 0
+"$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default >>"$KLOG" 2>&1 &
+KPID=$!
+wait_ready "https://127.0.0.1:$PORT/plugins/kimchi/vms" "-k"
+fp2=$(openssl x509 -noout -fingerprint -in "$STATE/kimchid-cert.pem" 2>/dev/null || sha256sum "$STATE/kimchid-cert.pem")
+ok "the certificate is reused on the next start" eq "$fp2" "$fp1"
+stop_kimchid
+
+out=$("$KIMCHID" --http --listen "0.0.0.0:$PORT" --state-dir "$STATE" --uri test:///default 2>&1)
+ok "--http on a non-loopback address is refused" eq "$?" 1
+ok "...with a message saying why" has "$out" "--http serves plain HTTP and is accepted only on a loopback address"
+out=$("$KIMCHID" --listen nonsense --state-dir "$STATE" 2>&1)
+ok "a bad --listen is refused with usage help" has "$out" "--listen takes ADDR:PORT"
+ok "--version prints the version" has "$("$KIMCHID" --version)" "kimchid 0."
+ok "--help lists the options" has "$("$KIMCHID" --help)" "--state-dir DIR"
+out=$("$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri 'test:///nonexistent/file.xml' 2>&1)
+ok "an unusable libvirt URI fails with libvirt's reason" has "$out" "Cannot connect to libvirt"
+done_testing

@@ -1,0 +1,94 @@
+# lib.sh - helpers for the black-box test scripts: start kimchid, make requests, assert.
+# Each script prints "ok N - name" / "not ok N - name" lines; tests/run-all.sh counts them.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KIMCHID=${KIMCHID:-$ROOT/build/asan/kimchid}
+ARTIFACTS=${ARTIFACTS:-$ROOT/tests/artifacts}
+mkdir -p "$ARTIFACTS"
+T_N=0
+T_FAIL=0
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+ok() { # ok NAME CMD... : passes when CMD succeeds
+  local name=$1; shift
+  T_N=$((T_N + 1))
+  if "$@"; then echo "ok $T_N - $name"; else echo "not ok $T_N - $name"; T_FAIL=$((T_FAIL + 1)); fi
+}
+
+fail_note() { echo "#   $*" >&2; }
+
+eq() { # eq GOT WANT
+  [ "$1" == "$2" ] && return 0
+  fail_note "got:  $1"; fail_note "want: $2"; return 1
+}
+
+has() { # has HAYSTACK NEEDLE
+  [[ "$1" == *"$2"* ]] && return 0
+  fail_note "\"$1\" does not contain \"$2\""; return 1
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_kimchid [ARGS...] : plain HTTP on loopback; sets KPID, PORT, BASE, KLOG, STATE
+start_kimchid() {
+  PORT=$(free_port)
+  STATE=${STATE:-$(mktemp -d /tmp/kimchid-test.XXXXXX)}
+  KLOG=$ARTIFACTS/kimchid-$(basename "$0" .sh)-$PORT.log
+  "$KIMCHID" --http --listen "127.0.0.1:$PORT" --state-dir "$STATE" --log-level debug "$@" \
+    >"$KLOG" 2>&1 &
+  KPID=$!
+  BASE=http://127.0.0.1:$PORT/plugins/kimchi
+  wait_ready "http://127.0.0.1:$PORT/plugins/kimchi/vms" ""
+}
+
+wait_ready() { # wait_ready URL CURLFLAGS
+  for _ in $(seq 1 100); do
+    # shellcheck disable=SC2086
+    curl -s -o /dev/null $2 "$1" && return 0
+    kill -0 "$KPID" 2>/dev/null || { echo "kimchid died:" >&2; cat "$KLOG" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "kimchid did not answer" >&2; return 1
+}
+
+# stop_kimchid : SIGTERM, then checks a clean exit (no sanitizer report)
+stop_kimchid() {
+  kill -TERM "$KPID" 2>/dev/null
+  local rc=0
+  wait "$KPID" || rc=$?
+  KEXIT=$rc
+}
+
+# req METHOD PATH [BODY] : sets STATUS and BODY; PATH is below /plugins/kimchi
+req() {
+  local method=$1 path=$2 data=${3-}
+  local out; out=$(mktemp)
+  if [ $# -ge 3 ]; then
+    STATUS=$(curl -s -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+      --data-binary "$data" "$BASE$path")
+  else
+    STATUS=$(curl -s -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
+  fi
+  BODY=$(cat "$out"); rm -f "$out"
+}
+
+jq_get() { echo "$BODY" | jq -r "$1"; }
+
+# wait_task ID : polls until the task is not running; sets BODY to the task
+wait_task() {
+  for _ in $(seq 1 300); do
+    req GET "/tasks/$1"
+    [ "$(jq_get .status)" != running ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+done_testing() {
+  echo "# $(basename "$0"): $((T_N - T_FAIL)) passed, $T_FAIL failed"
+  [ "$T_FAIL" -eq 0 ]
+}

@@ -1,0 +1,133 @@
+/* test_config.c - option parsing, the config file, loopback checks, static path safety. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "http/http.h"
+#include "http/http_priv.h"
+
+static int parse(struct config *c, struct err *e, int argc, char **argv)
+{
+    return config_parse(argc, argv, c, e);
+}
+
+static void config_defaults_and_overrides(void **state)
+{
+    (void)state;
+    struct config c;
+    struct err e;
+    char *a1[] = {"kimchid", NULL};
+    assert_int_equal(parse(&c, &e, 1, a1), 0);
+    assert_string_equal(c.addr, "0.0.0.0");
+    assert_int_equal(c.port, 8001);
+    assert_string_equal(c.uri, "qemu:///system");
+    assert_string_equal(c.state_dir, "/var/lib/kimchid");
+    config_free(&c);
+    char *a2[] = {"kimchid", "--listen", "[::1]:9000", "-u", "test:///default", "--http",
+                  "--workers", "2", NULL};
+    assert_int_equal(parse(&c, &e, 8, a2), 0);
+    assert_string_equal(c.addr, "::1");
+    assert_int_equal(c.port, 9000);
+    assert_string_equal(c.uri, "test:///default");
+    assert_true(c.http);
+    assert_int_equal(c.workers, 2);
+    config_free(&c);
+}
+
+static void config_rejects_bad_values_with_a_message(void **state)
+{
+    (void)state;
+    struct config c;
+    struct err e;
+    char *a1[] = {"kimchid", "--listen", "8001", NULL};
+    assert_int_equal(parse(&c, &e, 3, a1), -1);
+    assert_non_null(strstr(e.msg, "ADDR:PORT"));
+    config_free(&c);
+    char *a2[] = {"kimchid", "--workers", "0", NULL};
+    assert_int_equal(parse(&c, &e, 3, a2), -1);
+    config_free(&c);
+    char *a3[] = {"kimchid", "--bogus", NULL};
+    assert_int_equal(parse(&c, &e, 2, a3), -1);
+    assert_non_null(strstr(e.msg, "--bogus"));
+    config_free(&c);
+}
+
+static void config_file_is_read_and_the_command_line_wins(void **state)
+{
+    (void)state;
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/kimchid-conf-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("# comment\nlisten = 127.0.0.1:8111\nuri = test:///default\nlog-level = debug\n", f);
+    fclose(f);
+    struct config c;
+    struct err e;
+    char *a[] = {"kimchid", "-c", path, "--uri", "qemu:///session", NULL};
+    assert_int_equal(parse(&c, &e, 5, a), 0);
+    assert_int_equal(c.port, 8111);
+    assert_int_equal(c.log_level, LOG_DEBUG);
+    assert_string_equal(c.uri, "qemu:///session");
+    config_free(&c);
+    f = fopen(path, "w");
+    fputs("colour = blue\n", f);
+    fclose(f);
+    char *b[] = {"kimchid", "-c", path, NULL};
+    assert_int_equal(parse(&c, &e, 3, b), -1);
+    assert_non_null(strstr(e.msg, "colour"));
+    config_free(&c);
+    unlink(path);
+}
+
+static void loopback_addresses_are_recognised(void **state)
+{
+    (void)state;
+    assert_true(http_addr_is_loopback("127.0.0.1"));
+    assert_true(http_addr_is_loopback("127.8.9.1"));
+    assert_true(http_addr_is_loopback("::1"));
+    assert_false(http_addr_is_loopback("0.0.0.0"));
+    assert_false(http_addr_is_loopback("198.18.0.1"));
+    assert_false(http_addr_is_loopback("localhost"));
+}
+
+static void static_paths_cannot_leave_the_ui_dir(void **state)
+{
+    (void)state;
+    char dir[64], file[128], link[128];
+    snprintf(dir, sizeof(dir), "/tmp/kimchid-ui-%d", (int)getpid());
+    mkdir(dir, 0755);
+    snprintf(file, sizeof(file), "%s/index.html", dir);
+    fclose(fopen(file, "w"));
+    snprintf(link, sizeof(link), "%s/passwd", dir);
+    symlink("/etc/passwd", link);
+    char *p = http_static_resolve(dir, "/");
+    assert_non_null(p);
+    assert_non_null(strstr(p, "index.html"));
+    free(p);
+    assert_null(http_static_resolve(dir, "/../../etc/passwd"));
+    assert_null(http_static_resolve(dir, "/./index.html"));
+    assert_null(http_static_resolve(dir, "/passwd")); /* symlink out */
+    assert_null(http_static_resolve(dir, "/missing.js"));
+    unlink(link);
+    unlink(file);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(config_defaults_and_overrides),
+        cmocka_unit_test(config_rejects_bad_values_with_a_message),
+        cmocka_unit_test(config_file_is_read_and_the_command_line_wins),
+        cmocka_unit_test(loopback_addresses_are_recognised),
+        cmocka_unit_test(static_paths_cannot_leave_the_ui_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,198 @@
+/* test_task.c - the task engine: running jobs, failures, persistence, restart, purge. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "task/task.h"
+#include "task/task_priv.h"
+
+static char dbpath[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dbpath, sizeof(dbpath), "/tmp/kimchid-unit-%d.db", (int)getpid());
+    unlink(dbpath);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char p[300];
+    unlink(dbpath);
+    snprintf(p, sizeof(p), "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+    return 0;
+}
+
+static int job_ok(struct task_ctx *ctx, void *arg, struct err *e)
+{
+    (void)arg;
+    (void)e;
+    task_ctx_message(ctx, "step one");
+    task_ctx_progress(ctx, json_pack("{s:i}", "percent", 50));
+    task_ctx_message(ctx, "OK");
+    return 0;
+}
+
+static int job_fail(struct task_ctx *ctx, void *arg, struct err *e)
+{
+    (void)arg;
+    task_ctx_message(ctx, "trying");
+    return err_set(e, ERR_BACKEND, "KCHTEST001E", "It broke in step \"%s\".", "trying");
+}
+
+static int freed;
+static void count_free(void *p)
+{
+    (void)p;
+    freed++;
+}
+
+/* Polls until the task leaves "running"; returns its JSON (new reference). */
+static json_t *wait_done(struct task_engine *t, const char *id)
+{
+    for (int i = 0; i < 500; i++) {
+        struct err e;
+        json_t *o = task_engine_get(t, id, &e);
+        if (o && strcmp(json_string_value(json_object_get(o, "status")), "running") != 0)
+            return o;
+        json_decref(o);
+        usleep(10000);
+    }
+    fail_msg("task %s did not finish", id);
+    return NULL;
+}
+
+static void task_runs_to_finished_with_last_message(void **state)
+{
+    (void)state;
+    struct err e;
+    freed = 0;
+    struct task_engine *t = task_engine_new(dbpath, 2, 3600, &e);
+    assert_non_null(t);
+    json_t *k = task_engine_submit(t, "/plugins/kimchi/vms/x", job_ok, NULL, count_free, &e);
+    assert_non_null(k);
+    assert_string_equal(json_string_value(json_object_get(k, "status")), "running");
+    assert_string_equal(json_string_value(json_object_get(k, "id")), "1");
+    json_decref(k);
+    json_t *done = wait_done(t, "1");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "finished");
+    assert_string_equal(json_string_value(json_object_get(done, "message")), "OK");
+    assert_string_equal(json_string_value(json_object_get(done, "target_uri")),
+                        "/plugins/kimchi/vms/x");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(done, "progress"),
+                                                        "percent")),
+                     50);
+    json_decref(done);
+    task_engine_free(t);
+    assert_int_equal(freed, 1);
+}
+
+static void task_failure_keeps_the_error_message(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, NULL, job_fail, NULL, NULL, &e));
+    json_t *done = wait_done(t, "1");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(done, "message")),
+                        "KCHTEST001E: It broke in step \"trying\".");
+    json_decref(done);
+    assert_null(task_engine_get(t, "99", &e));
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    assert_null(task_engine_get(t, "1x", &e));
+    task_engine_free(t);
+}
+
+static void tasks_survive_a_restart_and_ids_continue(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, "/a", job_ok, NULL, NULL, &e));
+    json_decref(wait_done(t, "1"));
+    task_engine_free(t);
+    t = task_engine_new(dbpath, 1, 3600, &e);
+    json_t *old = task_engine_get(t, "1", &e);
+    assert_non_null(old);
+    assert_string_equal(json_string_value(json_object_get(old, "status")), "finished");
+    json_decref(old);
+    json_t *k = task_engine_submit(t, "/b", job_ok, NULL, NULL, &e);
+    assert_string_equal(json_string_value(json_object_get(k, "id")), "2");
+    json_decref(k);
+    json_decref(wait_done(t, "2"));
+    json_t *list = task_engine_list(t, "finished", "/b");
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    task_engine_free(t);
+}
+
+static void a_task_running_at_stop_reads_failed_interrupted(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_store *s = task_store_open(dbpath, &e);
+    struct task_record r = {7, "running", "migrating", "/vms/x", NULL, 1.0, 1.0};
+    assert_int_equal(task_store_save(s, &r, &e), 0);
+    task_store_close(s);
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_t *k = task_engine_get(t, "7", &e);
+    assert_string_equal(json_string_value(json_object_get(k, "status")), "failed");
+    const char *msg = json_string_value(json_object_get(k, "message"));
+    assert_non_null(strstr(msg, "interrupted"));
+    assert_non_null(strstr(msg, "migrating"));
+    json_decref(k);
+    task_engine_free(t);
+    t = task_engine_new(dbpath, 1, 3600, &e); /* the failure itself was persisted */
+    k = task_engine_get(t, "7", &e);
+    assert_string_equal(json_string_value(json_object_get(k, "status")), "failed");
+    json_decref(k);
+    task_engine_free(t);
+}
+
+static void purge_removes_old_finished_tasks_only(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_store *s = task_store_open(dbpath, &e);
+    struct task_record old = {1, "finished", "OK", NULL, NULL, 1.0, 1.0};
+    struct task_record fresh = {2, "failed", "no", NULL, NULL, 1e12, 1e12};
+    task_store_save(s, &old, &e);
+    task_store_save(s, &fresh, &e);
+    task_store_close(s);
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    task_engine_purge(t);
+    json_t *gone = task_engine_get(t, "1", &e);
+    assert_null(gone);
+    json_t *kept = task_engine_get(t, "2", &e);
+    assert_non_null(kept);
+    json_decref(kept);
+    task_engine_free(t);
+    t = task_engine_new(dbpath, 1, 3600, &e);
+    assert_null(task_engine_get(t, "1", &e)); /* gone from the database too */
+    task_engine_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(task_runs_to_finished_with_last_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(task_failure_keeps_the_error_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(tasks_survive_a_restart_and_ids_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_task_running_at_stop_reads_failed_interrupted, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(purge_removes_old_finished_tasks_only, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,147 @@
+/* test_util.c - err mapping, the bounded buffer, and body validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/jsonv.h"
+
+static void err_maps_codes_to_http_status(void **state)
+{
+    (void)state;
+    assert_int_equal(err_http_status(ERR_INVALID), 400);
+    assert_int_equal(err_http_status(ERR_STATE), 400);
+    assert_int_equal(err_http_status(ERR_NOT_FOUND), 404);
+    assert_int_equal(err_http_status(ERR_METHOD), 405);
+    assert_int_equal(err_http_status(ERR_CONFLICT), 409);
+    assert_int_equal(err_http_status(ERR_TOO_LARGE), 413);
+    assert_int_equal(err_http_status(ERR_BACKEND), 500);
+    assert_string_equal(err_status_line(ERR_NOT_FOUND), "404 Not Found");
+    assert_string_equal(err_status_line(ERR_INVALID), "400 Bad Request");
+}
+
+static void err_set_prefixes_the_message_id(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(err_set(&e, ERR_NOT_FOUND, "KCHVM0002E", "VM \"%s\" is gone.", "a"), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    assert_string_equal(e.msg, "KCHVM0002E: VM \"a\" is gone.");
+    assert_int_equal(err_set(NULL, ERR_INVALID, "X", "y"), -1); /* NULL carrier is fine */
+}
+
+static void buf_grows_and_stops_at_its_limit(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_append(&b, "12345", 5), 0);
+    assert_int_equal(buf_printf(&b, "%d", 678), 0);
+    assert_string_equal(b.data, "12345678");
+    assert_int_equal(buf_append(&b, "abc", 3), -1);
+    assert_true(b.failed);
+    assert_null(buf_steal(&b));
+    buf_init(&b, 0);
+    for (int i = 0; i < 1000; i++)
+        buf_append(&b, "x", 1);
+    char *s = buf_steal(&b);
+    assert_int_equal(strlen(s), 1000);
+    free(s);
+}
+
+static const struct jsonv_field migrate_fields[] = {
+    {"remote_host", JSONV_STRING, true},
+    {"user", JSONV_STRING, false},
+    {"delete_source", JSONV_BOOL, false},
+    {"bandwidth", JSONV_INT, false},
+};
+
+static int check(const char *body, struct err *e)
+{
+    json_t *o = jsonv_parse_object(body, strlen(body), e);
+    if (!o)
+        return -1;
+    int rc = jsonv_check(o, migrate_fields, 4, e);
+    json_decref(o);
+    return rc;
+}
+
+static void jsonv_accepts_a_valid_body(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(check("{\"remote_host\":\"b\",\"delete_source\":true,\"bandwidth\":5}", &e),
+                     0);
+}
+
+static void jsonv_rejects_malformed_and_non_objects(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(check("{\"remote_host\":", &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_non_null(strstr(e.msg, "not valid JSON"));
+    assert_int_equal(check("[1,2]", &e), -1);
+    assert_non_null(strstr(e.msg, "must be a JSON object"));
+    assert_int_equal(check("{\"remote_host\":\"a\",\"remote_host\":\"b\"}", &e), -1);
+}
+
+static void jsonv_names_the_offending_field(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(check("{\"remote_host\":\"b\",\"color\":1}", &e), -1);
+    assert_string_equal(e.msg, "KCHAPI0001E: Unknown parameter \"color\". Remove it from the "
+                               "request.");
+    assert_int_equal(check("{\"remote_host\":7}", &e), -1);
+    assert_string_equal(e.msg, "KCHAPI0008E: The parameter \"remote_host\" must be a string.");
+    assert_int_equal(check("{\"remote_host\":\"b\",\"delete_source\":\"yes\"}", &e), -1);
+    assert_non_null(strstr(e.msg, "\"delete_source\" must be true or false"));
+    assert_int_equal(check("{\"user\":\"x\"}", &e), -1);
+    assert_string_equal(e.msg, "KCHAPI0009E: The parameter \"remote_host\" is required.");
+}
+
+static void jsonv_refuses_deep_nesting(void **state)
+{
+    (void)state;
+    struct err e;
+    char body[256] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(body, "[");
+    for (int i = 0; i < 40; i++)
+        strcat(body, "]");
+    char obj[300];
+    snprintf(obj, sizeof(obj), "{\"a\":%s}", body);
+    assert_null(jsonv_parse_object(obj, strlen(obj), &e));
+    assert_non_null(strstr(e.msg, "nested too deeply"));
+}
+
+static void jsonv_treats_empty_body_as_empty_object(void **state)
+{
+    (void)state;
+    struct err e;
+    json_t *o = jsonv_parse_object(NULL, 0, &e);
+    assert_non_null(o);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(err_maps_codes_to_http_status),
+        cmocka_unit_test(err_set_prefixes_the_message_id),
+        cmocka_unit_test(buf_grows_and_stops_at_its_limit),
+        cmocka_unit_test(jsonv_accepts_a_valid_body),
+        cmocka_unit_test(jsonv_rejects_malformed_and_non_objects),
+        cmocka_unit_test(jsonv_names_the_offending_field),
+        cmocka_unit_test(jsonv_refuses_deep_nesting),
+        cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
