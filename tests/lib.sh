@@ -63,17 +63,22 @@ stop_kimchid() {
   KEXIT=$rc
 }
 
-# req METHOD PATH [BODY] : sets STATUS and BODY; PATH is below /plugins/kimchi
+# req METHOD PATH [BODY] : sets STATUS and BODY; PATH is below /plugins/kimchi. A body goes
+# through a file (printf is a builtin), so a password in it never shows in /proc/*/cmdline.
+CURL_OPTS=${CURL_OPTS:-}
 req() {
-  local method=$1 path=$2 data=${3-}
-  local out; out=$(mktemp)
+  local method=$1 path=$2
+  local out in; out=$(mktemp); in=$(mktemp)
   if [ $# -ge 3 ]; then
-    STATUS=$(curl -s -o "$out" -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
-      --data-binary "$data" "$BASE$path")
+    printf '%s' "$3" >"$in"
+    # shellcheck disable=SC2086
+    STATUS=$(curl -s $CURL_OPTS -o "$out" -w '%{http_code}' -X "$method" \
+      -H 'Content-Type: application/json' --data-binary @"$in" "$BASE$path")
   else
-    STATUS=$(curl -s -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
+    # shellcheck disable=SC2086
+    STATUS=$(curl -s $CURL_OPTS -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
   fi
-  BODY=$(cat "$out"); rm -f "$out"
+  BODY=$(cat "$out"); rm -f "$out" "$in"
 }
 
 jq_get() { echo "$BODY" | jq -r "$1"; }

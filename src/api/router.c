@@ -17,6 +17,7 @@ static const struct api_route routes[] = {
     {"POST", "/vms/:/suspend", api_vm_suspend},
     {"POST", "/vms/:/resume", api_vm_resume},
     {"POST", "/vms/:/clone", api_vm_clone},
+    {"POST", "/vms/:/migrate", api_vm_migrate},
     {"GET", "/tasks", api_tasks_list},
     {"GET", "/tasks/:", api_task_get},
 };

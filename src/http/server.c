@@ -139,6 +139,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req_state *st = *con_cls;
     if (!st)
         return;
+    if (st->body.data) /* bodies may carry passwords */
+        explicit_bzero(st->body.data, st->body.len);
     buf_free(&st->body);
     free(st);
     *con_cls = NULL;

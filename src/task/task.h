@@ -4,6 +4,7 @@
 #define KIMCHID_TASK_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "../util/err.h"
 
@@ -50,5 +51,20 @@ void task_ctx_progress(struct task_ctx *c, json_t *progress);
  * reserved with virt_clone_name_reserve; the job releases it and the source's claim. */
 json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
                           const char *new_name, struct err *e);
+
+struct task_migrate_req {
+    const char *name;
+    const char *remote_host;
+    const char *user;     /* NULL: use existing key login */
+    char *password;       /* stolen (wiped and freed by the job), NULL with user */
+    bool delete_source;
+    unsigned long long bandwidth; /* MiB/s, 0 = unlimited */
+};
+
+/* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
+ * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
+ * the password, which is stolen in every case. */
+json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
+                            struct err *e);
 
 #endif

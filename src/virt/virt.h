@@ -67,6 +67,34 @@ int virt_name_reserve(struct virt *v, const char *name, struct err *e);
 int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_step_fn step,
                   void *opaque, struct err *e);
 
+/* Migration job figures; -1 where not (yet) known. */
+struct virt_job_info {
+    double percent;
+    long long data_total, data_processed, data_remaining; /* bytes */
+    long long memory_bps;                                  /* bytes/s */
+    long long elapsed_ms, remaining_ms, downtime_ms;
+};
+
+/* Called from a helper thread about every half second while a migration runs. */
+typedef void (*virt_progress_fn)(void *opaque, const struct virt_job_info *info);
+
+struct virt_migrate_opts {
+    const char *host;             /* as given: names the remote libvirt (qemu+ssh://root@host) */
+    const char *addr;             /* numeric address the migration data goes to */
+    bool delete_source;           /* undefine the source definition on success */
+    unsigned long long bandwidth; /* MiB/s; 0 = unlimited */
+};
+
+/* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
+ * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */
+int virt_remote_check(struct virt *v, const char *host, struct err *e);
+
+/* Migrates guest `name`: live peer-to-peer when active, offline when shut off. On failure
+ * the guest stays where it was. `final` gets the completed job's figures. Blocking. */
+int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_opts *o,
+                    virt_progress_fn progress, void *opaque, struct virt_job_info *final,
+                    struct err *e);
+
 /* Requests a fresh snapshot soon (after an out-of-band change). */
 void virt_inventory_poke(struct virt *v);
 

@@ -1,0 +1,110 @@
+/* migrate.c - POST /vms/:name/migrate: synchronous validation with the RFC's messages,
+ * then a task. The password is copied once, the parsed copy wiped, and never logged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../task/task.h"
+#include "../util/net.h"
+#include "../virt/virt.h"
+#include "api_priv.h"
+
+#define MAX_PASSWORD 1024
+#define MAX_BANDWIDTH 100000
+
+static const struct jsonv_field migrate_fields[] = {
+    {"remote_host", JSONV_STRING, false}, {"user", JSONV_STRING, false},
+    {"password", JSONV_STRING, false},    {"delete_source", JSONV_BOOL, false},
+    {"bandwidth", JSONV_INT, false},
+};
+
+/* Overwrites the parsed password inside the JSON object before it is freed. */
+static void wipe_json_password(json_t *body)
+{
+    json_t *pw = json_object_get(body, "password");
+    if (json_is_string(pw))
+        explicit_bzero((char *)json_string_value(pw), json_string_length(pw));
+}
+
+static bool blank(const char *s)
+{
+    if (!s)
+        return true;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return *s == '\0';
+}
+
+static int check_password(const char *pw, struct err *e)
+{
+    size_t len = strlen(pw);
+    if (len > MAX_PASSWORD)
+        return err_set(e, ERR_INVALID, "KCHVM0068E", "The password is longer than %d characters.",
+                       MAX_PASSWORD);
+    if (strpbrk(pw, "\r\n"))
+        return err_set(e, ERR_INVALID, "KCHVM0068E", "The password cannot contain line breaks.");
+    return 0;
+}
+
+static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
+{
+    const char *user = jsonv_str(body, "user"), *pw = jsonv_str(body, "password");
+    json_t *bw = json_object_get(body, "bandwidth");
+    r->remote_host = jsonv_str(body, "remote_host");
+    if (blank(r->remote_host))
+        return err_set(e, ERR_INVALID, "KCHVM0060E",
+                       "remote host field cannot be blank. Give the name or address of the "
+                       "host to migrate to.");
+    if ((user && *user) != (pw && *pw))
+        return err_set(e, ERR_INVALID, "KCHVM0061E",
+                       "both user and password fields must be filled. Fill in both to set up "
+                       "password-less login, or neither to use the existing one.");
+    if (net_host_check(r->remote_host, e) < 0 || (user && *user && net_user_check(user, e) < 0) ||
+        (pw && *pw && check_password(pw, e) < 0))
+        return -1;
+    if (bw && (json_integer_value(bw) < 1 || json_integer_value(bw) > MAX_BANDWIDTH))
+        return err_set(e, ERR_INVALID, "KCHVM0069E",
+                       "The parameter \"bandwidth\" must be from 1 to %d (MiB/s).", MAX_BANDWIDTH);
+    if (net_names_self(r->remote_host))
+        return err_set(e, ERR_INVALID, "KCHVM0064E",
+                       "\"%s\" is this host. Choose another host to migrate to.", r->remote_host);
+    r->user = user && *user ? user : NULL;
+    r->delete_source = json_is_true(json_object_get(body, "delete_source"));
+    r->bandwidth = bw ? (unsigned long long)json_integer_value(bw) : 0;
+    return 0;
+}
+
+static int check_state(struct api_ctx *ctx, const char *name, struct err *e)
+{
+    char state[16];
+    if (virt_vm_state(ctx->virt, name, state, e) < 0)
+        return -1;
+    if (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "blocked") ||
+        !strcmp(state, "shutoff"))
+        return 0;
+    return err_set(e, ERR_STATE, "KCHVM0076E",
+                   "Virtual machine \"%s\" cannot be migrated while its state is \"%s\". Start "
+                   "it or shut it off first.",
+                   name, state);
+}
+
+int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                   struct api_reply *rep, struct err *e)
+{
+    struct task_migrate_req r = {.name = p[0]};
+    json_t *body = NULL, *task = NULL;
+    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, migrate_fields, 5, e)))
+        goto cleanup;
+    if (check_fields(body, &r, e) < 0 || check_state(ctx, p[0], e) < 0 ||
+        virt_busy_check(ctx->virt, p[0], e) < 0)
+        goto cleanup;
+    if (r.user && !(r.password = strdup(jsonv_str(body, "password")))) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        goto cleanup;
+    }
+    task = task_submit_migrate(ctx->tasks, ctx->virt, &r, e);
+cleanup:
+    if (body)
+        wipe_json_password(body);
+    json_decref(body);
+    return task ? api_reply_json(rep, 202, task, e) : -1;
+}

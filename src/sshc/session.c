@@ -1,0 +1,218 @@
+/* session.c - libssh sessions: connect, verify the host key, authenticate, run a command. */
+#include <libssh/libssh.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "sshc_priv.h"
+
+#define SSH_TIMEOUT_S 10L
+#define CMD_TIMEOUT_MS 30000
+
+static char ssh_dir[512], known_hosts[600];
+
+const char *sshc_dir(void)
+{
+    if (!ssh_dir[0]) {
+        struct passwd *pw = getpwuid(geteuid());
+        snprintf(ssh_dir, sizeof(ssh_dir), "%s/.ssh", pw && pw->pw_dir ? pw->pw_dir : "/root");
+        snprintf(known_hosts, sizeof(known_hosts), "%s/known_hosts", ssh_dir);
+        mkdir(ssh_dir, 0700);
+    }
+    return ssh_dir;
+}
+
+const char *sshc_known_hosts_path(void)
+{
+    sshc_dir();
+    return known_hosts;
+}
+
+/* "SHA256:..." of a key into out. */
+static void fingerprint(ssh_key key, char *out, size_t len)
+{
+    unsigned char *hash = NULL;
+    size_t hlen = 0;
+    snprintf(out, len, "(unknown)");
+    if (key && ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0) {
+        char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+        if (fp)
+            snprintf(out, len, "%s", fp);
+        ssh_string_free_char(fp);
+        ssh_clean_pubkey_hash(&hash);
+    }
+}
+
+static int changed_key(ssh_session s, const char *host, struct err *e)
+{
+    struct ssh_knownhosts_entry *entry = NULL;
+    ssh_key now = NULL;
+    char old_fp[128], new_fp[128];
+    ssh_session_get_known_hosts_entry(s, &entry);
+    ssh_get_server_publickey(s, &now);
+    fingerprint(entry ? entry->publickey : NULL, old_fp, sizeof(old_fp));
+    fingerprint(now, new_fp, sizeof(new_fp));
+    ssh_knownhosts_entry_free(entry);
+    ssh_key_free(now);
+    return err_set(e, ERR_FORBIDDEN, "KCHSSH0003E",
+                   "The ssh host key of \"%s\" has changed: %s knows %s but the host now "
+                   "presents %s. If the host was reinstalled, remove its line from that file; "
+                   "otherwise someone may be intercepting the connection.",
+                   host, known_hosts, old_fp, new_fp);
+}
+
+/* Accepts a known host, records a new one, refuses a changed one. */
+static int verify_host(ssh_session s, const char *host, struct err *e)
+{
+    char fp[128];
+    ssh_key key = NULL;
+    switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+        return 0;
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+        if (ssh_session_update_known_hosts(s) != SSH_OK)
+            return err_set(e, ERR_BACKEND, "KCHSSH0004E", "Cannot record the host key of \"%s\" in %s: %s",
+                           host, known_hosts, ssh_get_error(s));
+        ssh_get_server_publickey(s, &key);
+        fingerprint(key, fp, sizeof(fp));
+        ssh_key_free(key);
+        log_info("ssh: recorded host key of \"%s\" (%s) on first contact", host, fp);
+        return 0;
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+        return changed_key(s, host, e);
+    default:
+        return err_set(e, ERR_BACKEND, "KCHSSH0004E", "Cannot check the host key of \"%s\": %s",
+                       host, ssh_get_error(s));
+    }
+}
+
+ssh_session sshc_connect(const char *host, const char *user, struct err *e)
+{
+    sshc_dir();
+    ssh_session s = ssh_new();
+    long timeout = SSH_TIMEOUT_S;
+    bool no = false;
+    if (!s) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return NULL;
+    }
+    ssh_options_set(s, SSH_OPTIONS_HOST, host);
+    ssh_options_set(s, SSH_OPTIONS_USER, user);
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
+    if (ssh_connect(s) != SSH_OK) {
+        err_set(e, ERR_BACKEND, "KCHSSH0001E", "Cannot open an ssh connection to \"%s\": %s.",
+                host, ssh_get_error(s));
+        ssh_free(s);
+        return NULL;
+    }
+    if (verify_host(s, host, e) < 0) {
+        sshc_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void sshc_close(ssh_session s)
+{
+    if (!s)
+        return;
+    ssh_disconnect(s);
+    ssh_free(s);
+}
+
+/* Answers keyboard-interactive prompts that ask for a password. */
+static int auth_kbdint(ssh_session s, const char *password)
+{
+    int rc;
+    while ((rc = ssh_userauth_kbdint(s, NULL, NULL)) == SSH_AUTH_INFO) {
+        int n = ssh_userauth_kbdint_getnprompts(s);
+        for (int i = 0; i < n; i++)
+            if (ssh_userauth_kbdint_setanswer(s, (unsigned int)i, password) < 0)
+                return SSH_AUTH_ERROR;
+    }
+    return rc;
+}
+
+int sshc_auth_password(ssh_session s, const char *host, const char *user, const char *password,
+                       struct err *e)
+{
+    int rc = ssh_userauth_none(s, NULL);
+    if (rc == SSH_AUTH_SUCCESS)
+        return 0;
+    int methods = ssh_userauth_list(s, NULL);
+    if (methods & SSH_AUTH_METHOD_PASSWORD)
+        rc = ssh_userauth_password(s, NULL, password);
+    else if (methods & SSH_AUTH_METHOD_INTERACTIVE)
+        rc = auth_kbdint(s, password);
+    else
+        return err_set(e, ERR_FORBIDDEN, "KCHSSH0005E",
+                       "\"%s\" does not accept password logins over ssh. Allow "
+                       "PasswordAuthentication in its sshd_config, or set up key login for "
+                       "root yourself.",
+                       host);
+    if (rc == SSH_AUTH_SUCCESS)
+        return 0;
+    if (rc == SSH_AUTH_ERROR)
+        return err_set(e, ERR_BACKEND, "KCHSSH0006E", "ssh login to \"%s\" failed: %s.", host,
+                       ssh_get_error(s));
+    return err_set(e, ERR_FORBIDDEN, "KCHSSH0007E",
+                   "\"%s\" refused the password for user \"%s\". Check the user name and the "
+                   "password.",
+                   host, user);
+}
+
+/* Reads what is available on one stream of the channel into out (bounded). */
+static void drain(ssh_channel ch, int is_stderr, char *out, size_t len, size_t *used)
+{
+    char buf[512];
+    int n;
+    while ((n = ssh_channel_read_timeout(ch, buf, sizeof(buf), is_stderr, 100)) > 0) {
+        size_t room = len - 1 - *used, take = (size_t)n < room ? (size_t)n : room;
+        memcpy(out + *used, buf, take);
+        *used += take;
+        out[*used] = '\0';
+    }
+}
+
+int sshc_run(ssh_session s, const char *cmd, const char *input, size_t inlen, char *errout,
+             size_t errlen, struct err *e)
+{
+    ssh_channel ch = ssh_channel_new(s);
+    size_t used = 0, ignored = 0;
+    char out[256];
+    int status = -1;
+    errout[0] = '\0';
+    if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
+        ssh_channel_request_exec(ch, cmd) != SSH_OK ||
+        (inlen && ssh_channel_write(ch, input, (uint32_t)inlen) != (int)inlen) ||
+        ssh_channel_send_eof(ch) != SSH_OK) {
+        err_set(e, ERR_BACKEND, "KCHSSH0008E", "Cannot run a command over ssh: %s.",
+                ssh_get_error(s));
+        goto cleanup;
+    }
+    for (int waited = 0; !ssh_channel_is_eof(ch) && waited < CMD_TIMEOUT_MS; waited += 200) {
+        drain(ch, 0, out, sizeof(out), &ignored);
+        ignored = 0;
+        drain(ch, 1, errout, errlen, &used);
+    }
+    drain(ch, 1, errout, errlen, &used);
+    status = ssh_channel_get_exit_status(ch);
+    if (status < 0)
+        err_set(e, ERR_BACKEND, "KCHSSH0008E", "A command over ssh did not finish in time.");
+cleanup:
+    if (ch) {
+        ssh_channel_close(ch);
+        ssh_channel_free(ch);
+    }
+    return status;
+}

@@ -1,0 +1,28 @@
+/* sshc.h - password-less ssh login set-up with libssh: the daemon user's key pair, host
+ * key checks against ~/.ssh/known_hosts, and adding the key to root's authorized_keys on
+ * a remote host. All calls block (network): task workers only. */
+#ifndef KIMCHID_SSHC_H
+#define KIMCHID_SSHC_H
+
+#include <stddef.h>
+
+#include "../util/err.h"
+
+/* Makes sure ~/.ssh/id_ed25519 (0600) and .pub exist, creating an ed25519 pair if
+ * missing, and copies the public key line into `pub`. */
+int sshc_key_ensure(char *pub, size_t publen, struct err *e);
+
+/* Logs in to `user`@`host` with `password` (borrowed; the caller wipes it), checks or
+ * records the host key, and appends `pubkey` to root's authorized_keys there: directly
+ * when `user` is root, through `sudo -S` otherwise. No line is added twice. */
+int sshc_trust_setup(const char *host, const char *user, const char *password,
+                     const char *pubkey, struct err *e);
+
+/* Checks that root@`host` accepts the daemon's key (and records the host key on first
+ * contact, refusing a changed one). */
+int sshc_key_login_check(const char *host, struct err *e);
+
+/* Path of the daemon user's known_hosts file, for messages. Static string. */
+const char *sshc_known_hosts_path(void);
+
+#endif

@@ -1,0 +1,173 @@
+/* trust.c - the daemon's key pair and adding it to root's authorized_keys on a host. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/log.h"
+#include "sshc_priv.h"
+
+/* Appends the key line read from stdin to root's authorized_keys, once. The key never
+ * appears in the command line; the script is a constant. */
+#define ADD_KEY_SCRIPT                                                                             \
+    "umask 077; read -r k || exit 3; case \"$k\" in ssh-ed25519\\ *) ;; *) exit 4;; esac; "      \
+    "d=~root/.ssh; mkdir -p \"$d\" && touch \"$d/authorized_keys\" && "                          \
+    "{ grep -qxF \"$k\" \"$d/authorized_keys\" || echo \"$k\" >> \"$d/authorized_keys\"; }"
+
+static int write_file(const char *path, const char *data, mode_t mode, struct err *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    size_t len = strlen(data);
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0)
+        return err_set(e, ERR_INTERNAL, "KCHSSH0010E", "Cannot write \"%s\": %s.", path,
+                       strerror(errno));
+    return 0;
+}
+
+static int read_line(const char *path, char *out, size_t len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char *ok = fgets(out, (int)len, f);
+    fclose(f);
+    if (!ok)
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+/* A key comment made only of safe characters: "root@<hostname>". */
+static void key_comment(char *out, size_t len)
+{
+    char host[128] = "";
+    gethostname(host, sizeof(host) - 1);
+    for (char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
+            *p = '_';
+    snprintf(out, len, "kimchid-root@%s", host[0] ? host : "localhost");
+}
+
+static int generate(const char *priv, const char *pub, struct err *e)
+{
+    ssh_key key = NULL;
+    char *priv_b64 = NULL, *pub_b64 = NULL, line[1024], comment[160];
+    int rc = -1;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK ||
+        ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &priv_b64) != SSH_OK ||
+        ssh_pki_export_pubkey_base64(key, &pub_b64) != SSH_OK) {
+        err_set(e, ERR_INTERNAL, "KCHSSH0011E", "Cannot generate an ed25519 key pair.");
+        goto cleanup;
+    }
+    key_comment(comment, sizeof(comment));
+    snprintf(line, sizeof(line), "ssh-ed25519 %s %s\n", pub_b64, comment);
+    if (write_file(priv, priv_b64, 0600, e) < 0 || write_file(pub, line, 0644, e) < 0)
+        goto cleanup;
+    log_info("ssh: created key pair %s", priv);
+    rc = 0;
+cleanup:
+    if (priv_b64) {
+        explicit_bzero(priv_b64, strlen(priv_b64));
+        free(priv_b64);
+    }
+    free(pub_b64);
+    ssh_key_free(key);
+    return rc;
+}
+
+int sshc_key_ensure(char *pub, size_t publen, struct err *e)
+{
+    char priv[700], pubpath[710];
+    snprintf(priv, sizeof(priv), "%s/id_ed25519", sshc_dir());
+    snprintf(pubpath, sizeof(pubpath), "%s.pub", priv);
+    if (access(priv, F_OK) != 0 && generate(priv, pubpath, e) < 0)
+        return -1;
+    if (read_line(pubpath, pub, publen) < 0 || strncmp(pub, "ssh-ed25519 ", 12) != 0)
+        return err_set(e, ERR_INTERNAL, "KCHSSH0012E",
+                       "\"%s\" is missing or not an ed25519 public key. Remove %s and its .pub "
+                       "to get a new pair.",
+                       pubpath, priv);
+    return 0;
+}
+
+static int add_key_failed(const char *host, const char *user, int status, const char *errout,
+                          struct err *e)
+{
+    if (strstr(errout, "not in the sudoers") || strstr(errout, "may not run sudo") ||
+        strstr(errout, "not allowed to execute"))
+        return err_set(e, ERR_FORBIDDEN, "KCHSSH0013E",
+                       "User \"%s\" may not use sudo on \"%s\", so kimchid cannot add its key "
+                       "for root there. Use an account with 'SUDO ALL' permission, or root.",
+                       user, host);
+    if (status == 127)
+        return err_set(e, ERR_BACKEND, "KCHSSH0014E",
+                       "sudo is not installed on \"%s\". Install it, or log in as root.", host);
+    char first[160] = "no message";
+    if (errout[0]) {
+        size_t n = strcspn(errout, "\n");
+        n = n < sizeof(first) - 1 ? n : sizeof(first) - 1;
+        memcpy(first, errout, n);
+        first[n] = '\0';
+    }
+    return err_set(e, ERR_BACKEND, "KCHSSH0015E",
+                   "Adding kimchid's key for root on \"%s\" failed (exit status %d: %s).", host,
+                   status, first);
+}
+
+int sshc_trust_setup(const char *host, const char *user, const char *password,
+                     const char *pubkey, struct err *e)
+{
+    ssh_session s = sshc_connect(host, user, e);
+    if (!s || sshc_auth_password(s, host, user, password, e) < 0) {
+        sshc_close(s);
+        return -1;
+    }
+    bool as_root = strcmp(user, "root") == 0;
+    char cmd[1024], errout[1024], *input = NULL;
+    snprintf(cmd, sizeof(cmd), "%s sh -c '%s'", as_root ? "" : "sudo -S -k -p ''",
+             ADD_KEY_SCRIPT);
+    int n = as_root ? asprintf(&input, "%s\n", pubkey)
+                    : asprintf(&input, "%s\n%s\n", password, pubkey); /* sudo reads line one */
+    int status = n < 0 ? -1 : sshc_run(s, cmd, input, (size_t)n, errout, sizeof(errout), e);
+    if (input) {
+        explicit_bzero(input, strlen(input));
+        free(input);
+    }
+    sshc_close(s);
+    if (n < 0)
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    if (status != 0)
+        return status < 0 ? -1 : add_key_failed(host, user, status, errout, e);
+    log_info("ssh: root on \"%s\" now accepts kimchid's key (set up as \"%s\")", host, user);
+    return 0;
+}
+
+int sshc_key_login_check(const char *host, struct err *e)
+{
+    char priv[700];
+    ssh_key key = NULL;
+    snprintf(priv, sizeof(priv), "%s/id_ed25519", sshc_dir());
+    ssh_session s = sshc_connect(host, "root", e);
+    if (!s)
+        return -1;
+    int rc = -1;
+    if (ssh_pki_import_privkey_file(priv, NULL, NULL, NULL, &key) != SSH_OK)
+        err_set(e, ERR_FORBIDDEN, "KCHSSH0016E",
+                "kimchid has no ssh key yet, so root on \"%s\" cannot accept it. Give a user "
+                "and password so kimchid can set up password-less login.",
+                host);
+    else if (ssh_userauth_publickey(s, NULL, key) != SSH_AUTH_SUCCESS)
+        err_set(e, ERR_FORBIDDEN, "KCHSSH0016E",
+                "\"%s\" does not accept kimchid's key for root. Give a user and password (with "
+                "'SUDO ALL' permission) so kimchid can set up password-less login.",
+                host);
+    else
+        rc = 0;
+    ssh_key_free(key);
+    sshc_close(s);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/* net.h - host names and user names from the network: validation, resolution, reachability. */
+#ifndef KIMCHID_NET_H
+#define KIMCHID_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* A host name (RFC 1123 labels) or a numeric IPv4/IPv6 address; ERR_INVALID otherwise. */
+int net_host_check(const char *host, struct err *e);
+
+/* A user name: letter or '_' first, then letters, digits, '_', '.', '-'; at most 32. */
+int net_user_check(const char *user, struct err *e);
+
+/* True when `host`, without any lookup, names this machine: "localhost", its host name,
+ * a loopback address or one of its interface addresses. */
+bool net_names_self(const char *host);
+
+/* Resolves `host` (blocking) to a numeric address written into `addr` (len >= 64). */
+int net_resolve(const char *host, char *addr, size_t len, struct err *e);
+
+/* True when numeric `addr` is loopback or an address of one of this machine's interfaces. */
+bool net_addr_is_local(const char *addr);
+
+/* Opens and closes a TCP connection to addr:port within timeout_ms. */
+int net_probe(const char *host, const char *addr, int port, int timeout_ms, struct err *e);
+
+#endif
