@@ -48,16 +48,47 @@ static void fingerprint(ssh_key key, char *out, size_t len)
     }
 }
 
+/* True when the known_hosts host field (a comma list) names `host`. */
+static bool names_host(char *field, const char *host)
+{
+    for (char *save = NULL, *h = strtok_r(field, ",", &save); h; h = strtok_r(NULL, ",", &save))
+        if (strcmp(h, host) == 0)
+            return true;
+    return false;
+}
+
+/* Fingerprint of the key known_hosts holds for `host`, preferring the type it now shows
+ * (libssh hands out the stored entry only when it matches). */
+static void known_fingerprint(const char *host, enum ssh_keytypes_e type, char *out, size_t len)
+{
+    FILE *f = fopen(known_hosts, "re");
+    char line[4096];
+    snprintf(out, len, "(unreadable)");
+    while (f && fgets(line, sizeof(line), f)) {
+        char *save = NULL, *hosts = strtok_r(line, " \t\n", &save);
+        char *ktype = strtok_r(NULL, " \t\n", &save), *b64 = strtok_r(NULL, " \t\n", &save);
+        ssh_key key = NULL;
+        if (!hosts || !ktype || !b64 || hosts[0] == '#' || !names_host(hosts, host) ||
+            ssh_pki_import_pubkey_base64(b64, ssh_key_type_from_name(ktype), &key) != SSH_OK)
+            continue;
+        bool same_type = ssh_key_type(key) == type;
+        fingerprint(key, out, len);
+        ssh_key_free(key);
+        if (same_type)
+            break;
+    }
+    if (f)
+        fclose(f);
+}
+
 static int changed_key(ssh_session s, const char *host, struct err *e)
 {
-    struct ssh_knownhosts_entry *entry = NULL;
     ssh_key now = NULL;
     char old_fp[128], new_fp[128];
-    ssh_session_get_known_hosts_entry(s, &entry);
     ssh_get_server_publickey(s, &now);
-    fingerprint(entry ? entry->publickey : NULL, old_fp, sizeof(old_fp));
+    known_fingerprint(host, now ? ssh_key_type(now) : SSH_KEYTYPE_UNKNOWN, old_fp,
+                      sizeof(old_fp));
     fingerprint(now, new_fp, sizeof(new_fp));
-    ssh_knownhosts_entry_free(entry);
     ssh_key_free(now);
     return err_set(e, ERR_FORBIDDEN, "KCHSSH0003E",
                    "The ssh host key of \"%s\" has changed: %s knows %s but the host now "

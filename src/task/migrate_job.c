@@ -141,7 +141,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
 /* Rewrites "ID: cause" as "ID: Migration of ... failed while <step>: cause". */
 static void name_the_step(struct migrate_arg *a, struct err *e)
 {
-    char cause[256];
+    char cause[512];
     const char *colon = strstr(e->msg, ": ");
     size_t idlen = colon ? (size_t)(colon - e->msg) : 0;
     snprintf(cause, sizeof(cause), "%s", colon ? colon + 2 : e->msg);

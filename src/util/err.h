@@ -23,7 +23,7 @@ enum err_code {
 /* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence. */
 struct err {
     enum err_code code;
-    char msg[256];
+    char msg[512];
 };
 
 /* Sets code and a formatted message "ID: text"; returns -1 so callers can
