@@ -119,15 +119,25 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
         task_ctx_progress(ctx, progress_json(f));
 }
 
-static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+/* Connecting to the remote libvirt as root proves key login too, so the libssh check runs
+ * only to explain a failure (unknown or changed host key, key refused); after it passes
+ * (it may have recorded the host key on first contact) the connection is tried once more. */
+static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
-    if (reach(ctx, a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0))
-        return -1;
+    step(ctx, a, "checking libvirt on the remote host");
+    if (virt_remote_check(a->virt, a->host, e) == 0)
+        return 0;
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
         return -1;
     step(ctx, a, "checking libvirt on the remote host");
-    if (virt_remote_check(a->virt, a->host, e) < 0)
+    return virt_remote_check(a->virt, a->host, e);
+}
+
+static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    if (reach(ctx, a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0) ||
+        check_remote(ctx, a, e) < 0)
         return -1;
     step(ctx, a, "migrating");
     struct virt_migrate_opts o = {a->host, a->addr, a->delete_source, a->bandwidth};

@@ -113,6 +113,7 @@ struct virt *virt_new(const char *uri, struct err *e)
     pthread_mutex_init(&v->inv_lock, NULL);
     pthread_mutex_init(&v->refresh_lock, NULL);
     pthread_mutex_init(&v->busy_lock, NULL);
+    pthread_mutex_init(&v->remote_lock, NULL);
     pthread_cond_init(&v->inv_cond, NULL);
     if (pthread_create(&v->event_thread, NULL, event_loop, v) != 0) {
         err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start libvirt's event loop thread.");
@@ -142,6 +143,7 @@ void virt_free(struct virt *v)
     if (!v)
         return;
     virt_inventory_stop(v);
+    virt_remote_close_all(v);
     pthread_mutex_lock(&v->conn_lock);
     close_locked(v);
     pthread_mutex_unlock(&v->conn_lock);

@@ -12,12 +12,6 @@
 
 #define POLL_MS 500
 
-static void remote_uri(const char *host, char *out, size_t len)
-{
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1", v6 ? "[" : "", host,
-             v6 ? "]" : "");
-}
 
 /* Host UUID and CPU architecture from a connection's capabilities. */
 static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struct err *e)
@@ -70,22 +64,13 @@ static int compare_hosts(virConnectPtr local, virConnectPtr remote, const char *
 
 int virt_remote_check(struct virt *v, const char *host, struct err *e)
 {
-    char uri[600];
-    remote_uri(host, uri, sizeof(uri));
     virConnectPtr local = virt_conn_get(v, e);
     if (!local)
         return -1;
-    virConnectPtr remote = virConnectOpen(uri);
-    int rc = -1;
-    if (!remote) {
-        char what[400];
-        snprintf(what, sizeof(what),
-                 "Cannot connect to libvirt on \"%s\" (is libvirtd running there?)", host);
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0074E", what);
-    } else {
-        rc = compare_hosts(local, remote, host, e);
+    virConnectPtr remote = virt_remote_get(v, host, e);
+    int rc = remote ? compare_hosts(local, remote, host, e) : -1;
+    if (remote)
         virConnectClose(remote);
-    }
     virConnectClose(local);
     return rc;
 }
@@ -179,13 +164,14 @@ static void poller_stop(struct poller *p)
 
 /* The completed job's figures: from the source if the guest is still defined there,
  * else from the destination. */
-static void completed_stats(virDomainPtr d, const char *host, struct virt_job_info *final)
+static void completed_stats(struct virt *v, virDomainPtr d, const char *host,
+                            struct virt_job_info *final)
 {
     if (job_stats(d, VIR_DOMAIN_JOB_STATS_COMPLETED, final) == 0)
         return;
-    char uri[600], uuid[VIR_UUID_BUFLEN];
-    remote_uri(host, uri, sizeof(uri));
-    virConnectPtr rc = virDomainGetUUID(d, (unsigned char *)uuid) == 0 ? virConnectOpen(uri) : NULL;
+    char uuid[VIR_UUID_BUFLEN];
+    virConnectPtr rc =
+        virDomainGetUUID(d, (unsigned char *)uuid) == 0 ? virt_remote_get(v, host, NULL) : NULL;
     virDomainPtr rd = rc ? virDomainLookupByUUID(rc, (unsigned char *)uuid) : NULL;
     if (rd) {
         job_stats(rd, VIR_DOMAIN_JOB_STATS_COMPLETED, final);
@@ -228,7 +214,7 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     virTypedParameterPtr params = NULL;
     int n = 0, rc = -1;
     char dconn[600];
-    remote_uri(o->host, dconn, sizeof(dconn));
+    virt_remote_uri(o->host, dconn, sizeof(dconn));
     bool live = !(flags & VIR_MIGRATE_OFFLINE);
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
@@ -271,7 +257,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     unsigned int flags = migrate_flags(state, persistent == 1, o->delete_source);
     rc = run_migration(d, name, o, flags, &p, e);
     if (rc == 0)
-        completed_stats(d, o->host, final);
+        completed_stats(v, d, o->host, final);
 cleanup:
     if (d)
         virDomainFree(d);

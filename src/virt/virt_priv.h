@@ -46,6 +46,12 @@ struct busy_entry {
     char *what;
 };
 
+/* An open connection to a remote host's libvirt, kept for later migrations. */
+struct remote_entry {
+    char *host;
+    virConnectPtr conn;
+};
+
 struct virt {
     char *uri;
     pthread_mutex_t conn_lock; /* guards conn and callback_id */
@@ -64,6 +70,10 @@ struct virt {
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
     struct xml_cache_entry *cache;
     size_t ncache;
+
+    pthread_mutex_t remote_lock; /* guards remotes; never held across a libvirt call */
+    struct remote_entry *remotes;
+    size_t nremotes;
 
     pthread_mutex_t busy_lock;
     struct busy_entry *busy;
@@ -87,6 +97,16 @@ void virt_vm_info_clear(struct vm_info *info);
 
 /* Kimchi's state name for a libvirt state number. Static string. */
 const char *virt_state_name(int state);
+
+/* A new reference to a live connection to root@host's libvirt over ssh, reusing a cached
+ * one (remote.c). NULL with `e` when it cannot be opened. */
+virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e);
+
+/* "qemu+ssh://root@HOST/system?no_tty=1", with brackets for an IPv6 address. */
+void virt_remote_uri(const char *host, char *out, size_t len);
+
+/* Closes the cached remote connections (virt_free). */
+void virt_remote_close_all(struct virt *v);
 
 /* Starts/stops the inventory thread (inventory.c). */
 int virt_inventory_start(struct virt *v, struct err *e);

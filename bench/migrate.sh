@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# migrate.sh - migration of an idle 256 MiB TCG guest host-a -> host-b in the lab: kimchid
+# (POST to the task's end, all its checks included) against `virsh migrate` with the same
+# flags, alternately, 5 times each. Prints both medians and the ratio. Needs root.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LAB=${KIMCHID_LAB_DIR:-/tmp/kimchid-lab}
+lab=$ROOT/tests/lab/lab
+RUNS=${BENCH_MIGRATIONS:-5}
+trap '"$lab" down >/dev/null 2>&1 || true' EXIT
+"$lab" up >/dev/null
+"$lab" guest a vm-bench 256 nofill persistent
+# host-b -> host-a trust, only so the bench can move the guest back between runs
+"$lab" exec b ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
+mkdir -p "$LAB/a/root/.ssh" && cat "$LAB/b/root/.ssh/id_ed25519.pub" >>"$LAB/a/root/.ssh/authorized_keys"
+"$lab" exec b sh -c 'ssh-keyscan host-a 2>/dev/null >>/root/.ssh/known_hosts'
+mkdir -p "$LAB/a/state"
+"$lab" exec a "$ROOT/build/kimchid" --listen 198.18.0.1:8011 --state-dir "$LAB/a/state" \
+  --log-level warn >"$LAB/kimchid.log" 2>&1 &
+KPID=$!
+BASE=https://198.18.0.1:8011/plugins/kimchi
+for _ in $(seq 1 100); do curl -sk -o /dev/null "$BASE/vms" && break; sleep 0.1; done
+pw=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
+body=$(mktemp)
+printf '{"remote_host":"host-b","user":"labadmin","password":"%s"}' "$pw" >"$body"
+now() { date +%s%N; }
+back() { # puts the guest back on host-a (not timed)
+  "$lab" exec b virsh -q -c qemu:///system migrate --live --p2p --persistent --undefinesource \
+    --migrateuri tcp://198.18.0.1 vm-bench qemu+ssh://root@host-a/system >/dev/null
+}
+kimchid_once() {
+  local t0 id st
+  t0=$(now)
+  id=$(curl -sk -X POST -H 'Content-Type: application/json' --data-binary @"$body" \
+    "$BASE/vms/vm-bench/migrate" | jq -r .id)
+  while st=$(curl -sk "$BASE/tasks/$id" | jq -r .status); [ "$st" == running ]; do sleep 0.02; done
+  [ "$st" == finished ] || { echo "kimchid migration failed" >&2; exit 1; }
+  echo $(( ($(now) - t0) / 1000000 ))
+}
+virsh_once() {
+  local t0; t0=$(now)
+  "$lab" exec a virsh -q -c qemu:///system migrate --live --p2p --persistent --undefinesource \
+    --migrateuri tcp://198.18.0.2 vm-bench qemu+ssh://root@host-b/system >/dev/null
+  echo $(( ($(now) - t0) / 1000000 ))
+}
+# the first kimchid run sets up the ssh trust (password login + sudo); later ones reuse it
+first=$(kimchid_once); back
+printf '{"remote_host":"host-b","delete_source":true}' >"$body"
+k=(); v=()
+for _ in $(seq 1 "$RUNS"); do
+  k+=("$(kimchid_once)"); back
+  v+=("$(virsh_once)"); back
+done
+rm -f "$body"
+kill "$KPID"; wait "$KPID" 2>/dev/null || true
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+km=$(median "${k[@]}"); vm=$(median "${v[@]}")
+echo "migration of an idle 256 MiB TCG guest host-a -> host-b, $RUNS runs each, alternating"
+echo "  first kimchid run, with ssh trust set-up: ${first} ms"
+echo "  kimchid (POST to task finished): ${k[*]} ms, median $km ms"
+echo "  virsh migrate, same flags:       ${v[*]} ms, median $vm ms"
+awk -v a="$km" -v b="$vm" 'BEGIN {printf "  ratio kimchid/virsh: %.3f (target <= 1.05)\n", a/b}'

@@ -1,0 +1,97 @@
+/* remote.c - connections to other hosts' libvirt (qemu+ssh as root), kept open with
+ * keepalive so that each migration's checks cost one round trip, not an ssh handshake. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "virt_priv.h"
+
+void virt_remote_uri(const char *host, char *out, size_t len)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1", v6 ? "[" : "", host,
+             v6 ? "]" : "");
+}
+
+/* Takes a reference to the cached connection for host, or NULL. */
+static virConnectPtr cached(struct virt *v, const char *host)
+{
+    virConnectPtr c = NULL;
+    pthread_mutex_lock(&v->remote_lock);
+    for (size_t i = 0; i < v->nremotes && !c; i++)
+        if (strcmp(v->remotes[i].host, host) == 0 && virConnectRef(v->remotes[i].conn) == 0)
+            c = v->remotes[i].conn;
+    pthread_mutex_unlock(&v->remote_lock);
+    return c;
+}
+
+/* Stores `c` (one reference handed over) as host's connection; the old one, if any, is
+ * returned for the caller to close outside the lock. */
+static virConnectPtr store(struct virt *v, const char *host, virConnectPtr c)
+{
+    virConnectPtr old = NULL;
+    pthread_mutex_lock(&v->remote_lock);
+    size_t i;
+    for (i = 0; i < v->nremotes; i++)
+        if (strcmp(v->remotes[i].host, host) == 0)
+            break;
+    if (i < v->nremotes) {
+        old = v->remotes[i].conn;
+        v->remotes[i].conn = c;
+    } else {
+        struct remote_entry *n = realloc(v->remotes, (v->nremotes + 1) * sizeof(*n));
+        char *h = strdup(host);
+        if (n && h) {
+            v->remotes = n;
+            n[v->nremotes++] = (struct remote_entry){h, c};
+        } else {
+            if (n)
+                v->remotes = n;
+            free(h);
+            old = c; /* cannot cache: drop the cache's reference */
+        }
+    }
+    pthread_mutex_unlock(&v->remote_lock);
+    return old;
+}
+
+virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
+{
+    virConnectPtr c = cached(v, host);
+    if (c && virConnectIsAlive(c) == 1)
+        return c;
+    if (c)
+        virConnectClose(c);
+    char uri[600];
+    virt_remote_uri(host, uri, sizeof(uri));
+    if (!(c = virConnectOpen(uri))) {
+        char what[400];
+        snprintf(what, sizeof(what),
+                 "Cannot connect to libvirt on \"%s\" (is libvirtd running there?)", host);
+        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0074E", what);
+        return NULL;
+    }
+    virConnectSetKeepAlive(c, 5, 3);
+    virConnectRef(c); /* one reference for the cache, one for the caller */
+    virConnectPtr old = store(v, host, c);
+    if (old)
+        virConnectClose(old);
+    log_debug("opened libvirt connection to %s", uri);
+    return c;
+}
+
+void virt_remote_close_all(struct virt *v)
+{
+    pthread_mutex_lock(&v->remote_lock);
+    struct remote_entry *r = v->remotes;
+    size_t n = v->nremotes;
+    v->remotes = NULL;
+    v->nremotes = 0;
+    pthread_mutex_unlock(&v->remote_lock);
+    for (size_t i = 0; i < n; i++) {
+        virConnectClose(r[i].conn);
+        free(r[i].host);
+    }
+    free(r);
+}

@@ -1,0 +1,76 @@
+/* test_net.c - validation of host and user names, and recognising this host. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/net.h"
+
+static void host_names_and_addresses_are_accepted(void **state)
+{
+    (void)state;
+    struct err e;
+    const char *good[] = {"host-b", "host-b.example.com", "a", "198.18.0.2", "::1",
+                          "fe80::1", "xn--bcher-kva.example"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(net_host_check(good[i], &e), 0);
+}
+
+static void bad_host_names_are_refused(void **state)
+{
+    (void)state;
+    struct err e;
+    const char *bad[] = {"", "bad host", "-lead", "trail-", "a..b", "a.", "b;reboot", "$(id)",
+                         "host_b", "a/b", "[::1]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(net_host_check(bad[i], &e), -1);
+        assert_int_equal(e.code, ERR_INVALID);
+    }
+    char long_label[80];
+    memset(long_label, 'a', 64);
+    long_label[64] = '\0';
+    assert_int_equal(net_host_check(long_label, &e), -1);
+}
+
+static void user_names_follow_the_pattern(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(net_user_check("root", &e), 0);
+    assert_int_equal(net_user_check("lab.admin-2", &e), 0);
+    assert_int_equal(net_user_check("_svc", &e), 0);
+    assert_int_equal(net_user_check("-oProxyCommand", &e), -1);
+    assert_int_equal(net_user_check("x y", &e), -1);
+    assert_int_equal(net_user_check("", &e), -1);
+    assert_int_equal(net_user_check("a234567890123456789012345678901234", &e), -1);
+    assert_non_null(strstr(e.msg, "is not a valid user name"));
+}
+
+static void this_host_is_recognised_without_lookups(void **state)
+{
+    (void)state;
+    char me[256];
+    gethostname(me, sizeof(me));
+    assert_true(net_names_self("localhost"));
+    assert_true(net_names_self("LOCALHOST"));
+    assert_true(net_names_self("127.0.0.1"));
+    assert_true(net_names_self("127.1.2.3"));
+    assert_true(net_names_self("::1"));
+    assert_true(net_names_self(me));
+    assert_false(net_names_self("host-b"));
+    assert_false(net_names_self("198.18.0.99"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(host_names_and_addresses_are_accepted),
+        cmocka_unit_test(bad_host_names_are_refused),
+        cmocka_unit_test(user_names_follow_the_pattern),
+        cmocka_unit_test(this_host_is_recognised_without_lookups),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
