@@ -8,10 +8,10 @@ BUILD="gcc make pkg-config libvirt-dev libmicrohttpd-dev libjansson-dev libsqlit
 TEST="curl jq gnutls-bin sqlite3 procps psmisc"
 LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
      openssh-server openssh-client iproute2 sudo socat"
-BENCH="wrk"
+BENCH="wrk python3"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;
-  bench) WANT="$BUILD $TEST $LAB $BENCH" ;;
+  lab)   WANT="$LAB jq" ;;
   *)     WANT="$BUILD $TEST $LAB $BENCH" ;;
 esac
 

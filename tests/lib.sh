@@ -29,8 +29,12 @@ has() { # has HAYSTACK NEEDLE
   fail_note "\"$1\" does not contain \"$2\""; return 1
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+free_port() { # a port nothing listens on yet
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
 }
 
 # start_kimchid [ARGS...] : plain HTTP on loopback; sets KPID, PORT, BASE, KLOG, STATE
