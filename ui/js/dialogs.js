@@ -1,0 +1,105 @@
+// dialogs.js - the Migrate dialog (the RFC's rules, checked before anything is sent) and
+// the Delete confirmation. Focus moves into a dialog and back to the menu after.
+import { api, vmPath } from './api.js';
+
+const BLANK_HOST = 'remote host field cannot be blank';
+const BOTH_CREDS = 'both user and password fields must be filled';
+
+function showError(el, text, input) {
+  el.textContent = text;
+  el.hidden = !text;
+  if (input) input.setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
+function setupClose(dialog, returnFocus) {
+  dialog.addEventListener('close', () => {
+    dialog.querySelectorAll('input[type=password]').forEach((i) => (i.value = ''));
+    returnFocus()?.focus();
+  });
+}
+
+let migrateGuest = null;
+let migrateReturn = null;
+
+export function initMigrateDialog(onStarted) {
+  const d = document.getElementById('migrate-dialog');
+  const form = document.getElementById('migrate-form');
+  const host = document.getElementById('migrate-host');
+  const user = document.getElementById('migrate-user');
+  const pass = document.getElementById('migrate-password');
+  const del = document.getElementById('migrate-delete');
+  const hostErr = document.getElementById('migrate-host-error');
+  const credErr = document.getElementById('migrate-cred-error');
+  const srvErr = document.getElementById('migrate-server-error');
+  const start = document.getElementById('migrate-start');
+  setupClose(d, () => migrateReturn);
+  document.getElementById('migrate-cancel').addEventListener('click', () => d.close());
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const remote = host.value.trim();
+    showError(srvErr, '');
+    showError(hostErr, remote ? '' : BLANK_HOST, host);
+    const oneCred = Boolean(user.value) !== Boolean(pass.value);
+    showError(credErr, oneCred ? BOTH_CREDS : '', null);
+    user.setAttribute('aria-invalid', oneCred && !user.value ? 'true' : 'false');
+    pass.setAttribute('aria-invalid', oneCred && !pass.value ? 'true' : 'false');
+    if (!remote) return host.focus();
+    if (oneCred) return (user.value ? pass : user).focus();
+    const body = { remote_host: remote, delete_source: del.checked };
+    if (user.value) Object.assign(body, { user: user.value.trim(), password: pass.value });
+    start.disabled = true;
+    try {
+      const task = await api('POST', `${vmPath(migrateGuest)}/migrate`, body);
+      d.close();
+      onStarted(task, migrateGuest);
+    } catch (err) {
+      showError(srvErr, err.message);
+    } finally {
+      start.disabled = false;
+    }
+  });
+}
+
+export function openMigrateDialog(name, returnFocus) {
+  const d = document.getElementById('migrate-dialog');
+  migrateGuest = name;
+  migrateReturn = returnFocus;
+  d.querySelector('.guest-name').textContent = `"${name}"`;
+  document.getElementById('migrate-form').reset();
+  for (const id of ['migrate-host-error', 'migrate-cred-error', 'migrate-server-error'])
+    showError(document.getElementById(id), '');
+  d.querySelectorAll('input').forEach((i) => i.removeAttribute('aria-invalid'));
+  d.showModal();
+  document.getElementById('migrate-host').focus();
+}
+
+let deleteGuest = null;
+let deleteReturn = null;
+
+export function initDeleteDialog(onDeleted) {
+  const d = document.getElementById('delete-dialog');
+  const err = document.getElementById('delete-error');
+  setupClose(d, () => deleteReturn);
+  document.getElementById('delete-cancel').addEventListener('click', () => d.close());
+  document.getElementById('delete-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('DELETE', vmPath(deleteGuest));
+      deleteReturn = null; // the row is gone
+      d.close();
+      onDeleted(deleteGuest);
+    } catch (e) {
+      showError(err, e.message);
+    }
+  });
+}
+
+export function openDeleteDialog(name, returnFocus) {
+  const d = document.getElementById('delete-dialog');
+  deleteGuest = name;
+  deleteReturn = returnFocus;
+  d.querySelector('.guest-name').textContent = `"${name}"`;
+  showError(document.getElementById('delete-error'), '');
+  d.showModal();
+  document.getElementById('delete-cancel').focus();
+}

@@ -1,0 +1,27 @@
+// format.js - numbers for people.
+export function mib(n) {
+  return n >= 1024 && n % 1024 === 0 ? `${n / 1024} GiB` : `${n} MiB`;
+}
+
+export function rate(bytesPerSecond) {
+  if (bytesPerSecond == null) return null;
+  const m = bytesPerSecond / 1048576;
+  return m >= 10 ? `${m.toFixed(0)} MiB/s` : `${m.toFixed(1)} MiB/s`;
+}
+
+export function duration(ms) {
+  if (ms == null) return null;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+// "27% · 4.0 MiB/s · 12 s left"
+export function progressLine(p) {
+  const parts = [`${p?.percent ?? 0}%`];
+  const r = rate(p?.memory_bps);
+  if (r) parts.push(r);
+  const left = duration(p?.remaining_ms);
+  if (left) parts.push(`${left} left`);
+  return parts.join(' · ');
+}

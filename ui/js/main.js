@@ -1,0 +1,65 @@
+// main.js - the guests page: polls guests and running tasks, wires menus and dialogs.
+import { api, vmPath } from './api.js';
+import { initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog } from './dialogs.js';
+import { closeAllMenus, menuButtonFor, renderGuests, setActionHandler } from './guests.js';
+import { notify } from './notify.js';
+import { pollTasks, tasksByGuest, trackClone, trackMigration } from './tasks.js';
+
+const POLL_MS = 1000;
+let timer = null;
+
+async function refresh() {
+  clearTimeout(timer);
+  const banner = document.getElementById('load-error');
+  try {
+    await pollTasks();
+    const vms = await api('GET', '/vms');
+    renderGuests(vms, tasksByGuest());
+    banner.hidden = true;
+  } catch (err) {
+    banner.textContent = err.message;
+    banner.hidden = false;
+  }
+  timer = setTimeout(refresh, POLL_MS);
+}
+
+async function lifecycle(action, name) {
+  const path = action === 'pause' ? null : `${vmPath(name)}/${action}`;
+  try {
+    if (path) await api('POST', path);
+    else {
+      const vm = await api('GET', vmPath(name));
+      await api('POST', `${vmPath(name)}/${vm.state === 'paused' ? 'resume' : 'suspend'}`);
+    }
+  } catch (err) {
+    notify(err.message, { error: true });
+  }
+  refresh();
+}
+
+async function clone(name) {
+  try {
+    trackClone(await api('POST', `${vmPath(name)}/clone`), name);
+  } catch (err) {
+    notify(err.message, { error: true });
+  }
+  refresh();
+}
+
+setActionHandler((action, name, button) => {
+  if (action === 'migrate') openMigrateDialog(name, () => menuButtonFor(name) ?? button);
+  else if (action === 'delete') openDeleteDialog(name, () => menuButtonFor(name) ?? button);
+  else if (action === 'clone') clone(name);
+  else lifecycle(action, name);
+});
+
+document.addEventListener('click', (ev) => {
+  if (!ev.target.closest('.menu')) closeAllMenus();
+});
+
+initMigrateDialog((task, name) => {
+  trackMigration(task, name);
+  refresh();
+});
+initDeleteDialog(() => refresh());
+refresh();

@@ -1,0 +1,61 @@
+// tasks.js - follows kimchid's running tasks (so a reload keeps showing them) and
+// announces how each one ended.
+import { api } from './api.js';
+import { notify } from './notify.js';
+
+const MIGRATE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/migrate$/;
+const watched = new Map(); // task id -> { kind, guest, task }
+const cloneSources = new Map(); // task id -> source guest (clones started from this page)
+
+// The guest a task works on, and what it does.
+function describe(task) {
+  const m = MIGRATE_RE.exec(task.target_uri ?? '');
+  if (m) return { kind: 'migrate', guest: decodeURIComponent(m[1]) };
+  const source = cloneSources.get(task.id);
+  if (source) return { kind: 'clone', guest: source };
+  return null;
+}
+
+export function trackClone(task, source) {
+  cloneSources.set(task.id, source);
+  watched.set(task.id, { kind: 'clone', guest: source, task });
+}
+
+export function trackMigration(task, guest) {
+  watched.set(task.id, { kind: 'migrate', guest, task });
+}
+
+// Running task per guest name, for the rows.
+export function tasksByGuest() {
+  const out = new Map();
+  for (const w of watched.values()) if (w.task.status === 'running') out.set(w.guest, w);
+  return out;
+}
+
+function announce(w, task) {
+  const ok = task.status === 'finished';
+  if (w.kind === 'migrate') {
+    const what = task.message.replace(/^OK: /, '');
+    notify(ok ? `Migration finished: ${what}.` : task.message, { error: !ok });
+  } else {
+    const name = decodeURIComponent((task.target_uri ?? '').split('/').pop());
+    notify(ok ? `"${w.guest}" was cloned as "${name}".` : task.message, { error: !ok });
+  }
+}
+
+// One poll: refresh running tasks, announce the ones that ended.
+export async function pollTasks() {
+  const running = await api('GET', '/tasks?status=running');
+  const ids = new Set();
+  for (const task of running) {
+    ids.add(task.id);
+    const d = describe(task);
+    if (d) watched.set(task.id, { ...d, task });
+  }
+  for (const [id, w] of watched) {
+    if (ids.has(id)) continue;
+    watched.delete(id);
+    const task = await api('GET', `/tasks/${encodeURIComponent(id)}`).catch(() => null);
+    if (task) announce(w, task);
+  }
+}
