@@ -34,7 +34,7 @@ trap cleanup INT TERM EXIT
 echo "kimchid: no libvirt configured here; building the two-host lab (about 15 s)..."
 "$lab" up
 mkdir -p "$LAB/a/state"
-"$lab" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$LAB/a/state" \
+"$lab" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$LAB/a/state" --ui-dir "$ROOT/ui" \
   >"$LAB/kimchid.log" 2>&1 &
 KPID=$!
 socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:198.18.0.1:$PORT" 2>>"$LAB/forward.log" &

@@ -90,6 +90,8 @@ static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
     i->elapsed_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED);
     i->remaining_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_REMAINING);
     i->downtime_ms = param_ll(p, n, VIR_DOMAIN_JOB_DOWNTIME);
+    if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
+        i->remaining_ms = i->data_remaining * 1000 / i->memory_bps; /* libvirt gives none */
     i->percent = -1;
     if (i->data_total > 0 && i->data_remaining >= 0)
         i->percent = 100.0 * (double)(i->data_total - i->data_remaining) / (double)i->data_total;

@@ -32,7 +32,7 @@ export function initMigrateDialog(onStarted) {
   const credErr = document.getElementById('migrate-cred-error');
   const srvErr = document.getElementById('migrate-server-error');
   const start = document.getElementById('migrate-start');
-  setupClose(d, () => migrateReturn);
+  setupClose(d, () => migrateReturn?.());
   document.getElementById('migrate-cancel').addEventListener('click', () => d.close());
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -79,7 +79,7 @@ let deleteReturn = null;
 export function initDeleteDialog(onDeleted) {
   const d = document.getElementById('delete-dialog');
   const err = document.getElementById('delete-error');
-  setupClose(d, () => deleteReturn);
+  setupClose(d, () => deleteReturn?.());
   document.getElementById('delete-cancel').addEventListener('click', () => d.close());
   document.getElementById('delete-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();

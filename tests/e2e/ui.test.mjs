@@ -1,0 +1,306 @@
+// ui.test.mjs - kimchid's web UI in a real browser (Debian's chromium via playwright-core)
+// against kimchid in the lab's host-a: one test per rule of the RFC's Migrate dialog, full
+// migrations with and without the delete box, failure, reload, clone, menus, phone size.
+import test, { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.KIMCHID_URL;
+const LAB = process.env.LAB;
+const SHOTS = `${process.env.ARTIFACTS}/screenshots`;
+const LABCMD = new URL('../lab/lab', import.meta.url).pathname;
+const admin = JSON.parse(readFileSync(`${LAB}/users.json`, 'utf8')).find((u) => u.name === 'labadmin');
+
+const DISCLAIMER =
+  'Disclaimer: this process cannot be stopped after started, can take a long time to complete and will turn off this current VM when it is over.';
+const OPTIONAL =
+  "The following fields are optional. Fill them if you want Kimchi to setup a password-less ssh session between the localhost and the remote host. The setup process will only be successful if the user has 'SUDO ALL' permission in the remote machine";
+
+const lab = (...args) => execFileSync(LABCMD, args, { encoding: 'utf8' }).trim();
+const virsh = (host, ...args) => lab('exec', host, 'virsh', '-q', '-c', 'qemu:///system', ...args);
+function vmState(host, name) {
+  try {
+    return virsh(host, 'domstate', name).split('\n')[0].trim();
+  } catch {
+    return 'absent';
+  }
+}
+// Server-side record of migrate requests for a guest (kimchid logs each request line).
+const migratePosts = (name) =>
+  readFileSync(process.env.KIMCHID_LOG, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`POST /plugins/kimchi/vms/${name}/migrate `)).length;
+
+let browser;
+let page;
+const requests = [];
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  page = await ctx.newPage();
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  await page.goto(BASE);
+  await page.waitForSelector('tr[data-name="vm-one"]');
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+const row = (name) => page.locator(`tr[data-name="${name}"]`);
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+const dialogOpen = () => page.evaluate(() => document.getElementById('migrate-dialog').open);
+
+async function openMenu(name) {
+  await row(name).locator('.menu-button').click();
+}
+
+async function openMigrate(name) {
+  await openMenu(name);
+  await row(name).locator('[data-action="migrate"]').click();
+  await page.waitForFunction(() => document.getElementById('migrate-dialog').open);
+}
+
+async function fillMigrate({ host = '', user = '', password = '', del = false }) {
+  await page.fill('#migrate-host', host);
+  await page.fill('#migrate-user', user);
+  await page.fill('#migrate-password', password);
+  if (del) await page.check('#migrate-delete');
+}
+
+async function waitNote(kind, text, timeout = 90000) {
+  const note = page.locator(`.note.${kind}`, { hasText: text });
+  await note.first().waitFor({ timeout });
+  return note.first();
+}
+
+test('the guest list shows every guest with its state, memory and vCPUs', async () => {
+  const names = await page.locator('#guests tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.name));
+  assert.deepEqual(names, ['vm-off', 'vm-one', 'vm-transient', 'vm-two']);
+  assert.equal(await row('vm-one').locator('.state .badge').textContent(), 'running');
+  assert.equal(await row('vm-off').locator('.state .badge').textContent(), 'shutoff');
+  assert.equal(await row('vm-one').locator('.mem').textContent(), '128 MiB');
+  assert.equal(await row('vm-one').locator('.cpus').textContent(), '1');
+  await shot('01-guest-list');
+});
+
+test('the actions menu enables only what the guest state allows', async () => {
+  const enabled = async (name) => {
+    await openMenu(name);
+    const items = await row(name).locator('[role=menuitem]').evaluateAll((bs) =>
+      bs.filter((b) => !b.disabled).map((b) => b.textContent));
+    await page.keyboard.press('Escape');
+    return items;
+  };
+  assert.deepEqual(await enabled('vm-one'), ['Shut down', 'Power off', 'Reset', 'Pause', 'Migrate', 'Delete']);
+  assert.deepEqual(await enabled('vm-off'), ['Start', 'Clone', 'Migrate', 'Delete']);
+});
+
+test('menus work from the keyboard and Migrate sits right beside Clone', async () => {
+  await row('vm-one').locator('.menu-button').focus();
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Shut down');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Power off');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Actions for vm-one');
+  const labels = await row('vm-one').locator('[role=menuitem]').allTextContents();
+  assert.equal(labels.indexOf('Migrate'), labels.indexOf('Clone') + 1);
+});
+
+test('the Migrate dialog shows the RFC texts and fields in order', async () => {
+  await openMigrate('vm-one');
+  const order = await page.evaluate(() => {
+    const form = document.getElementById('migrate-form');
+    const out = [];
+    for (const el of form.querySelectorAll('.disclaimer, label, .optional-text, button')) out.push(el.textContent.trim());
+    return out;
+  });
+  assert.deepEqual(order, [DISCLAIMER, 'Remote server', 'Delete this VM when the migration is completed', OPTIONAL,
+    'User', 'Password', 'Cancel', 'Start']);
+  assert.equal(await page.getAttribute('#migrate-password', 'type'), 'password');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'migrate-host');
+  for (const id of ['migrate-host', 'migrate-delete', 'migrate-user', 'migrate-password'])
+    assert.equal(await page.locator(`label[for="${id}"]`).count(), 1, `${id} has a label`);
+  await shot('02-migrate-dialog');
+  await page.click('#migrate-cancel');
+});
+
+test('Cancel and Esc close the dialog and send nothing', async () => {
+  const before = migratePosts('vm-one');
+  await openMigrate('vm-one');
+  await fillMigrate({ host: 'host-b', user: 'labadmin', password: 'x', del: true });
+  await page.click('#migrate-cancel');
+  assert.equal(await dialogOpen(), false);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Actions for vm-one');
+  await openMigrate('vm-one');
+  assert.equal(await page.inputValue('#migrate-host'), '', 'the dialog starts empty again');
+  await fillMigrate({ host: 'host-b' });
+  await page.keyboard.press('Escape');
+  assert.equal(await dialogOpen(), false);
+  await page.waitForTimeout(1500);
+  assert.equal(migratePosts('vm-one'), before, 'no migrate request reached kimchid');
+  assert.equal(vmState('a', 'vm-one'), 'running');
+});
+
+test('Start with a blank remote server says so and sends nothing', async () => {
+  const before = migratePosts('vm-one');
+  await openMigrate('vm-one');
+  await fillMigrate({ host: '   ' });
+  await page.click('#migrate-start');
+  assert.equal(await page.textContent('#migrate-host-error'), 'remote host field cannot be blank');
+  assert.ok(await page.isVisible('#migrate-host-error'));
+  assert.equal(await dialogOpen(), true);
+  await shot('03-blank-remote-server');
+  assert.equal(migratePosts('vm-one'), before);
+  await page.click('#migrate-cancel');
+});
+
+test('Start with only one of user and password says both must be filled', async () => {
+  const before = migratePosts('vm-one');
+  await openMigrate('vm-one');
+  await fillMigrate({ host: 'host-b', user: 'labadmin' });
+  await page.click('#migrate-start');
+  assert.equal(await page.textContent('#migrate-cred-error'), 'both user and password fields must be filled');
+  await shot('04-only-user');
+  await fillMigrate({ host: 'host-b', password: 'secret' });
+  await page.click('#migrate-start');
+  assert.equal(await page.textContent('#migrate-cred-error'), 'both user and password fields must be filled');
+  assert.equal(await dialogOpen(), true);
+  await shot('05-only-password');
+  assert.equal(migratePosts('vm-one'), before);
+  await page.click('#migrate-cancel');
+});
+
+test('a 400 from the server shows its reason in the dialog', async () => {
+  await openMigrate('vm-one');
+  await fillMigrate({ host: 'localhost' });
+  await page.click('#migrate-start');
+  await page.locator('#migrate-server-error').waitFor();
+  assert.match(await page.textContent('#migrate-server-error'), /"localhost" is this host/);
+  assert.equal(await dialogOpen(), true);
+  await shot('06-server-error');
+  await page.click('#migrate-cancel');
+});
+
+test('a full migration: Enter starts it, the row shows progress, then success', async () => {
+  virsh('a', 'migrate-setspeed', 'vm-one', '3'); // about 8 s for the guest's 24 MiB of data
+  requests.length = 0;
+  await openMigrate('vm-one');
+  await fillMigrate({ host: 'host-b', user: 'labadmin', password: admin.password });
+  await page.press('#migrate-password', 'Enter');
+  await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
+  const bar = row('vm-one').locator('.progress progress[value]');
+  await bar.waitFor({ timeout: 60000 });
+  await page.waitForFunction(() => {
+    const f = document.querySelector('tr[data-name="vm-one"] .figures');
+    return f && /Migrating: \d+% · [\d.]+ MiB\/s · \d+ (s|min \d+ s) left/.test(f.textContent);
+  }, null, { timeout: 60000 });
+  await shot('07-migration-in-progress');
+  const note = await waitNote('success', 'Migration finished');
+  assert.match(await note.textContent(), /"vm-one" migrated to "host-b" in [\d.]+ s, average [\d.]+ MiB\/s, downtime \d+ ms/);
+  await shot('08-migration-success');
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-name="vm-one"] .badge')?.textContent === 'shutoff', null, { timeout: 10000 });
+  assert.equal(vmState('b', 'vm-one'), 'running');
+  assert.equal(vmState('a', 'vm-one'), 'shut off', 'without the box the source stays defined');
+  const post = requests.find((r) => r.method === 'POST' && r.url.endsWith('/vms/vm-one/migrate'));
+  assert.ok(post, 'the migrate request was sent');
+  assert.ok(!post.url.includes(admin.password), 'the password is not in the URL');
+  assert.deepEqual(JSON.parse(post.body), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password });
+  const stored = await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + location.href);
+  assert.ok(!stored.includes(admin.password), 'the password is not in storage or the URL');
+});
+
+test('a reload during a migration still shows it; with the box the guest is removed', async () => {
+  virsh('a', 'migrate-setspeed', 'vm-two', '3');
+  await openMigrate('vm-two');
+  await fillMigrate({ host: 'host-b', del: true });
+  await page.click('#migrate-start');
+  await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
+  await page.reload();
+  await row('vm-two').locator('.progress').waitFor({ timeout: 30000 });
+  assert.match(await row('vm-two').locator('.figures').textContent(), /Migrating/);
+  await page.waitForFunction(() => !document.querySelector('tr[data-name="vm-two"]'), null, { timeout: 90000 });
+  assert.equal(vmState('b', 'vm-two'), 'running');
+  assert.equal(vmState('a', 'vm-two'), 'absent', 'the source definition was removed');
+});
+
+test('a failed migration shows a notification that stays, and the guest keeps its row', async () => {
+  await openMigrate('vm-transient');
+  await fillMigrate({ host: 'host-b', user: 'labadmin', password: 'wrong-password' });
+  await page.click('#migrate-start');
+  const note = await waitNote('error', 'refused the password');
+  assert.match(await note.textContent(), /failed while setting up password-less ssh login/);
+  await shot('09-migration-failure');
+  await page.waitForTimeout(2000);
+  assert.ok(await note.isVisible(), 'a failure stays until dismissed');
+  assert.equal(await row('vm-transient').locator('.badge').textContent(), 'running');
+  assert.equal(vmState('a', 'vm-transient'), 'running');
+  await note.locator('button[aria-label="Dismiss"]').click();
+  assert.equal(await page.locator('.note.error').count(), 0);
+});
+
+test('two guests migrating at once each show their own progress', async () => {
+  lab('guest', 'a', 'vm-p1', '128', 'fill', 'persistent');
+  lab('guest', 'a', 'vm-p2', '128', 'fill', 'persistent');
+  virsh('a', 'migrate-setspeed', 'vm-p1', '3');
+  virsh('a', 'migrate-setspeed', 'vm-p2', '3');
+  await row('vm-p2').waitFor();
+  for (const name of ['vm-p1', 'vm-p2']) {
+    await openMigrate(name);
+    await fillMigrate({ host: 'host-b' });
+    await page.click('#migrate-start');
+    await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
+  }
+  await page.waitForFunction(() =>
+    ['vm-p1', 'vm-p2'].every((n) => document.querySelector(`tr[data-name="${n}"] .progress`)), null, { timeout: 30000 });
+  await shot('10-two-migrations');
+  await page.waitForFunction(() => document.querySelectorAll('.progress').length === 0, null, { timeout: 90000 });
+  assert.equal(vmState('b', 'vm-p1'), 'running');
+  assert.equal(vmState('b', 'vm-p2'), 'running');
+});
+
+test('Clone from the menu runs as a task and adds the new guest', async () => {
+  await openMenu('vm-off');
+  await row('vm-off').locator('[data-action="clone"]').click();
+  const note = await waitNote('success', 'was cloned as');
+  assert.equal(await note.locator('.text').textContent(), '"vm-off" was cloned as "vm-off-clone-1".');
+  await row('vm-off-clone-1').waitFor({ timeout: 10000 });
+  assert.equal(await row('vm-off-clone-1').locator('.badge').textContent(), 'shutoff');
+});
+
+test('Delete asks first, says the disks are kept, and removes the guest', async () => {
+  await openMenu('vm-off-clone-1');
+  await row('vm-off-clone-1').locator('[data-action="delete"]').click();
+  assert.match(await page.textContent('#delete-dialog'), /Its disk images are kept/);
+  await page.click('#delete-cancel');
+  assert.equal(await row('vm-off-clone-1').count(), 1);
+  await openMenu('vm-off-clone-1');
+  await row('vm-off-clone-1').locator('[data-action="delete"]').click();
+  await page.click('#delete-confirm');
+  await page.waitForFunction(() => !document.querySelector('tr[data-name="vm-off-clone-1"]'), null, { timeout: 10000 });
+  assert.equal(vmState('a', 'vm-off-clone-1'), 'absent');
+});
+
+test('the page and the dialog work on a 390x844 phone screen', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await row('vm-off').waitFor();
+  await shot('11-phone-list');
+  await openMigrate('vm-off');
+  const box = await page.locator('#migrate-dialog').boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `dialog fits the width (${box.x}+${box.width})`);
+  const start = await page.locator('#migrate-start').boundingBox();
+  assert.ok(start.y + start.height <= 844, 'Start is on screen');
+  await shot('12-phone-dialog');
+  await page.click('#migrate-cancel');
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
