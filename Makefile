@@ -7,8 +7,11 @@ WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wformat=2 -Wshadow -Wno-f
 CPPFLAGS += -D_GNU_SOURCE -DKIMCHID_VERSION='"$(VERSION)"' -DKIMCHID_DATADIR='"$(PREFIX)/share/kimchid"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpam -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# libcrypt loaded at start-up: ASan resolves its crypt() interceptor then, and pam_unix
+# (dlopened later) would otherwise call through a NULL pointer
+SANLIBS  := -Wl,--no-as-needed -lcrypt -Wl,--as-needed
 
 SRC      := $(wildcard src/*.c src/*/*.c)
 LIBSRC   := $(filter-out src/main.c,$(SRC))
@@ -35,7 +38,7 @@ asan: build/asan/kimchid $(UNIT_BIN)
 
 build/asan/kimchid: $(ASAN_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	@$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) $(SANLIBS)
 
 build/asan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)

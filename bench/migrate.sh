@@ -31,9 +31,11 @@ back() { # puts the guest back on host-a (not timed)
 kimchid_once() {
   local t0 id st
   t0=$(now)
-  id=$(curl -sk -X POST -H 'Content-Type: application/json' --data-binary @"$body" \
-    "$BASE/vms/vm-bench/migrate" | jq -r .id)
-  while st=$(curl -sk "$BASE/tasks/$id" | jq -r .status); [ "$st" == running ]; do sleep 0.02; done
+  id=$(curl -sk --netrc-file "$LAB/netrc" -X POST -H 'Content-Type: application/json' \
+    --data-binary @"$body" "$BASE/vms/vm-bench/migrate" | jq -r .id)
+  while st=$(curl -sk --netrc-file "$LAB/netrc" "$BASE/tasks/$id" | jq -r .status); [ "$st" == running ]; do
+    sleep 0.02
+  done
   [ "$st" == finished ] || { echo "kimchid migration failed" >&2; exit 1; }
   echo $(( ($(now) - t0) / 1000000 ))
 }

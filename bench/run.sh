@@ -7,12 +7,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
 DUR=${BENCH_SECONDS:-5}
+. "$ROOT/tests/lib.sh" # a local admin account to log in with (removed at the end)
+trap remove_test_users EXIT
 RES=$OUT/results.txt
 : >"$RES"
 say() { echo "$*" | tee -a "$RES"; }
 
 wrk_run() { # wrk_run URL : prints "req/s p50 p99"
-  wrk -t2 -c16 -d"${DUR}s" --latency "$1" >"$OUT/wrk.txt" 2>&1
+  wrk -t2 -c16 -d"${DUR}s" --latency -H "Cookie: $COOKIE" "$1" >"$OUT/wrk.txt" 2>&1
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
   p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk.txt")
@@ -20,7 +22,7 @@ wrk_run() { # wrk_run URL : prints "req/s p50 p99"
   echo "$rps $p50 $p99"
 }
 
-say "kimchid $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) on $(nproc) cores, wrk -t2 -c16 -d${DUR}s, plain HTTP on loopback"
+say "kimchid $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) on $(nproc) cores, wrk -t2 -c16 -d${DUR}s, plain HTTP on loopback, logged-in session"
 say "$(printf '%-7s %-12s %12s %10s %10s %9s %9s' guests endpoint 'req/s' p50 p99 'RSS MiB' 'start ms')"
 for n in 1 100 1000; do
   node=$OUT/node-$n.xml
@@ -30,6 +32,10 @@ for n in 1 100 1000; do
   read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$ROOT/build/kimchid" --http \
     --listen "127.0.0.1:$port" --uri "test://$node" --state-dir "$state" --log-level warn)
   base=http://127.0.0.1:$port/plugins/kimchi
+  login=$(mktemp); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
+  COOKIE=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \
+    "http://127.0.0.1:$port/login" | sed -n 's/^Set-Cookie: \([^;]*\).*/\1/ip')
+  rm -f "$login"
   read -r r1 a1 b1 < <(wrk_run "$base/vms")
   read -r r2 a2 b2 < <(wrk_run "$base/vms/guest-0001")
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")

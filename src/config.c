@@ -31,10 +31,28 @@ static const char usage[] =
     "      --log-level LEVEL   error, warn, info (default) or debug\n"
     "      --workers N         task worker threads (default 4)\n"
     "      --task-ttl SECONDS  purge finished tasks older than this (default 86400)\n"
+    "      --pam-service NAME  PAM service for logins (default kimchid, else login)\n"
+    "      --admin-group NAME  members may change guests, with root (default sudo)\n"
+    "      --session-idle S    a session unused this long ends (default 600)\n"
+    "      --session-lifetime S  a session ends this long after login (default 28800)\n"
+    "      --lockout-seconds S after 3 failed logins in 30 s, refuse for this long (default 60)\n"
     "  -h, --help              show this help\n"
     "  -V, --version           show the version\n";
 
-enum { OPT_UI = 256, OPT_CERT, OPT_KEY, OPT_HTTP, OPT_LOG, OPT_WORKERS, OPT_TTL };
+enum {
+    OPT_UI = 256,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_HTTP,
+    OPT_LOG,
+    OPT_WORKERS,
+    OPT_TTL,
+    OPT_PAM,
+    OPT_ADMIN,
+    OPT_IDLE,
+    OPT_LIFE,
+    OPT_LOCK
+};
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
@@ -43,7 +61,12 @@ static const struct option long_opts[] = {
     {"tls-key", required_argument, NULL, OPT_KEY}, {"http", no_argument, NULL, OPT_HTTP},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"workers", required_argument, NULL, OPT_WORKERS},
-    {"task-ttl", required_argument, NULL, OPT_TTL}, {"help", no_argument, NULL, 'h'},
+    {"task-ttl", required_argument, NULL, OPT_TTL},
+    {"pam-service", required_argument, NULL, OPT_PAM},
+    {"admin-group", required_argument, NULL, OPT_ADMIN},
+    {"session-idle", required_argument, NULL, OPT_IDLE},
+    {"session-lifetime", required_argument, NULL, OPT_LIFE},
+    {"lockout-seconds", required_argument, NULL, OPT_LOCK}, {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
 };
 
@@ -87,6 +110,23 @@ static int parse_long(const char *name, const char *v, long min, long max, long 
     return 0;
 }
 
+static int apply_seconds(struct config *cfg, int opt, const char *v, struct err *e)
+{
+    long n;
+    const char *name = opt == OPT_IDLE ? "session-idle"
+                       : opt == OPT_LIFE ? "session-lifetime"
+                                         : "lockout-seconds";
+    long *dst = opt == OPT_IDLE ? &cfg->session_idle
+                : opt == OPT_LIFE ? &cfg->session_lifetime
+                                  : &cfg->lockout;
+    if (opt != OPT_IDLE && opt != OPT_LIFE && opt != OPT_LOCK)
+        return err_set(e, ERR_INVALID, "KCHD0013E", "Unknown option.");
+    if (parse_long(name, v, 1, 30L * 86400, &n, e) < 0)
+        return -1;
+    *dst = n;
+    return 0;
+}
+
 static bool parse_bool(const char *v)
 {
     return !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
@@ -127,8 +167,13 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->task_ttl = n;
         return 0;
+    case OPT_PAM:
+        return set_str(&cfg->pam_service, v);
+    case OPT_ADMIN:
+        return set_str(&cfg->admin_group, v);
+    default:
+        return apply_seconds(cfg, opt, v, e);
     }
-    return err_set(e, ERR_INVALID, "KCHD0013E", "Unknown option.");
 }
 
 static char *trim(char *s)
@@ -198,6 +243,10 @@ static void set_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->workers = 4;
     cfg->task_ttl = 86400;
+    cfg->admin_group = strdup("sudo");
+    cfg->session_idle = 600;
+    cfg->session_lifetime = 8 * 3600;
+    cfg->lockout = 60;
 }
 
 /* Finds -c FILE / --config FILE / --config=FILE before the real parse. */
@@ -249,5 +298,7 @@ void config_free(struct config *cfg)
     free(cfg->ui_dir);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->pam_service);
+    free(cfg->admin_group);
     memset(cfg, 0, sizeof(*cfg));
 }

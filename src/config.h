@@ -19,6 +19,11 @@ struct config {
     enum log_level log_level;
     int workers;
     long task_ttl;
+    char *pam_service; /* NULL: kimchid, else login */
+    char *admin_group;
+    long session_idle;
+    long session_lifetime;
+    long lockout;
 };
 
 /* Fills `cfg` from a config file given with -c (if any), then the command line.

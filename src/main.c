@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "config.h"
 #include "http/http.h"
 #include "task/task.h"
@@ -54,6 +55,7 @@ static void wait_for_signal(const sigset_t *set, struct task_engine *tasks)
 }
 
 struct daemon {
+    struct auth *auth;
     struct virt *virt;
     struct task_engine *tasks;
     struct api_ctx api;
@@ -66,12 +68,15 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
 {
     char db[4096];
     snprintf(db, sizeof(db), "%s/tasks.db", cfg->state_dir);
-    if (!(d->virt = virt_new(cfg->uri, e)) ||
+    struct auth_config ac = {cfg->pam_service, cfg->admin_group, cfg->session_idle,
+                             cfg->session_lifetime, cfg->lockout, 3, 30};
+    if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;
     task_engine_purge(d->tasks);
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;
+    d->api.auth = d->auth;
     if (!cfg->http &&
         http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
         return -1;
@@ -90,6 +95,7 @@ static void stop(struct daemon *d)
     http_server_stop(d->http);
     task_engine_free(d->tasks);
     virt_free(d->virt);
+    auth_free(d->auth);
     if (d->key)
         memset(d->key, 0, strlen(d->key));
     free(d->key);

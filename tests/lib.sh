@@ -37,6 +37,38 @@ free_port() { # a port nothing listens on yet
   return 1
 }
 
+# Local accounts for the tests: an admin (member of sudo) and a viewer, with random
+# passwords; created once per run, removed by tests/run-all.sh (remove_test_users).
+TEST_USERS_DIR=${TEST_USERS_DIR:-/tmp/kimchid-test-users}
+ADMIN_USER=kimchid-t-admin
+VIEWER_USER=kimchid-t-viewer
+rand_pw() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16; }
+ensure_test_users() {
+  [ -s "$TEST_USERS_DIR/netrc" ] && return 0
+  mkdir -p "$TEST_USERS_DIR" && chmod 700 "$TEST_USERS_DIR"
+  local apw vpw u
+  apw="Ta-$(rand_pw)"; vpw="Tv-$(rand_pw)"
+  for u in "$ADMIN_USER" "$VIEWER_USER"; do
+    id "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u"
+  done
+  usermod -aG sudo "$ADMIN_USER"
+  printf '%s:%s\n%s:%s\n' "$ADMIN_USER" "$apw" "$VIEWER_USER" "$vpw" | chpasswd
+  printf '%s' "$apw" >"$TEST_USERS_DIR/admin.pw"
+  printf '%s' "$vpw" >"$TEST_USERS_DIR/viewer.pw"
+  printf 'machine 127.0.0.1 login %s password %s\n' "$ADMIN_USER" "$apw" >"$TEST_USERS_DIR/netrc"
+  printf 'machine 127.0.0.1 login %s password %s\n' "$VIEWER_USER" "$vpw" >"$TEST_USERS_DIR/viewer.netrc"
+}
+remove_test_users() {
+  userdel "$ADMIN_USER" 2>/dev/null || true
+  userdel "$VIEWER_USER" 2>/dev/null || true
+  rm -rf "$TEST_USERS_DIR"
+}
+ensure_test_users
+ADMIN_PW=$(cat "$TEST_USERS_DIR/admin.pw")
+VIEWER_PW=$(cat "$TEST_USERS_DIR/viewer.pw")
+NETRC=${NETRC:-$TEST_USERS_DIR/netrc}
+AUTH="--netrc-file $NETRC" # credentials from a file: never on a command line
+
 # start_kimchid [ARGS...] : plain HTTP on loopback; sets KPID, PORT, BASE, KLOG, STATE
 start_kimchid() {
   PORT=$(free_port)
@@ -76,11 +108,11 @@ req() {
   if [ $# -ge 3 ]; then
     printf '%s' "$3" >"$in"
     # shellcheck disable=SC2086
-    STATUS=$(curl -s $CURL_OPTS -o "$out" -w '%{http_code}' -X "$method" \
+    STATUS=$(curl -s $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" \
       -H 'Content-Type: application/json' --data-binary @"$in" "$BASE$path")
   else
     # shellcheck disable=SC2086
-    STATUS=$(curl -s $CURL_OPTS -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
+    STATUS=$(curl -s $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
   fi
   BODY=$(cat "$out"); rm -f "$out" "$in"
 }

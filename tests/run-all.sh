@@ -58,5 +58,6 @@ for layer in $LAYERS; do
   esac
 done
 
+. "$ROOT/tests/lib.sh" >/dev/null 2>&1 <<<"" && remove_test_users # the tests' local accounts
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

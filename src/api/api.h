@@ -10,6 +10,8 @@
 
 struct virt;
 struct task_engine;
+struct auth;
+struct auth_identity;
 
 #define API_PREFIX "/plugins/kimchi"
 
@@ -23,20 +25,29 @@ struct api_request {
     size_t body_len;
     api_query_fn query;   /* may be NULL */
     void *query_cls;
+    api_query_fn header;  /* request headers; may be NULL */
+    void *header_cls;
+    const char *peer;     /* client address, for the login lockout */
+    bool tls;             /* the request came over TLS (cookies get Secure) */
+    const struct auth_identity *who; /* set by the gate for handlers */
 };
 
 struct api_reply {
     int status;
-    char *body;      /* JSON text (owned) or NULL for no body */
-    char allow[64];  /* "Allow" header value for 405, else empty */
+    char *body;            /* JSON text (owned) or NULL for no body */
+    char allow[64];        /* "Allow" header value for 405, else empty */
+    char set_cookie[256];  /* "Set-Cookie" header value, else empty */
+    long retry_after;      /* "Retry-After" seconds for 429, else 0 */
+    bool www_authenticate; /* ask a script for Basic credentials (401) */
 };
 
 struct api_ctx {
     struct virt *virt;
     struct task_engine *tasks;
+    struct auth *auth; /* NULL: every route that needs a login answers 401 */
 };
 
-/* True when `path` is API_PREFIX or below it. */
+/* True when `path` is API_PREFIX or below it, or /login or /logout. */
 bool api_owns_path(const char *path);
 
 /* Routes and runs one request. Always fills `rep`; the caller frees it with api_reply_clear.

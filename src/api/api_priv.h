@@ -17,8 +17,9 @@ typedef int (*api_handler_fn)(struct api_ctx *ctx, const struct api_request *req
 
 struct api_route {
     const char *method;
-    const char *pattern; /* below API_PREFIX; ":" stands for one segment */
+    const char *pattern; /* absolute; ":" stands for one segment */
     api_handler_fn handler;
+    bool public;         /* reachable without a login (/login, /logout) */
 };
 
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
@@ -54,13 +55,31 @@ int api_vm_clone(struct api_ctx *, const struct api_request *, const char *const
 int api_vm_migrate(struct api_ctx *, const struct api_request *, const char *const *,
                    struct api_reply *, struct err *);
 
+/* login.c */
+int api_login(struct api_ctx *, const struct api_request *, const char *const *,
+              struct api_reply *, struct err *);
+int api_logout(struct api_ctx *, const struct api_request *, const char *const *,
+               struct api_reply *, struct err *);
+int api_session_get(struct api_ctx *, const struct api_request *, const char *const *,
+                    struct api_reply *, struct err *);
+
+/* gate.c: who is asking, and may they. Fills `who`. */
+int api_gate(struct api_ctx *ctx, const struct api_request *req, const struct api_route *r,
+             struct auth_identity *who, struct api_reply *rep, struct err *e);
+
+/* gate.c: the session token from the Cookie header into out (AUTH_TOKEN_LEN + 1), or "". */
+void api_cookie_token(const struct api_request *req, char *out, size_t len);
+
+/* A request header (borrowed) or NULL. */
+const char *api_header(const struct api_request *req, const char *name);
+
 /* tasks.c */
 int api_tasks_list(struct api_ctx *, const struct api_request *, const char *const *,
                    struct api_reply *, struct err *);
 int api_task_get(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);
 
-/* router.c, for the unit tests: matches `path` (below the prefix) against the table. */
+/* router.c, for the unit tests: matches an absolute `path` against the table. */
 const struct api_route *api_route_match(const char *method, const char *path,
                                         char params[API_MAX_PARAMS][256], char *allow,
                                         size_t allowlen, struct err *e);

@@ -3,29 +3,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/auth.h"
 #include "../util/jsonv.h"
 #include "api_priv.h"
 
+#define P API_PREFIX
 static const struct api_route routes[] = {
-    {"GET", "/vms", api_vms_list},
-    {"GET", "/vms/:", api_vm_get},
-    {"DELETE", "/vms/:", api_vm_delete},
-    {"POST", "/vms/:/start", api_vm_start},
-    {"POST", "/vms/:/poweroff", api_vm_poweroff},
-    {"POST", "/vms/:/shutdown", api_vm_shutdown},
-    {"POST", "/vms/:/reset", api_vm_reset},
-    {"POST", "/vms/:/suspend", api_vm_suspend},
-    {"POST", "/vms/:/resume", api_vm_resume},
-    {"POST", "/vms/:/clone", api_vm_clone},
-    {"POST", "/vms/:/migrate", api_vm_migrate},
-    {"GET", "/tasks", api_tasks_list},
-    {"GET", "/tasks/:", api_task_get},
+    {"POST", "/login", api_login, true},
+    {"POST", "/logout", api_logout, true},
+    {"GET", P "/session", api_session_get, false},
+    {"GET", P "/vms", api_vms_list, false},
+    {"GET", P "/vms/:", api_vm_get, false},
+    {"DELETE", P "/vms/:", api_vm_delete, false},
+    {"POST", P "/vms/:/start", api_vm_start, false},
+    {"POST", P "/vms/:/poweroff", api_vm_poweroff, false},
+    {"POST", P "/vms/:/shutdown", api_vm_shutdown, false},
+    {"POST", P "/vms/:/reset", api_vm_reset, false},
+    {"POST", P "/vms/:/suspend", api_vm_suspend, false},
+    {"POST", P "/vms/:/resume", api_vm_resume, false},
+    {"POST", P "/vms/:/clone", api_vm_clone, false},
+    {"POST", P "/vms/:/migrate", api_vm_migrate, false},
+    {"GET", P "/tasks", api_tasks_list, false},
+    {"GET", P "/tasks/:", api_task_get, false},
 };
+#undef P
 
 bool api_owns_path(const char *path)
 {
     size_t n = strlen(API_PREFIX);
-    return strncmp(path, API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/');
+    return (strncmp(path, API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/')) ||
+           strcmp(path, "/login") == 0 || strcmp(path, "/logout") == 0;
 }
 
 /* Matches one pattern; fills params. Returns true on a match. */
@@ -88,16 +95,6 @@ const struct api_route *api_route_match(const char *method, const char *path,
     return NULL;
 }
 
-/* The one place every API request passes before its handler: authentication and
- * authorization plug in here. */
-static int gate(struct api_ctx *ctx, const struct api_request *req, struct err *e)
-{
-    (void)ctx;
-    (void)req;
-    (void)e;
-    return 0;
-}
-
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
 {
     struct err e;
@@ -105,7 +102,7 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
     const char *ptrs[API_MAX_PARAMS];
     err_clear(&e);
     memset(rep, 0, sizeof(*rep));
-    const char *path = req->path + strlen(API_PREFIX);
+    const char *path = req->path;
     char trimmed[2048];
     size_t plen = strlen(path);
     if (plen >= sizeof(trimmed)) {
@@ -117,11 +114,15 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         trimmed[plen - 1] = '\0'; /* "/vms/" is "/vms" */
     const struct api_route *r =
         api_route_match(req->method, trimmed, params, rep->allow, sizeof(rep->allow), &e);
-    if (!r || gate(ctx, req, &e) < 0)
+    struct auth_identity who;
+    /* the one place every API request passes before its handler */
+    if (!r || api_gate(ctx, req, r, &who, rep, &e) < 0)
         goto fail;
     for (int i = 0; i < API_MAX_PARAMS; i++)
         ptrs[i] = params[i];
-    if (r->handler(ctx, req, ptrs, rep, &e) == 0)
+    struct api_request with_who = *req;
+    with_who.who = &who;
+    if (r->handler(ctx, &with_who, ptrs, rep, &e) == 0)
         return;
 fail:
     free(rep->body);

@@ -11,6 +11,7 @@ struct api_ctx;
 struct http_server;
 
 #define HTTP_MAX_BODY (64 * 1024)
+#define HTTP_MAX_URI 4096
 
 struct http_config {
     const char *addr;     /* numeric IPv4 or IPv6 address */

@@ -16,6 +16,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     struct api_ctx *api;
     const char *ui_dir;
+    bool tls;
 };
 
 /* Per-request state: the body so far. Freed in on_completed. */
@@ -40,6 +41,23 @@ static const char *query_value(void *cls, const char *key)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
+static const char *header_value(void *cls, const char *key)
+{
+    return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, key);
+}
+
+static void peer_address(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(out, len, "?");
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *rep)
 {
     struct MHD_Response *r;
@@ -56,6 +74,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
         MHD_add_response_header(r, "Content-Type", "application/json");
     if (rep->allow[0])
         MHD_add_response_header(r, "Allow", rep->allow);
+    if (rep->set_cookie[0])
+        MHD_add_response_header(r, "Set-Cookie", rep->set_cookie);
+    if (rep->www_authenticate)
+        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"kimchid\", charset=\"UTF-8\"");
+    if (rep->retry_after > 0) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%ld", rep->retry_after);
+        MHD_add_response_header(r, "Retry-After", secs);
+    }
     MHD_add_response_header(r, "Cache-Control", "no-store");
     http_add_common_headers(r);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)rep->status, r);
@@ -87,7 +114,12 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
 {
     if (!api_owns_path(url))
         return http_static_serve(c, s->ui_dir, url, method);
-    struct api_request req = {method, url, st->body.data, st->body.len, query_value, c};
+    char peer[INET6_ADDRSTRLEN];
+    peer_address(c, peer, sizeof(peer));
+    if (strlen(url) > HTTP_MAX_URI)
+        return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
+    struct api_request req = {method,      url,  st->body.data, st->body.len, query_value, c,
+                              header_value, c,   peer,          s->tls,       NULL};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);
@@ -197,6 +229,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     }
     s->api = api;
     s->ui_dir = cfg->ui_dir;
+    s->tls = cfg->cert_pem != NULL;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                          (cfg->cert_pem ? MHD_USE_TLS : 0);
@@ -210,8 +243,8 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 512u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_INTERNAL, "KCHD0002E",
                 "Cannot listen on %s port %d (is another process using it?).", cfg->addr,

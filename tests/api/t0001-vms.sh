@@ -35,12 +35,12 @@ req GET /nothing/here
 ok "unknown route is 404" eq "$STATUS" 404
 ok "unknown route body" eq "$(jq_get .reason)" "KCHAPI0003E: There is no such resource. Check the URI against docs/API.md."
 
-hdrs=$(curl -s -i -X PUT "$BASE/vms/alpha")
+hdrs=$(curl -s -i $AUTH -X PUT "$BASE/vms/alpha")
 ok "wrong method is 405" has "$hdrs" "405 Method Not Allowed"
 ok "405 carries Allow" has "$hdrs" "Allow: GET, HEAD, DELETE"
 ok "405 body names the methods" has "$hdrs" '"reason":"KCHAPI0002E: Method PUT is not allowed here; use GET, HEAD, DELETE."'
 
-head=$(curl -s -I "$BASE/vms")
+head=$(curl -s -I $AUTH "$BASE/vms")
 ok "HEAD /vms is 200 with JSON type" has "$head" "Content-Type: application/json"
 
 req GET "/vms/a%2Fb"

@@ -23,7 +23,7 @@ big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 req POST /vms/alpha/start "{\"x\":\"$big\"}"
 ok "body over 64 KiB: 413" eq "$STATUS" 413
 ok "413 body" eq "$BODY" '{"code":"413 Payload Too Large","reason":"KCHAPI0011E: The request body is larger than 64 KiB. Send a smaller request."}'
-chunked=$(printf '{"x":"%s"}' "$big" | curl -s -w ' %{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$BASE/vms/alpha/start")
+chunked=$(printf '{"x":"%s"}' "$big" | curl -s $AUTH -w ' %{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @- "$BASE/vms/alpha/start")
 ok "chunked body over 64 KiB: 413" has "$chunked" "413"
 long=$(head -c 3000 /dev/zero | tr '\0' 'b')
 req GET "/vms/$long"

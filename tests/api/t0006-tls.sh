@@ -7,13 +7,17 @@ KLOG=$ARTIFACTS/kimchid-tls.log
 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default >"$KLOG" 2>&1 &
 KPID=$!
 wait_ready "https://127.0.0.1:$PORT/plugins/kimchi/vms" "-k"
-body=$(curl -sk "https://127.0.0.1:$PORT/plugins/kimchi/vms")
+body=$(curl -sk $AUTH "https://127.0.0.1:$PORT/plugins/kimchi/vms")
 ok "HTTPS answers GET /vms with the test guest" eq "$(echo "$body" | jq -r '.[0].name + " " + .[0].state')" "test running"
 ok "a certificate was generated" test -s "$STATE/kimchid-cert.pem"
 ok "the key file is mode 0600" eq "$(stat -c %a "$STATE/kimchid-key.pem")" 600
 ok "plain HTTP to the TLS port gets no API answer" eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
 ok "TLS 1.1 is refused" eq "$(curl -sk --tlsv1.1 --tls-max 1.1 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
-ok "TLS 1.2 is accepted" eq "$(curl -sk --tlsv1.2 --tls-max 1.2 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 200
+ok "TLS 1.2 is accepted" eq "$(curl -sk $AUTH --tlsv1.2 --tls-max 1.2 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 200
+login=$(mktemp); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
+cookie=$(curl -sk -i -H 'Content-Type: application/json' --data-binary @"$login" "https://127.0.0.1:$PORT/login" | grep -i '^Set-Cookie:')
+rm -f "$login"
+ok "over TLS the session cookie is Secure, HttpOnly and SameSite=Strict" has "$cookie" "; HttpOnly; SameSite=Strict; Secure"
 fp1=$(openssl x509 -noout -fingerprint -in "$STATE/kimchid-cert.pem" 2>/dev/null || sha256sum "$STATE/kimchid-cert.pem")
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0

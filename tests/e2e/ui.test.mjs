@@ -11,7 +11,9 @@ const BASE = process.env.KIMCHID_URL;
 const LAB = process.env.LAB;
 const SHOTS = `${process.env.ARTIFACTS}/screenshots`;
 const LABCMD = new URL('../lab/lab', import.meta.url).pathname;
-const admin = JSON.parse(readFileSync(`${LAB}/users.json`, 'utf8')).find((u) => u.name === 'labadmin');
+const users = JSON.parse(readFileSync(`${LAB}/users.json`, 'utf8'));
+const admin = users.find((u) => u.name === 'labadmin');
+const kimchiAdmin = users.find((u) => u.name === 'kimchiadmin'); // kimchid's login on host-a
 
 const DISCLAIMER =
   'Disclaimer: this process cannot be stopped after started, can take a long time to complete and will turn off this current VM when it is over.';
@@ -47,7 +49,25 @@ before(async () => {
   page = await ctx.newPage();
   page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
   await page.goto(BASE);
+  await page.waitForFunction(() => document.getElementById('login-dialog').open);
+  await shot('00-login');
+  await page.fill('#login-user', kimchiAdmin.name);
+  await page.fill('#login-password', 'not-the-password');
+  await page.click('#login-submit');
+  await page.locator('#login-error').waitFor();
+  loginError = await page.textContent('#login-error');
+  await page.fill('#login-password', kimchiAdmin.password);
+  await page.press('#login-password', 'Enter');
   await page.waitForSelector('tr[data-name="vm-one"]');
+});
+
+let loginError = '';
+
+test('the login page refuses a wrong password and lets the right one in', async () => {
+  assert.equal(loginError, 'KCHAUTH0001E: The user name or password is wrong.');
+  assert.equal(await page.evaluate(() => document.getElementById('login-dialog').open), false);
+  assert.equal(await page.textContent('#who'), 'kimchiadmin (administrator)');
+  assert.ok(await page.isVisible('#logout'));
 });
 
 after(async () => {
@@ -288,6 +308,31 @@ test('Delete asks first, says the disks are kept, and removes the guest', async 
   await page.click('#delete-confirm');
   await page.waitForFunction(() => !document.querySelector('tr[data-name="vm-off-clone-1"]'), null, { timeout: 10000 });
   assert.equal(vmState('a', 'vm-off-clone-1'), 'absent');
+});
+
+test('an expired session asks for the login again over the page, which carries on', async () => {
+  await page.context().clearCookies(); // what an idle timeout looks like to the browser
+  await page.waitForFunction(() => document.getElementById('login-dialog').open, null, { timeout: 10000 });
+  assert.match(await page.textContent('#login-why'), /Your session has ended/);
+  assert.ok(await row('vm-off').isVisible(), 'the page behind stays as it was');
+  await shot('13-session-expired');
+  await page.fill('#login-user', kimchiAdmin.name);
+  await page.fill('#login-password', kimchiAdmin.password);
+  await page.click('#login-submit');
+  await page.waitForFunction(() => !document.getElementById('login-dialog').open);
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('#load-error').isVisible(), false, 'polling resumed without errors');
+});
+
+test('Log out ends the session and shows the login', async () => {
+  await page.click('#logout');
+  await page.waitForFunction(() => document.getElementById('login-dialog').open, null, { timeout: 10000 });
+  const status = await page.evaluate(async () => (await fetch('/plugins/kimchi/vms')).status);
+  assert.equal(status, 401);
+  await page.fill('#login-user', kimchiAdmin.name);
+  await page.fill('#login-password', kimchiAdmin.password);
+  await page.click('#login-submit');
+  await page.waitForSelector('tr[data-name="vm-off"]');
 });
 
 test('the page and the dialog work on a 390x844 phone screen', async () => {

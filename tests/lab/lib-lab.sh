@@ -4,6 +4,7 @@ LABCMD=$ROOT/tests/lab/lab
 LAB=${KIMCHID_LAB_DIR:-/tmp/kimchid-lab}
 STATE=$LAB/a/state
 CURL_OPTS="-k"
+AUTH="--netrc-file $LAB/netrc" # kimchid's admin on host-a (lab up made it)
 ADMIN_PW=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
 USER_PW=$(jq -r '.[] | select(.name=="labuser") | .password' "$LAB/users.json")
 

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "util/b64.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonv.h"
@@ -131,6 +132,19 @@ static void jsonv_treats_empty_body_as_empty_object(void **state)
     json_decref(o);
 }
 
+static void b64_decodes_basic_credentials(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(b64_decode("dXNlcjpwYXNz", out, sizeof(out)), 9);
+    assert_string_equal(out, "user:pass");
+    assert_int_equal(b64_decode("YQ==", out, sizeof(out)), 1);
+    assert_string_equal(out, "a");
+    assert_int_equal(b64_decode("not base64!", out, sizeof(out)), -1);
+    assert_int_equal(b64_decode("YQ===", out, sizeof(out)), -1);
+    assert_int_equal(b64_decode("dXNlcjpwYXNz", out, 4), -1); /* does not fit */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +156,7 @@ int main(void)
         cmocka_unit_test(jsonv_names_the_offending_field),
         cmocka_unit_test(jsonv_refuses_deep_nesting),
         cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
+        cmocka_unit_test(b64_decodes_basic_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

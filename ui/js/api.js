@@ -8,7 +8,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// Called when kimchid answers 401 to anything but a login: the session is gone.
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+export async function api(method, path, body, { base = BASE } = {}) {
   const opts = { method, headers: { 'X-Requested-With': 'kimchid-ui' }, credentials: 'same-origin' };
   if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
@@ -16,12 +22,13 @@ export async function api(method, path, body) {
   }
   let res;
   try {
-    res = await fetch(BASE + path, opts);
+    res = await fetch(base + path, opts);
   } catch {
     throw new ApiError(0, 'kimchid cannot be reached. Check that it is running and reload.');
   }
   if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
+  if (res.status === 401 && path !== '/login') onUnauthorized();
   if (!res.ok) throw new ApiError(res.status, data?.reason ?? `${res.status} ${res.statusText}`);
   return data;
 }

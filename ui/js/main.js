@@ -1,15 +1,20 @@
 // main.js - the guests page: polls guests and running tasks, wires menus and dialogs.
-import { api, vmPath } from './api.js';
+import { api, setUnauthorizedHandler, vmPath } from './api.js';
 import { initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog } from './dialogs.js';
 import { closeAllMenus, menuButtonFor, renderGuests, setActionHandler } from './guests.js';
+import { askLogin, ensureLogin, initLogin } from './login.js';
 import { notify } from './notify.js';
 import { pollTasks, tasksByGuest, trackClone, trackMigration } from './tasks.js';
 
 const POLL_MS = 1000;
 let timer = null;
 
+let loggedOut = false;
+let started = false; // the first login is ensureLogin's; later 401s mean a session ended
+
 async function refresh() {
   clearTimeout(timer);
+  if (loggedOut) return; // resumes after the login dialog closes
   const banner = document.getElementById('load-error');
   try {
     await pollTasks();
@@ -17,11 +22,21 @@ async function refresh() {
     renderGuests(vms, tasksByGuest());
     banner.hidden = true;
   } catch (err) {
-    banner.textContent = err.message;
-    banner.hidden = false;
+    if (!loggedOut) {
+      banner.textContent = err.message;
+      banner.hidden = false;
+    }
   }
-  timer = setTimeout(refresh, POLL_MS);
+  if (!loggedOut) timer = setTimeout(refresh, POLL_MS);
 }
+
+setUnauthorizedHandler(async () => {
+  if (!started || loggedOut) return;
+  loggedOut = true;
+  await askLogin(true);
+  loggedOut = false;
+  refresh();
+});
 
 async function lifecycle(action, name) {
   const path = action === 'pause' ? null : `${vmPath(name)}/${action}`;
@@ -62,4 +77,8 @@ initMigrateDialog((task, name) => {
   refresh();
 });
 initDeleteDialog(() => refresh());
-refresh();
+initLogin();
+ensureLogin().then(() => {
+  started = true;
+  refresh();
+});

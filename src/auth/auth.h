@@ -1,0 +1,49 @@
+/* auth.h - who is asking: PAM logins, sessions, roles and lockout of repeated failures.
+ * Thread-safe. PAM calls block briefly (local files): HTTP threads may call them. */
+#ifndef KIMCHID_AUTH_H
+#define KIMCHID_AUTH_H
+
+#include <stdbool.h>
+
+#include "../util/err.h"
+
+struct auth;
+
+struct auth_config {
+    const char *pam_service;  /* NULL: "kimchid" if /etc/pam.d/kimchid exists, else "login" */
+    const char *admin_group;  /* members are admins, with root */
+    long idle_seconds;        /* a session unused this long ends */
+    long lifetime_seconds;    /* a session ends this long after login, used or not */
+    long lockout_seconds;     /* how long a user or address is refused after failures */
+    int max_failures;         /* failures within failure_window_seconds that lock */
+    long failure_window_seconds;
+};
+
+#define AUTH_TOKEN_LEN 64 /* hex characters: 256 random bits */
+
+struct auth_identity {
+    char user[64];
+    bool admin;
+    char groups[512]; /* JSON array text, e.g. ["root","sudo"] */
+};
+
+struct auth *auth_new(const struct auth_config *cfg, struct err *e);
+void auth_free(struct auth *a);
+
+/* Checks user/password with PAM (after the lockout check: ERR_BUSY with *retry_after
+ * seconds). On success fills `id` and, when token is not NULL, starts a session whose
+ * token goes there (AUTH_TOKEN_LEN + 1 bytes). Wrong credentials: ERR_AUTH, one message
+ * whether or not the user exists. `password` is borrowed; the caller wipes it. */
+int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
+               char *token, struct auth_identity *id, long *retry_after, struct err *e);
+
+/* Looks a session up and refreshes its idle timer. ERR_AUTH when unknown or expired. */
+int auth_session(struct auth *a, const char *token, struct auth_identity *id, struct err *e);
+
+/* Ends a session (unknown tokens are ignored). */
+void auth_logout(struct auth *a, const char *token);
+
+/* The configured session lifetime, for the cookie's Max-Age. */
+long auth_lifetime(const struct auth *a);
+
+#endif

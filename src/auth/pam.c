@@ -1,0 +1,100 @@
+/* pam.c - checks a password with PAM and works out the user's groups and role. */
+#include <grp.h>
+#include <pwd.h>
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/log.h"
+#include "auth_priv.h"
+
+struct conv_data {
+    const char *user;
+    const char *password;
+};
+
+/* Answers PAM's prompts: the password for hidden ones, the user name for visible ones. */
+static int conversation(int n, const struct pam_message **msg, struct pam_response **resp,
+                        void *appdata)
+{
+    struct conv_data *d = appdata;
+    struct pam_response *r = calloc((size_t)n, sizeof(*r));
+    if (!r)
+        return PAM_BUF_ERR;
+    for (int i = 0; i < n; i++) {
+        if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
+            r[i].resp = strdup(d->password);
+        else if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+            r[i].resp = strdup(d->user);
+    }
+    *resp = r; /* PAM frees (and, for pam_unix, wipes) the answers */
+    return PAM_SUCCESS;
+}
+
+/* PAM modules may ask for a delay after a failure; the lockout does that job without
+ * holding an HTTP thread. */
+static void no_delay(int retval, unsigned usec, void *appdata)
+{
+    (void)retval;
+    (void)usec;
+    (void)appdata;
+}
+
+static void add_group(struct auth_identity *id, const char *name, size_t *len)
+{
+    int n = snprintf(id->groups + *len, sizeof(id->groups) - *len, "%s\"%s\"", *len > 1 ? "," : "",
+                     name);
+    if (n > 0 && *len + (size_t)n < sizeof(id->groups) - 2)
+        *len += (size_t)n;
+}
+
+static void fill_identity(struct auth *a, const char *user, struct auth_identity *id)
+{
+    struct passwd pw, *p = NULL;
+    char buf[4096];
+    gid_t groups[64];
+    int ngroups = 64;
+    size_t len = 1;
+    snprintf(id->user, sizeof(id->user), "%s", user);
+    snprintf(id->groups, sizeof(id->groups), "[");
+    id->admin = false;
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &p) == 0 && p) {
+        id->admin = p->pw_uid == 0;
+        if (getgrouplist(user, p->pw_gid, groups, &ngroups) < 0)
+            ngroups = 64;
+        for (int i = 0; i < ngroups; i++) {
+            struct group gr, *g = NULL;
+            char gbuf[4096];
+            if (getgrgid_r(groups[i], &gr, gbuf, sizeof(gbuf), &g) != 0 || !g)
+                continue;
+            add_group(id, g->gr_name, &len);
+            if (strcmp(g->gr_name, a->admin_group) == 0)
+                id->admin = true;
+        }
+    }
+    snprintf(id->groups + len, sizeof(id->groups) - len, "]");
+}
+
+int auth_pam_check(struct auth *a, const char *user, const char *password,
+                   struct auth_identity *id, struct err *e)
+{
+    struct conv_data d = {user, password};
+    struct pam_conv conv = {conversation, &d};
+    pam_handle_t *h = NULL;
+    int rc = pam_start(a->pam_service, user, &conv, &h);
+    if (rc != PAM_SUCCESS)
+        return err_set(e, ERR_INTERNAL, "KCHAUTH0004E", "PAM could not start: %s.",
+                       pam_strerror(h, rc));
+    pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
+    rc = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (rc == PAM_SUCCESS)
+        rc = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    pam_end(h, rc);
+    if (rc != PAM_SUCCESS) {
+        log_warn("login failed for user \"%.64s\"", user);
+        return err_set(e, ERR_AUTH, "KCHAUTH0001E", "The user name or password is wrong.");
+    }
+    fill_identity(a, user, id);
+    return 0;
+}

@@ -1,0 +1,60 @@
+// login.js - the login dialog: shown at start without a session, and over the page when
+// a session expires (so nothing on the page is lost); the user and logout in the header.
+import { api } from './api.js';
+
+let waiting = null; // resolves when the user has logged in
+
+function showUser(who) {
+  document.getElementById('who').textContent = `${who.username} (${who.role === 'admin' ? 'administrator' : 'read only'})`;
+  document.getElementById('session').hidden = false;
+}
+
+export function askLogin(expired) {
+  const d = document.getElementById('login-dialog');
+  if (!d.open) {
+    document.getElementById('login-why').textContent = expired
+      ? 'Your session has ended. Log in again to carry on where you were.'
+      : 'Use an account of this host. Administrators (root, or members of the admin group) can change guests; everyone else can look.';
+    document.getElementById('login-error').hidden = true;
+    d.showModal();
+    document.getElementById(document.getElementById('login-user').value ? 'login-password' : 'login-user').focus();
+  }
+  waiting ??= new Promise((resolve) => d.addEventListener('close', resolve, { once: true }));
+  return waiting;
+}
+
+export function initLogin() {
+  const d = document.getElementById('login-dialog');
+  const err = document.getElementById('login-error');
+  const pass = document.getElementById('login-password');
+  d.addEventListener('cancel', (ev) => ev.preventDefault()); // no way around it but logging in
+  document.getElementById('login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const username = document.getElementById('login-user').value.trim();
+    try {
+      const who = await api('POST', '/login', { username, password: pass.value }, { base: '' });
+      pass.value = '';
+      showUser(who);
+      waiting = null;
+      d.close();
+    } catch (e) {
+      pass.value = '';
+      err.textContent = e.message;
+      err.hidden = false;
+      pass.focus();
+    }
+  });
+  document.getElementById('logout').addEventListener('click', async () => {
+    await api('POST', '/logout', undefined, { base: '' }).catch(() => {});
+    location.reload();
+  });
+}
+
+// Who is logged in; asks for a login first when nobody is.
+export async function ensureLogin() {
+  try {
+    showUser(await api('GET', '/session'));
+  } catch {
+    await askLogin(false);
+  }
+}
