@@ -21,7 +21,7 @@ ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan unit deps check bench run format install clean lab-up lab-down
+.PHONY: all asan unit deps check bench run format install clean fuzz
 
 all: build/kimchid
 
@@ -52,6 +52,25 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_LIB) $(wildcard tests/unit/*.h)
 
 unit: $(UNIT_BIN)
 
+# libFuzzer (clang): `make fuzz FUZZ_SECONDS=3600` runs as long as asked; make check, 60 s.
+FUZZ_SECONDS ?= 600
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+FUZZ_OBJ := $(LIBSRC:src/%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC-FUZZ $<"
+	@clang $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_request: tests/fuzz/fuzz_request.c $(FUZZ_OBJ)
+	@echo "  LD-FUZZ $@"
+	@clang $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer -Isrc -o $@ $^ $(LDLIBS) $(SANLIBS)
+
+fuzz: build/fuzz/fuzz_request
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	  build/fuzz/corpus tests/fuzz/corpus
+
 # Installs missing Debian packages (as root) or prints the exact command and fails.
 deps:
 	@scripts/deps.sh
@@ -71,6 +90,7 @@ format:
 
 install: all
 	install -D -m 0755 build/kimchid $(DESTDIR)$(PREFIX)/sbin/kimchid
+	install -D -m 0644 scripts/kimchid.pam $(DESTDIR)/etc/pam.d/kimchid
 	mkdir -p $(DESTDIR)$(PREFIX)/share/kimchid
 	cp -r ui $(DESTDIR)$(PREFIX)/share/kimchid/
 

@@ -216,19 +216,22 @@ static int load_file(struct config *cfg, const char *path, struct err *e)
     return rc;
 }
 
+/* ui/ above the binary: build/kimchid or build/asan/kimchid in a checkout. */
 static char *default_ui_dir(void)
 {
-    char exe[PATH_MAX], dir[PATH_MAX + 8];
+    char exe[PATH_MAX], dir[PATH_MAX + 16];
+    const char *ups[] = {"..", "../.."};
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = NULL;
     if (n > 0) {
         exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(dir, sizeof(dir), "%s/../ui", exe);
-            if (access(dir, R_OK) == 0)
-                return realpath(dir, NULL);
-        }
+        slash = strrchr(exe, '/');
+    }
+    for (size_t i = 0; slash && i < 2; i++) {
+        *slash = '\0';
+        snprintf(dir, sizeof(dir), "%s/%s/ui", exe, ups[i]);
+        if (access(dir, R_OK) == 0)
+            return realpath(dir, NULL);
     }
     return strdup(KIMCHID_DATADIR "/ui");
 }

@@ -9,7 +9,7 @@ export ARTIFACTS=$ROOT/tests/artifacts
 mkdir -p "$ARTIFACTS"
 PASSED=0
 FAILED=0
-LAYERS=${LAYERS:-unit api lab e2e}
+LAYERS=${LAYERS:-unit api fuzz lab e2e}
 
 count_tap() { # count_tap LOGFILE : adds ok / not ok lines of a script's output
   local p f
@@ -49,10 +49,23 @@ run_scripts() { # run_scripts DIR
   done
 }
 
+run_fuzz() { # one check: the libFuzzer harness runs FUZZ_SECONDS without a finding
+  local log=$ARTIFACTS/fuzz.log secs=${FUZZ_SECONDS:-60}
+  if make -s fuzz FUZZ_SECONDS="$secs" >"$log" 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "fuzz: 1 passed, 0 failed ($(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log") runs in $secs s, no crash)"
+  else
+    FAILED=$((FAILED + 1))
+    echo "fuzz: 0 passed, 1 failed (finding saved; see $log)"
+    tail -30 "$log"
+  fi
+}
+
 for layer in $LAYERS; do
   case $layer in
     unit) run_unit ;;
     api) run_scripts tests/api ;;
+    fuzz) run_fuzz ;;
     lab) [ -x tests/lab/run.sh ] && { tests/lab/run.sh; r=$?; count_tap "$ARTIFACTS/lab-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/lab-all.log" && FAILED=$((FAILED + 1)); } ;;
     e2e) [ -x tests/e2e/run.sh ] && { tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
   esac

@@ -28,6 +28,7 @@ cleanup() {
   "$ROOT/tests/lab/lab" down >>"$LOG" 2>&1
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 "$ROOT/tests/lab/lab" up >>"$LOG" 2>&1 || fail "the lab came up"
 PORT=8443
 mkdir -p "$LAB/a/state"

@@ -1,12 +1,14 @@
 // ui.test.mjs - kimchid's web UI in a real browser (Debian's chromium via playwright-core)
 // against kimchid in the lab's host-a: one test per rule of the RFC's Migrate dialog, full
 // migrations with and without the delete box, failure, reload, clone, menus, phone size.
-import test, { after, before } from 'node:test';
+import nodeTest, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
+// every test has a deadline: a hang fails the test instead of holding up make check
+const test = (name, fn) => nodeTest(name, { timeout: 180000 }, fn);
 const BASE = process.env.KIMCHID_URL;
 const LAB = process.env.LAB;
 const SHOTS = `${process.env.ARTIFACTS}/screenshots`;
@@ -47,6 +49,8 @@ before(async () => {
   });
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
   page = await ctx.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('console', (m) => m.type() === 'error' && console.log(`# browser: ${m.text()}`));
   page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
   await page.goto(BASE);
   await page.waitForFunction(() => document.getElementById('login-dialog').open);
@@ -325,10 +329,13 @@ test('an expired session asks for the login again over the page, which carries o
 });
 
 test('Log out ends the session and shows the login', async () => {
+  const old = (await page.context().cookies()).find((c) => c.name === 'kimchid_session');
+  assert.ok(old?.httpOnly && old.sameSite === 'Strict' && old.secure, 'the cookie is HttpOnly, Strict, Secure');
   await page.click('#logout');
   await page.waitForFunction(() => document.getElementById('login-dialog').open, null, { timeout: 10000 });
-  const status = await page.evaluate(async () => (await fetch('/plugins/kimchi/vms')).status);
-  assert.equal(status, 401);
+  const status = execFileSync('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '-b',
+    `kimchid_session=${old.value}`, `${BASE}plugins/kimchi/vms`], { encoding: 'utf8' });
+  assert.equal(status, '401', 'the old session no longer opens the API');
   await page.fill('#login-user', kimchiAdmin.name);
   await page.fill('#login-password', kimchiAdmin.password);
   await page.click('#login-submit');

@@ -14,6 +14,7 @@ cleanup() {
   "$ROOT/tests/lab/lab" down >>"$LOG" 2>&1
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 if ! "$ROOT/tests/lab/lab" up >>"$LOG" 2>&1; then
   echo "not ok - the lab came up" | tee -a "$LOG"
   tail -20 "$LOG"

@@ -23,7 +23,8 @@ export function askLogin(expired) {
   return waiting;
 }
 
-export function initLogin() {
+// onLogout: called after the session was ended from the header.
+export function initLogin(onLogout) {
   const d = document.getElementById('login-dialog');
   const err = document.getElementById('login-error');
   const pass = document.getElementById('login-password');
@@ -46,7 +47,8 @@ export function initLogin() {
   });
   document.getElementById('logout').addEventListener('click', async () => {
     await api('POST', '/logout', undefined, { base: '' }).catch(() => {});
-    location.reload();
+    document.getElementById('session').hidden = true;
+    onLogout();
   });
 }
 

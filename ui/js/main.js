@@ -12,9 +12,17 @@ let timer = null;
 let loggedOut = false;
 let started = false; // the first login is ensureLogin's; later 401s mean a session ended
 
+let polling = false; // one poll at a time: a refresh asked for meanwhile runs right after
+let pollAgain = false;
+
 async function refresh() {
   clearTimeout(timer);
   if (loggedOut) return; // resumes after the login dialog closes
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
   const banner = document.getElementById('load-error');
   try {
     await pollTasks();
@@ -27,16 +35,26 @@ async function refresh() {
       banner.hidden = false;
     }
   }
-  if (!loggedOut) timer = setTimeout(refresh, POLL_MS);
+  polling = false;
+  if (pollAgain) {
+    pollAgain = false;
+    refresh();
+  } else if (!loggedOut) {
+    timer = setTimeout(refresh, POLL_MS);
+  }
 }
 
-setUnauthorizedHandler(async () => {
+// Pauses polling until someone logs in (again).
+async function loginAgain(expired) {
   if (!started || loggedOut) return;
   loggedOut = true;
-  await askLogin(true);
+  clearTimeout(timer);
+  await askLogin(expired);
   loggedOut = false;
   refresh();
-});
+}
+
+setUnauthorizedHandler(() => loginAgain(true));
 
 async function lifecycle(action, name) {
   const path = action === 'pause' ? null : `${vmPath(name)}/${action}`;
@@ -77,7 +95,7 @@ initMigrateDialog((task, name) => {
   refresh();
 });
 initDeleteDialog(() => refresh());
-initLogin();
+initLogin(() => loginAgain(false));
 ensureLogin().then(() => {
   started = true;
   refresh();

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# t0009 - logins: every API route needs one, only admins change things, cookies, lockout,
+# cross-site requests, Basic auth for scripts, and a hardened request path.
+. "$(dirname "$0")/../lib.sh"
+start_kimchid --uri "test://$ROOT/tests/api/node.xml" --session-idle 3 --lockout-seconds 3
+WEB=http://127.0.0.1:$PORT
+
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+ROUTES=("GET /vms" "GET /vms/alpha" "DELETE /vms/alpha" "POST /vms/alpha/start"
+  "POST /vms/alpha/poweroff" "POST /vms/alpha/shutdown" "POST /vms/alpha/reset"
+  "POST /vms/alpha/suspend" "POST /vms/alpha/resume" "POST /vms/alpha/clone"
+  "POST /vms/alpha/migrate" "GET /tasks" "GET /tasks/1" "GET /session")
+for r in "${ROUTES[@]}"; do
+  ok "$r without a login: 401" eq "$(code -X "${r% *}" "$BASE${r#* }")" 401
+done
+body=$(curl -s "$BASE/vms")
+ok "401 body says how to log in" has "$body" 'KCHAUTH0002E: Log in first: POST /login'
+ok "401 asks scripts for Basic credentials" has "$(curl -s -i "$BASE/vms")" 'WWW-Authenticate: Basic realm="kimchid"'
+ok "...but not the UI (no browser prompt)" bash -c "! curl -s -i -H 'X-Requested-With: x' '$BASE/vms' | grep -qi WWW-Authenticate"
+ok "static UI files need no login" eq "$(code "$WEB/")" 200
+
+VIEW="--netrc-file $TEST_USERS_DIR/viewer.netrc"
+for r in "${ROUTES[@]}"; do
+  [ "${r% *}" == GET ] && continue
+  # shellcheck disable=SC2086
+  ok "$r as a non-admin: 403" eq "$(code $VIEW -X "${r% *}" -H 'Content-Type: application/json' -d '{}' "$BASE${r#* }")" 403
+done
+# shellcheck disable=SC2086
+ok "a non-admin may read" eq "$(code $VIEW "$BASE/vms")" 200
+# shellcheck disable=SC2086
+msg=$(curl -s $VIEW -X POST "$BASE/vms/alpha/start" | jq -r .reason)
+ok "the 403 says why" has "$msg" "User \"$VIEWER_USER\" may only look"
+ok "Basic credentials work for scripts" eq "$(code $AUTH "$BASE/vms")" 200
+
+login() { # login USER PASSWORD [CURL ARGS...] : prints the response with headers
+  local f; f=$(mktemp)
+  printf '{"username":"%s","password":"%s"}' "$1" "$2" >"$f"
+  curl -s -i -H 'Content-Type: application/json' --data-binary @"$f" "${@:3}" "$WEB/login"
+  rm -f "$f"
+}
+out=$(login "$ADMIN_USER" "$ADMIN_PW")
+ok "login: 200" has "$out" "HTTP/1.1 200"
+ok "login answers username, groups and role" eq "$(echo "$out" | tail -1 | jq -c '[.username, .role, (.groups | index("sudo") != null)]')" "[\"$ADMIN_USER\",\"admin\",true]"
+cookie=$(echo "$out" | sed -n 's/^Set-Cookie: //ip' | tr -d '\r')
+ok "the cookie is HttpOnly, SameSite=Strict, Path=/, with a lifetime" has "$cookie" "; Path=/; Max-Age=28800; HttpOnly; SameSite=Strict"
+token=$(echo "$cookie" | sed 's/^kimchid_session=\([0-9a-f]*\);.*/\1/')
+ok "the session token is 256 random bits (64 hex digits)" eq "${#token}" 64
+C=(-b "kimchid_session=$token")
+ok "the cookie opens the API" eq "$(code "${C[@]}" "$BASE/vms")" 200
+ok "GET /session tells who is logged in" eq "$(curl -s "${C[@]}" "$BASE/session" | jq -r '.username + " " + .role')" "$ADMIN_USER admin"
+ok "a cookie POST without X-Requested-With or JSON: 403" eq "$(code "${C[@]}" -X POST "$BASE/vms/busy/suspend")" 403
+ok "a cookie POST with X-Requested-With: 200" eq "$(code "${C[@]}" -H 'X-Requested-With: kimchid-ui' -X POST "$BASE/vms/busy/suspend")" 200
+ok "a cookie POST with a JSON body: 200" eq "$(code "${C[@]}" -H 'Content-Type: application/json' -d '{}' -X POST "$BASE/vms/busy/resume")" 200
+xs=$(curl -s "${C[@]}" -H 'X-Requested-With: x' -H 'Origin: https://evil.example' -X POST "$BASE/vms/busy/suspend")
+ok "a cross-site POST (foreign Origin) is refused" eq "$(echo "$xs" | jq -r .code)" "403 Forbidden"
+ok "...saying so" has "$(echo "$xs" | jq -r .reason)" 'Cross-site request refused: it comes from "https://evil.example"'
+ok "a same-origin POST is accepted" eq "$(code "${C[@]}" -H 'X-Requested-With: x' -H "Origin: $WEB" -X POST "$BASE/vms/busy/suspend")" 200
+ok "a cross-site login is refused" has "$(login "$ADMIN_USER" "$ADMIN_PW" -H 'Origin: https://evil.example')" "HTTP/1.1 403"
+
+sleep 4
+ok "a session unused longer than --session-idle has ended" eq "$(code "${C[@]}" "$BASE/vms")" 401
+out=$(login "$ADMIN_USER" "$ADMIN_PW")
+token=$(echo "$out" | sed -n 's/^Set-Cookie: kimchid_session=\([0-9a-f]*\);.*/\1/ip')
+ok "logout: 204 and the cookie is cleared" has "$(curl -s -i -b "kimchid_session=$token" -X POST -H 'X-Requested-With: x' "$WEB/logout")" "Max-Age=0"
+ok "after logout the token no longer works" eq "$(code -b "kimchid_session=$token" "$BASE/vms")" 401
+
+out=$(login "$ADMIN_USER" wrong)
+ok "wrong password: 401" has "$out" "HTTP/1.1 401"
+ok "wrong password: one message" eq "$(echo "$out" | tail -1 | jq -r .reason)" "KCHAUTH0001E: The user name or password is wrong."
+ok "unknown user: the very same message" eq "$(login no-such-user-xyz wrong | tail -1 | jq -r .reason)" "KCHAUTH0001E: The user name or password is wrong."
+ok "login without a password: 400" has "$(curl -s -i -H 'Content-Type: application/json' -d "{\"username\":\"$ADMIN_USER\"}" "$WEB/login")" 'KCHAPI0009E: The parameter \"password\" is required.'
+
+# lockout: 3 failures within 30 s for one user (from any address) or from one address.
+# The user has one failure so far (from 127.0.0.1, which has two); two more from elsewhere.
+login "$ADMIN_USER" wrong --interface 127.0.0.3 >/dev/null
+login "$ADMIN_USER" wrong --interface 127.0.0.3 >/dev/null
+out=$(login "$ADMIN_USER" "$ADMIN_PW")
+ok "after 3 failures even the right password is refused: 429" has "$out" "HTTP/1.1 429"
+ok "...with Retry-After" has "$out" "Retry-After: "
+ok "...and a message saying when to try again" has "$(echo "$out" | tail -1)" "Too many failed logins. Try again in"
+ok "another user from another address is not slowed" has "$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.2)" "HTTP/1.1 200"
+ok "the locked user is refused from another address too" has "$(login "$ADMIN_USER" "$ADMIN_PW" --interface 127.0.0.2)" "HTTP/1.1 429"
+login "$VIEWER_USER" wrong --interface 127.0.0.4 >/dev/null
+login no-such-user-1 wrong --interface 127.0.0.4 >/dev/null
+login no-such-user-2 wrong --interface 127.0.0.4 >/dev/null
+ok "3 failures from one address lock that address for anyone" has "$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.4)" "HTTP/1.1 429"
+sleep 3.5
+ok "the lockout ends after --lockout-seconds" has "$(login "$ADMIN_USER" "$ADMIN_PW")" "HTTP/1.1 200"
+
+# hardened request path
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /plugins/kimchi/vms HTTP/1.1\r\nHost: x\r\n' >&3 # a client that stops mid-request
+slow=0
+for _ in $(seq 1 20); do
+  t=$(curl -s $AUTH -o /dev/null -w '%{time_total}' "$BASE/vms")
+  awk -v t="$t" 'BEGIN {exit !(t > 1)}' && slow=$((slow + 1))
+done
+ok "a stalled client does not hold up others (20 requests, none over 1 s)" eq "$slow" 0
+exec 3>&-
+big=$(head -c 70000 /dev/zero | tr '\0' 'c')
+ok "a 70 KB header is refused" eq "$(code -H "X-Big: $big" "$BASE/vms" | cut -c1)" 4
+long=$(head -c 5000 /dev/zero | tr '\0' 'd')
+ok "a 5000-character URI is refused" eq "$(code $AUTH "$BASE/vms/$long" | cut -c1)" 4
+ok "the daemon still serves after all that" eq "$(code $AUTH "$BASE/vms")" 200
+
+stop_kimchid
+ok "clean exit" eq "$KEXIT" 0
+no_login_secrets() {
+  local pat; pat=$(mktemp)
+  printf '%s\n%s\n' "$ADMIN_PW" "$VIEWER_PW" >"$pat"
+  ! grep -rqaF -f "$pat" "$KLOG" "$STATE"
+  local rc=$?; rm -f "$pat"; return $rc
+}
+ok "the login passwords are in no log or state file" no_login_secrets
+done_testing
