@@ -1,6 +1,7 @@
 /* main.c - start-up and shutdown order, and the signal wait; nothing else. */
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     log_set_level(cfg.log_level);
+    /* passwords and the TLS key pass through memory: no core dump may carry them */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

@@ -74,15 +74,16 @@ start_kimchid() {
   PORT=$(free_port)
   STATE=${STATE:-$(mktemp -d /tmp/kimchid-test.XXXXXX)}
   KLOG=$ARTIFACTS/kimchid-$(basename "$0" .sh)-$PORT.log
-  "$KIMCHID" --http --listen "127.0.0.1:$PORT" --state-dir "$STATE" --log-level debug "$@" \
-    >"$KLOG" 2>&1 &
+  # shellcheck disable=SC2086 # KIMCHID_WRAP: a command to run kimchid under (valgrind)
+  ${KIMCHID_WRAP:-} "$KIMCHID" --http --listen "127.0.0.1:$PORT" --state-dir "$STATE" \
+    --log-level debug "$@" >"$KLOG" 2>&1 &
   KPID=$!
   BASE=http://127.0.0.1:$PORT/plugins/kimchi
   wait_ready "http://127.0.0.1:$PORT/plugins/kimchi/vms" ""
 }
 
 wait_ready() { # wait_ready URL CURLFLAGS
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 400); do
     # shellcheck disable=SC2086
     curl -s -o /dev/null $2 "$1" && return 0
     kill -0 "$KPID" 2>/dev/null || { echo "kimchid died:" >&2; cat "$KLOG" >&2; return 1; }
