@@ -34,8 +34,12 @@ static int lifecycle_cb(virConnectPtr c, virDomainPtr d, int event, int detail, 
     (void)event;
     (void)detail;
     struct virt *v = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN];
     log_debug("lifecycle event for guest \"%s\"", virDomainGetName(d));
-    virt_inventory_poke(v);
+    if (virDomainGetUUIDString(d, uuid) == 0)
+        virt_inventory_mark_stale(v, uuid);
+    else
+        virt_inventory_poke(v);
     return 0;
 }
 

@@ -21,6 +21,32 @@ void virt_inventory_poke(struct virt *v)
     pthread_mutex_unlock(&v->inv_lock);
 }
 
+void virt_inventory_mark_stale(struct virt *v, const char *uuid)
+{
+    pthread_mutex_lock(&v->inv_lock);
+    if (v->nstale >= 0 && v->nstale < (int)(sizeof(v->stale) / sizeof(v->stale[0])))
+        snprintf(v->stale[v->nstale++], VIR_UUID_STRING_BUFLEN, "%s", uuid);
+    else
+        v->nstale = -1;
+    v->dirty = true;
+    pthread_cond_signal(&v->inv_cond);
+    pthread_mutex_unlock(&v->inv_lock);
+}
+
+/* Marks cached XML stale: the guests events named, or all of them after an overflow. */
+static void apply_stale(struct virt *v, char (*uuids)[VIR_UUID_STRING_BUFLEN], int n)
+{
+    pthread_mutex_lock(&v->refresh_lock);
+    for (size_t i = 0; i < v->ncache; i++) {
+        bool named = n < 0;
+        for (int j = 0; j < n && !named; j++)
+            named = strcmp(v->cache[i].uuid, uuids[j]) == 0;
+        if (named)
+            v->cache[i].stale = true;
+    }
+    pthread_mutex_unlock(&v->refresh_lock);
+}
+
 struct snapshot *virt_snapshot_get(struct virt *v)
 {
     pthread_mutex_lock(&v->inv_lock);
@@ -287,15 +313,15 @@ static void *inventory_loop(void *arg)
         }
         if (atomic_load(&v->stopping))
             break;
-        bool was_dirty = v->dirty;
+        char uuids[32][VIR_UUID_STRING_BUFLEN];
+        int n = v->nstale;
+        if (n > 0)
+            memcpy(uuids, v->stale, (size_t)n * sizeof(uuids[0]));
+        v->nstale = 0;
         v->dirty = false;
         pthread_mutex_unlock(&v->inv_lock);
-        if (was_dirty) {
-            pthread_mutex_lock(&v->refresh_lock);
-            for (size_t i = 0; i < v->ncache; i++)
-                v->cache[i].stale = true; /* an event: the XML may have changed */
-            pthread_mutex_unlock(&v->refresh_lock);
-        }
+        if (n != 0)
+            apply_stale(v, uuids, n); /* an event: that guest's XML may have changed */
         refresh_quiet(v);
         pthread_mutex_lock(&v->inv_lock);
     }

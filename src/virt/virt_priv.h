@@ -66,6 +66,8 @@ struct virt {
     pthread_cond_t inv_cond;
     bool dirty;
     struct snapshot *snap;
+    char stale[32][VIR_UUID_STRING_BUFLEN]; /* guests named by events since the last refresh */
+    int nstale;                             /* -1: too many, re-read every guest's XML */
 
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
     struct xml_cache_entry *cache;
@@ -107,6 +109,9 @@ void virt_remote_uri(const char *host, char *out, size_t len);
 
 /* Closes the cached remote connections (virt_free). */
 void virt_remote_close_all(struct virt *v);
+
+/* An event named this guest: re-read its XML at the next refresh, which comes soon. */
+void virt_inventory_mark_stale(struct virt *v, const char *uuid);
 
 /* Starts/stops the inventory thread (inventory.c). */
 int virt_inventory_start(struct virt *v, struct err *e);
