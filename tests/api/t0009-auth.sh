@@ -97,6 +97,14 @@ for _ in $(seq 1 20); do
 done
 ok "a stalled client does not hold up others (20 requests, none over 1 s)" eq "$slow" 0
 exec 3>&-
+fds=()
+for _ in $(seq 1 64); do exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" && fds+=("$fd"); done
+ok "64 idle connections from one address are held" eq "${#fds[@]}" 64
+ok "a 65th from that address is refused" eq "$(code --max-time 3 $AUTH "$BASE/vms")" 000
+ok "...while another address is still served" eq "$(code --interface 127.0.0.2 $AUTH "$BASE/vms")" 200
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+sleep 0.5
+ok "once they close, the address is served again" eq "$(code $AUTH "$BASE/vms")" 200
 big=$(head -c 70000 /dev/zero | tr '\0' 'c')
 ok "a 70 KB header is refused" eq "$(code -H "X-Big: $big" "$BASE/vms" | cut -c1)" 4
 long=$(head -c 5000 /dev/zero | tr '\0' 'd')
