@@ -11,6 +11,7 @@ DUR=${BENCH_SECONDS:-5}
 trap remove_test_users EXIT
 RES=$OUT/results.txt
 : >"$RES"
+rm -f "$OUT/memory.txt"
 say() { echo "$*" | tee -a "$RES"; }
 
 wrk_run() { # wrk_run URL : prints "req/s p50 p99"
