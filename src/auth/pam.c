@@ -76,6 +76,15 @@ static void fill_identity(struct auth *a, const char *user, struct auth_identity
     snprintf(id->groups + len, sizeof(id->groups) - len, "]");
 }
 
+/* A copy of a name from the network that is safe to log: no control characters. */
+static void printable(const char *in, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < len; i++)
+        out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+    out[i] = '\0';
+}
+
 int auth_pam_check(struct auth *a, const char *user, const char *password,
                    struct auth_identity *id, struct err *e)
 {
@@ -92,7 +101,9 @@ int auth_pam_check(struct auth *a, const char *user, const char *password,
         rc = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     pam_end(h, rc);
     if (rc != PAM_SUCCESS) {
-        log_warn("login failed for user \"%.64s\"", user);
+        char shown[65];
+        printable(user, shown, sizeof(shown));
+        log_warn("login failed for user \"%s\"", shown);
         return err_set(e, ERR_AUTH, "KCHAUTH0001E", "The user name or password is wrong.");
     }
     fill_identity(a, user, id);

@@ -110,6 +110,9 @@ ok "a 70 KB header is refused" eq "$(code -H "X-Big: $big" "$BASE/vms" | cut -c1
 long=$(head -c 5000 /dev/zero | tr '\0' 'd')
 ok "a 5000-character URI is refused" eq "$(code $AUTH "$BASE/vms/$long" | cut -c1)" 4
 ok "the daemon still serves after all that" eq "$(code $AUTH "$BASE/vms")" 200
+login 'evil\n2099-01-01T00:00:00.000Z info  FORGED' wrong --interface 127.0.0.9 >/dev/null
+ok "a user name with a line break cannot forge a log line" bash -c "! grep -q '^2099-01-01T00:00:00.000Z info  FORGED' '$KLOG'"
+ok "...it is logged on one line with the break shown as ?" grep -q 'login failed for user "evil?2099' "$KLOG"
 
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
