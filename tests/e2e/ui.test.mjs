@@ -339,6 +339,9 @@ test('Log out ends the session and shows the login', async () => {
   await page.fill('#login-user', kimchiAdmin.name);
   await page.fill('#login-password', kimchiAdmin.password);
   await page.click('#login-submit');
+  // done only when the login has completed: the dialog closes and the header shows the user
+  await page.waitForFunction(() => !document.getElementById('login-dialog').open);
+  assert.equal(await page.textContent('#who'), 'kimchiadmin (administrator)');
   await page.waitForSelector('tr[data-name="vm-off"]');
 });
 
