@@ -151,23 +151,6 @@ static int run_action(virDomainPtr d, const char *name, const struct action_def 
     return 0;
 }
 
-int virt_vm_action(struct virt *v, const char *name, enum virt_action act, struct err *e)
-{
-    if (virt_busy_check(v, name, e) < 0)
-        return -1;
-    virConnectPtr c = virt_conn_get(v, e);
-    if (!c)
-        return -1;
-    virDomainPtr d = virt_domain_lookup(c, name, e);
-    int rc = d ? run_action(d, name, &actions[act], e) : -1;
-    if (d)
-        virDomainFree(d);
-    virConnectClose(c);
-    if (rc == 0)
-        rc = virt_inventory_refresh(v, e);
-    return rc;
-}
-
 /* Tries the fullest undefine first; drivers that lack a flag (the test driver) get fewer. */
 static int undefine(virDomainPtr d, const char *name, struct err *e)
 {
@@ -205,7 +188,12 @@ static int delete_domain(virDomainPtr d, const char *name, struct err *e)
     return 0;
 }
 
-int virt_vm_delete(struct virt *v, const char *name, struct err *e)
+typedef int (*guest_fn)(virDomainPtr d, const char *name, const void *arg, struct err *e);
+
+/* Runs fn on guest `name` unless a task owns it, then refreshes the snapshot so that the
+ * reply and the next GET see the change. */
+static int with_guest(struct virt *v, const char *name, guest_fn fn, const void *arg,
+                      struct err *e)
 {
     if (virt_busy_check(v, name, e) < 0)
         return -1;
@@ -213,11 +201,32 @@ int virt_vm_delete(struct virt *v, const char *name, struct err *e)
     if (!c)
         return -1;
     virDomainPtr d = virt_domain_lookup(c, name, e);
-    int rc = d ? delete_domain(d, name, e) : -1;
+    int rc = d ? fn(d, name, arg, e) : -1;
     if (d)
         virDomainFree(d);
     virConnectClose(c);
     if (rc == 0)
         rc = virt_inventory_refresh(v, e);
     return rc;
+}
+
+static int action_fn(virDomainPtr d, const char *name, const void *arg, struct err *e)
+{
+    return run_action(d, name, arg, e);
+}
+
+static int delete_fn(virDomainPtr d, const char *name, const void *arg, struct err *e)
+{
+    (void)arg;
+    return delete_domain(d, name, e);
+}
+
+int virt_vm_action(struct virt *v, const char *name, enum virt_action act, struct err *e)
+{
+    return with_guest(v, name, action_fn, &actions[act], e);
+}
+
+int virt_vm_delete(struct virt *v, const char *name, struct err *e)
+{
+    return with_guest(v, name, delete_fn, NULL, e);
 }

@@ -270,34 +270,18 @@ cleanup:
     return rc;
 }
 
+/* XML is re-read only for new guests, guests whose state changed (which covers the
+ * actions kimchid itself runs) and guests an event named. */
 int virt_inventory_refresh(struct virt *v, struct err *e)
 {
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
         return -1;
     pthread_mutex_lock(&v->refresh_lock);
-    for (size_t i = 0; i < v->ncache; i++)
-        v->cache[i].stale = true; /* an explicit refresh re-reads everything it is asked for */
     int rc = refresh_locked(v, c, e);
     pthread_mutex_unlock(&v->refresh_lock);
     virConnectClose(c);
     return rc;
-}
-
-/* Periodic refresh: XML is re-read only for new guests or ones whose state changed. */
-static void refresh_quiet(struct virt *v)
-{
-    struct err e;
-    virConnectPtr c = virt_conn_get(v, &e);
-    if (c) {
-        pthread_mutex_lock(&v->refresh_lock);
-        int rc = refresh_locked(v, c, &e);
-        pthread_mutex_unlock(&v->refresh_lock);
-        virConnectClose(c);
-        if (rc == 0)
-            return;
-    }
-    log_warn("guest list refresh failed: %s", e.msg);
 }
 
 static void *inventory_loop(void *arg)
@@ -322,7 +306,9 @@ static void *inventory_loop(void *arg)
         pthread_mutex_unlock(&v->inv_lock);
         if (n != 0)
             apply_stale(v, uuids, n); /* an event: that guest's XML may have changed */
-        refresh_quiet(v);
+        struct err e;
+        if (virt_inventory_refresh(v, &e) < 0)
+            log_warn("guest list refresh failed: %s", e.msg);
         pthread_mutex_lock(&v->inv_lock);
     }
     pthread_mutex_unlock(&v->inv_lock);
