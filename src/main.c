@@ -14,6 +14,7 @@
 #include "http/http.h"
 #include "task/task.h"
 #include "util/log.h"
+#include "util/secret.h"
 #include "virt/virt.h"
 
 #define PURGE_PERIOD_S 60
@@ -97,9 +98,7 @@ static void stop(struct daemon *d)
     task_engine_free(d->tasks);
     virt_free(d->virt);
     auth_free(d->auth);
-    if (d->key)
-        memset(d->key, 0, strlen(d->key));
-    free(d->key);
+    secret_free(d->key); /* a memset before free may be optimized away */
     free(d->cert);
 }
 

@@ -32,16 +32,15 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
     json_t *body = api_body(req, login_fields, 2, e);
     if (!body)
         return -1;
-    json_t *pw = json_object_get(body, "password");
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_identity who;
     int rc = -1;
     if (!ctx->auth)
         err_set(e, ERR_UNAVAILABLE, "KCHAUTH0004E", "Logins are not available.");
     else
-        rc = auth_login(ctx->auth, jsonv_str(body, "username"), json_string_value(pw), req->peer,
-                        token, &who, &rep->retry_after, e);
-    explicit_bzero((char *)json_string_value(pw), json_string_length(pw));
+        rc = auth_login(ctx->auth, jsonv_str(body, "username"), jsonv_str(body, "password"),
+                        req->peer, token, &who, &rep->retry_after, e);
+    jsonv_wipe(body, "password");
     json_decref(body);
     if (rc < 0)
         return -1;

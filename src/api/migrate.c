@@ -17,14 +17,6 @@ static const struct jsonv_field migrate_fields[] = {
     {"bandwidth", JSONV_INT, false},
 };
 
-/* Overwrites the parsed password inside the JSON object before it is freed. */
-static void wipe_json_password(json_t *body)
-{
-    json_t *pw = json_object_get(body, "password");
-    if (json_is_string(pw))
-        explicit_bzero((char *)json_string_value(pw), json_string_length(pw));
-}
-
 static bool blank(const char *s)
 {
     if (!s)
@@ -104,7 +96,7 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
     task = task_submit_migrate(ctx->tasks, ctx->virt, &r, e);
 cleanup:
     if (body)
-        wipe_json_password(body);
+        jsonv_wipe(body, "password");
     json_decref(body);
     return task ? api_reply_json(rep, 202, task, e) : -1;
 }

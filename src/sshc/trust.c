@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
+#include "../util/secret.h"
 #include "sshc_priv.h"
 
 /* Appends the key line read from stdin to root's authorized_keys, once. The key never
@@ -70,10 +71,7 @@ static int generate(const char *priv, const char *pub, struct err *e)
     log_info("ssh: created key pair %s", priv);
     rc = 0;
 cleanup:
-    if (priv_b64) {
-        explicit_bzero(priv_b64, strlen(priv_b64));
-        free(priv_b64);
-    }
+    secret_free(priv_b64); /* from libssh's malloc */
     free(pub_b64);
     ssh_key_free(key);
     return rc;
@@ -133,10 +131,7 @@ int sshc_trust_setup(const char *host, const char *user, const char *password,
     int n = as_root ? asprintf(&input, "%s\n", pubkey)
                     : asprintf(&input, "%s\n%s\n", password, pubkey); /* sudo reads line one */
     int status = n < 0 ? -1 : sshc_run(s, cmd, input, (size_t)n, errout, sizeof(errout), e);
-    if (input) {
-        explicit_bzero(input, strlen(input));
-        free(input);
-    }
+    secret_free(input);
     sshc_close(s);
     if (n < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");

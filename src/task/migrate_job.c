@@ -6,6 +6,7 @@
 
 #include "../sshc/sshc.h"
 #include "../util/net.h"
+#include "../util/secret.h"
 #include "../virt/virt.h"
 #include "task.h"
 
@@ -26,10 +27,7 @@ struct migrate_arg {
 
 static void wipe_password(struct migrate_arg *a)
 {
-    if (!a->password)
-        return;
-    explicit_bzero(a->password, strlen(a->password));
-    free(a->password);
+    secret_free(a->password);
     a->password = NULL;
 }
 
@@ -198,9 +196,8 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
     if (a) {
         a->password = r->password; /* stolen */
         r->password = NULL;
-    } else if (r->password) {
-        explicit_bzero(r->password, strlen(r->password));
-        free(r->password);
+    } else {
+        secret_free(r->password);
         r->password = NULL;
     }
     if (!a) {

@@ -116,6 +116,13 @@ int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, s
     return 0;
 }
 
+void jsonv_wipe(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    if (json_is_string(v)) /* jansson owns the buffer; wiping it in place is safe */
+        explicit_bzero((char *)json_string_value(v), json_string_length(v));
+}
+
 const char *jsonv_str(const json_t *obj, const char *name)
 {
     return json_string_value(json_object_get(obj, name));

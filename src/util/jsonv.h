@@ -27,6 +27,9 @@ int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, s
 /* Returns a string field's value (borrowed) or NULL when absent. */
 const char *jsonv_str(const json_t *obj, const char *name);
 
+/* Overwrites a string field's value in place (a password) before the object is freed. */
+void jsonv_wipe(json_t *obj, const char *name);
+
 /* Depth of nesting of a value: a scalar is 0, [] or {} is 1. */
 int jsonv_depth(const json_t *v);
 
