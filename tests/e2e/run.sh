@@ -36,9 +36,11 @@ mkdir -p "$LAB/a/state"
   --state-dir "$LAB/a/state" --ui-dir "$ROOT/ui" --log-level debug >"$LAB/kimchid.log" 2>&1 &
 KPID=$!
 for _ in $(seq 1 100); do curl -sk -o /dev/null "https://198.18.0.1:$PORT/" && break; sleep 0.1; done
+# the browser this run used, for the record (Debian's wrapper script may complain on stderr)
+echo "# chromium: $(chromium --version 2>/dev/null) ($(dpkg-query -W -f='${Package} ${Version}' chromium 2>/dev/null))" >>"$LOG"
 export KIMCHID_URL="https://198.18.0.1:$PORT/" KIMCHID_LOG="$LAB/kimchid.log" LAB ARTIFACTS
 node --test-reporter=tap "$ROOT/tests/e2e/ui.test.mjs" >>"$LOG" 2>&1
 rc=$?
 grep -E '^(not )?ok ' "$LOG" | sed 's/^/e2e /' | grep -v '^e2e ok' || true
-echo "e2e # ui.test.mjs: $(grep -c '^ok ' "$LOG") passed, $(grep -c '^not ok ' "$LOG") failed"
+echo "e2e # ui.test.mjs: $(grep -c '^ok ' "$LOG") passed, $(grep -c '^not ok ' "$LOG") failed ($(sed -n 's/^# chromium: //p' "$LOG" | head -1))"
 exit $rc

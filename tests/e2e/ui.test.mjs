@@ -80,6 +80,7 @@ after(async () => {
 
 const row = (name) => page.locator(`tr[data-name="${name}"]`);
 const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+const focusedLabel = () => page.evaluate(() => document.activeElement.getAttribute('aria-label'));
 const dialogOpen = () => page.evaluate(() => document.getElementById('migrate-dialog').open);
 
 async function openMenu(name) {
@@ -164,11 +165,19 @@ test('Cancel and Esc close the dialog and send nothing', async () => {
   await page.click('#migrate-cancel');
   assert.equal(await dialogOpen(), false);
   assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Actions for vm-one');
+  await page.waitForTimeout(300); // the dialog's 'close' event has run: focus stayed there
+  assert.equal(await focusedLabel(), 'Actions for vm-one');
   await openMigrate('vm-one');
   assert.equal(await page.inputValue('#migrate-host'), '', 'the dialog starts empty again');
   await fillMigrate({ host: 'host-b' });
+  // the list refreshes every second: keep the dialog open across two refreshes first
+  const listed = () => requests.filter((r) => r.method === 'GET' && r.url.endsWith('/plugins/kimchi/vms')).length;
+  const seen = listed();
+  for (let i = 0; i < 50 && listed() < seen + 2; i++) await page.waitForTimeout(100);
+  assert.ok(listed() >= seen + 2, 'the list refreshed while the dialog was open');
   await page.keyboard.press('Escape');
   assert.equal(await dialogOpen(), false);
+  assert.equal(await focusedLabel(), 'Actions for vm-one', 'Esc gives focus back to the Actions button');
   await page.waitForTimeout(1500);
   assert.equal(migratePosts('vm-one'), before, 'no migrate request reached kimchid');
   assert.equal(vmState('a', 'vm-one'), 'running');
@@ -221,6 +230,7 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   await fillMigrate({ host: 'host-b', user: 'labadmin', password: admin.password });
   await page.press('#migrate-password', 'Enter');
   await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
+  assert.equal(await focusedLabel(), 'Actions for vm-one', 'Start gives focus back to the Actions button');
   const bar = row('vm-one').locator('.progress progress[value]');
   await bar.waitFor({ timeout: 60000 });
   await page.waitForFunction(() => {
@@ -283,6 +293,7 @@ test('two guests migrating at once each show their own progress', async () => {
     await fillMigrate({ host: 'host-b' });
     await page.click('#migrate-start');
     await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
+    assert.equal(await focusedLabel(), `Actions for ${name}`);
   }
   await page.waitForFunction(() =>
     ['vm-p1', 'vm-p2'].every((n) => document.querySelector(`tr[data-name="${n}"] .progress`)), null, { timeout: 30000 });

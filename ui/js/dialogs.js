@@ -11,10 +11,16 @@ function showError(el, text, input) {
   if (input) input.setAttribute('aria-invalid', text ? 'true' : 'false');
 }
 
+// Focus after a dialog closes: close() (Cancel, Start, Esc) makes the browser give focus
+// back, at once, to the element focused when showModal() ran: the guest's Actions button,
+// since a menu item hands focus back to it before opening a dialog. The 'close' event comes
+// a task later, so it steps in only when that left focus nowhere (the row was rebuilt or
+// removed meanwhile); it never moves focus a person has already moved on.
 function setupClose(dialog, returnFocus) {
   dialog.addEventListener('close', () => {
     dialog.querySelectorAll('input[type=password]').forEach((i) => (i.value = ''));
-    returnFocus()?.focus();
+    const active = document.activeElement;
+    if (!active || active === document.body || dialog.contains(active)) returnFocus()?.focus();
   });
 }
 

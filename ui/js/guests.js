@@ -83,7 +83,10 @@ function buildMenu(name) {
     item.dataset.action = action;
     item.textContent = label;
     item.addEventListener('click', () => {
-      closeMenu(menu, false);
+      // Focus goes back to the Actions button before the action runs (a hidden item cannot
+      // keep it): a dialog opened by the action then records the button as the element the
+      // browser gives focus back to when the dialog closes.
+      closeMenu(menu, true);
       onAction(item.dataset.action, name, button);
     });
     li.append(item);
