@@ -7,7 +7,7 @@ BUILD="gcc make pkg-config libvirt-dev libmicrohttpd-dev libjansson-dev libsqlit
        libgnutls28-dev libxml2-dev libcmocka-dev libssh-dev libpam0g-dev"
 TEST="curl jq gnutls-bin sqlite3 procps psmisc clang libclang-rt-14-dev valgrind"
 LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-     openssh-server openssh-client iproute2 sudo socat"
+     openssh-server openssh-client iproute2 sudo socat qemu-utils glusterfs-server glusterfs-client"
 BENCH="wrk python3"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;

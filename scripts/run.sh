@@ -32,7 +32,7 @@ cleanup() {
   "$lab" down >/dev/null 2>&1 || true
 }
 trap cleanup INT TERM EXIT
-echo "kimchid: no libvirt configured here; building the two-host lab (about 15 s)..."
+echo "kimchid: no libvirt configured here; building the two-host lab (about 30 s)..."
 "$lab" up
 mkdir -p "$LAB/a/state"
 "$lab" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$LAB/a/state" --ui-dir "$ROOT/ui" \
@@ -50,7 +50,10 @@ cat <<EOF2
   (self-signed certificate: accept it in the browser, or use curl -k)
   Log in as:  kimchiadmin  password $kimchi_pw  (an administrator of host-a)
 
-  Guests on host-a: vm-one, vm-two (running), vm-off (shut off), vm-transient (running).
+  Guests on host-a: vm-one, vm-two (running), vm-off (shut off), vm-transient (running),
+    and booted Linux guests vm-shared (disk on GlusterFS), vm-local (local disk, copied
+    when it moves), vm-busy (writing memory). What a booted guest prints each second:
+      $lab console a vm-local     ($lab console b vm-local after it moved)
   Migration target: host-b (198.18.0.2)
     user labadmin  password $admin_pw  (may sudo: sets up ssh trust)
     user labuser   password $user_pw  (no sudo: set-up fails, on purpose)

@@ -36,6 +36,8 @@ static const char usage[] =
     "      --session-idle S    a session unused this long ends (default 600)\n"
     "      --session-lifetime S  a session ends this long after login (default 28800)\n"
     "      --lockout-seconds S after 3 failed logins in 30 s, refuse for this long (default 60)\n"
+    "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
+    "      --shutdown-timeout S  on SIGTERM, let running tasks finish this long (default 60)\n"
     "  -h, --help              show this help\n"
     "  -V, --version           show the version\n";
 
@@ -51,7 +53,9 @@ enum {
     OPT_ADMIN,
     OPT_IDLE,
     OPT_LIFE,
-    OPT_LOCK
+    OPT_LOCK,
+    OPT_STALL,
+    OPT_SHUTDOWN
 };
 
 static const struct option long_opts[] = {
@@ -66,7 +70,10 @@ static const struct option long_opts[] = {
     {"admin-group", required_argument, NULL, OPT_ADMIN},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
-    {"lockout-seconds", required_argument, NULL, OPT_LOCK}, {"help", no_argument, NULL, 'h'},
+    {"lockout-seconds", required_argument, NULL, OPT_LOCK},
+    {"stall-timeout", required_argument, NULL, OPT_STALL},
+    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
+    {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
 };
 
@@ -167,6 +174,16 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->task_ttl = n;
         return 0;
+    case OPT_STALL:
+        if (parse_long("stall-timeout", v, 5, 86400, &n, e) < 0)
+            return -1;
+        cfg->stall_timeout = n;
+        return 0;
+    case OPT_SHUTDOWN:
+        if (parse_long("shutdown-timeout", v, 0, 3600, &n, e) < 0)
+            return -1;
+        cfg->shutdown_timeout = n;
+        return 0;
     case OPT_PAM:
         return set_str(&cfg->pam_service, v);
     case OPT_ADMIN:
@@ -246,6 +263,8 @@ static void set_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
     cfg->workers = 4;
     cfg->task_ttl = 86400;
+    cfg->stall_timeout = 60;
+    cfg->shutdown_timeout = 60;
     cfg->admin_group = strdup("sudo");
     cfg->session_idle = 600;
     cfg->session_lifetime = 8 * 3600;

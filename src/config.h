@@ -24,6 +24,8 @@ struct config {
     long session_idle;
     long session_lifetime;
     long lockout;
+    long stall_timeout; /* seconds without data moved before a migration is stopped */
+    long shutdown_timeout; /* seconds SIGTERM waits for running tasks before cancelling them */
 };
 
 /* Fills `cfg` from a config file given with -c (if any), then the command line.

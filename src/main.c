@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "auth/auth.h"
@@ -15,6 +16,7 @@
 #include "task/task.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/statelock.h"
 #include "virt/virt.h"
 
 #define PURGE_PERIOD_S 60
@@ -76,6 +78,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;
     task_engine_purge(d->tasks);
+    virt_set_stall_timeout(d->virt, cfg->stall_timeout);
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;
     d->api.auth = d->auth;
@@ -89,6 +92,28 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
              strchr(cfg->addr, ':') ? "[" : "", cfg->addr, strchr(cfg->addr, ':') ? "]" : "",
              cfg->port, cfg->uri);
     return 0;
+}
+
+/* How long cancelled tasks get to wind down after --shutdown-timeout. */
+#define CANCEL_GRACE_S 15
+
+/* SIGTERM while tasks run: HTTP keeps answering (reads work, new tasks get 503) while they
+ * finish, for at most `timeout` seconds; then what can be cancelled is cancelled. Returns
+ * how many tasks still run after that. */
+static size_t drain(struct daemon *d, long timeout)
+{
+    size_t left = task_engine_drain(d->tasks, timeout);
+    if (left == 0)
+        return 0;
+    log_warn("%zu task(s) still running after %ld s: cancelling what can be cancelled", left,
+             timeout);
+    task_engine_cancel_all(d->tasks, "kimchid (shutting down)");
+    left = task_engine_drain(d->tasks, CANCEL_GRACE_S);
+    if (left)
+        log_error("%zu task(s) could not be stopped; their records say \"running\", and the "
+                  "next start of kimchid settles them",
+                  left);
+    return left;
 }
 
 /* Shutdown order: HTTP, then tasks (drain and join), then libvirt. */
@@ -125,11 +150,18 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit the mask */
     signal(SIGPIPE, SIG_IGN);
     if (check_config(&cfg, &e) < 0 || make_state_dir(cfg.state_dir, &e) < 0 ||
-        start(&d, &cfg, &e) < 0) {
+        state_lock(cfg.state_dir, &e) < 0 || start(&d, &cfg, &e) < 0) {
         log_error("%s", e.msg);
         rc = 1;
     } else {
         wait_for_signal(&set, d.tasks);
+        if (drain(&d, cfg.shutdown_timeout) > 0) {
+            /* a task stuck in a remote call cannot be joined: stop serving and leave; the
+             * records are on disk (each write is committed) */
+            http_server_stop(d.http);
+            log_info("kimchid stopped, leaving running tasks to the next start");
+            _exit(0);
+        }
     }
     stop(&d);
     config_free(&cfg);

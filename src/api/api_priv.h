@@ -51,6 +51,10 @@ int api_vm_resume(struct api_ctx *, const struct api_request *, const char *cons
 int api_vm_clone(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);
 
+/* tasks.c */
+int api_task_cancel(struct api_ctx *, const struct api_request *, const char *const *,
+                    struct api_reply *, struct err *);
+
 /* migrate.c */
 int api_vm_migrate(struct api_ctx *, const struct api_request *, const char *const *,
                    struct api_reply *, struct err *);

@@ -25,6 +25,7 @@ static const struct api_route routes[] = {
     {"POST", P "/vms/:/migrate", api_vm_migrate, false},
     {"GET", P "/tasks", api_tasks_list, false},
     {"GET", P "/tasks/:", api_task_get, false},
+    {"POST", P "/tasks/:/cancel", api_task_cancel, false},
 };
 #undef P
 

@@ -69,7 +69,22 @@ static int action(struct api_ctx *ctx, const struct api_request *req, const char
         return action(ctx, req, p[0], act, rep, e);                                               \
     }
 
-ACTION_HANDLER(api_vm_start, VIRT_START)
+/* start takes one optional field: {"force": true} starts a moved guest's old definition. */
+static const struct jsonv_field start_fields[] = {{"force", JSONV_BOOL, false}};
+
+int api_vm_start(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                 struct api_reply *rep, struct err *e)
+{
+    json_t *body = NULL;
+    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, start_fields, 1, e)))
+        return -1;
+    json_t *force = json_object_get(body, "force");
+    enum virt_action act = json_is_true(force) ? VIRT_START_FORCE : VIRT_START;
+    json_decref(body);
+    if (virt_vm_action(ctx->virt, p[0], act, e) < 0)
+        return -1;
+    return reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e), e);
+}
 ACTION_HANDLER(api_vm_poweroff, VIRT_POWEROFF)
 ACTION_HANDLER(api_vm_shutdown, VIRT_SHUTDOWN)
 ACTION_HANDLER(api_vm_reset, VIRT_RESET)

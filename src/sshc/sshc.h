@@ -22,6 +22,10 @@ int sshc_trust_setup(const char *host, const char *user, const char *password,
  * contact, refusing a changed one). */
 int sshc_key_login_check(const char *host, struct err *e);
 
+/* Whether `path` exists on `host`, looked up over SFTP as root with the daemon's key:
+ * 1 yes, 0 no, -1 with `e` when it cannot be told. */
+int sshc_remote_file_exists(const char *host, const char *path, struct err *e);
+
 /* Path of the daemon user's known_hosts file, for messages. Static string. */
 const char *sshc_known_hosts_path(void);
 

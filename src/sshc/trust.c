@@ -10,6 +10,8 @@
 
 #include "../util/log.h"
 #include "../util/secret.h"
+#include <libssh/sftp.h>
+
 #include "sshc_priv.h"
 
 /* Appends the key line read from stdin to root's authorized_keys, once. The key never
@@ -141,14 +143,15 @@ int sshc_trust_setup(const char *host, const char *user, const char *password,
     return 0;
 }
 
-int sshc_key_login_check(const char *host, struct err *e)
+/* An ssh session logged in as root@host with the daemon's key; NULL with `e` if refused. */
+static ssh_session key_login(const char *host, struct err *e)
 {
     char priv[700];
     ssh_key key = NULL;
     snprintf(priv, sizeof(priv), "%s/id_ed25519", sshc_dir());
     ssh_session s = sshc_connect(host, "root", e);
     if (!s)
-        return -1;
+        return NULL;
     int rc = -1;
     if (ssh_pki_import_privkey_file(priv, NULL, NULL, NULL, &key) != SSH_OK)
         err_set(e, ERR_FORBIDDEN, "KCHSSH0016E",
@@ -163,6 +166,46 @@ int sshc_key_login_check(const char *host, struct err *e)
     else
         rc = 0;
     ssh_key_free(key);
+    if (rc < 0) {
+        sshc_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int sshc_key_login_check(const char *host, struct err *e)
+{
+    ssh_session s = key_login(host, e);
+    sshc_close(s);
+    return s ? 0 : -1;
+}
+
+/* Over SFTP, so no remote shell ever sees the path. */
+int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
+{
+    ssh_session s = key_login(host, e);
+    if (!s)
+        return -1;
+    int rc = -1;
+    sftp_session sf = sftp_new(s);
+    if (!sf || sftp_init(sf) != SSH_OK) {
+        err_set(e, ERR_BACKEND, "KCHSSH0020E",
+                "Cannot open an SFTP session to \"%s\" to look for \"%s\": %s.", host, path,
+                ssh_get_error(s));
+    } else {
+        sftp_attributes a = sftp_stat(sf, path);
+        if (a) {
+            rc = 1;
+            sftp_attributes_free(a);
+        } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
+            rc = 0;
+        } else {
+            err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.",
+                    path, host, ssh_get_error(s));
+        }
+    }
+    if (sf)
+        sftp_free(sf);
     sshc_close(s);
     return rc;
 }

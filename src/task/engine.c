@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../util/log.h"
 #include "task.h"
@@ -24,20 +25,32 @@ struct task {
     void *arg;
     task_free_fn free_arg;
     struct task *qnext;
+    bool unsaved; /* its latest state could not be written to the store */
+    /* cancellation: the job says when it can be stopped; a request waits for its answer */
+    bool cancellable;
+    const char *not_cancellable; /* why not, static string */
+    enum { CANCEL_NONE, CANCEL_ASKED, CANCEL_DONE, CANCEL_REFUSED } cancel;
+    char cancel_by[64];
+    char cancel_why[256]; /* why the job could not stop (CANCEL_REFUSED) */
 };
 
 struct task_engine {
     pthread_mutex_t lock; /* guards everything below but the store */
     pthread_cond_t cond;
+    pthread_cond_t cancel_cond; /* a job answered a cancel request */
     struct task **tasks; /* ascending id */
     size_t n, cap;
     long next_id;
     struct task *qhead, *qtail;
     bool stopping;
+    bool draining; /* shutting down: running tasks go on, new ones are refused */
+    pthread_cond_t idle_cond; /* a task ended */
     pthread_t *threads;
     int nthreads;
     long ttl;
     struct task_store *store;
+    char state_dir[1024];   /* for messages */
+    char store_error[512];  /* the last failed write, while writes fail; else empty */
 };
 
 struct task_ctx {
@@ -104,9 +117,13 @@ static long find_locked(struct task_engine *t, long id)
     return -1;
 }
 
-/* Writes the task's current state to the store. Called by the task's only writer. */
-static void persist(struct task_engine *t, struct task *k)
+/* Writes the task's current state to the store, retrying a failed write a few times (a
+ * full disk may get room, a locked database may be released). While writes fail, the task
+ * and the engine say so (task JSON "record_error"; new tasks get 507). Returns 0 or -1.
+ * Called by the task's only writer. */
+static int persist(struct task_engine *t, struct task *k)
 {
+    static const unsigned int backoff_ms[] = {0, 50, 200};
     pthread_mutex_lock(&t->lock);
     struct task_record r = {k->id, k->status, k->message, k->target_uri, k->progress, k->created,
                             k->updated};
@@ -115,10 +132,24 @@ static void persist(struct task_engine *t, struct task *k)
     r.message = msg ? msg : "";
     r.progress = prog;
     struct err e;
-    if (task_store_save(t->store, &r, &e) < 0)
-        log_error("task %ld: %s", k->id, e.msg);
+    int rc = -1;
+    for (size_t i = 0; rc < 0 && i < sizeof(backoff_ms) / sizeof(backoff_ms[0]); i++) {
+        if (backoff_ms[i])
+            usleep(backoff_ms[i] * 1000);
+        rc = task_store_save(t->store, &r, &e);
+    }
+    pthread_mutex_lock(&t->lock);
+    k->unsaved = rc < 0;
+    if (rc < 0)
+        snprintf(t->store_error, sizeof(t->store_error), "%s", e.msg);
+    else
+        t->store_error[0] = 0;
+    pthread_mutex_unlock(&t->lock);
+    if (rc < 0)
+        log_error("task %ld: %s (state directory \"%s\")", k->id, e.msg, t->state_dir);
     free(msg);
     free(prog);
+    return rc;
 }
 
 static void set_message(struct task_engine *t, struct task *k, const char *status, char *msg)
@@ -132,6 +163,11 @@ static void set_message(struct task_engine *t, struct task *k, const char *statu
     k->updated = now();
     pthread_mutex_unlock(&t->lock);
     persist(t, k);
+    if (status != RUNNING) { /* after the record is written: a drain may exit right after */
+        pthread_mutex_lock(&t->lock);
+        pthread_cond_broadcast(&t->idle_cond);
+        pthread_mutex_unlock(&t->lock);
+    }
 }
 
 void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
@@ -157,6 +193,124 @@ void task_ctx_progress(struct task_ctx *c, json_t *progress)
     pthread_mutex_unlock(&c->t->lock);
 }
 
+void task_ctx_cancellable(struct task_ctx *c, bool yes, const char *why_not)
+{
+    pthread_mutex_lock(&c->t->lock);
+    c->task->cancellable = yes;
+    c->task->not_cancellable = why_not;
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+bool task_ctx_cancel_asked(struct task_ctx *c, char *by, size_t len)
+{
+    pthread_mutex_lock(&c->t->lock);
+    bool asked = c->task->cancel == CANCEL_ASKED || c->task->cancel == CANCEL_DONE;
+    if (asked && by)
+        snprintf(by, len, "%s", c->task->cancel_by);
+    pthread_mutex_unlock(&c->t->lock);
+    return asked;
+}
+
+void task_ctx_cancel_answer(struct task_ctx *c, bool stopped, const char *why)
+{
+    pthread_mutex_lock(&c->t->lock);
+    if (c->task->cancel == CANCEL_ASKED) {
+        c->task->cancel = stopped ? CANCEL_DONE : CANCEL_REFUSED;
+        snprintf(c->task->cancel_why, sizeof(c->task->cancel_why), "%s", why ? why : "");
+        if (!stopped)
+            c->task->cancellable = false;
+        pthread_cond_broadcast(&c->t->cancel_cond);
+    }
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+/* How long a cancel request waits for the job to say whether it stopped. */
+#define CANCEL_WAIT_S 5
+
+static int cancel_refusal(struct task *k, const char *why, struct err *e)
+{
+    return err_set(e, ERR_CONFLICT, "KCHTASK0008E", "Task %ld cannot be cancelled: %s.", k->id,
+                   why);
+}
+
+static int cancel_locked(struct task_engine *t, struct task *k, const char *user, struct err *e)
+{
+    if (k->status != RUNNING)
+        return err_set(e, ERR_CONFLICT, "KCHTASK0007E",
+                       "Task %ld has already %s; there is nothing to cancel.", k->id, k->status);
+    if (!k->cancellable)
+        return cancel_refusal(k, k->not_cancellable ? k->not_cancellable
+                                                    : "this kind of task cannot be stopped",
+                              e);
+    if (k->cancel != CANCEL_ASKED && k->cancel != CANCEL_DONE) {
+        k->cancel = CANCEL_ASKED;
+        snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", user);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CANCEL_WAIT_S;
+    while (k->cancel == CANCEL_ASKED && k->status == RUNNING &&
+           pthread_cond_timedwait(&t->cancel_cond, &t->lock, &until) == 0)
+        ;
+    if (k->cancel == CANCEL_REFUSED)
+        return cancel_refusal(k, k->cancel_why, e);
+    return 0; /* stopped, or stopping at the job's next step */
+}
+
+int task_engine_cancel(struct task_engine *t, const char *id, const char *user, struct err *e)
+{
+    char *end = NULL;
+    long n = strtol(id, &end, 10);
+    int rc = err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
+    pthread_mutex_lock(&t->lock);
+    long i = (*id && end && !*end && n > 0) ? find_locked(t, n) : -1;
+    if (i >= 0) {
+        struct task *k = t->tasks[i]; /* a running task is never purged: k stays valid */
+        err_clear(e);
+        rc = cancel_locked(t, k, user, e);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+static size_t running_locked(struct task_engine *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        n += t->tasks[i]->status == RUNNING;
+    return n;
+}
+
+size_t task_engine_drain(struct task_engine *t, long seconds)
+{
+    pthread_mutex_lock(&t->lock);
+    t->draining = true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    size_t n;
+    while ((n = running_locked(t)) > 0 &&
+           pthread_cond_timedwait(&t->idle_cond, &t->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+void task_engine_cancel_all(struct task_engine *t, const char *who)
+{
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->n; i++) {
+        struct task *k = t->tasks[i];
+        if (k->status == RUNNING && k->cancellable && k->cancel != CANCEL_ASKED &&
+            k->cancel != CANCEL_DONE) {
+            k->cancel = CANCEL_ASKED;
+            snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", who);
+            log_warn("task %ld: cancelled by %s", k->id, who);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 static struct task *pop_locked(struct task_engine *t)
 {
     struct task *k = t->qhead;
@@ -180,9 +334,21 @@ static void run_one(struct task_engine *t, struct task *k)
     k->arg = NULL;
     k->free_arg = NULL;
     if (rc == 0) {
+        pthread_mutex_lock(&t->lock);
+        k->cancellable = false;
+        if (k->cancel == CANCEL_ASKED) { /* it ended before the job could answer */
+            k->cancel = CANCEL_REFUSED;
+            snprintf(k->cancel_why, sizeof(k->cancel_why), "it finished meanwhile");
+        }
+        pthread_cond_broadcast(&t->cancel_cond);
+        pthread_mutex_unlock(&t->lock);
         set_message(t, k, FINISHED, NULL);
         log_info("task %ld finished: %s", k->id, k->message);
     } else {
+        pthread_mutex_lock(&t->lock);
+        k->cancellable = false;
+        pthread_cond_broadcast(&t->cancel_cond); /* a waiting cancel request sees the end */
+        pthread_mutex_unlock(&t->lock);
         set_message(t, k, FAILED, strdup(e.msg[0] ? e.msg : "KCHTASK0003E: The task failed."));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
@@ -211,9 +377,24 @@ static json_t *task_to_json_locked(const struct task *k)
     char id[24];
     snprintf(id, sizeof(id), "%ld", k->id);
     json_t *progress = k->progress ? json_loads(k->progress, 0, NULL) : NULL;
-    return json_pack("{s:s, s:s, s:s, s:s?, s:o}", "id", id, "status", k->status, "message",
-                     k->message ? k->message : "", "target_uri", k->target_uri, "progress",
-                     progress ? progress : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:o}", "id", id, "status", k->status, "message",
+                          k->message ? k->message : "", "target_uri", k->target_uri, "progress",
+                          progress ? progress : json_null());
+    if (o && k->unsaved) /* extension, only while this state is not on disk */
+        json_object_set_new(o, "record_error",
+                            json_string("kimchid could not save this task's latest state; it "
+                                        "will be lost if kimchid restarts now"));
+    return o;
+}
+
+/* Takes a task that never ran out of the registry again (its first save failed). */
+static void unlist_locked(struct task_engine *t, struct task *k)
+{
+    long i = find_locked(t, k->id);
+    if (i < 0)
+        return;
+    memmove(&t->tasks[i], &t->tasks[i + 1], (t->n - (size_t)i - 1) * sizeof(*t->tasks));
+    t->n--;
 }
 
 json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_run_fn run,
@@ -235,7 +416,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
     k->free_arg = free_arg;
     pthread_mutex_lock(&t->lock);
     json_t *out = NULL;
-    if (t->stopping) {
+    if (t->stopping || t->draining) {
         err_set(e, ERR_UNAVAILABLE, "KCHTASK0004E", "kimchid is shutting down; try again later.");
     } else {
         k->id = t->next_id;
@@ -249,7 +430,21 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         task_free(k);
         return NULL;
     }
-    persist(t, k); /* before a worker can see it: the worker is its only writer after this */
+    /* saved before a worker can see it (the worker is its only writer after this): a task
+     * whose record cannot be written is refused, not run without a record */
+    if (persist(t, k) < 0) {
+        json_decref(out);
+        pthread_mutex_lock(&t->lock);
+        unlist_locked(t, k);
+        err_set(e, ERR_STORAGE, "KCHTASK0009E",
+                "kimchid cannot save task records in its state directory \"%s\" (%s), so it "
+                "refuses new tasks until it can. Free space there or fix its permissions, then "
+                "try again.",
+                t->state_dir, t->store_error);
+        pthread_mutex_unlock(&t->lock);
+        task_free(k);
+        return NULL;
+    }
     pthread_mutex_lock(&t->lock);
     if (t->qtail)
         t->qtail->qnext = k;
@@ -366,8 +561,14 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
     }
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->cond, NULL);
+    pthread_cond_init(&t->cancel_cond, NULL);
+    pthread_cond_init(&t->idle_cond, NULL);
     t->next_id = 1;
     t->ttl = ttl_seconds;
+    snprintf(t->state_dir, sizeof(t->state_dir), "%s", db_path);
+    char *slash = strrchr(t->state_dir, '/');
+    if (slash)
+        *slash = 0;
     if (!(t->store = task_store_open(db_path, e)) ||
         task_store_load(t->store, load_record, t, e) < 0)
         goto fail;
@@ -418,5 +619,7 @@ void task_engine_free(struct task_engine *t)
     task_store_close(t->store);
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->cond);
+    pthread_cond_destroy(&t->cancel_cond);
+    pthread_cond_destroy(&t->idle_cond);
     free(t);
 }

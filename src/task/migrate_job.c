@@ -23,6 +23,14 @@ struct migrate_arg {
     bool claimed;     /* holds the guest's busy claim */
     const char *step; /* the step running now, for the failure message */
     char addr[64];
+    struct task_ctx *ctx;
+    bool abort_tried;            /* a cancel request reached libvirt's job */
+    bool cancelled;
+    char cancelled_by[64];
+    long long disk_total;        /* the copied disks' figures from the running job, which */
+    long long disk_processed;    /* libvirt's completed-job stats leave out */
+    struct virt_storage storage; /* the guest's disks and what the move does with each */
+    char removed[1024];          /* delete_source: the source copies removed */
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -42,6 +50,7 @@ static void migrate_arg_free(void *p)
     free(a->name);
     free(a->host);
     free(a->user);
+    virt_storage_clear(&a->storage);
     free(a);
 }
 
@@ -58,18 +67,53 @@ static json_t *num_or_null(long long v)
 
 static json_t *progress_json(const struct virt_job_info *i)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "percent",
-                     i->percent >= 0 ? json_integer((json_int_t)(i->percent + 0.5)) : json_null(),
-                     "data_total", num_or_null(i->data_total), "data_processed",
-                     num_or_null(i->data_processed), "data_remaining",
-                     num_or_null(i->data_remaining), "memory_bps", num_or_null(i->memory_bps),
-                     "elapsed_ms", num_or_null(i->elapsed_ms), "remaining_ms",
-                     num_or_null(i->remaining_ms), "downtime_ms", num_or_null(i->downtime_ms));
+    json_t *j = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "phase", i->phase ? i->phase : "setup",
+        "percent", i->percent >= 0 ? json_integer((json_int_t)(i->percent + 0.5)) : json_null(),
+        "data_total", num_or_null(i->data_total), "data_processed",
+        num_or_null(i->data_processed), "data_remaining", num_or_null(i->data_remaining),
+        "memory_bps", num_or_null(i->memory_bps), "elapsed_ms", num_or_null(i->elapsed_ms),
+        "remaining_ms", num_or_null(i->remaining_ms), "downtime_ms", num_or_null(i->downtime_ms));
+    if (j) {
+        json_object_set_new(j, "disk_total", num_or_null(i->disk_total));
+        json_object_set_new(j, "disk_processed", num_or_null(i->disk_processed));
+        json_object_set_new(j, "memory_total", num_or_null(i->memory_total));
+        json_object_set_new(j, "memory_processed", num_or_null(i->memory_processed));
+    }
+    return j;
 }
 
+/* Between steps: a cancel request stops the task here, before the next step starts. */
+static int cancel_point(struct migrate_arg *a, struct err *e)
+{
+    if (!task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
+        return 0;
+    a->cancelled = true;
+    task_ctx_cancel_answer(a->ctx, true, NULL);
+    return err_set(e, ERR_CONFLICT, "KCHMIGR0016E", "cancelled");
+}
+
+/* Called about every 0.5 s while libvirt moves the guest: reports progress, and passes a
+ * cancel request on to libvirt's job, once. */
 static void on_progress(void *opaque, const struct virt_job_info *info)
 {
-    task_ctx_progress(opaque, progress_json(info));
+    struct migrate_arg *a = opaque;
+    if (info->disk_total > 0) {
+        a->disk_total = info->disk_total;
+        a->disk_processed = info->disk_processed;
+    }
+    task_ctx_progress(a->ctx, progress_json(info));
+    if (a->abort_tried || !task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
+        return;
+    a->abort_tried = true;
+    struct err e = {0};
+    if (virt_vm_abort_job(a->virt, a->name, &e) == 0) {
+        a->cancelled = true;
+        task_ctx_cancel_answer(a->ctx, true, NULL);
+    } else {
+        const char *why = strstr(e.msg, ": ");
+        task_ctx_cancel_answer(a->ctx, false, why ? why + 2 : e.msg);
+    }
 }
 
 /* Resolves the host and refuses this same host by name or address, then probes ssh. */
@@ -100,21 +144,33 @@ static int setup_trust(struct task_ctx *ctx, struct migrate_arg *a, struct err *
 static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
                            const struct virt_job_info *f)
 {
-    char speed[64] = "", downtime[64] = "";
+    char speed[64] = "", downtime[64] = "", copied[256] = "";
+    for (size_t i = 0; i < a->storage.n; i++)
+        if (virt_disk_copied(&a->storage.disks[i])) {
+            size_t used = strlen(copied);
+            snprintf(copied + used, sizeof(copied) - used, "%s%s", used ? ", " : "; copied disk ",
+                     a->storage.disks[i].target);
+        }
     if (f->elapsed_ms > 0 && f->data_processed >= 0)
         snprintf(speed, sizeof(speed), ", average %.1f MiB/s",
                  (double)f->data_processed / 1048576.0 / ((double)f->elapsed_ms / 1000.0));
     if (f->downtime_ms >= 0)
         snprintf(downtime, sizeof(downtime), ", downtime %lld ms", f->downtime_ms);
     if (f->elapsed_ms >= 0)
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s", a->name, a->host,
-                         (double)f->elapsed_ms / 1000.0, speed, downtime,
-                         a->delete_source ? "; source definition removed" : "");
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s", a->name,
+                         a->host, (double)f->elapsed_ms / 1000.0, speed, downtime, copied,
+                         a->delete_source ? "; source definition removed" : "", a->removed);
     else
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s", a->name, a->host,
-                         a->delete_source ? "; source definition removed" : "");
-    if (f->elapsed_ms >= 0)
-        task_ctx_progress(ctx, progress_json(f));
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s", a->name, a->host, copied,
+                         a->delete_source ? "; source definition removed" : "", a->removed);
+    if (f->elapsed_ms >= 0) {
+        struct virt_job_info whole = *f;
+        if (whole.disk_total <= 0 && a->disk_total > 0) { /* the disks count in the total */
+            whole.disk_total = a->disk_total;
+            whole.disk_processed = a->disk_total;
+        }
+        task_ctx_progress(ctx, progress_json(&whole));
+    }
 }
 
 /* Connecting to the remote libvirt as root proves key login too, so the libssh check runs
@@ -132,15 +188,54 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
     return virt_remote_check(a->virt, a->host, e);
 }
 
+/* Reads what the move does with each disk; a local read-only image (a CD-ROM) is not
+ * copied, so it must already be on the destination at the same path. */
+static int check_disks(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    step(ctx, a, "checking the guest's disks");
+    if (virt_vm_storage(a->virt, a->name, &a->storage, e) < 0)
+        return -1;
+    for (size_t i = 0; i < a->storage.n; i++) {
+        const struct virt_disk *d = &a->storage.disks[i];
+        if (!d->readonly || d->shared || !d->path)
+            continue;
+        int there = sshc_remote_file_exists(a->host, d->path, e);
+        if (there < 0)
+            return -1;
+        if (!there)
+            return err_set(e, ERR_INVALID, "KCHMIGR0008E",
+                           "The read-only image \"%s\" (disk \"%s\", e.g. a CD-ROM) is not on "
+                           "\"%s\". Copy it there to the same path, or eject it (virsh "
+                           "change-media %s %s --eject), then try again.",
+                           d->path, d->target, a->host, a->name, d->target);
+    }
+    return 0;
+}
+
 static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
-    if (reach(ctx, a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0) ||
-        check_remote(ctx, a, e) < 0)
+    if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 ||
+        (a->user && setup_trust(ctx, a, e) < 0) || cancel_point(a, e) < 0 ||
+        check_remote(ctx, a, e) < 0 || cancel_point(a, e) < 0)
         return -1;
-    step(ctx, a, "migrating");
-    struct virt_migrate_opts o = {a->host, a->addr, a->delete_source, a->bandwidth};
+    step(ctx, a, "checking the remote host for a guest of the same name or UUID");
+    if (virt_remote_guest_check(a->virt, a->host, a->name, e) < 0 || check_disks(ctx, a, e) < 0 ||
+        cancel_point(a, e) < 0)
+        return -1;
+    char state[16];
+    if (virt_vm_state(a->virt, a->name, state, e) < 0)
+        return -1;
+    if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
+        task_ctx_cancellable(ctx, false,
+                             "a shut-off guest's disks are being copied, and that copy cannot "
+                             "be stopped halfway; wait for it to end");
+    step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
+    struct virt_migrate_opts o = {a->host,     a->addr,    a->delete_source,       a->bandwidth,
+                                  &a->storage, a->removed, sizeof(a->removed)};
     struct virt_job_info final;
-    if (virt_vm_migrate(a->virt, a->name, &o, on_progress, ctx, &final, e) < 0)
+    int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
+    task_ctx_cancellable(ctx, false, "the move has ended");
+    if (rc < 0)
         return -1;
     finish_message(ctx, a, &final);
     return 0;
@@ -163,10 +258,20 @@ static void name_the_step(struct migrate_arg *a, struct err *e)
 static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
 {
     struct migrate_arg *a = p;
+    a->ctx = ctx;
+    task_ctx_cancellable(ctx, true, NULL);
     int rc = migrate_steps(ctx, a, e);
     wipe_password(a);
-    if (rc < 0)
+    if (rc < 0 && a->cancelled) {
+        err_set(e, ERR_CONFLICT, "KCHMIGR0016E",
+                "Migration of \"%s\" to \"%s\" was cancelled by %s while %s; the guest stays "
+                "on this host.",
+                a->name, a->host, a->cancelled_by, a->step);
+        task_ctx_progress(ctx, NULL);
+    } else if (rc < 0) {
         name_the_step(a, e);
+        task_ctx_progress(ctx, NULL); /* a failed move's last figures would only mislead */
+    }
     return rc;
 }
 

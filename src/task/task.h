@@ -47,6 +47,29 @@ void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
 /* From a job: sets the task's progress object (stolen; NULL clears it). */
 void task_ctx_progress(struct task_ctx *c, json_t *progress);
 
+/* Asks a running task to stop (POST /tasks/:id/cancel) on behalf of `user`, and waits a few
+ * seconds for the job's answer. 0: it stopped, or stops at its next step; -1 with `e`:
+ * ERR_NOT_FOUND, or ERR_CONFLICT saying why not (ended already, past the point of no
+ * return, a kind of task that cannot stop). HTTP threads; blocks only on the engine. */
+int task_engine_cancel(struct task_engine *t, const char *id, const char *user, struct err *e);
+
+/* Shutdown, first part: refuses new tasks (503) and waits up to `seconds` for the running
+ * ones to end. Returns how many still run. Main thread. */
+size_t task_engine_drain(struct task_engine *t, long seconds);
+
+/* Asks every running task that can stop to stop (as `who`), without waiting. */
+void task_engine_cancel_all(struct task_engine *t, const char *who);
+
+/* From a job: whether it can be stopped now (a task starts as not cancellable); `why_not`
+ * is a static string used in the 409. */
+void task_ctx_cancellable(struct task_ctx *c, bool yes, const char *why_not);
+
+/* From a job: true once someone asked to cancel it; `by` gets who (may be NULL). */
+bool task_ctx_cancel_asked(struct task_ctx *c, char *by, size_t len);
+
+/* From a job: answers a cancel request: stopped, or not (why, shown in the 409). */
+void task_ctx_cancel_answer(struct task_ctx *c, bool stopped, const char *why);
+
 /* Job: clone shut-off guest `name` as `new_name` (both copied). `new_name` must have been
  * reserved with virt_clone_name_reserve; the job releases it and the source's claim. */
 json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,

@@ -17,6 +17,7 @@ static const struct {
     {ERR_BUSY, 429, "429 Too Many Requests"},   {ERR_INTERNAL, 500, "500 Internal Server Error"},
     {ERR_BACKEND, 500, "500 Internal Server Error"},
     {ERR_UNAVAILABLE, 503, "503 Service Unavailable"},
+    {ERR_STORAGE, 507, "507 Insufficient Storage"},
 };
 
 int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, ...)

@@ -17,7 +17,8 @@ enum err_code {
     ERR_BUSY,      /* 429 */
     ERR_INTERNAL,  /* 500 */
     ERR_BACKEND,   /* libvirt or another backend failed: 500 */
-    ERR_UNAVAILABLE /* 503 */
+    ERR_UNAVAILABLE, /* 503 */
+    ERR_STORAGE      /* kimchid cannot write its records: 507 */
 };
 
 /* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence. */

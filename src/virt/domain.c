@@ -33,6 +33,20 @@ virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e
     return NULL;
 }
 
+int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
+                     struct err *e)
+{
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    virDomainPtr d = virt_domain_lookup(c, name, e);
+    int rc = d ? fn(c, d, arg, e) : -1;
+    if (d)
+        virDomainFree(d);
+    virConnectClose(c);
+    return rc;
+}
+
 char *virt_vms_json(struct virt *v, struct err *e)
 {
     struct snapshot *s = virt_snapshot_get(v);
@@ -79,21 +93,19 @@ static int domain_state(virDomainPtr d, struct err *e)
     return state;
 }
 
+static int state_fn(virConnectPtr c, virDomainPtr d, void *out, struct err *e)
+{
+    (void)c;
+    int state = domain_state(d, e);
+    if (state < 0)
+        return -1;
+    snprintf(out, 16, "%s", virt_state_name(state));
+    return 0;
+}
+
 int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e)
 {
-    virConnectPtr c = virt_conn_get(v, e);
-    if (!c)
-        return -1;
-    int rc = -1;
-    virDomainPtr d = virt_domain_lookup(c, name, e);
-    if (d && (rc = domain_state(d, e)) >= 0) {
-        snprintf(out, 16, "%s", virt_state_name(rc));
-        rc = 0;
-    }
-    if (d)
-        virDomainFree(d);
-    virConnectClose(c);
-    return rc;
+    return virt_with_domain(v, name, state_fn, out, e);
 }
 
 struct action_def {
@@ -131,7 +143,27 @@ static const struct action_def actions[] = {
     [VIRT_SUSPEND] = {"suspend", virDomainSuspend, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
                       "it is not running"},
     [VIRT_RESUME] = {"resume", virDomainResume, S(VIR_DOMAIN_PAUSED), "it is not paused"},
+    [VIRT_START_FORCE] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
+                          "it is already running"},
 };
+
+/* Starting the old definition of a guest kimchid moved elsewhere would run a second copy:
+ * refused unless forced; a forced start drops the mark (the person said they know). */
+static int moved_guard(virDomainPtr d, const char *name, enum virt_action act, struct err *e)
+{
+    char host[256], at[64];
+    if (act != VIRT_START && act != VIRT_START_FORCE)
+        return 0;
+    if (!virt_moved_read(d, host, sizeof(host), at, sizeof(at)))
+        return 0;
+    if (act == VIRT_START_FORCE)
+        return virt_moved_set(d, NULL, e);
+    return err_set(e, ERR_CONFLICT, "KCHMIGR0014E",
+                   "\"%s\" was moved to \"%s\" at %s and should be running there; this is its "
+                   "old definition, and starting it would run a second copy of the guest. If you "
+                   "know the guest is not running on \"%s\", start it with {\"force\": true}.",
+                   name, host, at[0] ? at : "an unknown time", host);
+}
 
 static int run_action(virDomainPtr d, const char *name, const struct action_def *a, struct err *e)
 {
@@ -188,42 +220,39 @@ static int delete_domain(virDomainPtr d, const char *name, struct err *e)
     return 0;
 }
 
-typedef int (*guest_fn)(virDomainPtr d, const char *name, const void *arg, struct err *e);
-
 /* Runs fn on guest `name` unless a task owns it, then refreshes the snapshot so that the
  * reply and the next GET see the change. */
-static int with_guest(struct virt *v, const char *name, guest_fn fn, const void *arg,
+static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
                       struct err *e)
 {
     if (virt_busy_check(v, name, e) < 0)
         return -1;
-    virConnectPtr c = virt_conn_get(v, e);
-    if (!c)
-        return -1;
-    virDomainPtr d = virt_domain_lookup(c, name, e);
-    int rc = d ? fn(d, name, arg, e) : -1;
-    if (d)
-        virDomainFree(d);
-    virConnectClose(c);
+    int rc = virt_with_domain(v, name, fn, arg, e);
     if (rc == 0)
         rc = virt_inventory_refresh(v, e);
     return rc;
 }
 
-static int action_fn(virDomainPtr d, const char *name, const void *arg, struct err *e)
+static int action_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
 {
-    return run_action(d, name, arg, e);
+    (void)c;
+    const struct action_def *a = arg;
+    const char *name = virDomainGetName(d);
+    if (moved_guard(d, name, (enum virt_action)(a - actions), e) < 0)
+        return -1;
+    return run_action(d, name, a, e);
 }
 
-static int delete_fn(virDomainPtr d, const char *name, const void *arg, struct err *e)
+static int delete_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
 {
+    (void)c;
     (void)arg;
-    return delete_domain(d, name, e);
+    return delete_domain(d, virDomainGetName(d), e);
 }
 
 int virt_vm_action(struct virt *v, const char *name, enum virt_action act, struct err *e)
 {
-    return with_guest(v, name, action_fn, &actions[act], e);
+    return with_guest(v, name, action_fn, (void *)&actions[act], e);
 }
 
 int virt_vm_delete(struct virt *v, const char *name, struct err *e)

@@ -1,6 +1,7 @@
 /* domxml.c - reads the facts kimchid shows about a guest from its libvirt XML. */
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,9 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     info->maxvcpus = xpath_uint(ctx, "string(/domain/vcpu)", 1);
     info->vcpus = xpath_uint(ctx, "string(/domain/vcpu/@current)", info->maxvcpus);
     read_graphics(ctx, info);
+    xmlXPathRegisterNs(ctx, (const xmlChar *)"k", (const xmlChar *)VIRT_META_NS);
+    info->moved_host = xpath_str(ctx, "string(/domain/metadata/k:moved/@host)");
+    info->moved_at = xpath_str(ctx, "string(/domain/metadata/k:moved/@at)");
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
     if (!info->name) {
@@ -128,5 +132,28 @@ void virt_vm_info_clear(struct vm_info *info)
     free(info->description);
     free(info->graphics_type);
     free(info->graphics_listen);
+    free(info->moved_host);
+    free(info->moved_at);
     memset(info, 0, sizeof(*info));
+}
+
+static bool dup_opt(char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return !src || *dst;
+}
+
+int virt_vm_info_copy(struct vm_info *dst, const struct vm_info *src)
+{
+    *dst = *src;
+    dst->name = dst->title = dst->description = dst->graphics_type = NULL;
+    dst->graphics_listen = dst->moved_host = dst->moved_at = NULL;
+    bool ok = dup_opt(&dst->name, src->name) && dup_opt(&dst->title, src->title) &&
+              dup_opt(&dst->description, src->description) &&
+              dup_opt(&dst->graphics_type, src->graphics_type) &&
+              dup_opt(&dst->graphics_listen, src->graphics_listen) &&
+              dup_opt(&dst->moved_host, src->moved_host) && dup_opt(&dst->moved_at, src->moved_at);
+    if (!ok)
+        virt_vm_info_clear(dst);
+    return ok ? 0 : -1;
 }

@@ -86,6 +86,14 @@ long virt_snapshot_find(const struct snapshot *s, const char *name)
     return -1;
 }
 
+/* Extension: where this (old) definition's guest was moved, or null. */
+static json_t *moved_json(const struct vm_info *in)
+{
+    if (!in->moved_host)
+        return json_null();
+    return json_pack("{s:s, s:s?}", "host", in->moved_host, "at", in->moved_at);
+}
+
 static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart)
 {
     json_t *graphics = json_pack("{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type,
@@ -97,7 +105,7 @@ static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, 
                               0, "net_throughput_peak", 100, "io_throughput", 0,
                               "io_throughput_peak", 100);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, s:b, "
-                     "s:o, s:o, s:n, s:n, s:[], s:[], s:s}",
+                     "s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o}",
                      "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
                      "description", in->description ? in->description : "", "state",
                      virt_state_name(state), "memory", "current",
@@ -105,7 +113,7 @@ static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, 
                      (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
                      "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
                      autostart, "graphics", graphics, "stats", stats, "icon", "screenshot",
-                     "users", "groups", "access", "full");
+                     "users", "groups", "access", "full", "moved_to", moved_json(in));
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -161,15 +169,9 @@ static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, struct xml_c
     out->state = record_state(r);
     const struct xml_cache_entry *old = cache_find(v, out->uuid);
     if (old && !old->stale && old->state == out->state) {
-        struct vm_info *d = &out->info;
-        const struct vm_info *s = &old->info;
-        *d = *s;
-        d->name = strdup(s->name);
-        d->title = s->title ? strdup(s->title) : NULL;
-        d->description = s->description ? strdup(s->description) : NULL;
-        d->graphics_type = s->graphics_type ? strdup(s->graphics_type) : NULL;
-        d->graphics_listen = s->graphics_listen ? strdup(s->graphics_listen) : NULL;
-        return d->name ? 0 : err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return virt_vm_info_copy(&out->info, &old->info) == 0
+                   ? 0
+                   : err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
     }
     char *xml = virDomainGetXMLDesc(r->dom, 0);
     if (!xml)

@@ -75,6 +75,63 @@ int virt_remote_check(struct virt *v, const char *host, struct err *e)
     return rc;
 }
 
+/* A guest on the destination that the move would collide with: another guest of the same
+ * name (libvirt would refuse with a cryptic error), or this very guest already active there
+ * (a second running copy). A shut-off definition of this guest there is replaced. */
+static int remote_collision(virConnectPtr rc, virDomainPtr d, const char *host, struct err *e)
+{
+    const char *name = virDomainGetName(d);
+    char uuid[VIR_UUID_STRING_BUFLEN], ruuid[VIR_UUID_STRING_BUFLEN] = "";
+    if (virDomainGetUUIDString(d, uuid) < 0)
+        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0070E", "Cannot read the guest's UUID");
+    virDomainPtr same_name = virDomainLookupByName(rc, name);
+    virDomainPtr same_uuid = virDomainLookupByUUIDString(rc, uuid);
+    int rcode = 0;
+    if (same_name && virDomainGetUUIDString(same_name, ruuid) == 0 && strcmp(ruuid, uuid) != 0)
+        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0011E",
+                        "\"%s\" already has another guest named \"%s\" (UUID %s; this one is "
+                        "%s). Rename or remove one of them, then try again.",
+                        host, name, ruuid, uuid);
+    else if (same_uuid && virDomainIsActive(same_uuid) == 1)
+        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0012E",
+                        "\"%s\" is already running a guest with the UUID of \"%s\" (%s, named "
+                        "\"%s\" there): a copy of this guest runs there. Find out which copy is "
+                        "current and stop the other before moving it.",
+                        host, name, uuid, virDomainGetName(same_uuid));
+    else if (same_uuid && strcmp(virDomainGetName(same_uuid), name) != 0)
+        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0013E",
+                        "\"%s\" has this guest's UUID (%s) under another name, \"%s\". Remove "
+                        "that definition there (virsh undefine %s) or rename it, then try again.",
+                        host, uuid, virDomainGetName(same_uuid), virDomainGetName(same_uuid));
+    if (same_name)
+        virDomainFree(same_name);
+    if (same_uuid)
+        virDomainFree(same_uuid);
+    return rcode;
+}
+
+struct collision_arg {
+    struct virt *v;
+    const char *host;
+};
+
+static int collision_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    (void)c;
+    const struct collision_arg *a = arg;
+    virConnectPtr rc = virt_remote_get(a->v, a->host, e);
+    int rcode = rc ? remote_collision(rc, d, a->host, e) : -1;
+    if (rc)
+        virConnectClose(rc);
+    return rcode;
+}
+
+int virt_remote_guest_check(struct virt *v, const char *host, const char *name, struct err *e)
+{
+    struct collision_arg a = {v, host};
+    return virt_with_domain(v, name, collision_fn, &a, e);
+}
+
 static long long param_ll(virTypedParameterPtr p, int n, const char *name)
 {
     unsigned long long v;
@@ -86,10 +143,19 @@ static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
     i->data_total = param_ll(p, n, VIR_DOMAIN_JOB_DATA_TOTAL);
     i->data_processed = param_ll(p, n, VIR_DOMAIN_JOB_DATA_PROCESSED);
     i->data_remaining = param_ll(p, n, VIR_DOMAIN_JOB_DATA_REMAINING);
+    i->disk_total = param_ll(p, n, VIR_DOMAIN_JOB_DISK_TOTAL);
+    i->disk_processed = param_ll(p, n, VIR_DOMAIN_JOB_DISK_PROCESSED);
+    i->memory_total = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_TOTAL);
+    i->memory_processed = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_PROCESSED);
     i->memory_bps = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_BPS);
     i->elapsed_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED);
     i->remaining_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_REMAINING);
     i->downtime_ms = param_ll(p, n, VIR_DOMAIN_JOB_DOWNTIME);
+    long long disk_bps = param_ll(p, n, VIR_DOMAIN_JOB_DISK_BPS);
+    /* libvirt mirrors the disks first; memory starts moving once they are in sync */
+    i->phase = i->memory_processed > 0 ? "memory" : i->disk_total > 0 ? "disks" : "setup";
+    if (strcmp(i->phase, "disks") == 0 && disk_bps > 0)
+        i->memory_bps = disk_bps; /* the rate of what is moving now */
     if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
         i->remaining_ms = i->data_remaining * 1000 / i->memory_bps; /* libvirt gives none */
     i->percent = -1;
@@ -101,8 +167,10 @@ static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
 
 static void info_unknown(struct virt_job_info *i)
 {
+    i->phase = "setup";
     i->percent = -1;
     i->data_total = i->data_processed = i->data_remaining = -1;
+    i->disk_total = i->disk_processed = i->memory_total = i->memory_processed = -1;
     i->memory_bps = i->elapsed_ms = i->remaining_ms = i->downtime_ms = -1;
 }
 
@@ -127,8 +195,58 @@ struct poller {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
+    const char *phase; /* the last phase seen, for a failure message */
+    long stall_ms;     /* stop the job when no byte moved for this long */
+    long long moved;   /* bytes moved at the last change */
+    struct timespec last_change;
+    bool stalled;      /* the job was stopped for that */
+    long long disk_first;           /* disk bytes at the first disk-phase sample */
+    struct timespec disk_first_at;  /* ... and when */
     pthread_t thread;
 };
+
+static long long ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - t->tv_sec) * 1000LL + (now.tv_nsec - t->tv_nsec) / 1000000LL;
+}
+
+/* libvirt gives no rate for the disk mirror: the average since the disk phase began. */
+static void disk_rate(struct poller *p, struct virt_job_info *i)
+{
+    if (strcmp(i->phase, "disks") != 0 || i->disk_processed < 0)
+        return;
+    if (p->disk_first < 0) {
+        p->disk_first = i->disk_processed;
+        clock_gettime(CLOCK_MONOTONIC, &p->disk_first_at);
+        return;
+    }
+    long long ms = ms_since(&p->disk_first_at);
+    if (i->memory_bps < 0 && ms > 0 && i->disk_processed > p->disk_first)
+        i->memory_bps = (i->disk_processed - p->disk_first) * 1000 / ms;
+    if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
+        i->remaining_ms = i->data_remaining * 1000 / i->memory_bps;
+}
+
+/* Slow but moving is fine; nothing moved for stall_ms (a dead link, a hung peer, a job that
+ * never started) is not: libvirt's job is stopped, and the guest stays. */
+static void stall_check(struct poller *p, const struct virt_job_info *info)
+{
+    long long moved = info ? info->data_processed : -1;
+    if (moved > p->moved) {
+        p->moved = moved;
+        clock_gettime(CLOCK_MONOTONIC, &p->last_change);
+        return;
+    }
+    if (p->stalled || p->stall_ms <= 0 || ms_since(&p->last_change) < p->stall_ms)
+        return;
+    if (virDomainAbortJob(p->dom) == 0) {
+        p->stalled = true;
+        log_warn("migration of \"%s\" moved no data for %ld s: stopped",
+                 virDomainGetName(p->dom), p->stall_ms / 1000);
+    }
+}
 
 static void *poll_loop(void *arg)
 {
@@ -145,8 +263,13 @@ static void *poll_loop(void *arg)
             break;
         pthread_mutex_unlock(&p->lock);
         struct virt_job_info info;
-        if (job_stats(p->dom, 0, &info) == 0)
+        bool have = job_stats(p->dom, 0, &info) == 0;
+        if (have) {
+            disk_rate(p, &info);
+            p->phase = info.phase;
             p->fn(p->opaque, &info);
+        }
+        stall_check(p, have ? &info : NULL);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -195,19 +318,39 @@ static int build_params(const struct virt_migrate_opts *o, bool live, virTypedPa
     if (o->bandwidth &&
         virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, o->bandwidth) < 0)
         return -1;
+    for (size_t i = 0; live && o->storage && i < o->storage->n; i++)
+        if (virt_disk_copied(&o->storage->disks[i]) &&
+            virTypedParamsAddString(p, n, &max, VIR_MIGRATE_PARAM_MIGRATE_DISKS,
+                                    o->storage->disks[i].target) < 0)
+            return -1;
     return 0;
 }
 
-static unsigned int migrate_flags(int state, bool persistent, bool delete_source)
+static unsigned int migrate_flags(int state, bool persistent, const struct virt_migrate_opts *o)
 {
     unsigned int f = VIR_MIGRATE_PEER2PEER;
     if (state == VIR_DOMAIN_SHUTOFF)
         f |= VIR_MIGRATE_OFFLINE | VIR_MIGRATE_PERSIST_DEST;
     else
         f |= VIR_MIGRATE_LIVE | (persistent ? VIR_MIGRATE_PERSIST_DEST : 0);
-    if (delete_source && persistent)
+    if (state != VIR_DOMAIN_SHUTOFF && o->storage && virt_storage_copies(o->storage))
+        f |= VIR_MIGRATE_NON_SHARED_DISK; /* exactly the disks named in MIGRATE_DISKS */
+    if (o->delete_source && persistent)
         f |= VIR_MIGRATE_UNDEFINE_SOURCE;
     return f;
+}
+
+/* "disk vda (\"/path\")" for each copied disk, for messages. */
+static void disk_list(const struct virt_storage *s, char *out, size_t len)
+{
+    out[0] = 0;
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (!virt_disk_copied(&s->disks[i]))
+            continue;
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%sdisk \"%s\" (\"%s\")", used ? " and " : "",
+                 s->disks[i].target, s->disks[i].path);
+    }
 }
 
 static int run_migration(virDomainPtr d, const char *name, const struct virt_migrate_opts *o,
@@ -221,6 +364,9 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
     p->dom = d;
+    p->moved = 0;
+    p->disk_first = -1;
+    clock_gettime(CLOCK_MONOTONIC, &p->last_change);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
@@ -228,9 +374,18 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
         rc = 0;
     } else {
-        char what[300];
-        snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"", name, o->host);
+        char what[400], disks[256] = "";
+        if (p->phase && strcmp(p->phase, "disks") == 0)
+            disk_list(o->storage, disks, sizeof(disks));
+        snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
+                 o->host, disks[0] ? " while copying " : "", disks);
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", what);
+        if (p->stalled)
+            err_set(e, ERR_BACKEND, "KCHMIGR0018E",
+                    "The migration stalled: no data moved to \"%s\" for %ld s (the network to it, "
+                    "or its libvirt, may be down or hung), so kimchid stopped it; the guest "
+                    "stays on this host. Check \"%s\" and try again.",
+                    o->host, p->stall_ms / 1000, o->host);
     }
     if (polling)
         poller_stop(p);
@@ -238,11 +393,160 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     return rc;
 }
 
+static int storage_fn(virConnectPtr c, virDomainPtr d, void *s, struct err *e)
+{
+    return virt_storage_plan(c, d, s, e);
+}
+
+int virt_vm_storage(struct virt *v, const char *name, struct virt_storage *s, struct err *e)
+{
+    memset(s, 0, sizeof(*s));
+    return virt_with_domain(v, name, storage_fn, s, e);
+}
+
+/* Progress of an offline copy through the storage API, in the job's shape. */
+struct stream_progress {
+    struct virt_job_info info;
+    struct timespec start;
+    virt_progress_fn fn;
+    void *opaque;
+    struct timespec last;
+};
+
+static void on_copied(void *opaque, unsigned long long bytes)
+{
+    struct stream_progress *sp = opaque;
+    struct virt_job_info *i = &sp->info;
+    i->disk_processed += (long long)bytes;
+    i->data_processed = i->disk_processed;
+    i->data_remaining = i->data_total > i->data_processed ? i->data_total - i->data_processed : 0;
+    i->elapsed_ms = ms_since(&sp->start);
+    i->memory_bps = i->elapsed_ms > 0 ? i->disk_processed * 1000 / i->elapsed_ms : -1;
+    i->remaining_ms = i->memory_bps > 0 ? i->data_remaining * 1000 / i->memory_bps : -1;
+    i->percent = i->data_total > 0 ? 100.0 * (double)i->data_processed / (double)i->data_total : -1;
+    if (ms_since(&sp->last) >= POLL_MS) {
+        clock_gettime(CLOCK_MONOTONIC, &sp->last);
+        sp->fn(sp->opaque, i);
+    }
+}
+
+static int copy_offline(virConnectPtr c, virConnectPtr rc, const struct virt_migrate_opts *o,
+                        virt_progress_fn fn, void *opaque, struct err *e)
+{
+    struct stream_progress sp = {.fn = fn, .opaque = opaque};
+    info_unknown(&sp.info);
+    sp.info.phase = "disks";
+    sp.info.disk_total = sp.info.disk_processed = 0;
+    for (size_t i = 0; i < o->storage->n; i++)
+        if (virt_disk_copied(&o->storage->disks[i]))
+            sp.info.disk_total += (long long)o->storage->disks[i].physical;
+    sp.info.data_total = sp.info.disk_total;
+    clock_gettime(CLOCK_MONOTONIC, &sp.start);
+    sp.last = sp.start;
+    fn(opaque, &sp.info); /* the disk phase starts now */
+    int rcode = virt_storage_stream_copy(c, rc, o->host, o->storage, on_copied, &sp, e);
+    if (rcode == 0)
+        fn(opaque, &sp.info); /* and its final figures */
+    return rcode;
+}
+
+/* Creates the copied disks' volumes on the destination and, for a shut-off guest, fills
+ * them; then migrates. On failure every created volume is removed again. */
+static int move(struct virt *v, virConnectPtr c, virDomainPtr d, int state, unsigned int flags,
+                const struct virt_migrate_opts *o, struct poller *p, struct err *e)
+{
+    const char *name = virDomainGetName(d);
+    if (!o->storage || virt_storage_copies(o->storage) == 0)
+        return run_migration(d, name, o, flags, p, e);
+    virConnectPtr rc = virt_remote_get(v, o->host, e);
+    if (!rc)
+        return -1;
+    int result = virt_storage_prepare(rc, o->host, o->storage, e);
+    if (result == 0 && state == VIR_DOMAIN_SHUTOFF)
+        result = copy_offline(c, rc, o, p->fn, p->opaque, e);
+    virConnectClose(rc);
+    if (result == 0)
+        result = run_migration(d, name, o, flags, p, e);
+    if (result < 0) {
+        char left[1024];
+        virt_storage_unprepare(v, o->host, o->storage, left, sizeof(left));
+        if (left[0]) {
+            size_t used = strlen(e->msg);
+            snprintf(e->msg + used, sizeof(e->msg) - used,
+                     " kimchid could not remove the copies it had started on \"%s\": %s; "
+                     "remove them there.",
+                     o->host, left);
+        }
+    }
+    return result;
+}
+
+/* After a move with copied disks and delete_source: once the destination confirms it has
+ * the guest (running, or defined for a shut-off one), remove this host's stale copies. What
+ * happened goes into o->removed as the end of a sentence; the move itself has succeeded. */
+static void remove_stale_copies(struct virt *v, virConnectPtr c, virDomainPtr d, int state,
+                                const struct virt_migrate_opts *o)
+{
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    virConnectPtr rc = virDomainGetUUID(d, uuid) == 0 ? virt_remote_get(v, o->host, NULL) : NULL;
+    virDomainPtr rd = rc ? virDomainLookupByUUID(rc, uuid) : NULL;
+    int rstate = -1, reason;
+    if (rd && virDomainGetState(rd, &rstate, &reason, 0) < 0)
+        rstate = -1;
+    bool there = rd && (state == VIR_DOMAIN_SHUTOFF || rstate == VIR_DOMAIN_RUNNING ||
+                        rstate == VIR_DOMAIN_PAUSED);
+    if (rd)
+        virDomainFree(rd);
+    if (rc)
+        virConnectClose(rc);
+    char removed[1024];
+    struct err e = {0};
+    if (!there)
+        snprintf(o->removed, o->removed_len,
+                 "; \"%s\" did not confirm that the guest runs there, so this host's disk "
+                 "copies were kept",
+                 o->host);
+    else if (virt_storage_remove_source(c, o->storage, removed, sizeof(removed), &e) < 0)
+        snprintf(o->removed, o->removed_len, "; removed %s; %s", removed[0] ? removed : "nothing",
+                 e.msg);
+    else
+        snprintf(o->removed, o->removed_len, "; removed this host's stale disk copies %s",
+                 removed);
+}
+
+static int abort_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    (void)c;
+    (void)arg;
+    if (virDomainAbortJob(d) == 0)
+        return 0;
+    return virt_err_libvirt(e, ERR_CONFLICT, "KCHMIGR0017E",
+                            "the move is past the point where it can be stopped");
+}
+
+int virt_vm_abort_job(struct virt *v, const char *name, struct err *e)
+{
+    return virt_with_domain(v, name, abort_fn, NULL, e);
+}
+
+/* The old definition stays here: mark it, so that starting it by mistake is refused. */
+static void mark_moved(struct virt *v, virDomainPtr d, const char *host)
+{
+    struct err e = {0};
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if (virt_moved_set(d, host, &e) < 0)
+        log_warn("%s", e.msg);
+    if (virDomainGetUUIDString(d, uuid) == 0)
+        virt_inventory_mark_stale(v, uuid);
+}
+
 int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_opts *o,
                     virt_progress_fn progress, void *opaque, struct virt_job_info *final,
                     struct err *e)
 {
     info_unknown(final);
+    if (o->removed)
+        o->removed[0] = 0;
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
         return -1;
@@ -255,15 +559,25 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", "Cannot read the guest's state");
         goto cleanup;
     }
-    struct poller p = {.fn = progress, .opaque = opaque};
-    unsigned int flags = migrate_flags(state, persistent == 1, o->delete_source);
-    rc = run_migration(d, name, o, flags, &p, e);
+    struct poller p = {.fn = progress, .opaque = opaque, .stall_ms = v->stall_ms};
+    unsigned int flags = migrate_flags(state, persistent == 1, o);
+    rc = move(v, c, d, state, flags, o, &p, e);
     if (rc == 0)
         completed_stats(v, d, o->host, final);
+    if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))
+        mark_moved(v, d, o->host);
+    if (rc == 0 && o->delete_source && o->storage && virt_storage_copies(o->storage) &&
+        o->removed)
+        remove_stale_copies(v, c, d, state, o);
 cleanup:
     if (d)
         virDomainFree(d);
     virConnectClose(c);
     virt_inventory_poke(v);
     return rc;
+}
+
+void virt_set_stall_timeout(struct virt *v, long seconds)
+{
+    v->stall_ms = seconds * 1000;
 }

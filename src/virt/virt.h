@@ -4,6 +4,7 @@
 #define KIMCHID_VIRT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "../util/err.h"
 
@@ -16,6 +17,7 @@ enum virt_action {
     VIRT_RESET,
     VIRT_SUSPEND,
     VIRT_RESUME,
+    VIRT_START_FORCE, /* start even an old definition whose guest was moved elsewhere */
 };
 
 /* Called by long operations before each step; `message` is borrowed. */
@@ -69,11 +71,44 @@ int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_s
 
 /* Migration job figures; -1 where not (yet) known. */
 struct virt_job_info {
+    const char *phase; /* "setup", "disks", "memory"; static string */
     double percent;
-    long long data_total, data_processed, data_remaining; /* bytes */
+    long long data_total, data_processed, data_remaining; /* bytes, disks and memory */
+    long long disk_total, disk_processed;                  /* bytes of copied disks */
+    long long memory_total, memory_processed;              /* bytes of guest memory */
     long long memory_bps;                                  /* bytes/s */
     long long elapsed_ms, remaining_ms, downtime_ms;
 };
+
+/* One disk of a guest as a migration sees it (virt_vm_storage). */
+struct virt_disk {
+    char target[32];                       /* "vda" */
+    char format[16];                       /* "qcow2", "raw" */
+    char *path;                            /* file or device; NULL for a network disk */
+    bool network, block;                   /* a network disk; a block device */
+    bool shared;                           /* on storage both hosts see: stays put */
+    bool readonly;                         /* CD-ROM or read-only: must exist there already */
+    unsigned long long capacity, physical; /* bytes (copied disks) */
+    bool created;                          /* its copy's volume exists on the destination */
+};
+
+struct virt_storage {
+    struct virt_disk *disks;
+    size_t n;
+};
+
+/* Reads guest `name`'s disks and decides for each whether it stays (shared), is copied
+ * (local, writable) or must exist on the destination (local, read-only). Clear `s` after. */
+int virt_vm_storage(struct virt *v, const char *name, struct virt_storage *s, struct err *e);
+
+/* True for a disk the migration copies. */
+bool virt_disk_copied(const struct virt_disk *d);
+
+/* How many disks the migration copies. */
+size_t virt_storage_copies(const struct virt_storage *s);
+
+/* Frees the disks; the struct is zeroed and may be reused. */
+void virt_storage_clear(struct virt_storage *s);
 
 /* Called from a helper thread about every half second while a migration runs. */
 typedef void (*virt_progress_fn)(void *opaque, const struct virt_job_info *info);
@@ -83,11 +118,27 @@ struct virt_migrate_opts {
     const char *addr;             /* numeric address the migration data goes to */
     bool delete_source;           /* undefine the source definition on success */
     unsigned long long bandwidth; /* MiB/s; 0 = unlimited */
+    struct virt_storage *storage; /* from virt_vm_storage: targets are created and filled */
+    char *removed;                /* out: the source's copies removed (delete_source) */
+    size_t removed_len;
 };
 
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
  * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */
 int virt_remote_check(struct virt *v, const char *host, struct err *e);
+
+/* Refuses (ERR_CONFLICT, saying what to do) a move that would collide on the destination:
+ * another guest of the same name, this guest (same UUID) already active there, or its UUID
+ * under another name. Blocking: task workers only. */
+int virt_remote_guest_check(struct virt *v, const char *host, const char *name, struct err *e);
+
+/* Stops the migration job running on guest `name` (libvirt's abort); ERR_CONFLICT when
+ * libvirt cannot stop it any more (switch-over, post-copy, finished). Blocking. */
+int virt_vm_abort_job(struct virt *v, const char *name, struct err *e);
+
+/* A migration that moves no data for this long is stopped and fails as stalled. Call
+ * before the first migration (start-up). */
+void virt_set_stall_timeout(struct virt *v, long seconds);
 
 /* Migrates guest `name`: live peer-to-peer when active, offline when shut off. On failure
  * the guest stays where it was. `final` gets the completed job's figures. Blocking. */

@@ -22,7 +22,13 @@ struct vm_info {
     char *graphics_type;               /* NULL: none */
     char *graphics_listen;
     int graphics_port;                 /* -1: none or not yet assigned */
+    char *moved_host;                  /* kimchid's mark: this definition's guest moved there */
+    char *moved_at;                    /* ... at this time (ISO 8601, UTC) */
 };
+
+/* The namespace of kimchid's own domain metadata. */
+#define VIRT_META_NS "https://kimchid.invalid/xmlns/moved/1"
+
 
 /* One published view of all guests; immutable once published, reference counted. */
 struct snapshot {
@@ -77,6 +83,8 @@ struct virt {
     struct remote_entry *remotes;
     size_t nremotes;
 
+    long stall_ms; /* see virt_set_stall_timeout */
+
     pthread_mutex_t busy_lock;
     struct busy_entry *busy;
     size_t nbusy;
@@ -91,11 +99,28 @@ int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const ch
 /* Looks a guest up by name; ERR_NOT_FOUND with Kimchi's message when unknown. */
 virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e);
 
+/* Runs fn on guest `name`, looked up on a new reference to the local connection (both
+ * released after). Returns fn's result, or -1 with `e` when the guest cannot be found. */
+typedef int (*virt_domain_fn)(virConnectPtr c, virDomainPtr d, void *arg, struct err *e);
+int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
+                     struct err *e);
+
 /* Parses domain XML into `info` (zeroed first). */
 int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e);
 
 /* Frees the strings of `info`. */
 void virt_vm_info_clear(struct vm_info *info);
+
+/* Deep copy of `src` into `dst` (every string duplicated). -1 when out of memory (dst is
+ * then cleared). Add a field to struct vm_info here and in virt_vm_info_clear. */
+int virt_vm_info_copy(struct vm_info *dst, const struct vm_info *src);
+
+/* moved.c: reads kimchid's "moved" mark from a domain's persistent config; 1 when marked
+ * (host and at filled), 0 when not. */
+int virt_moved_read(virDomainPtr d, char *host, size_t hostlen, char *at, size_t atlen);
+
+/* moved.c: marks (host non-NULL) or unmarks (host NULL) a persistent domain's config. */
+int virt_moved_set(virDomainPtr d, const char *host, struct err *e);
 
 /* Kimchi's state name for a libvirt state number. Static string. */
 const char *virt_state_name(int state);
@@ -112,6 +137,42 @@ void virt_remote_close_all(struct virt *v);
 
 /* An event named this guest: re-read its XML at the next refresh, which comes soon. */
 void virt_inventory_mark_stale(struct virt *v, const char *uuid);
+
+/* storage.c: the type of the filesystem holding `path` (the mount with the longest matching
+ * mount point in `mountinfo`, a file in /proc/self/mountinfo's format), e.g. "ext4",
+ * "fuse.glusterfs"; "unknown" when none matches. */
+void virt_fs_type(const char *mountinfo, const char *path, char *type, size_t len);
+
+/* storage.c: whether a path lies on a filesystem libvirt treats as shared. */
+bool virt_path_is_shared(const char *path);
+
+/* Reads the disks of `dom` (see virt_vm_storage). */
+int virt_storage_plan(virConnectPtr c, virDomainPtr dom, struct virt_storage *s, struct err *e);
+
+/* Creates on the destination (connection rc) the volume of every copied disk: same path,
+ * format and capacity. Fails, naming the path and what to create, when no pool there holds
+ * the directory, or when the file exists already. Marks each created disk. */
+int virt_storage_prepare(virConnectPtr rc, const char *host, struct virt_storage *s,
+                         struct err *e);
+
+/* Removes the volumes virt_storage_prepare created, with fresh connections retried for a
+ * while (the destination may be restarting). Paths it could not remove go into `note`. */
+void virt_storage_unprepare(struct virt *v, const char *host, struct virt_storage *s,
+                            char *note, size_t len);
+
+/* Removes this host's copies of the copied disks (never a shared disk); their paths go
+ * into `removed`. */
+int virt_storage_remove_source(virConnectPtr c, struct virt_storage *s, char *removed,
+                               size_t len, struct err *e);
+
+/* Called as bytes of a disk are copied. */
+typedef void (*virt_copied_fn)(void *opaque, unsigned long long bytes);
+
+/* Copies every copied disk's file into its pre-created volume on the destination through
+ * the storage API's streams (for shut-off guests, which libvirt moves without storage). */
+int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *host,
+                             const struct virt_storage *s, virt_copied_fn fn, void *opaque,
+                             struct err *e);
 
 /* Starts/stops the inventory thread (inventory.c). */
 int virt_inventory_start(struct virt *v, struct err *e);

@@ -28,6 +28,22 @@ start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 req GET /tasks/3
 ok "a task left running reads failed after restart" eq "$(jq_get .status)" failed
 ok "...with a message saying it was interrupted, and its last step" has "$(jq_get .message)" 'interrupted because kimchid stopped while it was running (last step: "cloning disk")'
+
+# one daemon per state directory: a second one exits at once, naming the first
+second_log=$(mktemp)
+start=$(date +%s%N)
+timeout 10 "$KIMCHID" --http --listen "127.0.0.1:$(free_port)" --state-dir "$STATE" \
+  --uri "test://$ROOT/tests/api/node.xml" >"$second_log" 2>&1
+second_rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "a second kimchid on the same state directory exits with status 1" eq "$second_rc" 1
+ok "...within 2 s (took ${ms} ms)" test "$ms" -lt 2000
+ok "...saying which process holds it and what to do" has "$(cat "$second_log")" \
+  "KCHD0030E: Another kimchid (process $KPID) already uses the state directory \"$STATE\". Stop it first, or give this one its own --state-dir."
+req GET /tasks/3
+ok "...and the first one still answers" eq "$STATUS" 200
+ok "the lock file is 0600 and names the running daemon" eq "$(stat -c %a "$STATE/kimchid.lock") $(cat "$STATE/kimchid.lock")" "600 $KPID"
+rm -f "$second_log"
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
 done_testing

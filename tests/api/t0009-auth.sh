@@ -9,7 +9,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 ROUTES=("GET /vms" "GET /vms/alpha" "DELETE /vms/alpha" "POST /vms/alpha/start"
   "POST /vms/alpha/poweroff" "POST /vms/alpha/shutdown" "POST /vms/alpha/reset"
   "POST /vms/alpha/suspend" "POST /vms/alpha/resume" "POST /vms/alpha/clone"
-  "POST /vms/alpha/migrate" "GET /tasks" "GET /tasks/1" "GET /session")
+  "POST /vms/alpha/migrate" "GET /tasks" "GET /tasks/1" "POST /tasks/1/cancel" "GET /session")
 for r in "${ROUTES[@]}"; do
   ok "$r without a login: 401" eq "$(code -X "${r% *}" "$BASE${r#* }")" 401
 done

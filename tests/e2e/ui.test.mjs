@@ -108,7 +108,7 @@ async function waitNote(kind, text, timeout = 90000) {
 
 test('the guest list shows every guest with its state, memory and vCPUs', async () => {
   const names = await page.locator('#guests tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.name));
-  assert.deepEqual(names, ['vm-off', 'vm-one', 'vm-transient', 'vm-two']);
+  assert.deepEqual(names, ['vm-busy', 'vm-local', 'vm-off', 'vm-one', 'vm-shared', 'vm-transient', 'vm-two']);
   assert.equal(await row('vm-one').locator('.state .badge').textContent(), 'running');
   assert.equal(await row('vm-off').locator('.state .badge').textContent(), 'shutoff');
   assert.equal(await row('vm-one').locator('.mem').textContent(), '128 MiB');
@@ -245,6 +245,9 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
     document.querySelector('tr[data-name="vm-one"] .badge')?.textContent === 'shutoff', null, { timeout: 10000 });
   assert.equal(vmState('b', 'vm-one'), 'running');
   assert.equal(vmState('a', 'vm-one'), 'shut off', 'without the box the source stays defined');
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-name="vm-one"] .moved')?.textContent === 'moved to host-b', null, { timeout: 10000 });
+  await shot('08b-moved-to-host-b');
   const post = requests.find((r) => r.method === 'POST' && r.url.endsWith('/vms/vm-one/migrate'));
   assert.ok(post, 'the migrate request was sent');
   assert.ok(!post.url.includes(admin.password), 'the password is not in the URL');
@@ -301,6 +304,19 @@ test('two guests migrating at once each show their own progress', async () => {
   await page.waitForFunction(() => document.querySelectorAll('.progress').length === 0, null, { timeout: 90000 });
   assert.equal(vmState('b', 'vm-p1'), 'running');
   assert.equal(vmState('b', 'vm-p2'), 'running');
+});
+
+test('a guest with a local disk: the row says its disks are being copied, then memory', async () => {
+  virsh('a', 'migrate-setspeed', 'vm-local', '8'); // its 64 MiB disk takes seconds to copy
+  await openMigrate('vm-local');
+  await fillMigrate({ host: 'host-b' });
+  await page.click('#migrate-start');
+  await page.waitForFunction(() => /^Copying disks: \d+% · [\d.]+ MiB\/s/.test(
+    document.querySelector('tr[data-name="vm-local"] .figures')?.textContent ?? ''), null, { timeout: 60000 });
+  await shot('14-copying-disks');
+  const note = await waitNote('success', '"vm-local" migrated');
+  assert.match(await note.textContent(), /copied disk vda/);
+  assert.equal(vmState('b', 'vm-local'), 'running');
 });
 
 test('Clone from the menu runs as a task and adds the new guest', async () => {

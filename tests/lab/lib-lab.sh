@@ -10,13 +10,14 @@ USER_PW=$(jq -r '.[] | select(.name=="labuser") | .password' "$LAB/users.json")
 
 lab() { "$LABCMD" "$@"; }
 
-# start_lab_kimchid : HTTPS on host-a's address; sets KPID, PORT, BASE, KLOG
+# start_lab_kimchid : HTTPS on host-a's address; sets KPID, PORT, BASE, KLOG; KIMCHID_ARGS adds options
 start_lab_kimchid() {
   PORT=$(free_port)
   KLOG=$LAB/kimchid.log
   mkdir -p "$STATE"
+  # shellcheck disable=SC2086 # KIMCHID_ARGS: a test's extra options
   "$LABCMD" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$STATE" \
-    --log-level debug >>"$KLOG" 2>&1 &
+    --log-level debug ${KIMCHID_ARGS:-} >>"$KLOG" 2>&1 &
   KPID=$!
   BASE=https://198.18.0.1:$PORT/plugins/kimchi
   wait_ready "$BASE/vms" "-k"
@@ -47,4 +48,81 @@ secrets_absent() { # the pattern goes through a file: grep's own argv must not h
   grep -qaF -f "$pat" /proc/[0-9]*/cmdline 2>/dev/null && hits="$hits cmdline"
   rm -f "$pat"
   [ -z "$hits" ] || { fail_note "password found in:$hits"; return 1; }
+}
+
+# ---- booted guests: their console files on each host ----
+# hb_lines a|b NAME : the complete heartbeat lines a guest printed on that host
+hb_lines() { lab console "$1" "$2" | tr -d '\r' | grep -E '^HB [0-9]+ boot=[0-9a-f-]+ mem=[^ ]+ disk=[^ ]+$' || true; }
+hb_last() { hb_lines "$1" "$2" | tail -1; }
+hb_field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; } # hb_field boot|mem|disk < line
+hb_count() { awk '{print $2}'; }
+
+# wait_hb a|b NAME [N] [SECONDS] : waits until the guest has printed N (1) more heartbeat
+# lines on that host than it had when called; fails after SECONDS (60)
+wait_hb() {
+  local before want i
+  before=$(hb_lines "$1" "$2" | wc -l)
+  want=$((before + ${3:-1}))
+  for i in $(seq 1 $((${4:-60} * 5))); do
+    [ "$(hb_lines "$1" "$2" | wc -l)" -ge "$want" ] && return 0
+    sleep 0.2
+  done
+  fail_note "$2 printed no new heartbeat on host-$1 in ${4:-60} s"; return 1
+}
+
+# survived NAME : after a move host-a -> host-b, the guest's console says it carried on:
+# host-b shows no boot, the same boot id as host-a's last line, a counter that continues
+# from it (the line in flight at the switch-over may be split between the two files), and
+# three more lines with the memory and disk checks ok.
+survived() {
+  local name=$1 last first bid
+  last=$(hb_last a "$name")
+  wait_hb b "$name" 3 30 || return 1
+  first=$(hb_lines b "$name" | head -1)
+  bid=$(hb_field boot <<<"$last")
+  if lab console b "$name" | grep -q '^BOOT '; then fail_note "$name booted again on host-b"; return 1; fi
+  [ -n "$bid" ] && [ "$(hb_field boot <<<"$first")" == "$bid" ] ||
+    { fail_note "boot id changed: host-a '$last', host-b '$first'"; return 1; }
+  local gap=$(( $(hb_count <<<"$first") - $(hb_count <<<"$last") ))
+  [ "$gap" -ge 1 ] && [ "$gap" -le 2 ] || { fail_note "counter jumped by $gap: '$last' -> '$first'"; return 1; }
+  local bad
+  bad=$(hb_lines b "$name" | grep -v " boot=$bid mem=ok disk=\(ok\|none\)$" | head -1)
+  [ -z "$bad" ] || { fail_note "check failed on host-b: $bad"; return 1; }
+}
+
+# fill_disk a|b PATH MiB : writes MiB of a pattern at 8 MiB into an image the guest does not
+# touch (it writes the first 4 MiB), so a copy has real data to move
+fill_disk() { lab exec "$1" qemu-io -f qcow2 -c "write -P 0x5a 8M ${3}M" "$2" >/dev/null; }
+
+# booted_guest NAME DISK-POOL|"" MiB-PREFILLED [off] : defines (and starts) one more booted guest on
+# host-a (the lab's template), with a qcow2 disk in that pool
+booted_guest() {
+  local name=$1 pool=$2 fill=${3:-0} v="virsh -q -c qemu:///system" path=""
+  if [ -n "$pool" ]; then
+    lab exec a $v vol-create-as "$pool" "$name.qcow2" 128M --format qcow2 >/dev/null
+    path=$(lab exec a $v vol-path --pool "$pool" "$name.qcow2")
+    [ "$fill" -gt 0 ] && fill_disk a "$path" "$fill"
+  fi
+  lab booted a "$name" "$path" 16 0 ${4:-}
+}
+
+# eventually SECONDS CMD... : CMD succeeds within SECONDS (polled every 0.2 s)
+eventually() {
+  local secs=$1; shift
+  for _ in $(seq 1 $((secs * 5))); do "$@" 2>/dev/null && return 0; sleep 0.2; done
+  "$@"
+}
+absent_on() { [ "$(vm_state "$1" "$2")" == absent ]; } # absent_on a|b NAME
+
+# wait_moving TASK-ID [FIELD] : polls the task until progress.FIELD (data_processed) is above
+# zero (true), or the task ends or 60 s pass (false); leaves the task in BODY
+wait_moving() {
+  local field=${2:-data_processed}
+  for _ in $(seq 1 600); do
+    req GET "/tasks/$1"
+    [ "$(jq_get ".progress.$field // 0")" -gt 0 ] && return 0
+    [ "$(jq_get .status)" != running ] && return 1
+    sleep 0.1
+  done
+  return 1
 }

@@ -31,12 +31,21 @@ ok "progress was seen rising in at least two readings below 100% (${percents[*]}
 ok "progress never went backwards" bash -c 'prev=-1; for p in "$@"; do [ "$p" -ge "$prev" ] || exit 1; prev=$p; done' _ "${percents[@]}"
 all_steps=$(printf '%s\n' "${steps[@]}" | uniq | tr '\n' '|')
 ok "the task went through the ssh set-up step" has "$all_steps" "setting up password-less ssh login"
-ok "...and the libvirt check and the migration" has "$all_steps" "checking libvirt on the remote host|migrating"
+ok "...then the libvirt check" has "$all_steps" "|checking libvirt on the remote host|"
+ok "...and the migration" has "$all_steps" "|migrating|"
 ok "vm-one runs on host-b" eq "$(vm_state b vm-one)" running
 ok "vm-one is persistent on host-b" eq "$(vm_persistent b vm-one)" yes
 ok "vm-one is shut off but still defined on host-a" eq "$(vm_state a vm-one)" "shut off"
 req GET /vms/vm-one
 ok "kimchid shows vm-one shut off" eq "$(jq_get .state)" shutoff
+ok "...and where it moved (moved_to)" eq "$(jq_get .moved_to.host)" host-b
+ok "the mark is in the old definition's own XML, with a time" bash -c \
+  "'$LABCMD' exec a virsh -q -c qemu:///system dumpxml vm-one --inactive | grep -q '<kimchid:moved xmlns:kimchid=\"https://kimchid.invalid/xmlns/moved/1\" host=\"host-b\" at=\"20'"
+req POST /vms/vm-one/start
+ok "starting the old definition while the guest runs on host-b: 409" eq "$STATUS" 409
+ok "...saying where it runs and how to force it" has "$(jq_get .reason)" \
+  'KCHMIGR0014E: "vm-one" was moved to "host-b" at 20'
+ok "...and nothing started on host-a" eq "$(vm_state a vm-one)" "shut off"
 ok "root's key is in host-b's authorized_keys once" eq "$(grep -c kimchid-root@host-a "$LAB/b/root/.ssh/authorized_keys")" 1
 ok "host-b's key was recorded in host-a's known_hosts" grep -q '^host-b ' "$LAB/a/root/.ssh/known_hosts"
 ok "root key login from host-a to host-b now works" "$LABCMD" exec a ssh -o BatchMode=yes root@host-b true

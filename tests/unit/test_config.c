@@ -39,6 +39,11 @@ static void config_defaults_and_overrides(void **state)
     assert_string_equal(c.uri, "test:///default");
     assert_true(c.http);
     assert_int_equal(c.workers, 2);
+    assert_int_equal(c.stall_timeout, 60);
+    config_free(&c);
+    char *a3[] = {"kimchid", "--stall-timeout", "15", NULL};
+    assert_int_equal(parse(&c, &e, 3, a3), 0);
+    assert_int_equal(c.stall_timeout, 15);
     config_free(&c);
 }
 
@@ -53,6 +58,10 @@ static void config_rejects_bad_values_with_a_message(void **state)
     config_free(&c);
     char *a2[] = {"kimchid", "--workers", "0", NULL};
     assert_int_equal(parse(&c, &e, 3, a2), -1);
+    config_free(&c);
+    char *a4[] = {"kimchid", "--stall-timeout", "2", NULL};
+    assert_int_equal(parse(&c, &e, 3, a4), -1);
+    assert_non_null(strstr(e.msg, "stall-timeout"));
     config_free(&c);
     char *a3[] = {"kimchid", "--bogus", NULL};
     assert_int_equal(parse(&c, &e, 2, a3), -1);

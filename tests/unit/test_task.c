@@ -184,6 +184,106 @@ static void purge_removes_old_finished_tasks_only(void **state)
     task_engine_free(t);
 }
 
+/* A job that can be stopped until it reaches its "point of no return" (arg: 1 = it
+ * refuses the request, as a migration past its switch-over does). */
+static int job_cancellable(struct task_ctx *ctx, void *arg, struct err *e)
+{
+    bool refuse = arg != NULL;
+    task_ctx_cancellable(ctx, true, NULL);
+    task_ctx_message(ctx, "working"); /* wait_started() sees it: cancellable from now on */
+    char by[64];
+    for (int i = 0; i < 1000; i++) {
+        if (task_ctx_cancel_asked(ctx, by, sizeof(by))) {
+            task_ctx_cancel_answer(ctx, !refuse, refuse ? "it is switching over" : NULL);
+            if (!refuse)
+                return err_set(e, ERR_CONFLICT, "KCHTEST002E", "Cancelled by %s.", by);
+            break;
+        }
+        usleep(2000);
+    }
+    task_ctx_cancellable(ctx, false, "it has ended");
+    task_ctx_message(ctx, "OK");
+    return 0;
+}
+
+static int job_slow(struct task_ctx *ctx, void *arg, struct err *e)
+{
+    (void)arg;
+    (void)e;
+    task_ctx_message(ctx, "working");
+    usleep(200000);
+    return 0;
+}
+
+static void wait_started(struct task_engine *t, const char *id)
+{
+    struct err e;
+    for (int i = 0; i < 200; i++) {
+        json_t *o = task_engine_get(t, id, &e);
+        bool queued = o && strcmp(json_string_value(json_object_get(o, "message")), "queued") == 0;
+        json_decref(o);
+        if (!queued)
+            return;
+        usleep(5000);
+    }
+}
+
+static void cancel_stops_a_job_that_can_stop(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, NULL, job_cancellable, NULL, NULL, &e));
+    wait_started(t, "1");
+    assert_int_equal(task_engine_cancel(t, "1", "root", &e), 0);
+    json_t *done = wait_done(t, "1");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(done, "message")),
+                        "KCHTEST002E: Cancelled by root.");
+    json_decref(done);
+    assert_int_equal(task_engine_cancel(t, "1", "root", &e), -1);
+    assert_int_equal(e.code, ERR_CONFLICT);
+    assert_string_equal(e.msg,
+                        "KCHTASK0007E: Task 1 has already failed; there is nothing to cancel.");
+    assert_int_equal(task_engine_cancel(t, "99", "root", &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    assert_int_equal(task_engine_cancel(t, "x1", "root", &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    task_engine_free(t);
+}
+
+static void cancel_past_the_point_of_no_return_is_refused(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, NULL, job_cancellable, (void *)1, NULL, &e));
+    wait_started(t, "1");
+    assert_int_equal(task_engine_cancel(t, "1", "root", &e), -1);
+    assert_int_equal(e.code, ERR_CONFLICT);
+    assert_string_equal(e.msg, "KCHTASK0008E: Task 1 cannot be cancelled: it is switching over.");
+    json_t *done = wait_done(t, "1");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "finished");
+    json_decref(done);
+    task_engine_free(t);
+}
+
+static void a_job_that_never_allows_it_cannot_be_cancelled(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, NULL, job_slow, NULL, NULL, &e));
+    wait_started(t, "1");
+    assert_int_equal(task_engine_cancel(t, "1", "root", &e), -1);
+    assert_int_equal(e.code, ERR_CONFLICT);
+    assert_string_equal(e.msg,
+                        "KCHTASK0008E: Task 1 cannot be cancelled: this kind of task cannot be "
+                        "stopped.");
+    json_decref(wait_done(t, "1"));
+    task_engine_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +293,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_task_running_at_stop_reads_failed_interrupted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(purge_removes_old_finished_tasks_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_stops_a_job_that_can_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_past_the_point_of_no_return_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_job_that_never_allows_it_cannot_be_cancelled, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,17 +140,29 @@ function renderTask(td, running) {
   if (task.progress?.percent != null) bar.value = task.progress.percent;
   else bar.removeAttribute('value'); // indeterminate until figures arrive
   bar.setAttribute('aria-label', kind === 'migrate' ? 'Migration progress' : 'Clone progress');
+  // a local disk is copied before memory moves: say which part is being copied
+  const what = task.progress?.phase === 'disks' ? 'Copying disks' : 'Migrating';
   box.querySelector('.figures').textContent =
-    kind === 'migrate' ? `Migrating: ${progressLine(task.progress)}` : 'Cloning';
+    kind === 'migrate' ? `${what}: ${progressLine(task.progress)}` : 'Cloning';
   box.querySelector('.step').textContent = task.message;
 }
 
 function updateRow(tr, vm, running) {
-  const badge = document.createElement('span');
-  badge.className = `badge state-${vm.state}`;
-  badge.textContent = vm.state;
   const stateTd = tr.querySelector('.state');
-  if (stateTd.textContent !== vm.state) stateTd.replaceChildren(badge);
+  const key = `${vm.state} ${vm.moved_to?.host ?? ''}`;
+  if (stateTd.dataset.key !== key) {
+    stateTd.dataset.key = key;
+    const badge = document.createElement('span');
+    badge.className = `badge state-${vm.state}`;
+    badge.textContent = vm.state;
+    stateTd.replaceChildren(badge);
+    if (vm.moved_to) { // the guest runs elsewhere: this is its old definition
+      const moved = document.createElement('span');
+      moved.className = 'moved';
+      moved.textContent = `moved to ${vm.moved_to.host}`;
+      stateTd.append(' ', moved);
+    }
+  }
   tr.querySelector('.mem').textContent = mib(vm.memory.current);
   tr.querySelector('.cpus').textContent = String(vm.cpu_info.vcpus);
   renderTask(tr.querySelector('.task'), running);

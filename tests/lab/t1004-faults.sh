@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# t1004 - faults during a move: nothing waits forever, and the guest stays whole on host-a.
+#  - the network to host-b drops mid-migration: no data moves, kimchid stops the move after
+#    --stall-timeout and says so; the guest runs on host-a and nothing is left on host-b;
+#  - SIGTERM while a migration runs: reads keep working, new tasks get 503, the migration
+#    finishes, then kimchid exits; with a short --shutdown-timeout the move is cancelled.
+. "$(dirname "$0")/lib-lab.sh"
+KIMCHID_ARGS="--stall-timeout 6"
+start_lab_kimchid
+V="virsh -q -c qemu:///system"
+
+net_drop() { # 100% loss with the links up (no netem in this kernel): a queue of length 0
+  tc qdisc add dev kl-b root pfifo limit 0
+  ip netns exec kimchid-b tc qdisc add dev eth0 root pfifo limit 0
+}
+net_restore() {
+  tc qdisc del dev kl-b root 2>/dev/null
+  ip netns exec kimchid-b tc qdisc del dev eth0 root 2>/dev/null
+  return 0
+}
+trap net_restore EXIT
+
+booted_guest vm-stall "" 0
+ok "vm-stall has booted" wait_hb a vm-stall 1 90
+migrate vm-stall "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labadmin",password:$p,bandwidth:2}')"
+ok "the migration was moving data" wait_moving "$ID"
+net_drop
+start=$(date +%s)
+for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
+took=$(( $(date +%s) - start ))
+ok "the task ended within 60 s of the network dropping (took ${took} s)" test "$took" -le 60
+ok "...failed as stalled, naming the host and the time" has "$(jq_get .message)" \
+  'The migration stalled: no data moved to "host-b" for 6 s'
+ok "...and says the guest stays" has "$(jq_get .message)" "the guest stays on this host"
+net_restore
+ok "the guest runs on host-a" eq "$(vm_state a vm-stall)" running
+ok "...and carries on with its memory intact" bash -c ". '$ROOT/tests/lab/lib-lab.sh' >/dev/null; wait_hb a vm-stall 2 30 && [ \"\$(hb_last a vm-stall | hb_field mem)\" == ok ]"
+ok "no copy of it is left on host-b" eventually 30 absent_on b vm-stall
+
+stop_kimchid
+ok "kimchid exits cleanly" eq "$KEXIT" 0
+
+# SIGTERM during a migration: HTTP keeps answering (reads; new tasks 503) until it finishes
+KIMCHID_ARGS="--shutdown-timeout 60"
+start_lab_kimchid
+lab guest a vm-term 128 fill persistent
+migrate vm-term '{"remote_host":"host-b","bandwidth":3}'
+term_id=$ID
+ok "the migration is moving data" wait_moving "$term_id"
+kill -TERM "$KPID"
+sleep 1
+req GET /vms
+ok "after SIGTERM, with a migration running, reads still work" eq "$STATUS" 200
+req POST /vms/vm-off/clone
+ok "...and new tasks get 503 saying kimchid is shutting down" eq "$STATUS $(jq_get .reason)" \
+  "503 KCHTASK0004E: kimchid is shutting down; try again later."
+req GET "/tasks/$term_id"
+ok "...while the migration goes on" eq "$(jq_get .status)" running
+KEXIT=0; wait "$KPID" || KEXIT=$?
+ok "kimchid exits, cleanly, once the migration has ended" eq "$KEXIT" 0
+ok "...and the migration finished: the guest runs on host-b" eq "$(vm_state b vm-term)" running
+ok "...which its record says" eq "$(sqlite3 "$STATE/tasks.db" "SELECT status FROM tasks WHERE id=$term_id")" finished
+
+# SIGTERM with a short --shutdown-timeout: the running migration is cancelled, the guest stays
+KIMCHID_ARGS="--shutdown-timeout 2"
+start_lab_kimchid
+lab guest a vm-term2 128 fill persistent
+migrate vm-term2 '{"remote_host":"host-b","bandwidth":1}'
+term_id=$ID
+ok "the migration is moving data" wait_moving "$term_id"
+start=$(date +%s)
+kill -TERM "$KPID"
+KEXIT=0; wait "$KPID" || KEXIT=$?
+took=$(( $(date +%s) - start ))
+ok "with --shutdown-timeout 2, kimchid exits within 20 s (took ${took} s) and cleanly" eq "$KEXIT $([ "$took" -le 20 ] && echo fast)" "0 fast"
+ok "...the migration was cancelled: its record says so" has \
+  "$(sqlite3 "$STATE/tasks.db" "SELECT status || ' ' || message FROM tasks WHERE id=$term_id")" \
+  "failed KCHMIGR0016E: Migration of \"vm-term2\" to \"host-b\" was cancelled by kimchid (shutting down)"
+ok "...and the guest runs on host-a" eq "$(vm_state a vm-term2)" running
+ok "...not on host-b" eventually 30 absent_on b vm-term2
+done_testing
