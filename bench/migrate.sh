@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# migrate.sh - migration of an idle 256 MiB TCG guest host-a -> host-b in the lab: kimchid
-# (POST to the task's end, all its checks included) against `virsh migrate` with the same
-# flags, alternately, 5 times each. Prints both medians and the ratio. Needs root.
+# migrate.sh [idle|disk] - migration host-a -> host-b in the lab: kimchid (POST to the task's
+# end, all its checks included) against `virsh migrate` with the same flags, alternately,
+# 5 times each. Prints both medians and the ratio. Needs root.
+#   idle: an idle 256 MiB TCG guest, no disk (the default)
+#   disk: a booted guest whose 256 MiB local qcow2 disk is fully written; kimchid copies it
+#         (pre-creating the target itself); virsh gets --copy-storage-all with the target
+#         pre-created, as libvirt needs
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB=${KIMCHID_LAB_DIR:-/tmp/kimchid-lab}
 lab=$ROOT/tests/lab/lab
 RUNS=${BENCH_MIGRATIONS:-5}
+MODE=${1:-idle}
+V="virsh -q -c qemu:///system"
+IMG=/var/lib/libvirt/images/vm-bench.qcow2
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up >/dev/null
-"$lab" guest a vm-bench 256 nofill persistent
+if [ "$MODE" == disk ]; then
+  "$lab" exec a $V vol-create-as default vm-bench.qcow2 256M --format qcow2 >/dev/null
+  "$lab" exec a qemu-io -f qcow2 -c "write -P 0x5a 0 256M" "$IMG" >/dev/null
+  "$lab" booted a vm-bench "$IMG"
+  COPY=--copy-storage-all
+else
+  "$lab" guest a vm-bench 256 nofill persistent
+  COPY=
+fi
 # host-b -> host-a trust, only so the bench can move the guest back between runs
 "$lab" exec b ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
 mkdir -p "$LAB/a/root/.ssh" && cat "$LAB/b/root/.ssh/id_ed25519.pub" >>"$LAB/a/root/.ssh/authorized_keys"
@@ -24,9 +39,12 @@ pw=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
 body=$(mktemp)
 printf '{"remote_host":"host-b","user":"labadmin","password":"%s"}' "$pw" >"$body"
 now() { date +%s%N; }
-back() { # puts the guest back on host-a (not timed)
-  "$lab" exec b virsh -q -c qemu:///system migrate --live --p2p --persistent --undefinesource \
+back() { # puts the guest back on host-a (not timed); host-b's disk copy goes, host-a's stays
+  # shellcheck disable=SC2086
+  "$lab" exec b $V migrate --live --p2p --persistent --undefinesource $COPY \
     --migrateuri tcp://198.18.0.1 vm-bench qemu+ssh://root@host-a/system >/dev/null
+  [ "$MODE" != disk ] || "$lab" exec b rm -f "$IMG"
+  [ "$MODE" != disk ] || "$lab" exec b $V pool-refresh default >/dev/null
 }
 kimchid_once() {
   local t0 id st
@@ -40,8 +58,11 @@ kimchid_once() {
   echo $(( ($(now) - t0) / 1000000 ))
 }
 virsh_once() {
-  local t0; t0=$(now)
-  "$lab" exec a virsh -q -c qemu:///system migrate --live --p2p --persistent --undefinesource \
+  local t0
+  [ "$MODE" != disk ] || "$lab" exec b qemu-img create -q -f qcow2 "$IMG" 256M # virsh needs it
+  t0=$(now)
+  # shellcheck disable=SC2086
+  "$lab" exec a $V migrate --live --p2p --persistent --undefinesource $COPY \
     --migrateuri tcp://198.18.0.2 vm-bench qemu+ssh://root@host-b/system >/dev/null
   echo $(( ($(now) - t0) / 1000000 ))
 }
@@ -57,8 +78,12 @@ rm -f "$body"
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 km=$(median "${k[@]}"); vm=$(median "${v[@]}")
-echo "migration of an idle 256 MiB TCG guest host-a -> host-b, $RUNS runs each, alternating"
+if [ "$MODE" == disk ]; then
+  echo "migration of a booted guest with a 256 MiB local disk, fully written, host-a -> host-b (disk copied), $RUNS runs each, alternating"
+else
+  echo "migration of an idle 256 MiB TCG guest host-a -> host-b, $RUNS runs each, alternating"
+fi
 echo "  first kimchid run, with ssh trust set-up: ${first} ms"
 echo "  kimchid (POST to task finished): ${k[*]} ms, median $km ms"
-echo "  virsh migrate, same flags:       ${v[*]} ms, median $vm ms"
+echo "  virsh migrate, same flags${COPY:+ $COPY}: ${v[*]} ms, median $vm ms"
 awk -v a="$km" -v b="$vm" 'BEGIN {printf "  ratio kimchid/virsh: %.3f (target <= 1.05)\n", a/b}'

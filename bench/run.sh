@@ -49,5 +49,6 @@ for n in 1 100 1000; do
   say "$(printf '%-7s %-12s %12s %10s %10s %9s %9s' "$n" /vms/:name "$r2" "$a2" "$b2" "$rss" "$start")"
 done
 cat "$OUT/memory.txt" | tee -a "$RES"; rm -f "$OUT/memory.txt"
-[ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" | tee -a "$RES"
+[ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" idle | tee -a "$RES"
+[ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" disk | tee -a "$RES"
 say "targets (100 guests): /vms >= 3000 req/s, p99 <= 20 ms; /vms/:name >= 10000 req/s; RSS <= 20 MiB; start <= 200 ms"

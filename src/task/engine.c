@@ -50,7 +50,7 @@ struct task_engine {
     long ttl;
     struct task_store *store;
     char state_dir[1024];   /* for messages */
-    char store_error[512];  /* the last failed write, while writes fail; else empty */
+    char store_error[1024]; /* the last failed write, while writes fail; else empty */
 };
 
 struct task_ctx {

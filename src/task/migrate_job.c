@@ -31,6 +31,7 @@ struct migrate_arg {
     long long disk_processed;    /* libvirt's completed-job stats leave out */
     struct virt_storage storage; /* the guest's disks and what the move does with each */
     char removed[1024];          /* delete_source: the source copies removed */
+    char note[768];              /* the move completed despite an error from libvirt */
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -157,12 +158,14 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
     if (f->downtime_ms >= 0)
         snprintf(downtime, sizeof(downtime), ", downtime %lld ms", f->downtime_ms);
     if (f->elapsed_ms >= 0)
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s", a->name,
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s", a->name,
                          a->host, (double)f->elapsed_ms / 1000.0, speed, downtime, copied,
-                         a->delete_source ? "; source definition removed" : "", a->removed);
+                         a->delete_source ? "; source definition removed" : "", a->removed,
+                         a->note);
     else
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s", a->name, a->host, copied,
-                         a->delete_source ? "; source definition removed" : "", a->removed);
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s", a->name, a->host,
+                         copied, a->delete_source ? "; source definition removed" : "",
+                         a->removed, a->note);
     if (f->elapsed_ms >= 0) {
         struct virt_job_info whole = *f;
         if (whole.disk_total <= 0 && a->disk_total > 0) { /* the disks count in the total */
@@ -230,8 +233,9 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                              "a shut-off guest's disks are being copied, and that copy cannot "
                              "be stopped halfway; wait for it to end");
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
-    struct virt_migrate_opts o = {a->host,     a->addr,    a->delete_source,       a->bandwidth,
-                                  &a->storage, a->removed, sizeof(a->removed)};
+    struct virt_migrate_opts o = {a->host,     a->addr,    a->delete_source,    a->bandwidth,
+                                  &a->storage, a->removed, sizeof(a->removed), a->note,
+                                  sizeof(a->note)};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
@@ -244,7 +248,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
 /* Rewrites "ID: cause" as "ID: Migration of ... failed while <step>: cause". */
 static void name_the_step(struct migrate_arg *a, struct err *e)
 {
-    char cause[512];
+    char cause[sizeof(e->msg)];
     const char *colon = strstr(e->msg, ": ");
     size_t idlen = colon ? (size_t)(colon - e->msg) : 0;
     snprintf(cause, sizeof(cause), "%s", colon ? colon + 2 : e->msg);

@@ -24,7 +24,7 @@ enum err_code {
 /* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence. */
 struct err {
     enum err_code code;
-    char msg[512];
+    char msg[1024];
 };
 
 /* Sets code and a formatted message "ID: text"; returns -1 so callers can

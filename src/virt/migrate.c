@@ -200,6 +200,7 @@ struct poller {
     long long moved;   /* bytes moved at the last change */
     struct timespec last_change;
     bool stalled;      /* the job was stopped for that */
+    bool called;       /* libvirt's migration call was made: something may have moved */
     long long disk_first;           /* disk bytes at the first disk-phase sample */
     struct timespec disk_first_at;  /* ... and when */
     pthread_t thread;
@@ -294,9 +295,10 @@ static void completed_stats(struct virt *v, virDomainPtr d, const char *host,
 {
     if (job_stats(d, VIR_DOMAIN_JOB_STATS_COMPLETED, final) == 0)
         return;
-    char uuid[VIR_UUID_BUFLEN];
+    char uuid[VIR_UUID_BUFLEN]; /* only over a live cached connection: figures never hold the
+                                 * task's end up on a host that stopped answering */
     virConnectPtr rc =
-        virDomainGetUUID(d, (unsigned char *)uuid) == 0 ? virt_remote_get(v, host, NULL) : NULL;
+        virDomainGetUUID(d, (unsigned char *)uuid) == 0 ? virt_remote_cached(v, host) : NULL;
     virDomainPtr rd = rc ? virDomainLookupByUUID(rc, (unsigned char *)uuid) : NULL;
     if (rd) {
         job_stats(rd, VIR_DOMAIN_JOB_STATS_COMPLETED, final);
@@ -371,6 +373,7 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
     log_info("migrating \"%s\" to %s (flags 0x%x)", name, dconn, flags);
+    p->called = true;
     if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
         rc = 0;
     } else {
@@ -540,6 +543,31 @@ static void mark_moved(struct virt *v, virDomainPtr d, const char *host)
         virt_inventory_mark_stale(v, uuid);
 }
 
+/* The call failed: find out where the guest runs. 0 when the move completed after all (the
+ * error goes into o->note), -1 with e (plus what kimchid found or did) when it did not. */
+static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
+                  struct err *e)
+{
+    char note[512];
+    enum virt_where w = virt_migration_settle(v, d, o->host, note, sizeof(note));
+    if (w == VIRT_WHERE_DEST) {
+        const char *cause = strstr(e->msg, ": ");
+        if (o->note)
+            snprintf(o->note, o->note_len,
+                     "; libvirt reported an error (%s), but the guest runs on \"%s\"%s%s",
+                     cause ? cause + 2 : e->msg, o->host, note[0] ? ": " : "", note);
+        if (o->delete_source && virDomainIsPersistent(d) == 1)
+            virDomainUndefine(d); /* what UNDEFINE_SOURCE would have done */
+        err_clear(e);
+        return 0;
+    }
+    if (note[0]) {
+        size_t used = strlen(e->msg);
+        snprintf(e->msg + used, sizeof(e->msg) - used, " %s", note);
+    }
+    return -1;
+}
+
 int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_opts *o,
                     virt_progress_fn progress, void *opaque, struct virt_job_info *final,
                     struct err *e)
@@ -547,6 +575,8 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     info_unknown(final);
     if (o->removed)
         o->removed[0] = 0;
+    if (o->note)
+        o->note[0] = 0;
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
         return -1;
@@ -562,6 +592,8 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     struct poller p = {.fn = progress, .opaque = opaque, .stall_ms = v->stall_ms};
     unsigned int flags = migrate_flags(state, persistent == 1, o);
     rc = move(v, c, d, state, flags, o, &p, e);
+    if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
+        rc = settle(v, d, o, e);
     if (rc == 0)
         completed_stats(v, d, o->host, final);
     if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))

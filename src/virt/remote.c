@@ -56,6 +56,16 @@ static virConnectPtr store(struct virt *v, const char *host, virConnectPtr c)
     return old;
 }
 
+virConnectPtr virt_remote_cached(struct virt *v, const char *host)
+{
+    virConnectPtr c = cached(v, host);
+    if (c && virConnectIsAlive(c) != 1) {
+        virConnectClose(c);
+        c = NULL;
+    }
+    return c;
+}
+
 virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
 {
     virConnectPtr c = cached(v, host);

@@ -113,6 +113,9 @@ void virt_storage_clear(struct virt_storage *s);
 /* Called from a helper thread about every half second while a migration runs. */
 typedef void (*virt_progress_fn)(void *opaque, const struct virt_job_info *info);
 
+/* Where a guest runs after a migration call failed (virt_vm_migrate settles it). */
+enum virt_where { VIRT_WHERE_SOURCE, VIRT_WHERE_DEST, VIRT_WHERE_UNKNOWN };
+
 struct virt_migrate_opts {
     const char *host;             /* as given: names the remote libvirt (qemu+ssh://root@host) */
     const char *addr;             /* numeric address the migration data goes to */
@@ -121,6 +124,8 @@ struct virt_migrate_opts {
     struct virt_storage *storage; /* from virt_vm_storage: targets are created and filled */
     char *removed;                /* out: the source's copies removed (delete_source) */
     size_t removed_len;
+    char *note;                   /* out: the move completed although libvirt reported an */
+    size_t note_len;              /* error: what it said and what kimchid did about it */
 };
 
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt

@@ -174,6 +174,16 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
                              const struct virt_storage *s, virt_copied_fn fn, void *opaque,
                              struct err *e);
 
+/* settle.c: after a failed migration call, asks both hosts (the destination with fresh
+ * connections, retried for up to 30 s) where the guest with d's UUID is, leaves at most one
+ * copy running, and says where it runs; `note` tells what kimchid did or could not learn. */
+enum virt_where virt_migration_settle(struct virt *v, virDomainPtr d, const char *host,
+                                      char *note, size_t len);
+
+/* remote.c: the cached connection to host if it is alive (new reference), else NULL; never
+ * opens one (for figures that must not hold a task up). */
+virConnectPtr virt_remote_cached(struct virt *v, const char *host);
+
 /* Starts/stops the inventory thread (inventory.c). */
 int virt_inventory_start(struct virt *v, struct err *e);
 void virt_inventory_stop(struct virt *v);

@@ -35,8 +35,10 @@ act busy poweroff
 ok "poweroff a running guest: shutoff" eq "$STATUS $(jq_get .state)" "200 shutoff"
 act nosuch start
 ok "action on an unknown guest: 404" eq "$STATUS $(jq_get .reason)" '404 KCHVM0002E: Virtual machine "nosuch" does not exist.'
-req POST /vms/alpha/start '{"force":true}'
-ok "action with an unknown field: 400 naming it" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0001E: Unknown parameter "force". Remove it from the request.'
+req POST /vms/alpha/start '{"bogus":true}'
+ok "action with an unknown field: 400 naming it" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0001E: Unknown parameter "bogus". Remove it from the request.'
+req POST /vms/alpha/start '{"force":"yes"}'
+ok "start's force must be a boolean: 400" eq "$STATUS" 400
 req POST /vms/alpha/start '{}'
 ok "action with an empty object body: 200" eq "$STATUS" 200
 

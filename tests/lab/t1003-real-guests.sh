@@ -40,6 +40,22 @@ ok "...it runs on host-b" eq "$(vm_state b vm-shared)" running
 ok "...on the same file, which host-a still sees" bash -c \
   "lab() { '$LABCMD' \"\$@\"; }; [ \"\$(lab exec b $V domblklist vm-shared --details | awk '\$3==\"vda\"{print \$4}')\" == /var/lib/libvirt/shared/vm-shared.qcow2 ] && lab exec a test -s /var/lib/libvirt/shared/vm-shared.qcow2"
 ok "...and it carried on: same boot, counter continues, memory and disk ok" survived vm-shared
+ok "...with no lock-manager warning: lockd runs on both hosts" bash -c "[[ '$(jq_get .message)' != *warning* ]]"
+lab booted a vm-shared-dup /var/lib/libvirt/shared/vm-shared.qcow2 16 0 off
+dup_err=$(lab exec a $V start vm-shared-dup 2>&1 || true)
+ok "a second guest on host-a cannot start on the disk host-b's copy runs on (lease held)" has "$dup_err" "is locked"
+ok "...so only host-b runs it" eq "$(vm_state a vm-shared-dup) $(vm_state b vm-shared)" "shut off running"
+lab exec a $V undefine vm-shared-dup >/dev/null
+
+# 1b. shared disks, but host-b's qemu.conf has no lock manager: the move warns
+lab exec a $V vol-create-as shared vm-shared2.qcow2 64M --format qcow2 >/dev/null
+lab booted a vm-shared2 /var/lib/libvirt/shared/vm-shared2.qcow2
+lab exec b sed -i 's/^lock_manager = "lockd"/# lock_manager = "lockd"/' /etc/libvirt/qemu.conf
+migrate vm-shared2 '{"remote_host":"host-b"}'
+follow "$ID" 120
+ok "vm-shared2 moves, and the task warns that host-b has no lock manager" has "$(jq_get .message)" \
+  "; warning: the guest's disks are on shared storage but libvirt's lock manager is off on host-b, so nothing stops a second copy"
+lab exec b sed -i 's/^# lock_manager = "lockd"/lock_manager = "lockd"/' /etc/libvirt/qemu.conf
 
 # 2. a local disk is copied; with delete_source the source's copy goes
 a_file=$LAB/a/lib-libvirt/images/vm-local.qcow2

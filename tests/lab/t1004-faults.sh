@@ -2,6 +2,7 @@
 # t1004 - faults during a move: nothing waits forever, and the guest stays whole on host-a.
 #  - the network to host-b drops mid-migration: no data moves, kimchid stops the move after
 #    --stall-timeout and says so; the guest runs on host-a and nothing is left on host-b;
+#  - host-b's libvirtd killed at the switch-over: exactly one copy runs, the task says where;
 #  - SIGTERM while a migration runs: reads keep working, new tasks get 503, the migration
 #    finishes, then kimchid exits; with a short --shutdown-timeout the move is cancelled.
 . "$(dirname "$0")/lib-lab.sh"
@@ -26,6 +27,9 @@ migrate vm-stall "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labad
 ok "the migration was moving data" wait_moving "$ID"
 net_drop
 start=$(date +%s)
+stalled() { grep -q 'migration of "vm-stall" moved no data for 6 s: stopped' "$KLOG"; }
+ok "with no data moving, kimchid stopped libvirt's job after 6 s" eventually 20 stalled
+net_restore # the network comes back later: kimchid then learns where the guest is
 for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
 took=$(( $(date +%s) - start ))
 ok "the task ended within 60 s of the network dropping (took ${took} s)" test "$took" -le 60
@@ -36,6 +40,48 @@ net_restore
 ok "the guest runs on host-a" eq "$(vm_state a vm-stall)" running
 ok "...and carries on with its memory intact" bash -c ". '$ROOT/tests/lab/lib-lab.sh' >/dev/null; wait_hb a vm-stall 2 30 && [ \"\$(hb_last a vm-stall | hb_field mem)\" == ok ]"
 ok "no copy of it is left on host-b" eventually 30 absent_on b vm-stall
+
+# host-b's libvirtd killed (-9) the moment it resumes the guest (the switch-over), then
+# restarted: whatever libvirt answered, exactly one copy runs, and the task says where
+V="virsh -q -c qemu:///system"
+running_copies() { # running_copies NAME : "A B", the number of running copies on each host
+  local a b
+  a=$(lab exec a $V list --state-running --name | grep -cx "$1" || true)
+  b=$(lab exec b $V list --state-running --name | grep -cx "$1" || true)
+  echo "$a $b"
+}
+qemu_count() { lab exec "$1" pgrep -cf "guest=$2," || true; } # QEMU processes of NAME on a host
+kill_at_switchover() { # kill_at_switchover NAME : in the background, as the guest resumes on host-b
+  ( lab exec b stdbuf -oL virsh -q -c qemu:///system event --loop --event lifecycle 2>/dev/null |
+      grep -m1 -F "'$1': Resumed Migrated" >/dev/null && kill -9 "$(cat "$LAB/b/libvirtd.pid")" ) &
+  KILLER=$!
+  sleep 0.5 # the event stream is registered
+}
+switchover_case() { # switchover_case NAME BODY-JSON
+  lab guest a "$1" 128 fill persistent
+  kill_at_switchover "$1"
+  migrate "$1" "$2"
+  local id=$ID
+  wait "$KILLER"
+  ok "$1: host-b's libvirtd was killed at the switch-over" bash -c "! kill -0 \$(cat '$LAB/b/libvirtd.pid' 2>/dev/null || echo 999999) 2>/dev/null"
+  sleep 2
+  lab service b libvirtd start
+  for _ in $(seq 1 600); do req GET "/tasks/$id"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
+  local st copies; st=$(jq_get .status); copies=$(running_copies "$1")
+  ok "$1: the task ended ($st: $(jq_get .message | cut -c1-400))" test "$st" != running
+  ok "$1: exactly one host runs the guest (running on host-a, host-b: $copies)" bash -c "[ '$copies' == '1 0' ] || [ '$copies' == '0 1' ]"
+  ok "$1: one QEMU process in all ($(qemu_count a "$1") on host-a, $(qemu_count b "$1") on host-b)" \
+    test "$(( $(qemu_count a "$1") + $(qemu_count b "$1") ))" -eq 1
+  if [ "$copies" == "0 1" ]; then
+    ok "$1: it runs on host-b and the task says finished" eq "$st" finished
+  else
+    ok "$1: it runs on host-a and the task says failed" eq "$st" failed
+  fi
+}
+switchover_case vm-sw1 '{"remote_host":"host-b","bandwidth":8}'
+switchover_case vm-sw2 '{"remote_host":"host-b","bandwidth":8,"delete_source":true}'
+req GET /vms
+ok "kimchid still answers" eq "$STATUS" 200
 
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0

@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonv.h"
+#include "util/qemuconf.h"
 
 static void err_maps_codes_to_http_status(void **state)
 {
@@ -145,6 +146,23 @@ static void b64_decodes_basic_credentials(void **state)
     assert_int_equal(b64_decode("dXNlcjpwYXNz", out, 4), -1); /* does not fit */
 }
 
+static void qemuconf_finds_the_lock_manager(void **state)
+{
+    (void)state;
+    char v[32];
+    qemuconf_lock_manager("# lock_manager = \"lockd\"\nuser = \"root\"\n", v, sizeof(v));
+    assert_string_equal(v, ""); /* commented out: libvirt's default, none */
+    qemuconf_lock_manager("user = \"root\"\n  lock_manager = \"lockd\"\n", v, sizeof(v));
+    assert_string_equal(v, "lockd");
+    qemuconf_lock_manager("lock_manager=\"sanlock\"", v, sizeof(v));
+    assert_string_equal(v, "sanlock");
+    qemuconf_lock_manager("lock_manager_x = \"lockd\"\nlock_manager = \"lockd\n\"", v,
+                          sizeof(v));
+    assert_string_equal(v, ""); /* another name; an unterminated string */
+    qemuconf_lock_manager("", v, sizeof(v));
+    assert_string_equal(v, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +175,7 @@ int main(void)
         cmocka_unit_test(jsonv_refuses_deep_nesting),
         cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
         cmocka_unit_test(b64_decodes_basic_credentials),
+        cmocka_unit_test(qemuconf_finds_the_lock_manager),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
