@@ -26,6 +26,10 @@ int sshc_key_login_check(const char *host, struct err *e);
  * 1 yes, 0 no, -1 with `e` when it cannot be told. */
 int sshc_remote_file_exists(const char *host, const char *path, struct err *e);
 
+/* Reads up to len-1 bytes of `path` on `host` over SFTP (as root, with the daemon's key)
+ * into buf, NUL-terminated. Returns the bytes read (0 for a missing file), or -1 with `e`. */
+long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e);
+
 /* Path of the daemon user's known_hosts file, for messages. Static string. */
 const char *sshc_known_hosts_path(void);
 

@@ -180,32 +180,79 @@ int sshc_key_login_check(const char *host, struct err *e)
     return s ? 0 : -1;
 }
 
-/* Over SFTP, so no remote shell ever sees the path. */
-int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
+/* An SFTP session as root@host (both freed by sftp_done); NULL with `e`. */
+static sftp_session sftp_login(const char *host, const char *path, ssh_session *out,
+                              struct err *e)
 {
     ssh_session s = key_login(host, e);
+    *out = s;
     if (!s)
-        return -1;
-    int rc = -1;
+        return NULL;
     sftp_session sf = sftp_new(s);
     if (!sf || sftp_init(sf) != SSH_OK) {
         err_set(e, ERR_BACKEND, "KCHSSH0020E",
-                "Cannot open an SFTP session to \"%s\" to look for \"%s\": %s.", host, path,
+                "Cannot open an SFTP session to \"%s\" to read \"%s\": %s.", host, path,
                 ssh_get_error(s));
-    } else {
-        sftp_attributes a = sftp_stat(sf, path);
-        if (a) {
-            rc = 1;
-            sftp_attributes_free(a);
-        } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
-            rc = 0;
-        } else {
-            err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.",
-                    path, host, ssh_get_error(s));
-        }
+        if (sf)
+            sftp_free(sf);
+        sshc_close(s);
+        *out = NULL;
+        return NULL;
     }
-    if (sf)
-        sftp_free(sf);
+    return sf;
+}
+
+static void sftp_done(ssh_session s, sftp_session sf)
+{
+    sftp_free(sf);
     sshc_close(s);
+}
+
+/* Over SFTP, so no remote shell ever sees the path. */
+int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
+{
+    ssh_session s;
+    sftp_session sf = sftp_login(host, path, &s, e);
+    if (!sf)
+        return -1;
+    int rc = -1;
+    sftp_attributes a = sftp_stat(sf, path);
+    if (a) {
+        rc = 1;
+        sftp_attributes_free(a);
+    } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
+        rc = 0;
+    } else {
+        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.", path,
+                host, ssh_get_error(s));
+    }
+    sftp_done(s, sf);
     return rc;
+}
+
+long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e)
+{
+    ssh_session s;
+    sftp_session sf = sftp_login(host, path, &s, e);
+    if (!sf)
+        return -1;
+    long total = -1;
+    sftp_file f = sftp_open(sf, path, O_RDONLY, 0);
+    if (!f && sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
+        total = 0; /* a missing file reads as empty */
+    } else if (!f) {
+        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot read \"%s\" on \"%s\": %s.", path,
+                host, ssh_get_error(s));
+    } else {
+        total = 0;
+        ssize_t n;
+        while ((size_t)total + 1 < len &&
+               (n = sftp_read(f, buf + total, len - 1 - (size_t)total)) > 0)
+            total += n;
+        sftp_close(f);
+    }
+    if (total >= 0)
+        buf[total] = 0;
+    sftp_done(s, sf);
+    return total;
 }

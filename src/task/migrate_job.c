@@ -6,6 +6,7 @@
 
 #include "../sshc/sshc.h"
 #include "../util/net.h"
+#include "../util/qemuconf.h"
 #include "../util/secret.h"
 #include "../virt/virt.h"
 #include "task.h"
@@ -32,6 +33,7 @@ struct migrate_arg {
     struct virt_storage storage; /* the guest's disks and what the move does with each */
     char removed[1024];          /* delete_source: the source copies removed */
     char note[768];              /* the move completed despite an error from libvirt */
+    char warning[512];           /* shared disks without a lock manager on a host */
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -158,14 +160,14 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
     if (f->downtime_ms >= 0)
         snprintf(downtime, sizeof(downtime), ", downtime %lld ms", f->downtime_ms);
     if (f->elapsed_ms >= 0)
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s", a->name,
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s%s", a->name,
                          a->host, (double)f->elapsed_ms / 1000.0, speed, downtime, copied,
                          a->delete_source ? "; source definition removed" : "", a->removed,
-                         a->note);
+                         a->note, a->warning);
     else
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s", a->name, a->host,
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s%s", a->name, a->host,
                          copied, a->delete_source ? "; source definition removed" : "",
-                         a->removed, a->note);
+                         a->removed, a->note, a->warning);
     if (f->elapsed_ms >= 0) {
         struct virt_job_info whole = *f;
         if (whole.disk_total <= 0 && a->disk_total > 0) { /* the disks count in the total */
@@ -215,6 +217,46 @@ static int check_disks(struct task_ctx *ctx, struct migrate_arg *a, struct err *
     return 0;
 }
 
+#define QEMU_CONF "/etc/libvirt/qemu.conf"
+
+static void local_lock_manager(char *out, size_t len)
+{
+    char text[65536];
+    FILE *f = fopen(QEMU_CONF, "r");
+    size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = 0;
+    qemuconf_lock_manager(text, out, len);
+}
+
+/* Shared disks make a second running copy possible (after a failure at the switch-over) unless
+ * libvirt's lock manager holds each disk's lease on both hosts: warn when one host has none. */
+static void check_lock_manager(struct migrate_arg *a)
+{
+    bool shared = false;
+    for (size_t i = 0; i < a->storage.n; i++)
+        shared |= a->storage.disks[i].shared && !a->storage.disks[i].readonly;
+    if (!shared)
+        return;
+    char here[32], there[32], text[65536];
+    struct err e = {0};
+    local_lock_manager(here, sizeof(here));
+    long n = sshc_remote_read(a->host, QEMU_CONF, text, sizeof(text), &e);
+    if (n >= 0)
+        qemuconf_lock_manager(text, there, sizeof(there));
+    const char *without = !here[0] && n >= 0 && !there[0] ? "either host"
+                          : !here[0]                      ? "this host"
+                          : n >= 0 && !there[0]           ? a->host
+                                                          : NULL;
+    if (without)
+        snprintf(a->warning, sizeof(a->warning),
+                 "; warning: the guest's disks are on shared storage but libvirt's lock manager "
+                 "is off on %s, so nothing stops a second copy from running on the same disks "
+                 "if a move fails halfway: set lock_manager = \"lockd\" in %s on both hosts",
+                 without, QEMU_CONF);
+}
+
 static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
     if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 ||
@@ -225,6 +267,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
     if (virt_remote_guest_check(a->virt, a->host, a->name, e) < 0 || check_disks(ctx, a, e) < 0 ||
         cancel_point(a, e) < 0)
         return -1;
+    check_lock_manager(a);
     char state[16];
     if (virt_vm_state(a->virt, a->name, state, e) < 0)
         return -1;

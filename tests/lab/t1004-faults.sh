@@ -50,12 +50,23 @@ running_copies() { # running_copies NAME : "A B", the number of running copies o
   b=$(lab exec b $V list --state-running --name | grep -cx "$1" || true)
   echo "$a $b"
 }
-qemu_count() { lab exec "$1" pgrep -cf "guest=$2," || true; } # QEMU processes of NAME on a host
+qemu_count() { # qemu_count a|b NAME : QEMU processes of NAME in that host's namespace
+  local p n=0
+  for p in $(ip netns pids "kimchid-$1"); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$2," && n=$((n + 1))
+  done
+  echo "$n"
+}
+gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; } # exited (or a zombie)
 kill_at_switchover() { # kill_at_switchover NAME : in the background, as the guest resumes on host-b
-  ( lab exec b stdbuf -oL virsh -q -c qemu:///system event --loop --event lifecycle 2>/dev/null |
-      grep -m1 -F "'$1': Resumed Migrated" >/dev/null && kill -9 "$(cat "$LAB/b/libvirtd.pid")" ) &
+  B_LIBVIRTD=$(cat "$LAB/b/libvirtd.pid")
+  # grep reads a process substitution, not a pipe: the kill must follow the event at once,
+  # not wait for virsh to exit as a pipeline would
+  ( timeout 120 grep -m1 -qF "'$1': Resumed Migrated" \
+      < <(lab exec b stdbuf -oL virsh -q -c qemu:///system event --loop --event lifecycle 2>/dev/null) &&
+      kill -9 "$B_LIBVIRTD" ) &
   KILLER=$!
-  sleep 0.5 # the event stream is registered
+  sleep 1.5 # the event stream is registered
 }
 switchover_case() { # switchover_case NAME BODY-JSON
   lab guest a "$1" 128 fill persistent
@@ -63,7 +74,7 @@ switchover_case() { # switchover_case NAME BODY-JSON
   migrate "$1" "$2"
   local id=$ID
   wait "$KILLER"
-  ok "$1: host-b's libvirtd was killed at the switch-over" bash -c "! kill -0 \$(cat '$LAB/b/libvirtd.pid' 2>/dev/null || echo 999999) 2>/dev/null"
+  ok "$1: host-b's libvirtd was killed at the switch-over" gone "$B_LIBVIRTD"
   sleep 2
   lab service b libvirtd start
   for _ in $(seq 1 600); do req GET "/tasks/$id"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
