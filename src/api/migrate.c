@@ -87,7 +87,7 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
     if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, migrate_fields, 5, e)))
         goto cleanup;
     if (check_fields(body, &r, e) < 0 || check_state(ctx, p[0], e) < 0 ||
-        virt_busy_check(ctx->virt, p[0], e) < 0)
+        virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0)
         goto cleanup;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password")))) {
         err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");

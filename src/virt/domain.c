@@ -220,6 +220,36 @@ static int delete_domain(virDomainPtr d, const char *name, struct err *e)
     return 0;
 }
 
+/* libvirt's own view of who owns the guest: a job (a migration started by virsh, or by a
+ * kimchid that restarted meanwhile) makes every change wait, as a kimchid task does. */
+static int no_libvirt_job(virDomainPtr d, struct err *e)
+{
+    int type = VIR_DOMAIN_JOB_NONE, n = 0;
+    virTypedParameterPtr params = NULL;
+    int rc = virDomainGetJobStats(d, &type, &params, &n, 0);
+    virTypedParamsFree(params, n);
+    if (rc < 0 || type == VIR_DOMAIN_JOB_NONE)
+        return 0; /* no job, or a driver that cannot tell (the test driver) */
+    const char *name = virDomainGetName(d);
+    return err_set(e, ERR_CONFLICT, "KCHMIGR0019E",
+                   "libvirt is running a job on virtual machine \"%s\" (a migration or another "
+                   "long operation, started outside kimchid or before it restarted). Wait for it "
+                   "to end, or stop it (virsh domjobabort %s), then try again.",
+                   name, name);
+}
+
+static int job_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    (void)c;
+    (void)arg;
+    return no_libvirt_job(d, e);
+}
+
+int virt_vm_job_check(struct virt *v, const char *name, struct err *e)
+{
+    return virt_with_domain(v, name, job_fn, NULL, e);
+}
+
 /* Runs fn on guest `name` unless a task owns it, then refreshes the snapshot so that the
  * reply and the next GET see the change. */
 static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
@@ -238,7 +268,7 @@ static int action_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
     (void)c;
     const struct action_def *a = arg;
     const char *name = virDomainGetName(d);
-    if (moved_guard(d, name, (enum virt_action)(a - actions), e) < 0)
+    if (no_libvirt_job(d, e) < 0 || moved_guard(d, name, (enum virt_action)(a - actions), e) < 0)
         return -1;
     return run_action(d, name, a, e);
 }
@@ -247,6 +277,8 @@ static int delete_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
 {
     (void)c;
     (void)arg;
+    if (no_libvirt_job(d, e) < 0)
+        return -1;
     return delete_domain(d, virDomainGetName(d), e);
 }
 

@@ -52,6 +52,10 @@ int virt_busy_claim(struct virt *v, const char *name, const char *what, struct e
 /* Releases a claim taken with virt_busy_claim. */
 void virt_busy_release(struct virt *v, const char *name);
 
+/* ERR_CONFLICT when libvirt runs a job on the guest (a migration kimchid did not start, or
+ * started before a restart). Makes a libvirt call. */
+int virt_vm_job_check(struct virt *v, const char *name, struct err *e);
+
 /* Checks the guest is not busy; ERR_CONFLICT naming the operation if it is. */
 int virt_busy_check(struct virt *v, const char *name, struct err *e);
 

@@ -94,6 +94,22 @@ switchover_case vm-sw2 '{"remote_host":"host-b","bandwidth":8,"delete_source":tr
 req GET /vms
 ok "kimchid still answers" eq "$STATUS" 200
 
+# a migration kimchid did not start (virsh, or a kimchid before a restart): while libvirt runs
+# its job, changes through kimchid answer 409
+lab guest a vm-ext 128 fill persistent
+( lab exec a $V migrate --live --p2p --persistent --bandwidth 2 vm-ext qemu+ssh://root@host-b/system >/dev/null 2>&1 ) &
+EXT=$!
+job_running() { lab exec a $V domjobinfo vm-ext 2>/dev/null | grep -q Unbounded; }
+ok "a migration started with virsh is running" eventually 30 job_running
+req POST /vms/vm-ext/suspend
+ok "...suspend through kimchid meanwhile: 409" eq "$STATUS" 409
+ok "...saying libvirt runs a job and what to do" has "$(jq_get .reason)" \
+  'KCHMIGR0019E: libvirt is running a job on virtual machine "vm-ext" (a migration or another long operation, started outside kimchid or before it restarted). Wait for it to end, or stop it (virsh domjobabort vm-ext), then try again.'
+migrate vm-ext '{"remote_host":"host-b"}'
+ok "...a migrate of it: 409 too, before any task" eq "$STATUS $ID" "409 "
+wait "$EXT"
+ok "...and the outside migration was left alone: it finished" eq "$(vm_state b vm-ext)" running
+
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0
 
