@@ -28,8 +28,8 @@ struct migrate_arg {
     bool abort_tried;            /* a cancel request reached libvirt's job */
     bool cancelled;
     char cancelled_by[64];
-    long long disk_total;        /* the copied disks' figures from the running job, which */
-    long long disk_processed;    /* libvirt's completed-job stats leave out */
+    long long disk_total;        /* the copied disks' size from the running job, which
+                                  * libvirt's completed-job stats leave out */
     struct virt_storage storage; /* the guest's disks and what the move does with each */
     char removed[1024];          /* delete_source: the source copies removed */
     char note[768];              /* the move completed despite an error from libvirt */
@@ -101,10 +101,8 @@ static int cancel_point(struct migrate_arg *a, struct err *e)
 static void on_progress(void *opaque, const struct virt_job_info *info)
 {
     struct migrate_arg *a = opaque;
-    if (info->disk_total > 0) {
+    if (info->disk_total > 0)
         a->disk_total = info->disk_total;
-        a->disk_processed = info->disk_processed;
-    }
     task_ctx_progress(a->ctx, progress_json(info));
     if (a->abort_tried || !task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
         return;

@@ -250,14 +250,26 @@ int virt_vm_job_check(struct virt *v, const char *name, struct err *e)
     return virt_with_domain(v, name, job_fn, NULL, e);
 }
 
-/* Runs fn on guest `name` unless a task owns it, then refreshes the snapshot so that the
- * reply and the next GET see the change. */
+struct guarded {
+    virt_domain_fn fn;
+    void *arg;
+};
+
+static int guarded_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    const struct guarded *g = arg;
+    return no_libvirt_job(d, e) < 0 ? -1 : g->fn(c, d, g->arg, e);
+}
+
+/* Runs fn on guest `name` unless a task or a libvirt job owns it, then refreshes the snapshot
+ * so that the reply and the next GET see the change. */
 static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
                       struct err *e)
 {
     if (virt_busy_check(v, name, e) < 0)
         return -1;
-    int rc = virt_with_domain(v, name, fn, arg, e);
+    struct guarded g = {fn, arg};
+    int rc = virt_with_domain(v, name, guarded_fn, &g, e);
     if (rc == 0)
         rc = virt_inventory_refresh(v, e);
     return rc;
@@ -268,7 +280,7 @@ static int action_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
     (void)c;
     const struct action_def *a = arg;
     const char *name = virDomainGetName(d);
-    if (no_libvirt_job(d, e) < 0 || moved_guard(d, name, (enum virt_action)(a - actions), e) < 0)
+    if (moved_guard(d, name, (enum virt_action)(a - actions), e) < 0)
         return -1;
     return run_action(d, name, a, e);
 }
@@ -277,8 +289,6 @@ static int delete_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
 {
     (void)c;
     (void)arg;
-    if (no_libvirt_job(d, e) < 0)
-        return -1;
     return delete_domain(d, virDomainGetName(d), e);
 }
 

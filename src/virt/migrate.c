@@ -138,6 +138,13 @@ static long long param_ll(virTypedParameterPtr p, int n, const char *name)
     return virTypedParamsGetULLong(p, n, name, &v) == 1 ? (long long)v : -1;
 }
 
+/* Time left from what remains and the current rate, where libvirt gives none. */
+static void estimate_remaining(struct virt_job_info *i)
+{
+    if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
+        i->remaining_ms = i->data_remaining * 1000 / i->memory_bps;
+}
+
 static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
 {
     i->data_total = param_ll(p, n, VIR_DOMAIN_JOB_DATA_TOTAL);
@@ -156,8 +163,7 @@ static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
     i->phase = i->memory_processed > 0 ? "memory" : i->disk_total > 0 ? "disks" : "setup";
     if (strcmp(i->phase, "disks") == 0 && disk_bps > 0)
         i->memory_bps = disk_bps; /* the rate of what is moving now */
-    if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
-        i->remaining_ms = i->data_remaining * 1000 / i->memory_bps; /* libvirt gives none */
+    estimate_remaining(i);
     i->percent = -1;
     if (i->data_total > 0 && i->data_remaining >= 0)
         i->percent = 100.0 * (double)(i->data_total - i->data_remaining) / (double)i->data_total;
@@ -226,8 +232,7 @@ static void disk_rate(struct poller *p, struct virt_job_info *i)
     long long ms = ms_since(&p->disk_first_at);
     if (i->memory_bps < 0 && ms > 0 && i->disk_processed > p->disk_first)
         i->memory_bps = (i->disk_processed - p->disk_first) * 1000 / ms;
-    if (i->remaining_ms < 0 && i->memory_bps > 0 && i->data_remaining >= 0)
-        i->remaining_ms = i->data_remaining * 1000 / i->memory_bps;
+    estimate_remaining(i);
 }
 
 /* Slow but moving is fine; nothing moved for stall_ms (a dead link, a hung peer, a job that
@@ -425,7 +430,8 @@ static void on_copied(void *opaque, unsigned long long bytes)
     i->data_remaining = i->data_total > i->data_processed ? i->data_total - i->data_processed : 0;
     i->elapsed_ms = ms_since(&sp->start);
     i->memory_bps = i->elapsed_ms > 0 ? i->disk_processed * 1000 / i->elapsed_ms : -1;
-    i->remaining_ms = i->memory_bps > 0 ? i->data_remaining * 1000 / i->memory_bps : -1;
+    i->remaining_ms = -1;
+    estimate_remaining(i);
     i->percent = i->data_total > 0 ? 100.0 * (double)i->data_processed / (double)i->data_total : -1;
     if (ms_since(&sp->last) >= POLL_MS) {
         clock_gettime(CLOCK_MONOTONIC, &sp->last);

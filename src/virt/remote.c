@@ -68,11 +68,9 @@ virConnectPtr virt_remote_cached(struct virt *v, const char *host)
 
 virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
 {
-    virConnectPtr c = cached(v, host);
-    if (c && virConnectIsAlive(c) == 1)
-        return c;
+    virConnectPtr c = virt_remote_cached(v, host);
     if (c)
-        virConnectClose(c);
+        return c;
     char uri[600];
     virt_remote_uri(host, uri, sizeof(uri));
     if (!(c = virConnectOpen(uri))) {
