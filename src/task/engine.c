@@ -117,6 +117,17 @@ static long find_locked(struct task_engine *t, long id)
     return -1;
 }
 
+/* The task whose id is the decimal text `id` (from a URI), or NULL with ERR_NOT_FOUND. */
+static struct task *find_text_locked(struct task_engine *t, const char *id, struct err *e)
+{
+    char *end = NULL;
+    long n = strtol(id, &end, 10);
+    long i = (*id && end && !*end && n > 0) ? find_locked(t, n) : -1;
+    if (i < 0)
+        err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
+    return i >= 0 ? t->tasks[i] : NULL;
+}
+
 /* Writes the task's current state to the store, retrying a failed write a few times (a
  * full disk may get room, a locked database may be released). While writes fail, the task
  * and the engine say so (task JSON "record_error"; new tasks get 507). Returns 0 or -1.
@@ -193,6 +204,12 @@ void task_ctx_progress(struct task_ctx *c, json_t *progress)
     pthread_mutex_unlock(&c->t->lock);
 }
 
+/* A cancel request is pending or was honoured. */
+static bool cancel_asked(const struct task *k)
+{
+    return k->cancel == CANCEL_ASKED || k->cancel == CANCEL_DONE;
+}
+
 void task_ctx_cancellable(struct task_ctx *c, bool yes, const char *why_not)
 {
     pthread_mutex_lock(&c->t->lock);
@@ -204,7 +221,7 @@ void task_ctx_cancellable(struct task_ctx *c, bool yes, const char *why_not)
 bool task_ctx_cancel_asked(struct task_ctx *c, char *by, size_t len)
 {
     pthread_mutex_lock(&c->t->lock);
-    bool asked = c->task->cancel == CANCEL_ASKED || c->task->cancel == CANCEL_DONE;
+    bool asked = cancel_asked(c->task);
     if (asked && by)
         snprintf(by, len, "%s", c->task->cancel_by);
     pthread_mutex_unlock(&c->t->lock);
@@ -242,7 +259,7 @@ static int cancel_locked(struct task_engine *t, struct task *k, const char *user
         return cancel_refusal(k, k->not_cancellable ? k->not_cancellable
                                                     : "this kind of task cannot be stopped",
                               e);
-    if (k->cancel != CANCEL_ASKED && k->cancel != CANCEL_DONE) {
+    if (!cancel_asked(k)) {
         k->cancel = CANCEL_ASKED;
         snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", user);
     }
@@ -259,16 +276,9 @@ static int cancel_locked(struct task_engine *t, struct task *k, const char *user
 
 int task_engine_cancel(struct task_engine *t, const char *id, const char *user, struct err *e)
 {
-    char *end = NULL;
-    long n = strtol(id, &end, 10);
-    int rc = err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
     pthread_mutex_lock(&t->lock);
-    long i = (*id && end && !*end && n > 0) ? find_locked(t, n) : -1;
-    if (i >= 0) {
-        struct task *k = t->tasks[i]; /* a running task is never purged: k stays valid */
-        err_clear(e);
-        rc = cancel_locked(t, k, user, e);
-    }
+    struct task *k = find_text_locked(t, id, e); /* a running task is never purged */
+    int rc = k ? cancel_locked(t, k, user, e) : -1;
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
@@ -301,8 +311,7 @@ void task_engine_cancel_all(struct task_engine *t, const char *who)
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n; i++) {
         struct task *k = t->tasks[i];
-        if (k->status == RUNNING && k->cancellable && k->cancel != CANCEL_ASKED &&
-            k->cancel != CANCEL_DONE) {
+        if (k->status == RUNNING && k->cancellable && !cancel_asked(k)) {
             k->cancel = CANCEL_ASKED;
             snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", who);
             log_warn("task %ld: cancelled by %s", k->id, who);
@@ -333,22 +342,18 @@ static void run_one(struct task_engine *t, struct task *k)
         k->free_arg(k->arg);
     k->arg = NULL;
     k->free_arg = NULL;
+    pthread_mutex_lock(&t->lock);
+    k->cancellable = false;
+    if (rc == 0 && k->cancel == CANCEL_ASKED) { /* it finished before the job could answer */
+        k->cancel = CANCEL_REFUSED;
+        snprintf(k->cancel_why, sizeof(k->cancel_why), "it finished meanwhile");
+    }
+    pthread_cond_broadcast(&t->cancel_cond); /* a waiting cancel request sees the end */
+    pthread_mutex_unlock(&t->lock);
     if (rc == 0) {
-        pthread_mutex_lock(&t->lock);
-        k->cancellable = false;
-        if (k->cancel == CANCEL_ASKED) { /* it ended before the job could answer */
-            k->cancel = CANCEL_REFUSED;
-            snprintf(k->cancel_why, sizeof(k->cancel_why), "it finished meanwhile");
-        }
-        pthread_cond_broadcast(&t->cancel_cond);
-        pthread_mutex_unlock(&t->lock);
         set_message(t, k, FINISHED, NULL);
         log_info("task %ld finished: %s", k->id, k->message);
     } else {
-        pthread_mutex_lock(&t->lock);
-        k->cancellable = false;
-        pthread_cond_broadcast(&t->cancel_cond); /* a waiting cancel request sees the end */
-        pthread_mutex_unlock(&t->lock);
         set_message(t, k, FAILED, strdup(e.msg[0] ? e.msg : "KCHTASK0003E: The task failed."));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
@@ -458,18 +463,12 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
 
 json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e)
 {
-    char *end = NULL;
-    long n = strtol(id, &end, 10);
-    json_t *out = NULL;
-    if (*id && end && !*end && n > 0) {
-        pthread_mutex_lock(&t->lock);
-        long i = find_locked(t, n);
-        if (i >= 0)
-            out = task_to_json_locked(t->tasks[i]);
-        pthread_mutex_unlock(&t->lock);
-    }
-    if (!out)
-        err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
+    pthread_mutex_lock(&t->lock);
+    struct task *k = find_text_locked(t, id, e);
+    json_t *out = k ? task_to_json_locked(k) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    if (k && !out)
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
     return out;
 }
 
