@@ -28,7 +28,7 @@ say "$(printf '%-7s %-12s %12s %10s %10s %9s %9s' guests endpoint 'req/s' p50 p9
 for n in 1 100 1000; do
   node=$OUT/node-$n.xml
   "$ROOT/bench/gen-node.sh" "$n" >"$node"
-  port=$(shuf -i 20000-60000 -n 1)
+  port=$(shuf -i 20000-32767 -n 1) # below the ephemeral range
   state=$(mktemp -d)
   read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$ROOT/build/kimchid" --http \
     --listen "127.0.0.1:$port" --uri "test://$node" --state-dir "$state" --log-level warn)

@@ -79,6 +79,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         return -1;
     task_engine_purge(d->tasks);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
+    task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;
     d->api.auth = d->auth;

@@ -29,9 +29,9 @@ has() { # has HAYSTACK NEEDLE
   fail_note "\"$1\" does not contain \"$2\""; return 1
 }
 
-free_port() { # a port nothing listens on yet
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
+free_port() { # a port nothing listens on yet, below the kernel's ephemeral range (32768-):
+  local p      # a port above could be the local end of any outgoing connection, and bind fails
+  for p in $(shuf -i 20000-32767 -n 50); do
     (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   return 1

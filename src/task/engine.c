@@ -26,6 +26,8 @@ struct task {
     task_free_fn free_arg;
     struct task *qnext;
     bool unsaved; /* its latest state could not be written to the store */
+    char *resume; /* JSON text: what a restarted kimchid needs to take this task up again */
+    bool orphan;  /* recorded as running when kimchid stopped; waits for task_engine_resume */
     /* cancellation: the job says when it can be stopped; a request waits for its answer */
     bool cancellable;
     const char *not_cancellable; /* why not, static string */
@@ -74,6 +76,7 @@ static void task_free(struct task *k)
     free(k->message);
     free(k->target_uri);
     free(k->progress);
+    free(k->resume);
     free(k);
 }
 
@@ -136,12 +139,14 @@ static int persist(struct task_engine *t, struct task *k)
 {
     static const unsigned int backoff_ms[] = {0, 50, 200};
     pthread_mutex_lock(&t->lock);
-    struct task_record r = {k->id, k->status, k->message, k->target_uri, k->progress, k->created,
-                            k->updated};
+    struct task_record r = {k->id,      k->status,  k->message, k->target_uri,
+                            k->progress, k->created, k->updated, NULL};
     char *msg = strdup(r.message), *prog = r.progress ? strdup(r.progress) : NULL;
+    char *resume = k->resume ? strdup(k->resume) : NULL;
     pthread_mutex_unlock(&t->lock);
     r.message = msg ? msg : "";
     r.progress = prog;
+    r.resume = resume;
     struct err e;
     int rc = -1;
     for (size_t i = 0; rc < 0 && i < sizeof(backoff_ms) / sizeof(backoff_ms[0]); i++) {
@@ -160,6 +165,7 @@ static int persist(struct task_engine *t, struct task *k)
         log_error("task %ld: %s (state directory \"%s\")", k->id, e.msg, t->state_dir);
     free(msg);
     free(prog);
+    free(resume);
     return rc;
 }
 
@@ -193,15 +199,27 @@ void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
     set_message(c->t, c->task, RUNNING, msg);
 }
 
-void task_ctx_progress(struct task_ctx *c, json_t *progress)
+/* Replaces one of the task's JSON text fields with `value` (stolen; NULL clears it). */
+static void set_json_field(struct task_ctx *c, char **field, json_t *value)
 {
-    char *s = progress ? json_dumps(progress, JSON_COMPACT) : NULL;
-    json_decref(progress);
+    char *s = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
     pthread_mutex_lock(&c->t->lock);
-    free(c->task->progress);
-    c->task->progress = s;
+    free(*field);
+    *field = s;
     c->task->updated = now();
     pthread_mutex_unlock(&c->t->lock);
+}
+
+void task_ctx_progress(struct task_ctx *c, json_t *progress)
+{
+    set_json_field(c, &c->task->progress, progress);
+}
+
+void task_ctx_resume(struct task_ctx *c, json_t *resume)
+{
+    set_json_field(c, &c->task->resume, resume);
+    persist(c->t, c->task);
 }
 
 /* A cancel request is pending or was honoured. */
@@ -320,6 +338,17 @@ void task_engine_cancel_all(struct task_engine *t, const char *who)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Appends a task to the FIFO and wakes a worker. */
+static void enqueue_locked(struct task_engine *t, struct task *k)
+{
+    if (t->qtail)
+        t->qtail->qnext = k;
+    else
+        t->qhead = k;
+    t->qtail = k;
+    pthread_cond_signal(&t->cond);
+}
+
 static struct task *pop_locked(struct task_engine *t)
 {
     struct task *k = t->qhead;
@@ -344,6 +373,8 @@ static void run_one(struct task_engine *t, struct task *k)
     k->free_arg = NULL;
     pthread_mutex_lock(&t->lock);
     k->cancellable = false;
+    free(k->resume); /* an ended task has nothing to take up again */
+    k->resume = NULL;
     if (rc == 0 && k->cancel == CANCEL_ASKED) { /* it finished before the job could answer */
         k->cancel = CANCEL_REFUSED;
         snprintf(k->cancel_why, sizeof(k->cancel_why), "it finished meanwhile");
@@ -451,12 +482,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         return NULL;
     }
     pthread_mutex_lock(&t->lock);
-    if (t->qtail)
-        t->qtail->qnext = k;
-    else
-        t->qhead = k;
-    t->qtail = k;
-    pthread_cond_signal(&t->cond);
+    enqueue_locked(t, k);
     pthread_mutex_unlock(&t->lock);
     return out;
 }
@@ -530,6 +556,17 @@ static void load_record(void *opaque, const struct task_record *r)
     k->progress = r->progress ? strdup(r->progress) : NULL;
     k->created = r->created;
     k->updated = r->updated;
+    if (k->status == RUNNING && r->resume) { /* taken up again by task_engine_resume */
+        k->orphan = true;
+        k->resume = strdup(r->resume);
+        k->message = strdup("kimchid restarted while this task ran; it is checking where the "
+                            "guest is");
+        if (!k->resume || !k->message || append_locked(t, k) < 0)
+            task_free(k);
+        else
+            persist(t, k);
+        return;
+    }
     if (k->status == RUNNING) {
         k->status = FAILED;
         k->updated = now();
@@ -583,6 +620,62 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
 fail:
     task_engine_free(t);
     return NULL;
+}
+
+/* Queues an orphan with its job (the worker is its only writer from now on). */
+static void requeue_locked(struct task_engine *t, struct task *k, task_run_fn run, void *arg,
+                           task_free_fn free_arg)
+{
+    k->orphan = false;
+    k->run = run;
+    k->arg = arg;
+    k->free_arg = free_arg;
+    enqueue_locked(t, k);
+}
+
+/* Takes one orphan up: its job, or failed saying why it cannot be. */
+static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
+{
+    json_t *r = json_loads(k->resume, 0, NULL);
+    const char *kind = json_string_value(json_object_get(r, "kind"));
+    task_run_fn run = NULL;
+    void *arg = NULL;
+    task_free_fn free_arg = NULL;
+    struct err e;
+    err_clear(&e);
+    int rc = kind && strcmp(kind, "migrate") == 0
+                 ? task_migrate_resume(v, r, &run, &arg, &free_arg, &e)
+                 : err_set(&e, ERR_INTERNAL, "KCHTASK0002E", "unknown kind of task");
+    json_decref(r);
+    if (rc == 0) {
+        pthread_mutex_lock(&t->lock);
+        requeue_locked(t, k, run, arg, free_arg);
+        pthread_mutex_unlock(&t->lock);
+        log_info("task %ld: taken up again after the restart", k->id);
+        return;
+    }
+    k->orphan = false;
+    free(k->resume);
+    k->resume = NULL;
+    char *msg = NULL;
+    const char *cause = strstr(e.msg, ": ");
+    if (asprintf(&msg,
+                 "KCHTASK0002E: The task was interrupted because kimchid stopped while it was "
+                 "running, and it cannot be taken up again: %s. Check the guest's state and "
+                 "start the task again if needed.",
+                 cause ? cause + 2 : e.msg) < 0)
+        msg = NULL;
+    set_message(t, k, FAILED, msg);
+    log_warn("task %ld failed: %s", k->id, k->message);
+}
+
+void task_engine_resume(struct task_engine *t, struct virt *v)
+{
+    /* orphans exist only from loading; nothing else adds or removes them meanwhile (a
+     * running task is never purged), so the array is walked without holding the lock */
+    for (size_t i = 0; i < t->n; i++)
+        if (t->tasks[i]->orphan)
+            resume_one(t, t->tasks[i], v);
 }
 
 static void fail_queued(struct task_engine *t)

@@ -10,6 +10,7 @@
 #include "../util/secret.h"
 #include "../virt/virt.h"
 #include "task.h"
+#include "task_priv.h"
 
 #define PROBE_TIMEOUT_MS 10000
 
@@ -34,6 +35,8 @@ struct migrate_arg {
     char removed[1024];          /* delete_source: the source copies removed */
     char note[768];              /* the move completed despite an error from libvirt */
     char warning[512];           /* shared disks without a lock manager on a host */
+    char uuid[VIRT_UUID_LEN];    /* the guest's, for a restarted kimchid to find it by */
+    bool offline;                /* the guest was shut off when the move began */
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -255,6 +258,24 @@ static void check_lock_manager(struct migrate_arg *a)
                  without, QEMU_CONF);
 }
 
+/* The move is about to start and may outlive this kimchid: record what a restarted one needs
+ * to follow it to its end (the guest, the destination, the disk copies begun there). */
+static void record_resume(void *opaque)
+{
+    struct migrate_arg *a = opaque;
+    json_t *disks = json_array();
+    for (size_t i = 0; i < a->storage.n; i++) {
+        const struct virt_disk *d = &a->storage.disks[i];
+        if (virt_disk_copied(d))
+            json_array_append_new(disks, json_pack("{s:s, s:s, s:b}", "target", d->target, "path",
+                                                   d->path, "created", d->created));
+    }
+    task_ctx_resume(a->ctx, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "kind", "migrate",
+                                      "name", a->name, "host", a->host, "uuid", a->uuid,
+                                      "offline", a->offline, "delete_source", a->delete_source,
+                                      "disks", disks));
+}
+
 static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
     if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 ||
@@ -267,8 +288,9 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
         return -1;
     check_lock_manager(a);
     char state[16];
-    if (virt_vm_state(a->virt, a->name, state, e) < 0)
+    if (virt_vm_state(a->virt, a->name, state, e) < 0 || virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0)
         return -1;
+    a->offline = strcmp(state, "shutoff") == 0;
     if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
         task_ctx_cancellable(ctx, false,
                              "a shut-off guest's disks are being copied, and that copy cannot "
@@ -276,7 +298,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
     struct virt_migrate_opts o = {a->host,     a->addr,    a->delete_source,    a->bandwidth,
                                   &a->storage, a->removed, sizeof(a->removed), a->note,
-                                  sizeof(a->note)};
+                                  sizeof(a->note), record_resume};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
@@ -320,6 +342,55 @@ static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
     return rc;
 }
 
+/* A move taken up after a restart: follow libvirt's job, then end on where the guest is. */
+static int run_resumed(struct task_ctx *ctx, void *p, struct err *e)
+{
+    struct migrate_arg *a = p;
+    a->ctx = ctx;
+    a->step = "following the move after kimchid restarted";
+    task_ctx_message(ctx, "kimchid restarted while \"%s\" moved to \"%s\"; following the move",
+                     a->name, a->host);
+    task_ctx_cancellable(ctx, true, NULL);
+    struct virt_follow f = {a->name,     a->host, a->uuid, a->offline, a->delete_source,
+                            &a->storage, a->note, sizeof(a->note)};
+    struct virt_job_info final;
+    int rc = virt_vm_follow(a->virt, &f, on_progress, a, &final, e);
+    task_ctx_cancellable(ctx, false, "the move has ended");
+    if (rc == 0) {
+        finish_message(ctx, a, &final);
+        return 0;
+    }
+    if (a->cancelled)
+        err_set(e, ERR_CONFLICT, "KCHMIGR0016E",
+                "Migration of \"%s\" to \"%s\" was cancelled by %s after kimchid restarted; the "
+                "guest stays on this host.",
+                a->name, a->host, a->cancelled_by);
+    else
+        name_the_step(a, e);
+    task_ctx_progress(ctx, NULL);
+    return -1;
+}
+
+/* The copied disks as the record lists them. */
+static int disks_from(json_t *disks, struct virt_storage *s)
+{
+    size_t n = json_array_size(disks);
+    s->disks = n ? calloc(n, sizeof(*s->disks)) : NULL;
+    if (n && !s->disks)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(disks, i);
+        const char *target = json_string_value(json_object_get(d, "target"));
+        const char *path = json_string_value(json_object_get(d, "path"));
+        if (!target || !path || !(s->disks[i].path = strdup(path)))
+            return -1;
+        s->n = i + 1;
+        snprintf(s->disks[i].target, sizeof(s->disks[i].target), "%s", target);
+        s->disks[i].created = json_is_true(json_object_get(d, "created"));
+    }
+    return 0;
+}
+
 static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req *r)
 {
     struct migrate_arg *a = calloc(1, sizeof(*a));
@@ -337,6 +408,33 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
         return NULL;
     }
     return a;
+}
+
+int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
+                        task_free_fn *free_arg, struct err *e)
+{
+    struct task_migrate_req req = {.name = json_string_value(json_object_get(r, "name")),
+                                   .remote_host = json_string_value(json_object_get(r, "host")),
+                                   .delete_source = json_is_true(json_object_get(r, "delete_source"))};
+    const char *uuid = json_string_value(json_object_get(r, "uuid"));
+    if (!req.name || !req.remote_host || !uuid || strlen(uuid) != VIRT_UUID_LEN - 1)
+        return err_set(e, ERR_INTERNAL, "KCHTASK0002E", "its record is incomplete");
+    struct migrate_arg *a = arg_new(v, &req);
+    if (!a || disks_from(json_object_get(r, "disks"), &a->storage) < 0) {
+        migrate_arg_free(a);
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    }
+    snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
+    a->offline = json_is_true(json_object_get(r, "offline"));
+    if (virt_busy_claim(v, a->name, "migrating", e) < 0) {
+        migrate_arg_free(a);
+        return -1;
+    }
+    a->claimed = true;
+    *run = run_resumed;
+    *arg = a;
+    *free_arg = migrate_arg_free;
+    return 0;
 }
 
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,

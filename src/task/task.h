@@ -18,7 +18,8 @@ typedef int (*task_run_fn)(struct task_ctx *ctx, void *arg, struct err *e);
 typedef void (*task_free_fn)(void *arg);
 
 /* Opens (creating) the store at db_path, loads old records (a task that was running is
- * marked failed as interrupted) and starts `workers` threads. NULL with `e` on failure. */
+ * kept for task_engine_resume if it recorded how to take it up again, else marked failed as
+ * interrupted) and starts `workers` threads. NULL with `e` on failure. */
 struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_seconds,
                                     struct err *e);
 
@@ -43,6 +44,15 @@ void task_engine_purge(struct task_engine *t);
 /* From a job: sets the task's message (the current step). */
 void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* From a job: what a restarted kimchid needs to take this task up again (stolen JSON object
+ * with "kind"; NULL clears it). Written to the store at once; cleared when the task ends. */
+void task_ctx_resume(struct task_ctx *c, json_t *resume);
+
+/* After start, before serving requests: each task recorded as running when kimchid stopped
+ * is taken up again (a migration follows libvirt's job and settles where the guest is); one
+ * that cannot be fails saying why. Main thread, once. */
+void task_engine_resume(struct task_engine *t, struct virt *v);
 
 /* From a job: sets the task's progress object (stolen; NULL clears it). */
 void task_ctx_progress(struct task_ctx *c, json_t *progress);

@@ -2,7 +2,10 @@
 #ifndef KIMCHID_TASK_PRIV_H
 #define KIMCHID_TASK_PRIV_H
 
+#include <jansson.h>
+
 #include "../util/err.h"
+#include "task.h"
 
 struct task_store;
 
@@ -15,6 +18,7 @@ struct task_record {
     const char *progress;
     double created;
     double updated;
+    const char *resume; /* JSON text: how to take a running task up after a restart, or NULL */
 };
 
 typedef void (*task_record_fn)(void *opaque, const struct task_record *r);
@@ -30,5 +34,10 @@ int task_store_load(struct task_store *s, task_record_fn fn, void *opaque, struc
 
 /* Deletes one record. */
 int task_store_delete(struct task_store *s, long id, struct err *e);
+
+/* migrate_job.c: rebuilds a migration task from its resume data (task_ctx_resume) after a
+ * restart and claims its guest: 0 with the job, or -1 with `e`. */
+int task_migrate_resume(struct virt *v, json_t *resume, task_run_fn *run, void **arg,
+                        task_free_fn *free_arg, struct err *e);
 
 #endif

@@ -180,8 +180,7 @@ static void info_unknown(struct virt_job_info *i)
     i->memory_bps = i->elapsed_ms = i->remaining_ms = i->downtime_ms = -1;
 }
 
-/* Reads job stats (flags: 0 = the running job, COMPLETED = the last one). 0 when found. */
-static int job_stats(virDomainPtr d, unsigned int flags, struct virt_job_info *out)
+int virt_job_stats(virDomainPtr d, unsigned int flags, struct virt_job_info *out)
 {
     virTypedParameterPtr p = NULL;
     int n = 0, type = VIR_DOMAIN_JOB_NONE;
@@ -202,10 +201,7 @@ struct poller {
     pthread_cond_t cond;
     bool done;
     const char *phase; /* the last phase seen, for a failure message */
-    long stall_ms;     /* stop the job when no byte moved for this long */
-    long long moved;   /* bytes moved at the last change */
-    struct timespec last_change;
-    bool stalled;      /* the job was stopped for that */
+    struct virt_stall stall;
     bool called;       /* libvirt's migration call was made: something may have moved */
     long long disk_first;           /* disk bytes at the first disk-phase sample */
     struct timespec disk_first_at;  /* ... and when */
@@ -235,23 +231,40 @@ static void disk_rate(struct poller *p, struct virt_job_info *i)
     estimate_remaining(i);
 }
 
+void virt_stall_start(struct virt_stall *s, long stall_ms)
+{
+    s->stall_ms = stall_ms;
+    s->moved = 0;
+    s->stalled = false;
+    clock_gettime(CLOCK_MONOTONIC, &s->last_change);
+}
+
 /* Slow but moving is fine; nothing moved for stall_ms (a dead link, a hung peer, a job that
  * never started) is not: libvirt's job is stopped, and the guest stays. */
-static void stall_check(struct poller *p, const struct virt_job_info *info)
+void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info)
 {
     long long moved = info ? info->data_processed : -1;
-    if (moved > p->moved) {
-        p->moved = moved;
-        clock_gettime(CLOCK_MONOTONIC, &p->last_change);
+    if (moved > s->moved) {
+        s->moved = moved;
+        clock_gettime(CLOCK_MONOTONIC, &s->last_change);
         return;
     }
-    if (p->stalled || p->stall_ms <= 0 || ms_since(&p->last_change) < p->stall_ms)
+    if (s->stalled || s->stall_ms <= 0 || ms_since(&s->last_change) < s->stall_ms)
         return;
-    if (virDomainAbortJob(p->dom) == 0) {
-        p->stalled = true;
-        log_warn("migration of \"%s\" moved no data for %ld s: stopped",
-                 virDomainGetName(p->dom), p->stall_ms / 1000);
+    if (virDomainAbortJob(d) == 0) {
+        s->stalled = true;
+        log_warn("migration of \"%s\" moved no data for %ld s: stopped", virDomainGetName(d),
+                 s->stall_ms / 1000);
     }
+}
+
+int virt_stall_error(struct err *e, const char *host, long stall_ms)
+{
+    return err_set(e, ERR_BACKEND, "KCHMIGR0018E",
+                   "The migration stalled: no data moved to \"%s\" for %ld s (the network to it, "
+                   "or its libvirt, may be down or hung), so kimchid stopped it; the guest stays "
+                   "on this host. Check \"%s\" and try again.",
+                   host, stall_ms / 1000, host);
 }
 
 static void *poll_loop(void *arg)
@@ -269,13 +282,13 @@ static void *poll_loop(void *arg)
             break;
         pthread_mutex_unlock(&p->lock);
         struct virt_job_info info;
-        bool have = job_stats(p->dom, 0, &info) == 0;
+        bool have = virt_job_stats(p->dom, 0, &info) == 0;
         if (have) {
             disk_rate(p, &info);
             p->phase = info.phase;
             p->fn(p->opaque, &info);
         }
-        stall_check(p, have ? &info : NULL);
+        virt_stall_check(&p->stall, p->dom, have ? &info : NULL);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -293,12 +306,10 @@ static void poller_stop(struct poller *p)
     pthread_cond_destroy(&p->cond);
 }
 
-/* The completed job's figures: from the source if the guest is still defined there,
- * else from the destination. */
-static void completed_stats(struct virt *v, virDomainPtr d, const char *host,
+void virt_completed_stats(struct virt *v, virDomainPtr d, const char *host,
                             struct virt_job_info *final)
 {
-    if (job_stats(d, VIR_DOMAIN_JOB_STATS_COMPLETED, final) == 0)
+    if (virt_job_stats(d, VIR_DOMAIN_JOB_STATS_COMPLETED, final) == 0)
         return;
     char uuid[VIR_UUID_BUFLEN]; /* only over a live cached connection: figures never hold the
                                  * task's end up on a host that stopped answering */
@@ -306,7 +317,7 @@ static void completed_stats(struct virt *v, virDomainPtr d, const char *host,
         virDomainGetUUID(d, (unsigned char *)uuid) == 0 ? virt_remote_cached(v, host) : NULL;
     virDomainPtr rd = rc ? virDomainLookupByUUID(rc, (unsigned char *)uuid) : NULL;
     if (rd) {
-        job_stats(rd, VIR_DOMAIN_JOB_STATS_COMPLETED, final);
+        virt_job_stats(rd, VIR_DOMAIN_JOB_STATS_COMPLETED, final);
         virDomainFree(rd);
     }
     if (rc)
@@ -371,12 +382,13 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
     p->dom = d;
-    p->moved = 0;
     p->disk_first = -1;
-    clock_gettime(CLOCK_MONOTONIC, &p->last_change);
+    virt_stall_start(&p->stall, p->stall.stall_ms);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
+    if (o->calling)
+        o->calling(p->opaque);
     log_info("migrating \"%s\" to %s (flags 0x%x)", name, dconn, flags);
     p->called = true;
     if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
@@ -388,12 +400,8 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
         snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
                  o->host, disks[0] ? " while copying " : "", disks);
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", what);
-        if (p->stalled)
-            err_set(e, ERR_BACKEND, "KCHMIGR0018E",
-                    "The migration stalled: no data moved to \"%s\" for %ld s (the network to it, "
-                    "or its libvirt, may be down or hung), so kimchid stopped it; the guest "
-                    "stays on this host. Check \"%s\" and try again.",
-                    o->host, p->stall_ms / 1000, o->host);
+        if (p->stall.stalled)
+            virt_stall_error(e, o->host, p->stall.stall_ms);
     }
     if (polling)
         poller_stop(p);
@@ -471,8 +479,11 @@ static int move(struct virt *v, virConnectPtr c, virDomainPtr d, int state, unsi
     if (!rc)
         return -1;
     int result = virt_storage_prepare(rc, o->host, o->storage, e);
-    if (result == 0 && state == VIR_DOMAIN_SHUTOFF)
+    if (result == 0 && state == VIR_DOMAIN_SHUTOFF) {
+        if (o->calling)
+            o->calling(p->opaque);
         result = copy_offline(c, rc, o, p->fn, p->opaque, e);
+    }
     virConnectClose(rc);
     if (result == 0)
         result = run_migration(d, name, o, flags, p, e);
@@ -538,8 +549,7 @@ int virt_vm_abort_job(struct virt *v, const char *name, struct err *e)
     return virt_with_domain(v, name, abort_fn, NULL, e);
 }
 
-/* The old definition stays here: mark it, so that starting it by mistake is refused. */
-static void mark_moved(struct virt *v, virDomainPtr d, const char *host)
+void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
 {
     struct err e = {0};
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -555,7 +565,11 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
                   struct err *e)
 {
     char note[512];
-    enum virt_where w = virt_migration_settle(v, d, o->host, note, sizeof(note));
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    if (virDomainGetUUID(d, uuid) < 0)
+        return -1;
+    enum virt_where w =
+        virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, note, sizeof(note));
     if (w == VIRT_WHERE_DEST) {
         const char *cause = strstr(e->msg, ": ");
         if (o->note)
@@ -595,15 +609,15 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", "Cannot read the guest's state");
         goto cleanup;
     }
-    struct poller p = {.fn = progress, .opaque = opaque, .stall_ms = v->stall_ms};
+    struct poller p = {.fn = progress, .opaque = opaque, .stall = {.stall_ms = v->stall_ms}};
     unsigned int flags = migrate_flags(state, persistent == 1, o);
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
         rc = settle(v, d, o, e);
     if (rc == 0)
-        completed_stats(v, d, o->host, final);
+        virt_completed_stats(v, d, o->host, final);
     if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))
-        mark_moved(v, d, o->host);
+        virt_mark_moved(v, d, o->host);
     if (rc == 0 && o->delete_source && o->storage && virt_storage_copies(o->storage) &&
         o->removed)
         remove_stale_copies(v, c, d, state, o);

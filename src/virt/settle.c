@@ -50,17 +50,18 @@ static bool active(const struct view *v)
     return v->exists && v->state != VIR_DOMAIN_SHUTOFF && v->state != VIR_DOMAIN_CRASHED;
 }
 
-/* Asks the destination, retrying with fresh connections while it does not answer. */
-static void look_remote(struct virt *v, const char *host, const unsigned char *uuid,
-                        struct view *out)
+/* Asks a host (NULL: this one), retrying with fresh connections while it does not answer:
+ * its libvirtd may be restarting. */
+static void look_retry(struct virt *v, const char *host, const unsigned char *uuid,
+                       struct view *out)
 {
     unsigned int delay = 250, spent = 0;
     for (;;) {
-        virConnectPtr rc = virt_remote_get(v, host, NULL);
+        virConnectPtr c = host ? virt_remote_get(v, host, NULL) : virt_conn_get(v, NULL);
         memset(out, 0, sizeof(*out));
-        if (rc) {
-            look(rc, uuid, out);
-            virConnectClose(rc);
+        if (c) {
+            look(c, uuid, out);
+            virConnectClose(c);
         }
         if (out->reached || spent >= SETTLE_BUDGET_MS)
             return;
@@ -103,10 +104,31 @@ static int destroy_and_undefine(virDomainPtr d)
     return rc;
 }
 
+/* A shut-off guest's move copies its definition: it went where the definition now is. */
+static enum virt_where decide_offline(const char *host, const struct view *dst, char *note,
+                                      size_t len)
+{
+    if (dst->reached)
+        return dst->exists ? VIRT_WHERE_DEST : VIRT_WHERE_SOURCE;
+    snprintf(note, len,
+             "kimchid could not reach \"%s\" to learn whether the guest's definition was copied "
+             "there; check it before starting the guest on either host.",
+             host);
+    return VIRT_WHERE_UNKNOWN;
+}
+
 static enum virt_where decide(struct virt *v, const char *host, const unsigned char *uuid,
                               const struct view *src, const struct view *dst, char *note,
                               size_t len)
 {
+    if (!src->reached && running(dst))
+        return VIRT_WHERE_DEST; /* this host's libvirt is away, but the guest runs there */
+    if (!src->reached) {
+        snprintf(note, len,
+                 "This host's libvirt did not answer afterwards, so kimchid cannot tell where "
+                 "the guest is; check both hosts (virsh list --all) before starting it.");
+        return VIRT_WHERE_UNKNOWN;
+    }
     if (!dst->reached) {
         if (running(src)) {
             snprintf(note, len,
@@ -146,24 +168,19 @@ static enum virt_where decide(struct virt *v, const char *host, const unsigned c
     return VIRT_WHERE_SOURCE;
 }
 
-enum virt_where virt_migration_settle(struct virt *v, virDomainPtr d, const char *host,
+enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid,
+                                      const char *name, const char *host, bool offline,
                                       char *note, size_t len)
 {
-    unsigned char uuid[VIR_UUID_BUFLEN];
     note[0] = 0;
-    if (virDomainGetUUID(d, uuid) < 0)
-        return VIRT_WHERE_UNKNOWN;
     struct view src, dst;
-    virConnectPtr c = virt_conn_get(v, NULL);
-    memset(&src, 0, sizeof(src));
-    if (c) {
-        look(c, uuid, &src);
-        virConnectClose(c);
-    }
-    look_remote(v, host, uuid, &dst);
-    enum virt_where w = decide(v, host, uuid, &src, &dst, note, len);
-    log_info("after the failed move of \"%s\": here %s, on %s %s: the guest is %s%s%s",
-             virDomainGetName(d), src.exists ? virt_state_name(src.state) : "absent", host,
+    look_retry(v, NULL, uuid, &src);
+    look_retry(v, host, uuid, &dst);
+    enum virt_where w = offline ? decide_offline(host, &dst, note, len)
+                                : decide(v, host, uuid, &src, &dst, note, len);
+    log_info("after the interrupted move of \"%s\": here %s, on %s %s: the guest is %s%s%s",
+             name, !src.reached ? "unreachable" : src.exists ? virt_state_name(src.state) : "absent",
+             host,
              !dst.reached  ? "unreachable"
              : dst.exists ? virt_state_name(dst.state)
                           : "absent",

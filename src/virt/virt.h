@@ -130,6 +130,9 @@ struct virt_migrate_opts {
     size_t removed_len;
     char *note;                   /* out: the move completed although libvirt reported an */
     size_t note_len;              /* error: what it said and what kimchid did about it */
+    void (*calling)(void *opaque); /* called (with the progress opaque) once the destination's
+                                    * volumes exist, just before the move starts: from here on
+                                    * the move can outlive kimchid */
 };
 
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
@@ -154,6 +157,27 @@ void virt_set_stall_timeout(struct virt *v, long seconds);
 int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_opts *o,
                     virt_progress_fn progress, void *opaque, struct virt_job_info *final,
                     struct err *e);
+
+/* A guest's UUID, as text. */
+#define VIRT_UUID_LEN 37
+int virt_vm_uuid(struct virt *v, const char *name, char out[VIRT_UUID_LEN], struct err *e);
+
+/* A move that kimchid started before it restarted (virt_vm_follow). */
+struct virt_follow {
+    const char *name, *host, *uuid;
+    bool offline;                 /* the guest was shut off: its disks and definition move */
+    bool delete_source;           /* the request asked for the source's removal */
+    struct virt_storage *storage; /* the copied disks (path, and created on the destination) */
+    char *note;                   /* out: how the move ended, when it completed */
+    size_t note_len;
+};
+
+/* After a restart: follows libvirt's job on the guest (progress as for virt_vm_migrate) until
+ * it ends, then learns from both hosts where the guest is. 0: it runs on the destination (the
+ * source definition is marked or removed as the request said, `final` gets the job's figures
+ * when libvirt still has them); -1 with `e` saying where it is and what kimchid did. Blocking. */
+int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn fn, void *opaque,
+                   struct virt_job_info *final, struct err *e);
 
 /* Requests a fresh snapshot soon (after an out-of-band change). */
 void virt_inventory_poke(struct virt *v);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "virt.h"
 
@@ -174,11 +175,39 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
                              const struct virt_storage *s, virt_copied_fn fn, void *opaque,
                              struct err *e);
 
-/* settle.c: after a failed migration call, asks both hosts (the destination with fresh
- * connections, retried for up to 30 s) where the guest with d's UUID is, leaves at most one
- * copy running, and says where it runs; `note` tells what kimchid did or could not learn. */
-enum virt_where virt_migration_settle(struct virt *v, virDomainPtr d, const char *host,
+/* settle.c: after a failed migration call (or a restart during one), asks both hosts (fresh
+ * connections, each retried for up to 30 s) where the guest with this UUID is, leaves at most
+ * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.
+ * `offline`: a shut-off guest's move, which went where its definition now is. */
+enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid,
+                                      const char *name, const char *host, bool offline,
                                       char *note, size_t len);
+
+/* migrate.c: reads job stats (flags: 0 = the running job, VIR_DOMAIN_JOB_STATS_COMPLETED =
+ * the last one) in kimchid's shape. 0 when found. */
+int virt_job_stats(virDomainPtr d, unsigned int flags, struct virt_job_info *out);
+
+/* migrate.c: the completed job's figures: from the source if the guest is still defined
+ * there, else from the destination over a live cached connection (never a new one). */
+void virt_completed_stats(struct virt *v, virDomainPtr d, const char *host,
+                          struct virt_job_info *final);
+
+/* migrate.c: marks the old definition left here after a move, so that starting it by
+ * mistake is refused. */
+void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host);
+
+/* migrate.c: the stall rule: a job that moves no data for stall_ms is stopped. */
+struct virt_stall {
+    long stall_ms; /* 0: never */
+    long long moved; /* bytes moved at the last change */
+    struct timespec last_change;
+    bool stalled; /* the job was stopped for that */
+};
+void virt_stall_start(struct virt_stall *s, long stall_ms);
+void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info);
+
+/* migrate.c: KCHMIGR0018E, the message of a move stopped as stalled. Returns -1. */
+int virt_stall_error(struct err *e, const char *host, long stall_ms);
 
 /* remote.c: the cached connection to host if it is alive (new reference), else NULL; never
  * opens one (for figures that must not hold a task up). */

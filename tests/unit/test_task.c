@@ -143,7 +143,7 @@ static void a_task_running_at_stop_reads_failed_interrupted(void **state)
     (void)state;
     struct err e;
     struct task_store *s = task_store_open(dbpath, &e);
-    struct task_record r = {7, "running", "migrating", "/vms/x", NULL, 1.0, 1.0};
+    struct task_record r = {7, "running", "migrating", "/vms/x", NULL, 1.0, 1.0, NULL};
     assert_int_equal(task_store_save(s, &r, &e), 0);
     task_store_close(s);
     struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
@@ -161,13 +161,119 @@ static void a_task_running_at_stop_reads_failed_interrupted(void **state)
     task_engine_free(t);
 }
 
+static const char *status_of(struct task_engine *t, const char *id, char *msg, size_t len)
+{
+    struct err e;
+    json_t *k = task_engine_get(t, id, &e);
+    static char st[16];
+    snprintf(st, sizeof(st), "%s", k ? json_string_value(json_object_get(k, "status")) : "none");
+    if (msg)
+        snprintf(msg, len, "%s", k ? json_string_value(json_object_get(k, "message")) : "");
+    json_decref(k);
+    return st;
+}
+
+/* A task that recorded how to take it up again stays running after a restart until
+ * task_engine_resume decides; a kind this build does not know fails, saying so. */
+static void a_task_with_resume_data_waits_for_resume(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_store *s = task_store_open(dbpath, &e);
+    struct task_record r = {9, "running", "migrating", "/vms/x/migrate", NULL, 1.0, 1.0,
+                            "{\"kind\":\"teleport\"}"};
+    assert_int_equal(task_store_save(s, &r, &e), 0);
+    task_store_close(s);
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    char msg[1024];
+    assert_string_equal(status_of(t, "9", msg, sizeof(msg)), "running");
+    assert_non_null(strstr(msg, "kimchid restarted while this task ran"));
+    task_engine_resume(t, NULL);
+    assert_string_equal(status_of(t, "9", msg, sizeof(msg)), "failed");
+    assert_non_null(strstr(msg, "KCHTASK0002E"));
+    assert_non_null(strstr(msg, "cannot be taken up again: unknown kind of task"));
+    task_engine_free(t);
+    t = task_engine_new(dbpath, 1, 3600, &e); /* and that was persisted */
+    assert_string_equal(status_of(t, "9", NULL, 0), "failed");
+    task_engine_free(t);
+}
+
+static void resume_seen(void *opaque, const struct task_record *r)
+{
+    int *n = opaque;
+    *n += r->resume != NULL;
+}
+
+static int stored_during = -1; /* records with resume data seen from inside the job */
+
+static int job_records_resume(struct task_ctx *ctx, void *arg, struct err *e)
+{
+    (void)arg;
+    task_ctx_resume(ctx, json_pack("{s:s}", "kind", "migrate"));
+    struct task_store *s = task_store_open(dbpath, e);
+    stored_during = 0;
+    if (s)
+        task_store_load(s, resume_seen, &stored_during, e);
+    task_store_close(s);
+    task_ctx_message(ctx, "OK");
+    return 0;
+}
+
+/* Resume data is written at once while the task runs, and dropped when it ends. */
+static void resume_data_is_stored_and_cleared_at_the_end(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, "/r", job_records_resume, NULL, NULL, &e));
+    json_decref(wait_done(t, "1"));
+    task_engine_free(t);
+    assert_int_equal(stored_during, 1);
+    struct task_store *s = task_store_open(dbpath, &e);
+    int with = 0;
+    assert_int_equal(task_store_load(s, resume_seen, &with, &e), 0);
+    assert_int_equal(with, 0);
+    task_store_close(s);
+}
+
+static void run_sql(const char *sql)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s \"%s\"", dbpath, sql);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A database written by the first release's schema (no resume column, user_version 0) is
+ * upgraded in place and its records kept; one from a newer schema is refused. */
+static void an_older_database_is_upgraded_a_newer_one_refused(void **state)
+{
+    (void)state;
+    run_sql("CREATE TABLE tasks (id INTEGER PRIMARY KEY, status TEXT NOT NULL, message TEXT NOT "
+            "NULL, target_uri TEXT, progress TEXT, created REAL NOT NULL, updated REAL NOT NULL);"
+            "INSERT INTO tasks VALUES (4, 'finished', 'OK: old', '/vms/a/clone', NULL, 1e12, "
+            "1e12);");
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    assert_non_null(t);
+    char msg[256];
+    assert_string_equal(status_of(t, "4", msg, sizeof(msg)), "finished");
+    assert_string_equal(msg, "OK: old");
+    json_decref(task_engine_submit(t, "/n", job_ok, NULL, NULL, &e));
+    json_decref(wait_done(t, "5"));
+    task_engine_free(t);
+    run_sql("PRAGMA user_version = 99");
+    assert_null(task_engine_new(dbpath, 1, 3600, &e));
+    assert_non_null(strstr(e.msg, "KCHTASK0010E"));
+    assert_non_null(strstr(e.msg, "written by a newer kimchid (schema 99; this one knows up to 2)"));
+}
+
 static void purge_removes_old_finished_tasks_only(void **state)
 {
     (void)state;
     struct err e;
     struct task_store *s = task_store_open(dbpath, &e);
-    struct task_record old = {1, "finished", "OK", NULL, NULL, 1.0, 1.0};
-    struct task_record fresh = {2, "failed", "no", NULL, NULL, 1e12, 1e12};
+    struct task_record old = {1, "finished", "OK", NULL, NULL, 1.0, 1.0, NULL};
+    struct task_record fresh = {2, "failed", "no", NULL, NULL, 1e12, 1e12, NULL};
     task_store_save(s, &old, &e);
     task_store_save(s, &fresh, &e);
     task_store_close(s);
@@ -293,6 +399,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_task_running_at_stop_reads_failed_interrupted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(purge_removes_old_finished_tasks_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_task_with_resume_data_waits_for_resume, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(resume_data_is_stored_and_cleared_at_the_end, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_older_database_is_upgraded_a_newer_one_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(cancel_stops_a_job_that_can_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_past_the_point_of_no_return_is_refused, setup,
                                         teardown),
