@@ -1,10 +1,10 @@
 /* main.c - start-up and shutdown order, and the signal wait; nothing else. */
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include "auth/auth.h"
 #include "config.h"
 #include "http/http.h"
+#include "sshc/sshc.h"
 #include "task/task.h"
 #include "util/log.h"
 #include "util/secret.h"
@@ -72,13 +73,22 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
 {
     char db[4096];
     snprintf(db, sizeof(db), "%s/tasks.db", cfg->state_dir);
-    struct auth_config ac = {cfg->pam_service, cfg->admin_group, cfg->session_idle,
-                             cfg->session_lifetime, cfg->lockout, 3, 30};
+    struct auth_config ac = {cfg->pam_service,
+                             cfg->admin_group,
+                             cfg->session_idle,
+                             cfg->session_lifetime,
+                             cfg->lockout,
+                             3,
+                             30};
     if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;
     task_engine_purge(d->tasks);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
+    char ssh[1100];
+    if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
+        return -1;
+    virt_set_ssh_command(d->virt, ssh);
     task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;

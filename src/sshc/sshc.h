@@ -4,6 +4,7 @@
 #ifndef KIMCHID_SSHC_H
 #define KIMCHID_SSHC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../util/err.h"
@@ -15,8 +16,8 @@ int sshc_key_ensure(char *pub, size_t publen, struct err *e);
 /* Logs in to `user`@`host` with `password` (borrowed; the caller wipes it), checks or
  * records the host key, and appends `pubkey` to root's authorized_keys there: directly
  * when `user` is root, through `sudo -S` otherwise. No line is added twice. */
-int sshc_trust_setup(const char *host, const char *user, const char *password,
-                     const char *pubkey, struct err *e);
+int sshc_trust_setup(const char *host, const char *user, const char *password, const char *pubkey,
+                     struct err *e);
 
 /* Checks that root@`host` accepts the daemon's key (and records the host key on first
  * contact, refusing a changed one). */
@@ -29,6 +30,15 @@ int sshc_remote_file_exists(const char *host, const char *path, struct err *e);
 /* Reads up to len-1 bytes of `path` on `host` over SFTP (as root, with the daemon's key)
  * into buf, NUL-terminated. Returns the bytes read (0 for a missing file), or -1 with `e`. */
 long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e);
+
+/* How long an ssh connect (TCP, banner, key exchange) may take, in seconds. */
+#define SSHC_CONNECT_TIMEOUT_S 15
+#define SSHC_CONNECT_TIMEOUT_TEXT "15"
+
+/* Writes `dir`/ssh (0700), the ssh command libvirt runs for qemu+ssh connections (kimchid's,
+ * and the source libvirtd's during a move): /usr/bin/ssh with a connect timeout and
+ * keepalives. Its path goes into `path`. Start-up, main thread. */
+int sshc_command_install(const char *dir, char *path, size_t len, struct err *e);
 
 /* Path of the daemon user's known_hosts file, for messages. Static string. */
 const char *sshc_known_hosts_path(void);

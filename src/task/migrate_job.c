@@ -187,6 +187,8 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return 0;
+    if (strncmp(e->msg, "KCHMIGR0024E", 12) == 0)
+        return -1; /* its ssh server does not answer: a second login would wait as long */
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
         return -1;

@@ -12,7 +12,6 @@
 
 #define POLL_MS 500
 
-
 /* Host UUID and CPU architecture from a connection's capabilities. */
 static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struct err *e)
 {
@@ -37,8 +36,7 @@ static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struc
     return 0;
 }
 
-static int compare_hosts(virConnectPtr local, virConnectPtr remote, const char *host,
-                         struct err *e)
+static int compare_hosts(virConnectPtr local, virConnectPtr remote, const char *host, struct err *e)
 {
     char lu[64], la[64], ru[64], ra[64];
     if (host_facts(local, lu, la, 64, e) < 0 || host_facts(remote, ru, ra, 64, e) < 0)
@@ -202,9 +200,12 @@ struct poller {
     bool done;
     const char *phase; /* the last phase seen, for a failure message */
     struct virt_stall stall;
-    bool called;       /* libvirt's migration call was made: something may have moved */
-    long long disk_first;           /* disk bytes at the first disk-phase sample */
-    struct timespec disk_first_at;  /* ... and when */
+    struct virt *v;                /* for the destination, should its copy hang (unstick) */
+    const char *host;
+    bool unstuck;                  /* kimchid killed the destination's hung incoming copy */
+    bool called;                   /* libvirt's migration call was made: something may have moved */
+    long long disk_first;          /* disk bytes at the first disk-phase sample */
+    struct timespec disk_first_at; /* ... and when */
     pthread_t thread;
 };
 
@@ -253,6 +254,7 @@ void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_jo
         return;
     if (virDomainAbortJob(d) == 0) {
         s->stalled = true;
+        clock_gettime(CLOCK_MONOTONIC, &s->stalled_at);
         log_warn("migration of \"%s\" moved no data for %ld s: stopped", virDomainGetName(d),
                  s->stall_ms / 1000);
     }
@@ -262,9 +264,38 @@ int virt_stall_error(struct err *e, const char *host, long stall_ms)
 {
     return err_set(e, ERR_BACKEND, "KCHMIGR0018E",
                    "The migration stalled: no data moved to \"%s\" for %ld s (the network to it, "
-                   "or its libvirt, may be down or hung), so kimchid stopped it; the guest stays "
-                   "on this host. Check \"%s\" and try again.",
+                   "or its libvirt, may be down or hung), so kimchid stopped it. Check \"%s\" "
+                   "and try again.",
                    host, stall_ms / 1000, host);
+}
+
+/* How long libvirt gets to end a move after the stall rule stopped it. */
+#define UNSTICK_AFTER_MS 15000
+
+/* libvirt cannot end a stopped move while the destination's QEMU hangs (its Finish step waits
+ * on that QEMU's monitor, without a timeout), so the call would never return. That copy is
+ * only an incoming one (the stop was accepted before the switch-over, so the guest runs
+ * here): kill it there, which libvirt does without the monitor. */
+static void unstick(struct poller *p)
+{
+    if (!p->stall.stalled || p->unstuck || ms_since(&p->stall.stalled_at) < UNSTICK_AFTER_MS)
+        return;
+    p->unstuck = true;
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    virConnectPtr rc = virDomainGetUUID(p->dom, uuid) == 0 ? virt_remote_get(p->v, p->host, NULL)
+                                                           : NULL;
+    virDomainPtr rd = rc ? virDomainLookupByUUID(rc, uuid) : NULL;
+    int state = -1, reason;
+    if (rd && virDomainGetState(rd, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
+        log_warn("the stopped move of \"%s\" did not end in %d s: killing its hung incoming "
+                 "copy on %s",
+                 virDomainGetName(p->dom), UNSTICK_AFTER_MS / 1000, p->host);
+        virDomainDestroy(rd);
+    }
+    if (rd)
+        virDomainFree(rd);
+    if (rc)
+        virConnectClose(rc);
 }
 
 static void *poll_loop(void *arg)
@@ -289,6 +320,7 @@ static void *poll_loop(void *arg)
             p->fn(p->opaque, &info);
         }
         virt_stall_check(&p->stall, p->dom, have ? &info : NULL);
+        unstick(p);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -307,7 +339,7 @@ static void poller_stop(struct poller *p)
 }
 
 void virt_completed_stats(struct virt *v, virDomainPtr d, const char *host,
-                            struct virt_job_info *final)
+                          struct virt_job_info *final)
 {
     if (virt_job_stats(d, VIR_DOMAIN_JOB_STATS_COMPLETED, final) == 0)
         return;
@@ -371,13 +403,14 @@ static void disk_list(const struct virt_storage *s, char *out, size_t len)
     }
 }
 
-static int run_migration(virDomainPtr d, const char *name, const struct virt_migrate_opts *o,
-                         unsigned int flags, struct poller *p, struct err *e)
+static int run_migration(struct virt *v, virDomainPtr d, const char *name,
+                         const struct virt_migrate_opts *o, unsigned int flags, struct poller *p,
+                         struct err *e)
 {
     virTypedParameterPtr params = NULL;
     int n = 0, rc = -1;
     char dconn[600];
-    virt_remote_uri(o->host, dconn, sizeof(dconn));
+    virt_remote_uri(v, o->host, dconn, sizeof(dconn));
     bool live = !(flags & VIR_MIGRATE_OFFLINE);
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
@@ -399,9 +432,14 @@ static int run_migration(virDomainPtr d, const char *name, const struct virt_mig
             disk_list(o->storage, disks, sizeof(disks));
         snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
                  o->host, disks[0] ? " while copying " : "", disks);
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", what);
+        virt_err_connection(e, o->host, o->addr, "KCHVM0075E", what);
         if (p->stall.stalled)
             virt_stall_error(e, o->host, p->stall.stall_ms);
+        if (p->unstuck) {
+            size_t used = strlen(e->msg);
+            snprintf(e->msg + used, sizeof(e->msg) - used,
+                     " Its incoming copy on \"%s\" hung, so kimchid killed it there.", o->host);
+        }
     }
     if (polling)
         poller_stop(p);
@@ -474,7 +512,7 @@ static int move(struct virt *v, virConnectPtr c, virDomainPtr d, int state, unsi
 {
     const char *name = virDomainGetName(d);
     if (!o->storage || virt_storage_copies(o->storage) == 0)
-        return run_migration(d, name, o, flags, p, e);
+        return run_migration(v, d, name, o, flags, p, e);
     virConnectPtr rc = virt_remote_get(v, o->host, e);
     if (!rc)
         return -1;
@@ -486,7 +524,7 @@ static int move(struct virt *v, virConnectPtr c, virDomainPtr d, int state, unsi
     }
     virConnectClose(rc);
     if (result == 0)
-        result = run_migration(d, name, o, flags, p, e);
+        result = run_migration(v, d, name, o, flags, p, e);
     if (result < 0) {
         char left[1024];
         virt_storage_unprepare(v, o->host, o->storage, left, sizeof(left));
@@ -530,8 +568,7 @@ static void remove_stale_copies(struct virt *v, virConnectPtr c, virDomainPtr d,
         snprintf(o->removed, o->removed_len, "; removed %s; %s", removed[0] ? removed : "nothing",
                  e.msg);
     else
-        snprintf(o->removed, o->removed_len, "; removed this host's stale disk copies %s",
-                 removed);
+        snprintf(o->removed, o->removed_len, "; removed this host's stale disk copies %s", removed);
 }
 
 static int abort_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
@@ -561,13 +598,14 @@ void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
 
 /* The call failed: find out where the guest runs. 0 when the move completed after all (the
  * error goes into o->note), -1 with e (plus what kimchid found or did) when it did not. */
-static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
-                  struct err *e)
+static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o, struct err *e)
 {
     char note[512];
     unsigned char uuid[VIR_UUID_BUFLEN];
     if (virDomainGetUUID(d, uuid) < 0)
         return -1;
+    log_info("the move of \"%s\" failed (%s); asking both hosts where the guest is",
+             virDomainGetName(d), e->msg);
     enum virt_where w =
         virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, note, sizeof(note));
     if (w == VIRT_WHERE_DEST) {
@@ -581,6 +619,8 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
         err_clear(e);
         return 0;
     }
+    if (!note[0] && w == VIRT_WHERE_SOURCE)
+        snprintf(note, sizeof(note), "The guest runs on this host.");
     if (note[0]) {
         size_t used = strlen(e->msg);
         snprintf(e->msg + used, sizeof(e->msg) - used, " %s", note);
@@ -609,7 +649,11 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", "Cannot read the guest's state");
         goto cleanup;
     }
-    struct poller p = {.fn = progress, .opaque = opaque, .stall = {.stall_ms = v->stall_ms}};
+    struct poller p = {.fn = progress,
+                       .opaque = opaque,
+                       .stall = {.stall_ms = v->stall_ms},
+                       .v = v,
+                       .host = o->host};
     unsigned int flags = migrate_flags(state, persistent == 1, o);
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
@@ -618,8 +662,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_completed_stats(v, d, o->host, final);
     if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))
         virt_mark_moved(v, d, o->host);
-    if (rc == 0 && o->delete_source && o->storage && virt_storage_copies(o->storage) &&
-        o->removed)
+    if (rc == 0 && o->delete_source && o->storage && virt_storage_copies(o->storage) && o->removed)
         remove_stale_copies(v, c, d, state, o);
 cleanup:
     if (d)

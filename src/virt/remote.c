@@ -7,11 +7,39 @@
 #include "../util/log.h"
 #include "virt_priv.h"
 
-void virt_remote_uri(const char *host, char *out, size_t len)
+void virt_set_ssh_command(struct virt *v, const char *path)
+{
+    snprintf(v->ssh_command, sizeof(v->ssh_command), "%s", path);
+}
+
+/* Percent-encodes what is not plain in a URI query value. */
+static void uri_escape(const char *in, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/._-", *p)) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len)
 {
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1", v6 ? "[" : "", host,
-             v6 ? "]" : "");
+    char cmd[1200] = "";
+    if (v->ssh_command[0]) {
+        memcpy(cmd, "&command=", 9);
+        uri_escape(v->ssh_command, cmd + 9, sizeof(cmd) - 9);
+    }
+    snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1%s", v6 ? "[" : "", host,
+             v6 ? "]" : "", cmd);
 }
 
 /* Takes a reference to the cached connection for host, or NULL. */
@@ -72,12 +100,12 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
     if (c)
         return c;
     char uri[600];
-    virt_remote_uri(host, uri, sizeof(uri));
+    virt_remote_uri(v, host, uri, sizeof(uri));
     if (!(c = virConnectOpen(uri))) {
         char what[400];
         snprintf(what, sizeof(what),
                  "Cannot connect to libvirt on \"%s\" (is libvirtd running there?)", host);
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0074E", what);
+        virt_err_connection(e, host, NULL, "KCHVM0074E", what);
         return NULL;
     }
     virConnectSetKeepAlive(c, 5, 3);

@@ -78,9 +78,9 @@ struct virt_job_info {
     const char *phase; /* "setup", "disks", "memory"; static string */
     double percent;
     long long data_total, data_processed, data_remaining; /* bytes, disks and memory */
-    long long disk_total, disk_processed;                  /* bytes of copied disks */
-    long long memory_total, memory_processed;              /* bytes of guest memory */
-    long long memory_bps;                                  /* bytes/s */
+    long long disk_total, disk_processed;                 /* bytes of copied disks */
+    long long memory_total, memory_processed;             /* bytes of guest memory */
+    long long memory_bps;                                 /* bytes/s */
     long long elapsed_ms, remaining_ms, downtime_ms;
 };
 
@@ -128,8 +128,8 @@ struct virt_migrate_opts {
     struct virt_storage *storage; /* from virt_vm_storage: targets are created and filled */
     char *removed;                /* out: the source's copies removed (delete_source) */
     size_t removed_len;
-    char *note;                   /* out: the move completed although libvirt reported an */
-    size_t note_len;              /* error: what it said and what kimchid did about it */
+    char *note;                    /* out: the move completed although libvirt reported an */
+    size_t note_len;               /* error: what it said and what kimchid did about it */
     void (*calling)(void *opaque); /* called (with the progress opaque) once the destination's
                                     * volumes exist, just before the move starts: from here on
                                     * the move can outlive kimchid */
@@ -151,6 +151,10 @@ int virt_vm_abort_job(struct virt *v, const char *name, struct err *e);
 /* A migration that moves no data for this long is stopped and fails as stalled. Call
  * before the first migration (start-up). */
 void virt_set_stall_timeout(struct virt *v, long seconds);
+
+/* The ssh command libvirt runs for connections to other hosts (sshc_command_install). Call
+ * at start-up, before the first migration. */
+void virt_set_ssh_command(struct virt *v, const char *path);
 
 /* Migrates guest `name`: live peer-to-peer when active, offline when shut off. On failure
  * the guest stays where it was. `final` gets the completed job's figures. Blocking. */

@@ -16,27 +16,26 @@ struct vm_info {
     char uuid[VIR_UUID_STRING_BUFLEN];
     char *title;
     char *description;
-    unsigned long long memory_kib;     /* <currentMemory> */
-    unsigned long long maxmemory_kib;  /* <maxMemory> or <memory> */
+    unsigned long long memory_kib;    /* <currentMemory> */
+    unsigned long long maxmemory_kib; /* <maxMemory> or <memory> */
     unsigned int vcpus;
     unsigned int maxvcpus;
-    char *graphics_type;               /* NULL: none */
+    char *graphics_type; /* NULL: none */
     char *graphics_listen;
-    int graphics_port;                 /* -1: none or not yet assigned */
-    char *moved_host;                  /* kimchid's mark: this definition's guest moved there */
-    char *moved_at;                    /* ... at this time (ISO 8601, UTC) */
+    int graphics_port; /* -1: none or not yet assigned */
+    char *moved_host;  /* kimchid's mark: this definition's guest moved there */
+    char *moved_at;    /* ... at this time (ISO 8601, UTC) */
 };
 
 /* The namespace of kimchid's own domain metadata. */
 #define VIRT_META_NS "https://kimchid.invalid/xmlns/moved/1"
 
-
 /* One published view of all guests; immutable once published, reference counted. */
 struct snapshot {
     atomic_int refs;
     size_t n;
-    char **names;  /* sorted */
-    char **jsons;  /* VM object per name */
+    char **names; /* sorted */
+    char **jsons; /* VM object per name */
     char *list_json;
 };
 
@@ -84,7 +83,8 @@ struct virt {
     struct remote_entry *remotes;
     size_t nremotes;
 
-    long stall_ms; /* see virt_set_stall_timeout */
+    long stall_ms;          /* see virt_set_stall_timeout */
+    char ssh_command[1024]; /* see virt_set_ssh_command; empty: libvirt's default ssh */
 
     pthread_mutex_t busy_lock;
     struct busy_entry *busy;
@@ -97,14 +97,20 @@ virConnectPtr virt_conn_get(struct virt *v, struct err *e);
 /* Sets `e` from libvirt's last error of this thread: "<what>: <libvirt text>". */
 int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const char *what);
 
+/* cause.c: like virt_err_libvirt for a failure of a connection to `host`, but in words an
+ * operator can act on: an ssh server that never answered (KCHMIGR0024E) and, when `addr` is
+ * given, a broken connection told apart by knocking on the host's ssh port: network or host
+ * down (KCHMIGR0022E), or its libvirt stopped (KCHMIGR0023E). Other errors keep `id`. */
+int virt_err_connection(struct err *e, const char *host, const char *addr, const char *id,
+                        const char *what);
+
 /* Looks a guest up by name; ERR_NOT_FOUND with Kimchi's message when unknown. */
 virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e);
 
 /* Runs fn on guest `name`, looked up on a new reference to the local connection (both
  * released after). Returns fn's result, or -1 with `e` when the guest cannot be found. */
 typedef int (*virt_domain_fn)(virConnectPtr c, virDomainPtr d, void *arg, struct err *e);
-int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
-                     struct err *e);
+int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg, struct err *e);
 
 /* Parses domain XML into `info` (zeroed first). */
 int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e);
@@ -130,8 +136,9 @@ const char *virt_state_name(int state);
  * one (remote.c). NULL with `e` when it cannot be opened. */
 virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e);
 
-/* "qemu+ssh://root@HOST/system?no_tty=1", with brackets for an IPv6 address. */
-void virt_remote_uri(const char *host, char *out, size_t len);
+/* "qemu+ssh://root@HOST/system?no_tty=1[&command=SSH]", with brackets for an IPv6 address;
+ * SSH is the command set with virt_set_ssh_command. */
+void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len);
 
 /* Closes the cached remote connections (virt_free). */
 void virt_remote_close_all(struct virt *v);
@@ -153,18 +160,17 @@ int virt_storage_plan(virConnectPtr c, virDomainPtr dom, struct virt_storage *s,
 /* Creates on the destination (connection rc) the volume of every copied disk: same path,
  * format and capacity. Fails, naming the path and what to create, when no pool there holds
  * the directory, or when the file exists already. Marks each created disk. */
-int virt_storage_prepare(virConnectPtr rc, const char *host, struct virt_storage *s,
-                         struct err *e);
+int virt_storage_prepare(virConnectPtr rc, const char *host, struct virt_storage *s, struct err *e);
 
 /* Removes the volumes virt_storage_prepare created, with fresh connections retried for a
  * while (the destination may be restarting). Paths it could not remove go into `note`. */
-void virt_storage_unprepare(struct virt *v, const char *host, struct virt_storage *s,
-                            char *note, size_t len);
+void virt_storage_unprepare(struct virt *v, const char *host, struct virt_storage *s, char *note,
+                            size_t len);
 
 /* Removes this host's copies of the copied disks (never a shared disk); their paths go
  * into `removed`. */
-int virt_storage_remove_source(virConnectPtr c, struct virt_storage *s, char *removed,
-                               size_t len, struct err *e);
+int virt_storage_remove_source(virConnectPtr c, struct virt_storage *s, char *removed, size_t len,
+                               struct err *e);
 
 /* Called as bytes of a disk are copied. */
 typedef void (*virt_copied_fn)(void *opaque, unsigned long long bytes);
@@ -179,9 +185,8 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
  * connections, each retried for up to 30 s) where the guest with this UUID is, leaves at most
  * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.
  * `offline`: a shut-off guest's move, which went where its definition now is. */
-enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid,
-                                      const char *name, const char *host, bool offline,
-                                      char *note, size_t len);
+enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid, const char *name,
+                                      const char *host, bool offline, char *note, size_t len);
 
 /* migrate.c: reads job stats (flags: 0 = the running job, VIR_DOMAIN_JOB_STATS_COMPLETED =
  * the last one) in kimchid's shape. 0 when found. */
@@ -198,10 +203,11 @@ void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host);
 
 /* migrate.c: the stall rule: a job that moves no data for stall_ms is stopped. */
 struct virt_stall {
-    long stall_ms; /* 0: never */
+    long stall_ms;   /* 0: never */
     long long moved; /* bytes moved at the last change */
     struct timespec last_change;
     bool stalled; /* the job was stopped for that */
+    struct timespec stalled_at;
 };
 void virt_stall_start(struct virt_stall *s, long stall_ms);
 void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info);

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # t1004 - faults during a move: nothing waits forever, and the guest stays whole on host-a.
-#  - the network to host-b drops mid-migration: no data moves, kimchid stops the move after
-#    --stall-timeout and says so; the guest runs on host-a and nothing is left on host-b;
-#  - host-b's libvirtd killed at the switch-over: exactly one copy runs, the task says where;
+#  - host-b's ssh server frozen: kimchid's own connection, and the source libvirtd's during the
+#    move, give up after 15 s; the task names the cause;
+#  - the network to host-b drops mid-migration: ssh's keepalive ends the move, the task says the
+#    network to host-b was lost; the guest runs on host-a and nothing is left on host-b;
+#  - host-b's QEMU hangs mid-move: after --stall-timeout kimchid stops the move, then kills the
+#    hung incoming copy that keeps libvirt from ending it; the task says so;
+#  - host-b's libvirtd killed at the switch-over: exactly one copy runs, the task says where
+#    and that host-b's libvirt stopped answering;
 #  - SIGTERM while a migration runs: reads keep working, new tasks get 503, the migration
 #    finishes, then kimchid exits; with a short --shutdown-timeout the move is cancelled.
 . "$(dirname "$0")/lib-lab.sh"
-KIMCHID_ARGS="--stall-timeout 6"
+KIMCHID_ARGS="--stall-timeout 20" # above ssh's 15 s connect bound (the frozen-ssh case)
 start_lab_kimchid
 V="virsh -q -c qemu:///system"
 
@@ -27,23 +32,55 @@ migrate vm-stall "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labad
 ok "the migration was moving data" wait_moving "$ID"
 net_drop
 start=$(date +%s)
-stalled() { grep -q 'migration of "vm-stall" moved no data for 6 s: stopped' "$KLOG"; }
-ok "with no data moving, kimchid stopped libvirt's job after 6 s" eventually 20 stalled
+no_job() { ! lab exec a $V domjobinfo "$1" 2>/dev/null | grep -q Unbounded; }
+ok "with the network to host-b gone, libvirt's move ends within 30 s (ssh keepalive)" eventually 30 no_job vm-stall
+ok "...before the stall rule (20 s of no data) had to act" bash -c "! grep -q 'vm-stall\" moved no data' '$KLOG'"
+settling() { grep -q 'the move of "vm-stall" failed (.*); asking both hosts' "$KLOG"; }
+ok "...and kimchid, having named the cause, asks both hosts where the guest is" eventually 10 settling
 net_restore # the network comes back later: kimchid then learns where the guest is
 for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
 took=$(( $(date +%s) - start ))
 ok "the task ended within 60 s of the network dropping (took ${took} s)" test "$took" -le 60
-ok "...failed as stalled, naming the host and the time" has "$(jq_get .message)" \
-  'The migration stalled: no data moved to "host-b" for 6 s'
-ok "...and says the guest stays" has "$(jq_get .message)" "the guest stays on this host"
-net_restore
+ok "...failed, saying the network to host-b was lost (in words, with libvirt's)" has "$(jq_get .status) $(jq_get .message)" \
+  'failed KCHMIGR0022E: Migration of "vm-stall" to "host-b" failed while migrating: libvirt could not migrate "vm-stall" to "host-b": the connection to "host-b" broke off (libvirt: "'
+ok "...naming the cause" has "$(jq_get .message)" 'and "host-b" no longer answers on its ssh port: the network to it, or the host itself, is down.'
+ok "...and saying where the guest runs" has "$(jq_get .message)" "The guest runs on this host."
 ok "the guest runs on host-a" eq "$(vm_state a vm-stall)" running
 ok "...and carries on with its memory intact" bash -c ". '$ROOT/tests/lab/lib-lab.sh' >/dev/null; wait_hb a vm-stall 2 30 && [ \"\$(hb_last a vm-stall | hb_field mem)\" == ok ]"
 ok "no copy of it is left on host-b" eventually 30 absent_on b vm-stall
 
+# the destination's QEMU hangs (SIGSTOP) mid-move: the connections stay up but no data moves;
+# after --stall-timeout kimchid stops the move; libvirt cannot end it while that QEMU hangs, so
+# 15 s later kimchid kills the hung incoming copy, and says so
+qemu_pid() { # qemu_pid a|b NAME : the pid of NAME's QEMU in that host's namespace
+  local p
+  for p in $(ip netns pids "kimchid-$1"); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "-name guest=$2," && { echo "$p"; return 0; }
+  done
+  return 1
+}
+lab guest a vm-hang 128 fill persistent
+migrate vm-hang '{"remote_host":"host-b","bandwidth":2}'
+ok "vm-hang: the migration is moving data" wait_moving "$ID"
+HUNG=$(qemu_pid b vm-hang)
+ok "...its incoming QEMU on host-b is stopped (SIGSTOP)" kill -STOP "$HUNG"
+start=$(date +%s)
+for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
+took=$(( $(date +%s) - start ))
+kill -CONT "$HUNG" 2>/dev/null
+stalled() { grep -q 'migration of "vm-hang" moved no data for 20 s: stopped' "$KLOG"; }
+ok "with no data moving, kimchid stopped libvirt's job after 20 s" stalled
+ok "...the task ended within 60 s (took ${took} s)" test "$took" -le 60
+ok "...failed as stalled, naming the host and the time" has "$(jq_get .status) $(jq_get .message)" \
+  'failed KCHMIGR0018E: Migration of "vm-hang" to "host-b" failed while migrating: The migration stalled: no data moved to "host-b" for 20 s'
+ok "...that its hung copy on host-b was killed, and where the guest runs" has "$(jq_get .message)" \
+  'kimchid stopped it. Check "host-b" and try again. Its incoming copy on "host-b" hung, so kimchid killed it there. The guest runs on this host.'
+
+ok "vm-hang runs on host-a" eq "$(vm_state a vm-hang)" running
+ok "...no copy of it is left on host-b" eventually 30 absent_on b vm-hang
+
 # host-b's libvirtd killed (-9) the moment it resumes the guest (the switch-over), then
 # restarted: whatever libvirt answered, exactly one copy runs, and the task says where
-V="virsh -q -c qemu:///system"
 running_copies() { # running_copies NAME : "A B", the number of running copies on each host
   local a b
   a=$(lab exec a $V list --state-running --name | grep -cx "$1" || true)
@@ -74,7 +111,7 @@ switchover_case() { # switchover_case NAME BODY-JSON
   migrate "$1" "$2"
   local id=$ID
   wait "$KILLER"
-  ok "$1: host-b's libvirtd was killed at the switch-over" gone "$B_LIBVIRTD"
+  ok "$1: host-b's libvirtd was killed at the switch-over" eventually 5 gone "$B_LIBVIRTD"
   sleep 2
   lab service b libvirtd start
   for _ in $(seq 1 600); do req GET "/tasks/$id"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
@@ -83,6 +120,8 @@ switchover_case() { # switchover_case NAME BODY-JSON
   ok "$1: exactly one host runs the guest (running on host-a, host-b: $copies)" bash -c "[ '$copies' == '1 0' ] || [ '$copies' == '0 1' ]"
   ok "$1: one QEMU process in all ($(qemu_count a "$1") on host-a, $(qemu_count b "$1") on host-b)" \
     test "$(( $(qemu_count a "$1") + $(qemu_count b "$1") ))" -eq 1
+  ok "$1: the task names the cause: host-b's libvirt stopped answering" has "$(jq_get .message)" \
+    'the libvirt of "host-b" stopped answering (libvirt: "'
   if [ "$copies" == "0 1" ]; then
     ok "$1: it runs on host-b and the task says finished" eq "$st" finished
   else
@@ -110,12 +149,38 @@ ok "...a migrate of it: 409 too, before any task" eq "$STATUS $ID" "409 "
 wait "$EXT"
 ok "...and the outside migration was left alone: it finished" eq "$(vm_state b vm-ext)" running
 
+# host-b's ssh server frozen (it accepts TCP but never answers), with trust set up: every ssh
+# connection to it gives up after 15 s, the task says why, and the guest stays.
+# frozen_case NAME STEP : kimchid's libvirt connection to host-b is cached (alive) or not; STEP
+# is where the move must fail: at libvirt's call (the source libvirtd's connection to host-b)
+# or at kimchid's own check
+SSHD_B=$(cat "$LAB/b/sshd.pid")
+trap 'kill -CONT "$SSHD_B" 2>/dev/null; net_restore' EXIT
+frozen_case() {
+  lab guest a "$1" 128 fill persistent
+  kill -STOP "$SSHD_B"
+  local start took; start=$(date +%s)
+  migrate "$1" '{"remote_host":"host-b"}'
+  for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
+  took=$(( $(date +%s) - start ))
+  kill -CONT "$SSHD_B"
+  ok "$1: with host-b's ssh server frozen, the migration ended within 30 s (took ${took} s)" test "$took" -le 30
+  ok "...failed while $2, saying host-b's ssh server did not answer" has "$(jq_get .status) $(jq_get .message)" \
+    "failed KCHMIGR0024E: Migration of \"$1\" to \"host-b\" failed while $2: "
+  ok "...in words" has "$(jq_get .message)" \
+    'the ssh server on "host-b" accepted the connection but did not answer within 15 s (it may be hung or overloaded). Check sshd on "host-b", then try again.'
+  ok "$1 runs on host-a" eq "$(vm_state a "$1")" running
+  ok "...and nothing of it is on host-b" absent_on b "$1"
+}
+frozen_case vm-frz1 migrating
+
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0
 
 # SIGTERM during a migration: HTTP keeps answering (reads; new tasks 503) until it finishes
 KIMCHID_ARGS="--shutdown-timeout 60"
 start_lab_kimchid
+frozen_case vm-frz2 "checking libvirt on the remote host" # a new kimchid: no connection yet
 lab guest a vm-term 128 fill persistent
 migrate vm-term '{"remote_host":"host-b","bandwidth":3}'
 term_id=$ID

@@ -1,0 +1,59 @@
+/* cause.c - libvirt's words for a broken connection ("End of file while reading data",
+ * "client socket is closed") name no cause an operator can act on. Knocking on the other
+ * host's ssh port afterwards tells a lost network from a libvirt that stopped; an ssh server
+ * that never greets is named as such. */
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../sshc/sshc.h"
+#include "../util/net.h"
+#include "virt_priv.h"
+
+#define KNOCK_TIMEOUT_MS 3000
+
+static bool has(const char *m, const char *what)
+{
+    return strstr(m, what) != NULL;
+}
+
+/* The ssh under libvirt gave up waiting for the server's greeting (ConnectTimeout). */
+static bool ssh_hung(const char *m)
+{
+    return has(m, "during banner exchange");
+}
+
+static bool connection_broke(const char *m)
+{
+    return has(m, "End of file while reading data") || has(m, "client socket is closed") ||
+           has(m, "keepalive timeout") || has(m, "Cannot recv data") ||
+           has(m, "Cannot write data") || has(m, "Broken pipe");
+}
+
+int virt_err_connection(struct err *e, const char *host, const char *addr, const char *id,
+                        const char *what)
+{
+    const char *lm = virGetLastErrorMessage();
+    char m[512];
+    snprintf(m, sizeof(m), "%s", lm && *lm ? lm : "unknown libvirt error");
+    if (ssh_hung(m))
+        return err_set(e, ERR_BACKEND, "KCHMIGR0024E",
+                       "%s: the ssh server on \"%s\" accepted the connection but did not answer "
+                       "within %d s (it may be hung or overloaded). Check sshd on \"%s\", then "
+                       "try again.",
+                       what, host, SSHC_CONNECT_TIMEOUT_S, host);
+    if (!addr || !connection_broke(m))
+        return virt_err_libvirt(e, ERR_BACKEND, id, what);
+    struct err pe;
+    if (net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, &pe) < 0)
+        return err_set(e, ERR_BACKEND, "KCHMIGR0022E",
+                       "%s: the connection to \"%s\" broke off (libvirt: \"%s\"), and \"%s\" no "
+                       "longer answers on its ssh port: the network to it, or the host itself, "
+                       "is down.",
+                       what, host, m, host);
+    return err_set(e, ERR_BACKEND, "KCHMIGR0023E",
+                   "%s: the libvirt of \"%s\" stopped answering (libvirt: \"%s\"); the host still "
+                   "answers on its ssh port, so its libvirtd crashed, restarted or hangs. Check "
+                   "it there (systemctl status libvirtd).",
+                   what, host, m);
+}
