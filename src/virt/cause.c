@@ -30,12 +30,17 @@ static bool connection_broke(const char *m)
            has(m, "Cannot write data") || has(m, "Broken pipe");
 }
 
-int virt_err_connection(struct err *e, const char *host, const char *addr, const char *id,
-                        const char *what)
+int virt_err_connection(struct err *e, virConnectPtr local, const char *host, const char *addr,
+                        const char *id, const char *what)
 {
     const char *lm = virGetLastErrorMessage();
     char m[512];
     snprintf(m, sizeof(m), "%s", lm && *lm ? lm : "unknown libvirt error");
+    if (local && virConnectIsAlive(local) == 0) /* the broken connection is this host's */
+        return err_set(e, ERR_BACKEND, "KCHMIGR0025E",
+                       "%s: this host's libvirt stopped answering during the move (libvirt: "
+                       "\"%s\"); it may have been restarted.",
+                       what, m);
     if (ssh_hung(m))
         return err_set(e, ERR_BACKEND, "KCHMIGR0024E",
                        "%s: the ssh server on \"%s\" accepted the connection but did not answer "

@@ -412,6 +412,8 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
     char dconn[600];
     virt_remote_uri(v, o->host, dconn, sizeof(dconn));
     bool live = !(flags & VIR_MIGRATE_OFFLINE);
+    virConnectPtr local = virDomainGetConnect(d); /* now: a call after the failure would reset
+                                                   * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
     p->dom = d;
@@ -432,7 +434,7 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
             disk_list(o->storage, disks, sizeof(disks));
         snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
                  o->host, disks[0] ? " while copying " : "", disks);
-        virt_err_connection(e, o->host, o->addr, "KCHVM0075E", what);
+        virt_err_connection(e, local, o->host, o->addr, "KCHVM0075E", what);
         if (p->stall.stalled)
             virt_stall_error(e, o->host, p->stall.stall_ms);
         if (p->unstuck) {
@@ -586,12 +588,31 @@ int virt_vm_abort_job(struct virt *v, const char *name, struct err *e)
     return virt_with_domain(v, name, abort_fn, NULL, e);
 }
 
+/* d looked up again over the current local connection (new reference, or NULL): d's own may
+ * have closed with a libvirtd that was restarted during the move. */
+static virDomainPtr relookup(struct virt *v, virDomainPtr d)
+{
+    unsigned char uuid[VIR_UUID_BUFLEN];
+    virConnectPtr c = virDomainGetUUID(d, uuid) == 0 ? virt_conn_get(v, NULL) : NULL;
+    virDomainPtr fd = c ? virDomainLookupByUUID(c, uuid) : NULL;
+    if (c)
+        virConnectClose(c); /* the domain keeps its connection referenced */
+    return fd;
+}
+
 void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
 {
     struct err e = {0};
     char uuid[VIR_UUID_STRING_BUFLEN];
-    if (virt_moved_set(d, host, &e) < 0)
+    virDomainPtr fd = relookup(v, d);
+    if (!fd)
+        log_warn("could not mark the old definition of \"%s\" as moved to %s: it cannot be "
+                 "looked up here",
+                 virDomainGetName(d), host);
+    else if (virDomainIsPersistent(fd) == 1 && virt_moved_set(fd, host, &e) < 0)
         log_warn("%s", e.msg);
+    if (fd)
+        virDomainFree(fd);
     if (virDomainGetUUIDString(d, uuid) == 0)
         virt_inventory_mark_stale(v, uuid);
 }
@@ -614,8 +635,11 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
             snprintf(o->note, o->note_len,
                      "; libvirt reported an error (%s), but the guest runs on \"%s\"%s%s",
                      cause ? cause + 2 : e->msg, o->host, note[0] ? ": " : "", note);
-        if (o->delete_source && virDomainIsPersistent(d) == 1)
-            virDomainUndefine(d); /* what UNDEFINE_SOURCE would have done */
+        virDomainPtr fd = o->delete_source ? relookup(v, d) : NULL;
+        if (fd && virDomainIsPersistent(fd) == 1)
+            virDomainUndefine(fd); /* what UNDEFINE_SOURCE would have done */
+        if (fd)
+            virDomainFree(fd);
         err_clear(e);
         return 0;
     }

@@ -105,7 +105,7 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
         char what[400];
         snprintf(what, sizeof(what),
                  "Cannot connect to libvirt on \"%s\" (is libvirtd running there?)", host);
-        virt_err_connection(e, host, NULL, "KCHVM0074E", what);
+        virt_err_connection(e, NULL, host, NULL, "KCHVM0074E", what);
         return NULL;
     }
     virConnectSetKeepAlive(c, 5, 3);

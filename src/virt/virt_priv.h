@@ -98,11 +98,12 @@ virConnectPtr virt_conn_get(struct virt *v, struct err *e);
 int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const char *what);
 
 /* cause.c: like virt_err_libvirt for a failure of a connection to `host`, but in words an
- * operator can act on: an ssh server that never answered (KCHMIGR0024E) and, when `addr` is
+ * operator can act on: this host's libvirt gone (`local`, the connection the call was made on,
+ * closed: KCHMIGR0025E), an ssh server that never answered (KCHMIGR0024E) and, when `addr` is
  * given, a broken connection told apart by knocking on the host's ssh port: network or host
  * down (KCHMIGR0022E), or its libvirt stopped (KCHMIGR0023E). Other errors keep `id`. */
-int virt_err_connection(struct err *e, const char *host, const char *addr, const char *id,
-                        const char *what);
+int virt_err_connection(struct err *e, virConnectPtr local, const char *host, const char *addr,
+                        const char *id, const char *what);
 
 /* Looks a guest up by name; ERR_NOT_FOUND with Kimchi's message when unknown. */
 virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e);

@@ -106,6 +106,14 @@ booted_guest() {
   lab booted a "$name" "$path" 16 0 ${4:-}
 }
 
+# running_copies NAME : "A B", the number of running copies on each host
+running_copies() {
+  local a b v="virsh -q -c qemu:///system"
+  a=$(lab exec a $v list --state-running --name | grep -cx "$1" || true)
+  b=$(lab exec b $v list --state-running --name | grep -cx "$1" || true)
+  echo "$a $b"
+}
+
 # eventually SECONDS CMD... : CMD succeeds within SECONDS (polled every 0.2 s)
 eventually() {
   local secs=$1; shift

@@ -81,12 +81,6 @@ ok "...no copy of it is left on host-b" eventually 30 absent_on b vm-hang
 
 # host-b's libvirtd killed (-9) the moment it resumes the guest (the switch-over), then
 # restarted: whatever libvirt answered, exactly one copy runs, and the task says where
-running_copies() { # running_copies NAME : "A B", the number of running copies on each host
-  local a b
-  a=$(lab exec a $V list --state-running --name | grep -cx "$1" || true)
-  b=$(lab exec b $V list --state-running --name | grep -cx "$1" || true)
-  echo "$a $b"
-}
 qemu_count() { # qemu_count a|b NAME : QEMU processes of NAME in that host's namespace
   local p n=0
   for p in $(ip netns pids "kimchid-$1"); do

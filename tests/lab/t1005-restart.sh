@@ -8,7 +8,9 @@
 #    definition and stale disk copy are gone;
 #  - the move was stopped while kimchid was down: failed, saying the guest is on host-a, and the
 #    disk copy begun on host-b is removed.
-# Each guest is a booted one, so "it carried on" is read from its console.
+# Each of those guests is a booted one, so "it carried on" is read from its console.
+# Then host-a's libvirtd is restarted mid-move (kimchid stays): exactly one copy runs, the task
+# says where and names the cause; an old definition left on host-a cannot be started.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
 V="virsh -q -c qemu:///system"
@@ -104,7 +106,36 @@ req POST /vms/vm-rs3/suspend
 ok "...and the guest is free again: suspend works" eq "$STATUS" 200
 req POST /vms/vm-rs3/resume
 
-for g in vm-rs1 vm-rs2; do lab exec b $V destroy "$g" >/dev/null 2>&1; lab exec b $V undefine "$g" >/dev/null 2>&1; done
+# 4. this host's libvirtd restarted mid-move: libvirt's answer is an error whatever became of the
+# move; the task learns from both hosts where the guest is, and an old definition left here
+# cannot be started while the guest runs on host-b
+lab guest a vm-rs4 128 fill persistent
+migrate vm-rs4 '{"remote_host":"host-b","bandwidth":4}'
+id=$ID
+ok "vm-rs4: the migration is moving data" wait_moving "$id"
+A_LIBVIRTD=$(cat "$LAB/a/libvirtd.pid")
+lab service a libvirtd stop
+gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
+ok "...host-a's libvirtd was stopped (it may finish the move first)" eventually 90 gone "$A_LIBVIRTD"
+lab service a libvirtd start
+task_end "$id" 90
+st=$(jq_get .status); copies=$(running_copies vm-rs4)
+ok "vm-rs4: after host-a's libvirtd restarted, the task ended ($st: $(jq_get .message | cut -c1-300))" test "$st" != running
+ok "...naming the cause: this host's libvirt stopped answering" has "$(jq_get .message)" \
+  "this host's libvirt stopped answering during the move (libvirt: "
+ok "...exactly one host runs the guest (host-a, host-b: $copies)" bash -c "[ '$copies' == '1 0' ] || [ '$copies' == '0 1' ]"
+if [ "$copies" == "0 1" ]; then
+  ok "...it runs on host-b and the task says finished" eq "$st" finished
+  req POST /vms/vm-rs4/start
+  ok "...and host-a's old definition cannot be started (409)" eq "$STATUS" 409
+else
+  ok "...it runs on host-a and the task says failed" eq "$st" failed
+  ok "...saying so" has "$(jq_get .message)" "The guest runs on this host."
+fi
+req GET /vms
+ok "kimchid answers after host-a's libvirtd came back" eq "$STATUS" 200
+
+for g in vm-rs1 vm-rs2 vm-rs4; do lab exec b $V destroy "$g" >/dev/null 2>&1; lab exec b $V undefine "$g" >/dev/null 2>&1; done
 lab exec a $V destroy vm-rs3 >/dev/null 2>&1
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0
