@@ -21,7 +21,7 @@ ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan unit deps check bench run format install clean fuzz
+.PHONY: all asan unit deps check bench run format format-check install clean fuzz
 
 all: build/kimchid
 
@@ -76,7 +76,7 @@ deps:
 	@scripts/deps.sh
 
 check: deps
-	$(MAKE) all asan
+	$(MAKE) format-check all asan
 	@tests/run-all.sh
 
 bench: deps all
@@ -85,8 +85,14 @@ bench: deps all
 run: deps all
 	@scripts/run.sh
 
+FORMATTED = $(SRC) $(wildcard src/*.h src/*/*.h) $(UNIT_SRC)
+
 format:
-	clang-format -i $(SRC) $(wildcard src/*.h src/*/*.h) $(UNIT_SRC)
+	clang-format -i $(FORMATTED)
+
+# make check fails when a C file differs from what `make format` writes (.clang-format).
+format-check:
+	@clang-format --dry-run --Werror $(FORMATTED) && echo "format: all C files as make format writes them"
 
 install: all
 	install -D -m 0755 build/kimchid $(DESTDIR)$(PREFIX)/sbin/kimchid

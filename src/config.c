@@ -23,8 +23,8 @@ static const char usage[] =
     "  -l, --listen ADDR:PORT  address to listen on (default 0.0.0.0:8001)\n"
     "  -u, --uri URI           libvirt URI (default qemu:///system)\n"
     "  -s, --state-dir DIR     task database and certificate (default /var/lib/kimchid)\n"
-    "      --ui-dir DIR        web UI files (default: ui/ beside the binary, else "
-    KIMCHID_DATADIR "/ui)\n"
+    "      --ui-dir DIR        web UI files (default: ui/ beside the binary, else " KIMCHID_DATADIR
+    "/ui)\n"
     "      --tls-cert FILE     PEM certificate (default: self-signed, made on first start)\n"
     "      --tls-key FILE      PEM private key for --tls-cert\n"
     "      --http              plain HTTP; only on a loopback address (reverse proxy, tests)\n"
@@ -59,10 +59,14 @@ enum {
 };
 
 static const struct option long_opts[] = {
-    {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
-    {"uri", required_argument, NULL, 'u'},      {"state-dir", required_argument, NULL, 's'},
-    {"ui-dir", required_argument, NULL, OPT_UI}, {"tls-cert", required_argument, NULL, OPT_CERT},
-    {"tls-key", required_argument, NULL, OPT_KEY}, {"http", no_argument, NULL, OPT_HTTP},
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {"uri", required_argument, NULL, 'u'},
+    {"state-dir", required_argument, NULL, 's'},
+    {"ui-dir", required_argument, NULL, OPT_UI},
+    {"tls-cert", required_argument, NULL, OPT_CERT},
+    {"tls-key", required_argument, NULL, OPT_KEY},
+    {"http", no_argument, NULL, OPT_HTTP},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"task-ttl", required_argument, NULL, OPT_TTL},
@@ -74,7 +78,8 @@ static const struct option long_opts[] = {
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 static int set_str(char **dst, const char *v)
@@ -97,16 +102,14 @@ static int parse_listen(struct config *cfg, const char *v, struct err *e)
     if (!colon || !end || *end || port < 1 || port > 65535 || alen == 0 ||
         alen >= sizeof(cfg->addr))
         return err_set(e, ERR_INVALID, "KCHD0010E",
-                       "--listen takes ADDR:PORT, e.g. 0.0.0.0:8001 or [::1]:8001; got \"%s\".",
-                       v);
+                       "--listen takes ADDR:PORT, e.g. 0.0.0.0:8001 or [::1]:8001; got \"%s\".", v);
     memcpy(cfg->addr, v, alen);
     cfg->addr[alen] = '\0';
     cfg->port = (int)port;
     return 0;
 }
 
-static int parse_long(const char *name, const char *v, long min, long max, long *out,
-                      struct err *e)
+static int parse_long(const char *name, const char *v, long min, long max, long *out, struct err *e)
 {
     char *end = NULL;
     long n = strtol(v, &end, 10);
@@ -120,10 +123,10 @@ static int parse_long(const char *name, const char *v, long min, long max, long 
 static int apply_seconds(struct config *cfg, int opt, const char *v, struct err *e)
 {
     long n;
-    const char *name = opt == OPT_IDLE ? "session-idle"
+    const char *name = opt == OPT_IDLE   ? "session-idle"
                        : opt == OPT_LIFE ? "session-lifetime"
                                          : "lockout-seconds";
-    long *dst = opt == OPT_IDLE ? &cfg->session_idle
+    long *dst = opt == OPT_IDLE   ? &cfg->session_idle
                 : opt == OPT_LIFE ? &cfg->session_lifetime
                                   : &cfg->lockout;
     if (opt != OPT_IDLE && opt != OPT_LIFE && opt != OPT_LOCK)
@@ -216,8 +219,7 @@ static int file_line(struct config *cfg, const char *path, int lineno, char *lin
     for (const struct option *o = long_opts; o->name; o++)
         if (!strcmp(o->name, key) && o->val != 'c' && o->val != 'h' && o->val != 'V')
             return apply(cfg, o->val, val, e);
-    return err_set(e, ERR_INVALID, "KCHD0014E", "%s:%d: unknown option \"%s\".", path, lineno,
-                   key);
+    return err_set(e, ERR_INVALID, "KCHD0014E", "%s:%d: unknown option \"%s\".", path, lineno, key);
 }
 
 static int load_file(struct config *cfg, const char *path, struct err *e)

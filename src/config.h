@@ -24,7 +24,7 @@ struct config {
     long session_idle;
     long session_lifetime;
     long lockout;
-    long stall_timeout; /* seconds without data moved before a migration is stopped */
+    long stall_timeout;    /* seconds without data moved before a migration is stopped */
     long shutdown_timeout; /* seconds SIGTERM waits for running tasks before cancelling them */
 };
 

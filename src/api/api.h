@@ -19,16 +19,16 @@ struct auth_identity;
 typedef const char *(*api_query_fn)(void *cls, const char *key);
 
 struct api_request {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* decoded, starting with API_PREFIX */
-    const char *body;     /* not NUL-terminated; may be NULL when body_len is 0 */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* decoded, starting with API_PREFIX */
+    const char *body;   /* not NUL-terminated; may be NULL when body_len is 0 */
     size_t body_len;
-    api_query_fn query;   /* may be NULL */
+    api_query_fn query; /* may be NULL */
     void *query_cls;
-    api_query_fn header;  /* request headers; may be NULL */
+    api_query_fn header; /* request headers; may be NULL */
     void *header_cls;
-    const char *peer;     /* client address, for the login lockout */
-    bool tls;             /* the request came over TLS (cookies get Secure) */
+    const char *peer;                /* client address, for the login lockout */
+    bool tls;                        /* the request came over TLS (cookies get Secure) */
     const struct auth_identity *who; /* set by the gate for handlers */
 };
 

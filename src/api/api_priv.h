@@ -19,7 +19,7 @@ struct api_route {
     const char *method;
     const char *pattern; /* absolute; ":" stands for one segment */
     api_handler_fn handler;
-    bool public;         /* reachable without a login (/login, /logout) */
+    bool public; /* reachable without a login (/login, /logout) */
 };
 
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
@@ -60,8 +60,8 @@ int api_vm_migrate(struct api_ctx *, const struct api_request *, const char *con
                    struct api_reply *, struct err *);
 
 /* login.c */
-int api_login(struct api_ctx *, const struct api_request *, const char *const *,
-              struct api_reply *, struct err *);
+int api_login(struct api_ctx *, const struct api_request *, const char *const *, struct api_reply *,
+              struct err *);
 int api_logout(struct api_ctx *, const struct api_request *, const char *const *,
                struct api_reply *, struct err *);
 int api_session_get(struct api_ctx *, const struct api_request *, const char *const *,

@@ -48,16 +48,19 @@ static int basic(struct api_ctx *ctx, const struct api_request *req, const char 
 {
     char decoded[512];
     int rc = -1;
-    long got = strncasecmp(value, "Basic ", 6) == 0 ? b64_decode(value + 6, decoded, sizeof(decoded))
-                                                    : -1;
+    long got =
+        strncasecmp(value, "Basic ", 6) == 0 ? b64_decode(value + 6, decoded, sizeof(decoded)) : -1;
     char *colon = got > 0 ? strchr(decoded, ':') : NULL;
     if (!colon) {
         err_set(e, ERR_AUTH, "KCHAUTH0003E",
                 "The Authorization header must be HTTP Basic credentials (user:password).");
+    } else if (memchr(decoded, '\0', (size_t)got)) { /* PAM would see only a prefix of it */
+        err_set(e, ERR_AUTH, "KCHAUTH0003E",
+                "The Basic credentials hold a NUL byte, which no user name or password can "
+                "contain.");
     } else {
         *colon = '\0';
-        rc = auth_login(ctx->auth, decoded, colon + 1, req->peer, NULL, who, &rep->retry_after,
-                        e);
+        rc = auth_login(ctx->auth, decoded, colon + 1, req->peer, NULL, who, &rep->retry_after, e);
     }
     explicit_bzero(decoded, sizeof(decoded));
     return rc;

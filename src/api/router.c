@@ -133,7 +133,8 @@ fail:
 
 void api_reply_error(struct api_reply *rep, const struct err *e)
 {
-    const struct err fallback = {ERR_INTERNAL, "KCHAPI0010E: An internal error occurred."};
+    const struct err fallback = {ERR_INTERNAL, "KCHAPI0010E",
+                                 "KCHAPI0010E: An internal error occurred."};
     if (e->code == ERR_NONE)
         e = &fallback;
     rep->status = err_http_status(e->code);

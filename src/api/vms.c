@@ -63,10 +63,10 @@ static int action(struct api_ctx *ctx, const struct api_request *req, const char
 }
 
 #define ACTION_HANDLER(fn, act)                                                                    \
-    int fn(struct api_ctx *ctx, const struct api_request *req, const char *const *p,              \
+    int fn(struct api_ctx *ctx, const struct api_request *req, const char *const *p,               \
            struct api_reply *rep, struct err *e)                                                   \
     {                                                                                              \
-        return action(ctx, req, p[0], act, rep, e);                                               \
+        return action(ctx, req, p[0], act, rep, e);                                                \
     }
 
 /* start takes one optional field: {"force": true} starts a moved guest's old definition. */
@@ -92,8 +92,8 @@ ACTION_HANDLER(api_vm_suspend, VIRT_SUSPEND)
 ACTION_HANDLER(api_vm_resume, VIRT_RESUME)
 
 /* Reserves the clone's name: the one asked for (extension), else "<name>-clone-<n>". */
-static int reserve_clone_name(struct api_ctx *ctx, const char *name, const char *asked,
-                              char *out, size_t outlen, struct err *e)
+static int reserve_clone_name(struct api_ctx *ctx, const char *name, const char *asked, char *out,
+                              size_t outlen, struct err *e)
 {
     if (!asked)
         return virt_clone_name_reserve(ctx->virt, name, out, outlen, e);

@@ -10,12 +10,12 @@
 struct auth;
 
 struct auth_config {
-    const char *pam_service;  /* NULL: "kimchid" if /etc/pam.d/kimchid exists, else "login" */
-    const char *admin_group;  /* members are admins, with root */
-    long idle_seconds;        /* a session unused this long ends */
-    long lifetime_seconds;    /* a session ends this long after login, used or not */
-    long lockout_seconds;     /* how long a user or address is refused after failures */
-    int max_failures;         /* failures within failure_window_seconds that lock */
+    const char *pam_service; /* NULL: "kimchid" if /etc/pam.d/kimchid exists, else "login" */
+    const char *admin_group; /* members are admins, with root */
+    long idle_seconds;       /* a session unused this long ends */
+    long lifetime_seconds;   /* a session ends this long after login, used or not */
+    long lockout_seconds;    /* how long a user or address is refused after failures */
+    int max_failures;        /* failures within failure_window_seconds that lock */
     long failure_window_seconds;
 };
 

@@ -32,7 +32,7 @@ struct auth {
 };
 
 /* PAM authentication and account check; fills id (role from groups). */
-int auth_pam_check(struct auth *a, const char *user, const char *password,
-                   struct auth_identity *id, struct err *e);
+int auth_pam_check(struct auth *a, const char *user, const char *password, struct auth_identity *id,
+                   struct err *e);
 
 #endif

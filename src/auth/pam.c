@@ -85,8 +85,8 @@ static void printable(const char *in, char *out, size_t len)
     out[i] = '\0';
 }
 
-int auth_pam_check(struct auth *a, const char *user, const char *password,
-                   struct auth_identity *id, struct err *e)
+int auth_pam_check(struct auth *a, const char *user, const char *password, struct auth_identity *id,
+                   struct err *e)
 {
     struct conv_data d = {user, password};
     struct pam_conv conv = {conversation, &d};

@@ -84,8 +84,7 @@ static int new_token(char *out)
     return 0;
 }
 
-static int session_add(struct auth *a, const struct auth_identity *id, char *token,
-                       struct err *e)
+static int session_add(struct auth *a, const struct auth_identity *id, char *token, struct err *e)
 {
     time_t now = time(NULL);
     if (new_token(token) < 0)

@@ -14,11 +14,11 @@ struct http_server;
 #define HTTP_MAX_URI 4096
 
 struct http_config {
-    const char *addr;     /* numeric IPv4 or IPv6 address */
+    const char *addr; /* numeric IPv4 or IPv6 address */
     int port;
     const char *cert_pem; /* NULL: plain HTTP */
     const char *key_pem;
-    const char *ui_dir;   /* NULL: no static files */
+    const char *ui_dir; /* NULL: no static files */
 };
 
 /* Starts serving in MHD's own threads (one per connection). The strings in `cfg` and

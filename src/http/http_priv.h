@@ -11,8 +11,8 @@ enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, 
 /* Queues a small text response with the security headers. */
 enum MHD_Result http_queue_text(struct MHD_Connection *c, unsigned int status, const char *text);
 
-/* Adds headers every response carries. */
-void http_add_common_headers(struct MHD_Response *r);
+/* Adds headers every response carries (and HSTS on HTTPS). */
+void http_add_common_headers(struct MHD_Connection *c, struct MHD_Response *r);
 
 /* Resolves `url` below `ui_dir`, refusing anything that leaves it. New string or NULL. */
 char *http_static_resolve(const char *ui_dir, const char *url);

@@ -77,14 +77,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
     if (rep->set_cookie[0])
         MHD_add_response_header(r, "Set-Cookie", rep->set_cookie);
     if (rep->www_authenticate)
-        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"kimchid\", charset=\"UTF-8\"");
+        MHD_add_response_header(r, "WWW-Authenticate",
+                                "Basic realm=\"kimchid\", charset=\"UTF-8\"");
     if (rep->retry_after > 0) {
         char secs[24];
         snprintf(secs, sizeof(secs), "%ld", rep->retry_after);
         MHD_add_response_header(r, "Retry-After", secs);
     }
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    http_add_common_headers(r);
+    http_add_common_headers(c, r);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)rep->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -118,7 +119,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     peer_address(c, peer, sizeof(peer));
     if (strlen(url) > HTTP_MAX_URI)
         return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
-    struct api_request req = {method,      url,  st->body.data, st->body.len, query_value, c,
+    struct api_request req = {method,       url, st->body.data, st->body.len, query_value, c,
                               header_value, c,   peer,          s->tls,       NULL};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
@@ -136,9 +137,8 @@ static bool declared_too_large(struct MHD_Connection *c)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct req_state *st = *con_cls;
@@ -241,10 +241,10 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     };
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 512u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
+        NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_INTERNAL, "KCHD0002E",
                 "Cannot listen on %s port %d (is another process using it?).", cfg->addr,

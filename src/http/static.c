@@ -1,6 +1,7 @@
 /* static.c - the UI's static files, with content types and no way out of ui_dir. */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,19 @@ char *http_static_resolve(const char *ui_dir, const char *url)
     return strdup(real);
 }
 
-void http_add_common_headers(struct MHD_Response *r)
+/* Whether c came over HTTPS (kimchid's own TLS; behind a proxy it serves plain HTTP). */
+static bool over_tls(struct MHD_Connection *c)
 {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_DAEMON);
+    const union MHD_DaemonInfo *di =
+        ci ? MHD_get_daemon_info(ci->daemon, MHD_DAEMON_INFO_FLAGS) : NULL;
+    return di && (di->flags & MHD_USE_TLS);
+}
+
+void http_add_common_headers(struct MHD_Connection *c, struct MHD_Response *r)
+{
+    if (over_tls(c)) /* a browser then never tries plain HTTP on this host for a year */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
@@ -81,7 +93,7 @@ enum MHD_Result http_queue_text(struct MHD_Connection *c, unsigned int status, c
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-    http_add_common_headers(r);
+    http_add_common_headers(c, r);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -95,6 +107,7 @@ enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, 
         if (!r)
             return MHD_NO;
         MHD_add_response_header(r, "Allow", "GET, HEAD");
+        http_add_common_headers(c, r);
         enum MHD_Result ret = MHD_queue_response(c, 405, r);
         MHD_destroy_response(r);
         return ret;
@@ -116,7 +129,7 @@ enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, 
     }
     MHD_add_response_header(r, "Content-Type", content_type(path));
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    http_add_common_headers(r);
+    http_add_common_headers(c, r);
     free(path);
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);

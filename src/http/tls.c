@@ -18,23 +18,51 @@
 #define KEY_FILE "kimchid-key.pem"
 #define CERT_DAYS 825
 
+/* Reads a whole regular file (a FIFO or a device given by mistake would block start-up, or
+ * never end). */
 static char *read_file(const char *path, struct err *e)
 {
-    FILE *f = fopen(path, "re");
-    char *data = NULL;
-    long len = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && len < 1024 * 1024 &&
-        fseek(f, 0, SEEK_SET) == 0 && (data = calloc(1, (size_t)len + 1)) &&
-        fread(data, 1, (size_t)len, f) == (size_t)len) {
-        fclose(f);
-        return data;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
     }
-    err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
-            errno ? strerror(errno) : "too large or unreadable");
-    free(data);
-    if (f)
-        fclose(f);
-    return NULL;
+    char *data = NULL;
+    if (!S_ISREG(st.st_mode) || st.st_size >= 1024 * 1024)
+        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
+                S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+    else if (!(data = calloc(1, (size_t)st.st_size + 1)) ||
+             read(fd, data, (size_t)st.st_size) != (ssize_t)st.st_size) {
+        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
+                data ? "short read" : "out of memory");
+        free(data);
+        data = NULL;
+    }
+    close(fd);
+    return data;
+}
+
+/* The pair must be usable before HTTP starts, or libmicrohttpd's refusal would read like a
+ * busy port. */
+static int check_pair(const char *cert_path, const char *key_path, const char *cert_pem,
+                      const char *key_pem, struct err *e)
+{
+    gnutls_certificate_credentials_t cred = NULL;
+    gnutls_datum_t c = {(unsigned char *)cert_pem, (unsigned int)strlen(cert_pem)};
+    gnutls_datum_t k = {(unsigned char *)key_pem, (unsigned int)strlen(key_pem)};
+    int rc = gnutls_certificate_allocate_credentials(&cred);
+    if (rc >= 0)
+        rc = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+    gnutls_certificate_free_credentials(cred);
+    if (rc >= 0)
+        return 0;
+    return err_set(e, ERR_INVALID, "KCHD0008E",
+                   "The TLS certificate \"%s\" and key \"%s\" cannot be used: %s. Give a PEM "
+                   "certificate (chain) and its unencrypted PEM private key.",
+                   cert_path, key_path, gnutls_strerror(rc));
 }
 
 /* Writes a new file with `mode`, refusing to replace one. */
@@ -61,8 +89,8 @@ static int add_names(gnutls_x509_crt_t crt)
                                                (unsigned int)strlen(host), GNUTLS_FSAN_APPEND);
     rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
                                                GNUTLS_FSAN_APPEND);
-    rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, lo, 4,
-                                               GNUTLS_FSAN_APPEND);
+    rc |=
+        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, lo, 4, GNUTLS_FSAN_APPEND);
     return rc;
 }
 
@@ -136,9 +164,14 @@ int http_tls_load(const char *state_dir, const char *cert_path, const char *key_
         if (!has_c && generate(cbuf, kbuf, e) < 0)
             return -1;
     }
-    if (!(*cert_pem = read_file(cert_path, e)) || !(*key_pem = read_file(key_path, e))) {
+    if (!(*cert_pem = read_file(cert_path, e)) || !(*key_pem = read_file(key_path, e)) ||
+        check_pair(cert_path, key_path, *cert_pem, *key_pem, e) < 0) {
         free(*cert_pem);
         *cert_pem = NULL;
+        if (*key_pem)
+            explicit_bzero(*key_pem, strlen(*key_pem));
+        free(*key_pem);
+        *key_pem = NULL;
         return -1;
     }
     return 0;

@@ -1,5 +1,6 @@
 /* session.c - libssh sessions: connect, verify the host key, authenticate, run a command. */
 #include <libssh/libssh.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,22 +15,32 @@
 #define SSH_TIMEOUT_S 10L
 #define CMD_TIMEOUT_MS 30000
 
+/* Computed once (two migration workers may ask at the same moment), with the reentrant
+ * password-file lookup. */
+static pthread_once_t paths_once = PTHREAD_ONCE_INIT;
 static char ssh_dir[512], known_hosts[600];
+
+static void paths_init(void)
+{
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    const char *home =
+        getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &found) == 0 && found && pw.pw_dir ? pw.pw_dir
+                                                                                        : "/root";
+    snprintf(ssh_dir, sizeof(ssh_dir), "%s/.ssh", home);
+    snprintf(known_hosts, sizeof(known_hosts), "%s/known_hosts", ssh_dir);
+}
 
 const char *sshc_dir(void)
 {
-    if (!ssh_dir[0]) {
-        struct passwd *pw = getpwuid(geteuid());
-        snprintf(ssh_dir, sizeof(ssh_dir), "%s/.ssh", pw && pw->pw_dir ? pw->pw_dir : "/root");
-        snprintf(known_hosts, sizeof(known_hosts), "%s/known_hosts", ssh_dir);
-        mkdir(ssh_dir, 0700);
-    }
+    pthread_once(&paths_once, paths_init);
+    mkdir(ssh_dir, 0700); /* it may have been removed since; EEXIST otherwise */
     return ssh_dir;
 }
 
 const char *sshc_known_hosts_path(void)
 {
-    sshc_dir();
+    pthread_once(&paths_once, paths_init);
     return known_hosts;
 }
 
@@ -86,8 +97,7 @@ static int changed_key(ssh_session s, const char *host, struct err *e)
     ssh_key now = NULL;
     char old_fp[128], new_fp[128];
     ssh_get_server_publickey(s, &now);
-    known_fingerprint(host, now ? ssh_key_type(now) : SSH_KEYTYPE_UNKNOWN, old_fp,
-                      sizeof(old_fp));
+    known_fingerprint(host, now ? ssh_key_type(now) : SSH_KEYTYPE_UNKNOWN, old_fp, sizeof(old_fp));
     fingerprint(now, new_fp, sizeof(new_fp));
     ssh_key_free(now);
     return err_set(e, ERR_FORBIDDEN, "KCHSSH0003E",
@@ -108,8 +118,9 @@ static int verify_host(ssh_session s, const char *host, struct err *e)
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
         if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return err_set(e, ERR_BACKEND, "KCHSSH0004E", "Cannot record the host key of \"%s\" in %s: %s",
-                           host, known_hosts, ssh_get_error(s));
+            return err_set(e, ERR_BACKEND, "KCHSSH0004E",
+                           "Cannot record the host key of \"%s\" in %s: %s", host, known_hosts,
+                           ssh_get_error(s));
         ssh_get_server_publickey(s, &key);
         fingerprint(key, fp, sizeof(fp));
         ssh_key_free(key);
@@ -141,8 +152,8 @@ ssh_session sshc_connect(const char *host, const char *user, struct err *e)
     ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
     ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
     if (ssh_connect(s) != SSH_OK) {
-        err_set(e, ERR_BACKEND, "KCHSSH0001E", "Cannot open an ssh connection to \"%s\": %s.",
-                host, ssh_get_error(s));
+        err_set(e, ERR_BACKEND, "KCHSSH0001E", "Cannot open an ssh connection to \"%s\": %s.", host,
+                ssh_get_error(s));
         ssh_free(s);
         return NULL;
     }

@@ -17,8 +17,8 @@
 /* Appends the key line read from stdin to root's authorized_keys, once. The key never
  * appears in the command line; the script is a constant. */
 #define ADD_KEY_SCRIPT                                                                             \
-    "umask 077; read -r k || exit 3; case \"$k\" in ssh-ed25519\\ *) ;; *) exit 4;; esac; "      \
-    "d=~root/.ssh; mkdir -p \"$d\" && touch \"$d/authorized_keys\" && "                          \
+    "umask 077; read -r k || exit 3; case \"$k\" in ssh-ed25519\\ *) ;; *) exit 4;; esac; "        \
+    "d=~root/.ssh; mkdir -p \"$d\" && touch \"$d/authorized_keys\" && "                            \
     "{ grep -qxF \"$k\" \"$d/authorized_keys\" || echo \"$k\" >> \"$d/authorized_keys\"; }"
 
 static int write_file(const char *path, const char *data, mode_t mode, struct err *e)
@@ -118,8 +118,8 @@ static int add_key_failed(const char *host, const char *user, int status, const 
                    status, first);
 }
 
-int sshc_trust_setup(const char *host, const char *user, const char *password,
-                     const char *pubkey, struct err *e)
+int sshc_trust_setup(const char *host, const char *user, const char *password, const char *pubkey,
+                     struct err *e)
 {
     ssh_session s = sshc_connect(host, user, e);
     if (!s || sshc_auth_password(s, host, user, password, e) < 0) {
@@ -128,8 +128,7 @@ int sshc_trust_setup(const char *host, const char *user, const char *password,
     }
     bool as_root = strcmp(user, "root") == 0;
     char cmd[1024], errout[1024], *input = NULL;
-    snprintf(cmd, sizeof(cmd), "%s sh -c '%s'", as_root ? "" : "sudo -S -k -p ''",
-             ADD_KEY_SCRIPT);
+    snprintf(cmd, sizeof(cmd), "%s sh -c '%s'", as_root ? "" : "sudo -S -k -p ''", ADD_KEY_SCRIPT);
     int n = as_root ? asprintf(&input, "%s\n", pubkey)
                     : asprintf(&input, "%s\n%s\n", password, pubkey); /* sudo reads line one */
     int status = n < 0 ? -1 : sshc_run(s, cmd, input, (size_t)n, errout, sizeof(errout), e);
@@ -181,8 +180,7 @@ int sshc_key_login_check(const char *host, struct err *e)
 }
 
 /* An SFTP session as root@host (both freed by sftp_done); NULL with `e`. */
-static sftp_session sftp_login(const char *host, const char *path, ssh_session *out,
-                              struct err *e)
+static sftp_session sftp_login(const char *host, const char *path, ssh_session *out, struct err *e)
 {
     ssh_session s = key_login(host, e);
     *out = s;
@@ -223,8 +221,8 @@ int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
     } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
         rc = 0;
     } else {
-        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.", path,
-                host, ssh_get_error(s));
+        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.", path, host,
+                ssh_get_error(s));
     }
     sftp_done(s, sf);
     return rc;
@@ -241,8 +239,8 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
     if (!f && sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
         total = 0; /* a missing file reads as empty */
     } else if (!f) {
-        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot read \"%s\" on \"%s\": %s.", path,
-                host, ssh_get_error(s));
+        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot read \"%s\" on \"%s\": %s.", path, host,
+                ssh_get_error(s));
     } else {
         total = 0;
         ssize_t n;

@@ -40,12 +40,12 @@ struct task_engine {
     pthread_mutex_t lock; /* guards everything below but the store */
     pthread_cond_t cond;
     pthread_cond_t cancel_cond; /* a job answered a cancel request */
-    struct task **tasks; /* ascending id */
+    struct task **tasks;        /* ascending id */
     size_t n, cap;
     long next_id;
     struct task *qhead, *qtail;
     bool stopping;
-    bool draining; /* shutting down: running tasks go on, new ones are refused */
+    bool draining;            /* shutting down: running tasks go on, new ones are refused */
     pthread_cond_t idle_cond; /* a task ended */
     pthread_t *threads;
     int nthreads;
@@ -139,7 +139,7 @@ static int persist(struct task_engine *t, struct task *k)
 {
     static const unsigned int backoff_ms[] = {0, 50, 200};
     pthread_mutex_lock(&t->lock);
-    struct task_record r = {k->id,      k->status,  k->message, k->target_uri,
+    struct task_record r = {k->id,       k->status,  k->message, k->target_uri,
                             k->progress, k->created, k->updated, NULL};
     char *msg = strdup(r.message), *prog = r.progress ? strdup(r.progress) : NULL;
     char *resume = k->resume ? strdup(k->resume) : NULL;
@@ -274,9 +274,8 @@ static int cancel_locked(struct task_engine *t, struct task *k, const char *user
         return err_set(e, ERR_CONFLICT, "KCHTASK0007E",
                        "Task %ld has already %s; there is nothing to cancel.", k->id, k->status);
     if (!k->cancellable)
-        return cancel_refusal(k, k->not_cancellable ? k->not_cancellable
-                                                    : "this kind of task cannot be stopped",
-                              e);
+        return cancel_refusal(
+            k, k->not_cancellable ? k->not_cancellable : "this kind of task cannot be stopped", e);
     if (!cancel_asked(k)) {
         k->cancel = CANCEL_ASKED;
         snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", user);
@@ -658,12 +657,11 @@ static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
     free(k->resume);
     k->resume = NULL;
     char *msg = NULL;
-    const char *cause = strstr(e.msg, ": ");
     if (asprintf(&msg,
                  "KCHTASK0002E: The task was interrupted because kimchid stopped while it was "
                  "running, and it cannot be taken up again: %s. Check the guest's state and "
                  "start the task again if needed.",
-                 cause ? cause + 2 : e.msg) < 0)
+                 err_text(&e)) < 0)
         msg = NULL;
     set_message(t, k, FAILED, msg);
     log_warn("task %ld failed: %s", k->id, k->message);

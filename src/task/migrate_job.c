@@ -26,7 +26,7 @@ struct migrate_arg {
     const char *step; /* the step running now, for the failure message */
     char addr[64];
     struct task_ctx *ctx;
-    bool abort_tried;            /* a cancel request reached libvirt's job */
+    bool abort_tried; /* a cancel request reached libvirt's job */
     bool cancelled;
     char cancelled_by[64];
     long long disk_total;        /* the copied disks' size from the running job, which
@@ -76,10 +76,10 @@ static json_t *progress_json(const struct virt_job_info *i)
     json_t *j = json_pack(
         "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "phase", i->phase ? i->phase : "setup",
         "percent", i->percent >= 0 ? json_integer((json_int_t)(i->percent + 0.5)) : json_null(),
-        "data_total", num_or_null(i->data_total), "data_processed",
-        num_or_null(i->data_processed), "data_remaining", num_or_null(i->data_remaining),
-        "memory_bps", num_or_null(i->memory_bps), "elapsed_ms", num_or_null(i->elapsed_ms),
-        "remaining_ms", num_or_null(i->remaining_ms), "downtime_ms", num_or_null(i->downtime_ms));
+        "data_total", num_or_null(i->data_total), "data_processed", num_or_null(i->data_processed),
+        "data_remaining", num_or_null(i->data_remaining), "memory_bps", num_or_null(i->memory_bps),
+        "elapsed_ms", num_or_null(i->elapsed_ms), "remaining_ms", num_or_null(i->remaining_ms),
+        "downtime_ms", num_or_null(i->downtime_ms));
     if (j) {
         json_object_set_new(j, "disk_total", num_or_null(i->disk_total));
         json_object_set_new(j, "disk_processed", num_or_null(i->disk_processed));
@@ -115,8 +115,7 @@ static void on_progress(void *opaque, const struct virt_job_info *info)
         a->cancelled = true;
         task_ctx_cancel_answer(a->ctx, true, NULL);
     } else {
-        const char *why = strstr(e.msg, ": ");
-        task_ctx_cancel_answer(a->ctx, false, why ? why + 2 : e.msg);
+        task_ctx_cancel_answer(a->ctx, false, err_text(&e));
     }
 }
 
@@ -163,12 +162,12 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
     if (f->elapsed_ms >= 0)
         task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s%s", a->name,
                          a->host, (double)f->elapsed_ms / 1000.0, speed, downtime, copied,
-                         a->delete_source ? "; source definition removed" : "", a->removed,
-                         a->note, a->warning);
+                         a->delete_source ? "; source definition removed" : "", a->removed, a->note,
+                         a->warning);
     else
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s%s", a->name, a->host,
-                         copied, a->delete_source ? "; source definition removed" : "",
-                         a->removed, a->note, a->warning);
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s%s", a->name, a->host, copied,
+                         a->delete_source ? "; source definition removed" : "", a->removed, a->note,
+                         a->warning);
     if (f->elapsed_ms >= 0) {
         struct virt_job_info whole = *f;
         if (whole.disk_total <= 0 && a->disk_total > 0) { /* the disks count in the total */
@@ -187,7 +186,7 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return 0;
-    if (strncmp(e->msg, "KCHMIGR0024E", 12) == 0)
+    if (err_is(e, "KCHMIGR0024E"))
         return -1; /* its ssh server does not answer: a second login would wait as long */
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
@@ -272,17 +271,16 @@ static void record_resume(void *opaque)
             json_array_append_new(disks, json_pack("{s:s, s:s, s:b}", "target", d->target, "path",
                                                    d->path, "created", d->created));
     }
-    task_ctx_resume(a->ctx, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "kind", "migrate",
-                                      "name", a->name, "host", a->host, "uuid", a->uuid,
-                                      "offline", a->offline, "delete_source", a->delete_source,
-                                      "disks", disks));
+    task_ctx_resume(a->ctx,
+                    json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "kind", "migrate", "name",
+                              a->name, "host", a->host, "uuid", a->uuid, "offline", a->offline,
+                              "delete_source", a->delete_source, "disks", disks));
 }
 
 static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
-    if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 ||
-        (a->user && setup_trust(ctx, a, e) < 0) || cancel_point(a, e) < 0 ||
-        check_remote(ctx, a, e) < 0 || cancel_point(a, e) < 0)
+    if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0) ||
+        cancel_point(a, e) < 0 || check_remote(ctx, a, e) < 0 || cancel_point(a, e) < 0)
         return -1;
     step(ctx, a, "checking the remote host for a guest of the same name or UUID");
     if (virt_remote_guest_check(a->virt, a->host, a->name, e) < 0 || check_disks(ctx, a, e) < 0 ||
@@ -290,7 +288,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
         return -1;
     check_lock_manager(a);
     char state[16];
-    if (virt_vm_state(a->virt, a->name, state, e) < 0 || virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0)
+    if (virt_vm_state(a->virt, a->name, state, e) < 0 ||
+        virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0)
         return -1;
     a->offline = strcmp(state, "shutoff") == 0;
     if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
@@ -298,8 +297,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                              "a shut-off guest's disks are being copied, and that copy cannot "
                              "be stopped halfway; wait for it to end");
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
-    struct virt_migrate_opts o = {a->host,     a->addr,    a->delete_source,    a->bandwidth,
-                                  &a->storage, a->removed, sizeof(a->removed), a->note,
+    struct virt_migrate_opts o = {a->host,         a->addr,      a->delete_source,   a->bandwidth,
+                                  &a->storage,     a->removed,   sizeof(a->removed), a->note,
                                   sizeof(a->note), record_resume};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
@@ -313,15 +312,11 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
 /* Rewrites "ID: cause" as "ID: Migration of ... failed while <step>: cause". */
 static void name_the_step(struct migrate_arg *a, struct err *e)
 {
-    char cause[sizeof(e->msg)];
-    const char *colon = strstr(e->msg, ": ");
-    size_t idlen = colon ? (size_t)(colon - e->msg) : 0;
-    snprintf(cause, sizeof(cause), "%s", colon ? colon + 2 : e->msg);
-    char id[32];
-    snprintf(id, sizeof(id), "%.*s", (int)(idlen && idlen < 31 ? idlen : 11),
-             idlen ? e->msg : "KCHVM0090E");
-    err_set(e, e->code, id, "Migration of \"%s\" to \"%s\" failed while %s: %s", a->name,
-            a->host, a->step, cause);
+    char cause[sizeof(e->msg)], id[sizeof(e->id)];
+    snprintf(cause, sizeof(cause), "%s", err_text(e));
+    snprintf(id, sizeof(id), "%s", e->id[0] ? e->id : "KCHVM0090E");
+    err_set(e, e->code, id, "Migration of \"%s\" to \"%s\" failed while %s: %s", a->name, a->host,
+            a->step, cause);
 }
 
 static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
@@ -353,8 +348,8 @@ static int run_resumed(struct task_ctx *ctx, void *p, struct err *e)
     task_ctx_message(ctx, "kimchid restarted while \"%s\" moved to \"%s\"; following the move",
                      a->name, a->host);
     task_ctx_cancellable(ctx, true, NULL);
-    struct virt_follow f = {a->name,     a->host, a->uuid, a->offline, a->delete_source,
-                            &a->storage, a->note, sizeof(a->note)};
+    struct virt_follow f = {a->name,          a->host,     a->uuid, a->offline,
+                            a->delete_source, &a->storage, a->note, sizeof(a->note)};
     struct virt_job_info final;
     int rc = virt_vm_follow(a->virt, &f, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
@@ -417,7 +412,8 @@ int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
 {
     struct task_migrate_req req = {.name = json_string_value(json_object_get(r, "name")),
                                    .remote_host = json_string_value(json_object_get(r, "host")),
-                                   .delete_source = json_is_true(json_object_get(r, "delete_source"))};
+                                   .delete_source =
+                                       json_is_true(json_object_get(r, "delete_source"))};
     const char *uuid = json_string_value(json_object_get(r, "uuid"));
     if (!req.name || !req.remote_host || !uuid || strlen(uuid) != VIRT_UUID_LEN - 1)
         return err_set(e, ERR_INTERNAL, "KCHTASK0002E", "its record is incomplete");

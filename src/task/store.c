@@ -1,6 +1,11 @@
 /* store.c - task records in SQLite (one connection, serialized by SQLite itself). */
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "task_priv.h"
 
@@ -58,6 +63,18 @@ struct task_store *task_store_open(const char *path, struct err *e)
         err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
         return NULL;
     }
+    /* task messages name guests, hosts and users: root's eyes only (SQLite gives its WAL and
+     * shared-memory files the database file's mode) */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0) {
+        err_set(e, ERR_INTERNAL, "KCHTASK0001E", "Cannot open the task database \"%s\": %s", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(s);
+        return NULL;
+    }
+    close(fd);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     const char *schema = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                          "CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, status TEXT "
@@ -128,9 +145,14 @@ int task_store_load(struct task_store *s, task_record_fn fn, void *opaque, struc
         return db_err(s, e, "Cannot read the tasks");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct task_record r = {sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3),
-                                col(st, 4), sqlite3_column_double(st, 5),
-                                sqlite3_column_double(st, 6), col(st, 7)};
+        struct task_record r = {sqlite3_column_int64(st, 0),
+                                col(st, 1),
+                                col(st, 2),
+                                col(st, 3),
+                                col(st, 4),
+                                sqlite3_column_double(st, 5),
+                                sqlite3_column_double(st, 6),
+                                col(st, 7)};
         fn(opaque, &r);
     }
     sqlite3_finalize(st);

@@ -88,8 +88,8 @@ json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *nam
 struct task_migrate_req {
     const char *name;
     const char *remote_host;
-    const char *user;     /* NULL: use existing key login */
-    char *password;       /* stolen (wiped and freed by the job), NULL with user */
+    const char *user; /* NULL: use existing key login */
+    char *password;   /* stolen (wiped and freed by the job), NULL with user */
     bool delete_source;
     unsigned long long bandwidth; /* MiB/s, 0 = unlimited */
 };

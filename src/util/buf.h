@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;   /* always NUL-terminated when len > 0 */
+    char *data; /* always NUL-terminated when len > 0 */
     size_t len;
     size_t cap;
     size_t limit; /* 0: no limit */

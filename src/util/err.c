@@ -10,11 +10,16 @@ static const struct {
     int status;
     const char *line;
 } status_table[] = {
-    {ERR_INVALID, 400, "400 Bad Request"},      {ERR_STATE, 400, "400 Bad Request"},
-    {ERR_AUTH, 401, "401 Unauthorized"},        {ERR_FORBIDDEN, 403, "403 Forbidden"},
-    {ERR_NOT_FOUND, 404, "404 Not Found"},      {ERR_METHOD, 405, "405 Method Not Allowed"},
-    {ERR_CONFLICT, 409, "409 Conflict"},        {ERR_TOO_LARGE, 413, "413 Payload Too Large"},
-    {ERR_BUSY, 429, "429 Too Many Requests"},   {ERR_INTERNAL, 500, "500 Internal Server Error"},
+    {ERR_INVALID, 400, "400 Bad Request"},
+    {ERR_STATE, 400, "400 Bad Request"},
+    {ERR_AUTH, 401, "401 Unauthorized"},
+    {ERR_FORBIDDEN, 403, "403 Forbidden"},
+    {ERR_NOT_FOUND, 404, "404 Not Found"},
+    {ERR_METHOD, 405, "405 Method Not Allowed"},
+    {ERR_CONFLICT, 409, "409 Conflict"},
+    {ERR_TOO_LARGE, 413, "413 Payload Too Large"},
+    {ERR_BUSY, 429, "429 Too Many Requests"},
+    {ERR_INTERNAL, 500, "500 Internal Server Error"},
     {ERR_BACKEND, 500, "500 Internal Server Error"},
     {ERR_UNAVAILABLE, 503, "503 Service Unavailable"},
     {ERR_STORAGE, 507, "507 Insufficient Storage"},
@@ -25,6 +30,7 @@ int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, 
     if (!e)
         return -1;
     e->code = code;
+    snprintf(e->id, sizeof(e->id), "%s", id);
     int n = snprintf(e->msg, sizeof(e->msg), "%s: ", id);
     if (n < 0 || (size_t)n >= sizeof(e->msg))
         return -1;
@@ -35,11 +41,25 @@ int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, 
     return -1;
 }
 
+const char *err_text(const struct err *e)
+{
+    size_t n = strlen(e->id);
+    if (n && strncmp(e->msg, e->id, n) == 0 && e->msg[n] == ':' && e->msg[n + 1] == ' ')
+        return e->msg + n + 2;
+    return e->msg;
+}
+
+bool err_is(const struct err *e, const char *id)
+{
+    return strcmp(e->id, id) == 0;
+}
+
 void err_clear(struct err *e)
 {
     if (!e)
         return;
     e->code = ERR_NONE;
+    e->id[0] = '\0';
     e->msg[0] = '\0';
 }
 

@@ -2,28 +2,31 @@
 #ifndef KIMCHID_ERR_H
 #define KIMCHID_ERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum err_code {
     ERR_NONE = 0,
-    ERR_INVALID,   /* bad input: 400 */
-    ERR_STATE,     /* the guest's state forbids it: 400 */
-    ERR_AUTH,      /* not authenticated: 401 */
-    ERR_FORBIDDEN, /* not allowed: 403 */
-    ERR_NOT_FOUND, /* 404 */
-    ERR_METHOD,    /* 405 */
-    ERR_CONFLICT,  /* 409 */
-    ERR_TOO_LARGE, /* 413 */
-    ERR_BUSY,      /* 429 */
-    ERR_INTERNAL,  /* 500 */
-    ERR_BACKEND,   /* libvirt or another backend failed: 500 */
+    ERR_INVALID,     /* bad input: 400 */
+    ERR_STATE,       /* the guest's state forbids it: 400 */
+    ERR_AUTH,        /* not authenticated: 401 */
+    ERR_FORBIDDEN,   /* not allowed: 403 */
+    ERR_NOT_FOUND,   /* 404 */
+    ERR_METHOD,      /* 405 */
+    ERR_CONFLICT,    /* 409 */
+    ERR_TOO_LARGE,   /* 413 */
+    ERR_BUSY,        /* 429 */
+    ERR_INTERNAL,    /* 500 */
+    ERR_BACKEND,     /* libvirt or another backend failed: 500 */
     ERR_UNAVAILABLE, /* 503 */
     ERR_STORAGE      /* kimchid cannot write its records: 507 */
 };
 
-/* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence. */
+/* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence; the id is
+ * also kept apart, so that no caller parses it out of the text. */
 struct err {
     enum err_code code;
+    char id[16];
     char msg[1024];
 };
 
@@ -31,6 +34,12 @@ struct err {
  * write `return err_set(...)`. A NULL carrier is allowed and ignored. */
 int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The message without its "ID: " prefix. */
+const char *err_text(const struct err *e);
+
+/* Whether the error carries this id. */
+bool err_is(const struct err *e, const char *id);
 
 /* Resets the carrier to "no error". */
 void err_clear(struct err *e);

@@ -41,7 +41,8 @@ int jsonv_depth(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *c;
-        json_object_foreach((json_t *)v, k, c) {
+        json_object_foreach((json_t *)v, k, c)
+        {
             int d = jsonv_depth(c);
             if (d > max)
                 max = d;
@@ -51,7 +52,8 @@ int jsonv_depth(const json_t *v)
     if (json_is_array(v)) {
         size_t i;
         json_t *c;
-        json_array_foreach(v, i, c) {
+        json_array_foreach(v, i, c)
+        {
             int d = jsonv_depth(c);
             if (d > max)
                 max = d;
@@ -100,7 +102,8 @@ int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, s
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const struct jsonv_field *f = find_field(fields, n, key);
         if (!f)
             return err_set(e, ERR_INVALID, "KCHAPI0001E",

@@ -56,8 +56,7 @@ int net_user_check(const char *user, struct err *e)
     size_t len = strlen(user);
     bool ok = len > 0 && len <= 32 && (isalpha((unsigned char)user[0]) || user[0] == '_');
     for (size_t i = 1; ok && i < len; i++)
-        ok = isalnum((unsigned char)user[i]) || user[i] == '_' || user[i] == '.' ||
-             user[i] == '-';
+        ok = isalnum((unsigned char)user[i]) || user[i] == '_' || user[i] == '.' || user[i] == '-';
     if (ok)
         return 0;
     return err_set(e, ERR_INVALID, "KCHVM0063E",
@@ -80,6 +79,12 @@ bool net_addr_is_local(const char *addr)
 {
     struct in_addr a4;
     struct in6_addr a6;
+    if (inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
+        char v4[INET_ADDRSTRLEN]; /* ::ffff:a.b.c.d is the IPv4 host a.b.c.d */
+        if (!inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof(v4)))
+            return true; /* cannot tell: refuse rather than risk moving to this host */
+        return net_addr_is_local(v4);
+    }
     if (inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
         return true;
     if (inet_pton(AF_INET6, addr, &a6) == 1 &&
@@ -164,5 +169,6 @@ int net_probe(const char *host, const char *addr, int port, int timeout_ms, stru
     return err_set(e, ERR_BACKEND, "KCHVM0067E",
                    "Cannot reach \"%s\" (%s) on port %d: %s. Check the address, the network, "
                    "and that sshd runs there.",
-                   host, addr, port, rc == ETIMEDOUT ? "no answer within 10 seconds" : strerror(rc));
+                   host, addr, port,
+                   rc == ETIMEDOUT ? "no answer within 10 seconds" : strerror(rc));
 }

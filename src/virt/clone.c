@@ -12,9 +12,9 @@
 #include "virt_priv.h"
 
 struct clone_disk {
-    xmlNodePtr source;     /* <source> element to rewrite (borrowed from the doc) */
-    const char *attr;      /* "file", "dev" or "volume" */
-    virStorageVolPtr vol;  /* the source volume */
+    xmlNodePtr source;    /* <source> element to rewrite (borrowed from the doc) */
+    const char *attr;     /* "file", "dev" or "volume" */
+    virStorageVolPtr vol; /* the source volume */
     virStoragePoolPtr pool;
     virStorageVolPtr copy; /* created copy, NULL until made */
 };
@@ -120,8 +120,7 @@ static void copy_name(struct clone_job *j, const char *old, char *out, size_t le
 {
     const char *hit = strstr(old, j->name);
     if (hit)
-        snprintf(out, len, "%.*s%s%s", (int)(hit - old), old, j->new_name,
-                 hit + strlen(j->name));
+        snprintf(out, len, "%.*s%s%s", (int)(hit - old), old, j->new_name, hit + strlen(j->name));
     else
         snprintf(out, len, "%s-%s", j->new_name, old);
 }
@@ -206,8 +205,7 @@ static int read_source(struct clone_job *j, struct err *e)
                 "Virtual machine \"%s\" must be shut off before it can be cloned.", j->name);
     else if (!(xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)))
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0033E", "Cannot read the guest's XML");
-    else if (!(j->doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-                                       XML_PARSE_NONET)))
+    else if (!(j->doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET)))
         err_set(e, ERR_BACKEND, "KCHVM0033E", "libvirt returned unreadable guest XML.");
     else
         rc = 0;

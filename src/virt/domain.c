@@ -7,16 +7,38 @@
 #include "../util/log.h"
 #include "virt_priv.h"
 
+/* The UTF-8 of a character that reorders how text around it is shown. */
+static bool bidi_control(const char *name)
+{
+    static const char *const controls[] = {
+        "\xe2\x80\x8e", "\xe2\x80\x8f", "\xd8\x9c", /* LRM, RLM, ALM */
+        "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
+        "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9"};
+    for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+        if (strstr(name, controls[i]))
+            return true;
+    return false;
+}
+
 int virt_name_check(const char *name, struct err *e)
 {
     size_t len = strlen(name);
     if (len == 0 || len > 200)
         return err_set(e, ERR_INVALID, "KCHVM0070E",
                        "A guest name must be 1 to 200 characters long.");
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return err_set(e, ERR_INVALID, "KCHVM0070E",
+                       "A guest cannot be named \".\" or \"..\" (they name directories in "
+                       "paths and URIs). Choose another name.");
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || *p == '/')
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
             return err_set(e, ERR_INVALID, "KCHVM0070E",
                            "A guest name cannot contain '/' or control characters.");
+    if (bidi_control(name))
+        return err_set(e, ERR_INVALID, "KCHVM0070E",
+                       "A guest name cannot contain bidirectional text controls (U+200E, U+200F, "
+                       "U+061C, U+202A to U+202E, U+2066 to U+2069): they make a name read as "
+                       "another one. Remove them.");
     return 0;
 }
 
@@ -33,8 +55,7 @@ virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e
     return NULL;
 }
 
-int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
-                     struct err *e)
+int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg, struct err *e)
 {
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
@@ -109,15 +130,15 @@ int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e)
 }
 
 struct action_def {
-    const char *verb;               /* for messages */
+    const char *verb; /* for messages */
     int (*run)(virDomainPtr d);
-    unsigned int allowed;           /* bit mask of libvirt states that allow it */
-    const char *refusal;            /* why not, when the state forbids it */
+    unsigned int allowed; /* bit mask of libvirt states that allow it */
+    const char *refusal;  /* why not, when the state forbids it */
 };
 
 #define S(x) (1u << (x))
 #define ACTIVE_STATES                                                                              \
-    (S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED) |                       \
+    (S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED) |                        \
      S(VIR_DOMAIN_SHUTDOWN) | S(VIR_DOMAIN_PMSUSPENDED) | S(VIR_DOMAIN_NOSTATE))
 
 static int run_shutdown(virDomainPtr d)
@@ -137,8 +158,8 @@ static const struct action_def actions[] = {
                        "it is not running"},
     [VIRT_SHUTDOWN] = {"shut down", run_shutdown, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
                        "it is not running"},
-    [VIRT_RESET] = {"reset", run_reset, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) |
-                                            S(VIR_DOMAIN_PAUSED),
+    [VIRT_RESET] = {"reset", run_reset,
+                    S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED),
                     "it is not running"},
     [VIRT_SUSPEND] = {"suspend", virDomainSuspend, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
                       "it is not running"},
@@ -263,8 +284,7 @@ static int guarded_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
 
 /* Runs fn on guest `name` unless a task or a libvirt job owns it, then refreshes the snapshot
  * so that the reply and the next GET see the change. */
-static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void *arg,
-                      struct err *e)
+static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void *arg, struct err *e)
 {
     if (virt_busy_check(v, name, e) < 0)
         return -1;

@@ -120,7 +120,8 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     xmlFreeDoc(doc);
     if (!info->name) {
         virt_vm_info_clear(info);
-        return err_set(e, ERR_BACKEND, "KCHVIRT0003E", "libvirt returned guest XML without a name.");
+        return err_set(e, ERR_BACKEND, "KCHVIRT0003E",
+                       "libvirt returned guest XML without a name.");
     }
     return 0;
 }

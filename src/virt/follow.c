@@ -112,8 +112,10 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
             virt_completed_stats(v, d, f->host, final);
         completed_here(v, c, d, f, done, sizeof(done));
         if (f->note)
-            snprintf(f->note, f->note_len, "; kimchid restarted while the move ran and found it "
-                     "completed%s%s%s", note[0] ? " (" : "", note, note[0] ? ")" : "");
+            snprintf(f->note, f->note_len,
+                     "; kimchid restarted while the move ran and found it "
+                     "completed%s%s%s",
+                     note[0] ? " (" : "", note, note[0] ? ")" : "");
         if (f->note && done[0]) {
             size_t used = strlen(f->note);
             snprintf(f->note + used, f->note_len - used, "%s", done);
@@ -126,9 +128,10 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
         err_set(e, ERR_BACKEND, "KCHMIGR0020E",
                 "kimchid stopped while the move ran, and the move did not complete: the guest "
                 "is on this host.%s%s%s%s%s",
-                note[0] ? " " : "", note, left[0] ? " kimchid could not remove the disk copies "
-                                                    "it had started there: "
-                                                  : "",
+                note[0] ? " " : "", note,
+                left[0] ? " kimchid could not remove the disk copies "
+                          "it had started there: "
+                        : "",
                 left, left[0] ? "; remove them." : "");
     } else {
         err_set(e, ERR_BACKEND, "KCHMIGR0021E",

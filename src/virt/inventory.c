@@ -96,14 +96,13 @@ static json_t *moved_json(const struct vm_info *in)
 
 static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart)
 {
-    json_t *graphics = json_pack("{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type,
-                                 "listen", in->graphics_listen, "port",
-                                 in->graphics_port > 0 ? json_integer(in->graphics_port)
-                                                       : json_null(),
-                                 "passwd", "passwdValidTo");
-    json_t *stats = json_pack("{s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0, "net_throughput",
-                              0, "net_throughput_peak", 100, "io_throughput", 0,
-                              "io_throughput_peak", 100);
+    json_t *graphics = json_pack(
+        "{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type, "listen", in->graphics_listen,
+        "port", in->graphics_port > 0 ? json_integer(in->graphics_port) : json_null(), "passwd",
+        "passwdValidTo");
+    json_t *stats =
+        json_pack("{s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0, "net_throughput", 0,
+                  "net_throughput_peak", 100, "io_throughput", 0, "io_throughput_peak", 100);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, s:b, "
                      "s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o}",
                      "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
@@ -112,8 +111,8 @@ static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, 
                      (json_int_t)(in->memory_kib / 1024), "maxmemory",
                      (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
                      "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
-                     autostart, "graphics", graphics, "stats", stats, "icon", "screenshot",
-                     "users", "groups", "access", "full", "moved_to", moved_json(in));
+                     autostart, "graphics", graphics, "stats", stats, "icon", "screenshot", "users",
+                     "groups", "access", "full", "moved_to", moved_json(in));
 }
 
 static int cmp_names(const void *a, const void *b)

@@ -200,7 +200,7 @@ struct poller {
     bool done;
     const char *phase; /* the last phase seen, for a failure message */
     struct virt_stall stall;
-    struct virt *v;                /* for the destination, should its copy hang (unstick) */
+    struct virt *v; /* for the destination, should its copy hang (unstick) */
     const char *host;
     bool unstuck;                  /* kimchid killed the destination's hung incoming copy */
     bool called;                   /* libvirt's migration call was made: something may have moved */
@@ -282,8 +282,8 @@ static void unstick(struct poller *p)
         return;
     p->unstuck = true;
     unsigned char uuid[VIR_UUID_BUFLEN];
-    virConnectPtr rc = virDomainGetUUID(p->dom, uuid) == 0 ? virt_remote_get(p->v, p->host, NULL)
-                                                           : NULL;
+    virConnectPtr rc =
+        virDomainGetUUID(p->dom, uuid) == 0 ? virt_remote_get(p->v, p->host, NULL) : NULL;
     virDomainPtr rd = rc ? virDomainLookupByUUID(rc, uuid) : NULL;
     int state = -1, reason;
     if (rd && virDomainGetState(rd, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
@@ -630,11 +630,10 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
     enum virt_where w =
         virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, note, sizeof(note));
     if (w == VIRT_WHERE_DEST) {
-        const char *cause = strstr(e->msg, ": ");
         if (o->note)
             snprintf(o->note, o->note_len,
                      "; libvirt reported an error (%s), but the guest runs on \"%s\"%s%s",
-                     cause ? cause + 2 : e->msg, o->host, note[0] ? ": " : "", note);
+                     err_text(e), o->host, note[0] ? ": " : "", note);
         virDomainPtr fd = o->delete_source ? relookup(v, d) : NULL;
         if (fd && virDomainIsPersistent(fd) == 1)
             virDomainUndefine(fd); /* what UNDEFINE_SOURCE would have done */

@@ -162,15 +162,15 @@ static enum virt_where decide(struct virt *v, const char *host, const unsigned c
         on_copy(v, host, uuid, destroy_and_undefine);
     if (active(src) && !running(src)) {
         bool ok = on_copy(v, NULL, uuid, resume) == 0;
-        snprintf(note, len, ok ? "The guest was left paused here; kimchid resumed it."
-                               : "The guest is left paused here and could not be resumed.");
+        snprintf(note, len,
+                 ok ? "The guest was left paused here; kimchid resumed it."
+                    : "The guest is left paused here and could not be resumed.");
     }
     return VIRT_WHERE_SOURCE;
 }
 
-enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid,
-                                      const char *name, const char *host, bool offline,
-                                      char *note, size_t len)
+enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid, const char *name,
+                                      const char *host, bool offline, char *note, size_t len)
 {
     note[0] = 0;
     struct view src, dst;
@@ -178,10 +178,12 @@ enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid,
     look_retry(v, host, uuid, &dst);
     enum virt_where w = offline ? decide_offline(host, &dst, note, len)
                                 : decide(v, host, uuid, &src, &dst, note, len);
-    log_info("after the interrupted move of \"%s\": here %s, on %s %s: the guest is %s%s%s",
-             name, !src.reached ? "unreachable" : src.exists ? virt_state_name(src.state) : "absent",
+    log_info("after the interrupted move of \"%s\": here %s, on %s %s: the guest is %s%s%s", name,
+             !src.reached ? "unreachable"
+             : src.exists ? virt_state_name(src.state)
+                          : "absent",
              host,
-             !dst.reached  ? "unreachable"
+             !dst.reached ? "unreachable"
              : dst.exists ? virt_state_name(dst.state)
                           : "absent",
              w == VIRT_WHERE_DEST     ? "there"

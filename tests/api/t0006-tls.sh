@@ -10,6 +10,10 @@ wait_ready "https://127.0.0.1:$PORT/plugins/kimchi/vms" "-k"
 body=$(curl -sk $AUTH "https://127.0.0.1:$PORT/plugins/kimchi/vms")
 ok "HTTPS answers GET /vms with the test guest" eq "$(echo "$body" | jq -r '.[0].name + " " + .[0].state')" "test running"
 ok "a certificate was generated" test -s "$STATE/kimchid-cert.pem"
+ok "HTTPS answers carry HSTS (API)" has "$(curl -sk -i $AUTH "https://127.0.0.1:$PORT/plugins/kimchi/vms")" \
+  "Strict-Transport-Security: max-age=31536000"
+ok "...and errors and static answers too" has "$(curl -sk -i "https://127.0.0.1:$PORT/nope.js")" \
+  "Strict-Transport-Security: max-age=31536000"
 ok "the key file is mode 0600" eq "$(stat -c %a "$STATE/kimchid-key.pem")" 600
 ok "plain HTTP to the TLS port gets no API answer" eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
 ok "TLS 1.1 is refused" eq "$(curl -sk --tlsv1.1 --tls-max 1.1 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/plugins/kimchi/vms")" 000
@@ -37,4 +41,15 @@ ok "--version prints the version" has "$("$KIMCHID" --version)" "kimchid 0."
 ok "--help lists the options" has "$("$KIMCHID" --help)" "--state-dir DIR"
 out=$("$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri 'test:///nonexistent/file.xml' 2>&1)
 ok "an unusable libvirt URI fails with libvirt's reason" has "$out" "Cannot connect to libvirt"
+bad=$(mktemp); echo "not a certificate" >"$bad"
+out=$(timeout 10 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
+  --tls-cert "$bad" --tls-key "$STATE/kimchid-key.pem" 2>&1)
+ok "a certificate that is no certificate is refused at start (exit 1)" eq "$?" 1
+ok "...saying so, not blaming the port" has "$out" "KCHD0008E: The TLS certificate \"$bad\" and key \"$STATE/kimchid-key.pem\" cannot be used: "
+fifo=$(mktemp -u); mkfifo "$fifo"
+out=$(timeout 10 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
+  --tls-cert "$STATE/kimchid-cert.pem" --tls-key "$fifo" 2>&1)
+ok "a FIFO as key file does not hang start-up: it is refused at once (exit 1)" eq "$?" 1
+ok "...saying it is not a regular file" has "$out" "Cannot read \"$fifo\": not a regular file."
+rm -f "$bad" "$fifo"
 done_testing

@@ -16,6 +16,10 @@ ok "a missing file is 404" eq "$(curl -s -o /dev/null -w '%{http_code}' "$WEB/no
 ok "path traversal is refused" eq "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$WEB/../../etc/passwd")" 404
 ok "encoded traversal is refused" eq "$(curl -s --path-as-is -o /dev/null -w '%{http_code}' "$WEB/%2e%2e/%2e%2e/etc/passwd")" 404
 ok "POST to a static path is 405" eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$WEB/index.html")" 405
+secured() { [[ "$1" == *'X-Frame-Options: DENY'* && "$1" == *'X-Content-Type-Options: nosniff'* && "$1" == *'Content-Security-Policy: '* ]]; }
+no_hsts() { ! grep -qi '^Strict-Transport-Security' <<<"$1"; }
+ok "...and that answer carries the security headers too" secured "$(curl -s -i -X POST "$WEB/index.html")"
+ok "plain HTTP (behind a proxy) sends no HSTS" no_hsts "$h"
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
 done_testing

@@ -31,6 +31,13 @@ ok "a non-admin may read" eq "$(code $VIEW "$BASE/vms")" 200
 msg=$(curl -s $VIEW -X POST "$BASE/vms/alpha/start" | jq -r .reason)
 ok "the 403 says why" has "$msg" "User \"$VIEWER_USER\" may only look"
 ok "Basic credentials work for scripts" eq "$(code $AUTH "$BASE/vms")" 200
+# the right password followed by a NUL byte and more: PAM would see only the part before it
+hdr=$(mktemp)
+{ printf 'Authorization: Basic '; printf '%s:%s\0tail' "$ADMIN_USER" "$ADMIN_PW" | base64 -w0; echo; } >"$hdr"
+nul=$(curl -s -w ' %{http_code}' -H @"$hdr" "$BASE/vms"); rm -f "$hdr"
+ok "Basic credentials holding a NUL byte are refused (401), even with the right password first" \
+  eq "${nul##* }" 401
+ok "...saying why" has "$nul" "The Basic credentials hold a NUL byte"
 
 login() { # login USER PASSWORD [CURL ARGS...] : prints the response with headers
   local f; f=$(mktemp)

@@ -31,8 +31,8 @@ static void config_defaults_and_overrides(void **state)
     assert_string_equal(c.uri, "qemu:///system");
     assert_string_equal(c.state_dir, "/var/lib/kimchid");
     config_free(&c);
-    char *a2[] = {"kimchid", "--listen", "[::1]:9000", "-u", "test:///default", "--http",
-                  "--workers", "2", NULL};
+    char *a2[] = {"kimchid", "--listen",  "[::1]:9000", "-u", "test:///default",
+                  "--http",  "--workers", "2",          NULL};
     assert_int_equal(parse(&c, &e, 8, a2), 0);
     assert_string_equal(c.addr, "::1");
     assert_int_equal(c.port, 9000);

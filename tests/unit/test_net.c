@@ -13,7 +13,7 @@ static void host_names_and_addresses_are_accepted(void **state)
 {
     (void)state;
     struct err e;
-    const char *good[] = {"host-b", "host-b.example.com", "a", "198.18.0.2", "::1",
+    const char *good[] = {"host-b",  "host-b.example.com",   "a", "198.18.0.2", "::1",
                           "fe80::1", "xn--bcher-kva.example"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_int_equal(net_host_check(good[i], &e), 0);
@@ -23,8 +23,8 @@ static void bad_host_names_are_refused(void **state)
 {
     (void)state;
     struct err e;
-    const char *bad[] = {"", "bad host", "-lead", "trail-", "a..b", "a.", "b;reboot", "$(id)",
-                         "host_b", "a/b", "[::1]"};
+    const char *bad[] = {"",         "bad host", "-lead",  "trail-", "a..b", "a.",
+                         "b;reboot", "$(id)",    "host_b", "a/b",    "[::1]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(net_host_check(bad[i], &e), -1);
         assert_int_equal(e.code, ERR_INVALID);
@@ -62,6 +62,11 @@ static void this_host_is_recognised_without_lookups(void **state)
     assert_true(net_names_self(me));
     assert_false(net_names_self("host-b"));
     assert_false(net_names_self("198.18.0.99"));
+    /* IPv4-mapped IPv6 addresses are the IPv4 host they carry */
+    assert_true(net_names_self("::ffff:127.0.0.1"));
+    assert_true(net_addr_is_local("::ffff:127.0.0.1"));
+    assert_true(net_addr_is_local("::FFFF:7f00:1"));
+    assert_false(net_addr_is_local("::ffff:198.18.0.99"));
 }
 
 int main(void)

@@ -2,8 +2,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -72,8 +72,7 @@ static void api_handle_gives_kimchi_error_bodies(void **state)
     assert_int_equal(rep.status, 404);
     json_t *o = json_loads(rep.body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "code")), "404 Not Found");
-    assert_true(strncmp(json_string_value(json_object_get(o, "reason")), "KCHAPI0003E: ", 13) ==
-                0);
+    assert_true(strncmp(json_string_value(json_object_get(o, "reason")), "KCHAPI0003E: ", 13) == 0);
     json_decref(o);
     api_reply_clear(&rep);
     struct api_request put = {.method = "PATCH", .path = "/plugins/kimchi/vms/"};
@@ -101,8 +100,11 @@ static struct api_reply run(const char *method, const char *path, const char **h
 {
     struct api_ctx ctx = {0};
     struct api_reply rep;
-    struct api_request req = {.method = method, .path = path, .header = fake_header,
-                              .header_cls = headers, .peer = "127.0.0.1"};
+    struct api_request req = {.method = method,
+                              .path = path,
+                              .header = fake_header,
+                              .header_cls = headers,
+                              .peer = "127.0.0.1"};
     api_handle(&ctx, &req, &rep);
     return rep;
 }
@@ -111,10 +113,10 @@ static void every_api_route_needs_a_login(void **state)
 {
     (void)state;
     const char *none[] = {NULL};
-    const char *routes[][2] = {{"GET", "/plugins/kimchi/vms"}, {"GET", "/plugins/kimchi/vms/a"},
-                               {"DELETE", "/plugins/kimchi/vms/a"},
-                               {"POST", "/plugins/kimchi/vms/a/migrate"},
-                               {"GET", "/plugins/kimchi/tasks"}, {"GET", "/plugins/kimchi/session"}};
+    const char *routes[][2] = {
+        {"GET", "/plugins/kimchi/vms"},      {"GET", "/plugins/kimchi/vms/a"},
+        {"DELETE", "/plugins/kimchi/vms/a"}, {"POST", "/plugins/kimchi/vms/a/migrate"},
+        {"GET", "/plugins/kimchi/tasks"},    {"GET", "/plugins/kimchi/session"}};
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         struct api_reply rep = run(routes[i][0], routes[i][1], none);
         assert_int_equal(rep.status, 401);

@@ -88,6 +88,32 @@ static void a_disk_is_copied_only_when_local_and_writable(void **state)
     assert_int_equal(virt_storage_copies(&s), 2);
 }
 
+/* Names that would mislead: path components, control characters, bidirectional controls. */
+static void guest_names_that_mislead_are_refused(void **state)
+{
+    (void)state;
+    struct err e;
+    const char *bad[] = {".",
+                         "..",
+                         "a/b",
+                         "tab\there",
+                         "c1\xc2\x85",
+                         "evil\xe2\x80\xaegpj.exe",
+                         "x\xe2\x81\xa6y",
+                         "rlm\xe2\x80\x8f"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(virt_name_check(bad[i], &e), -1);
+        assert_int_equal(e.code, ERR_INVALID);
+    }
+    assert_int_equal(virt_name_check("..", &e), -1);
+    assert_non_null(strstr(e.msg, "cannot be named \".\" or \"..\""));
+    assert_int_equal(virt_name_check("x\xe2\x80\xaey", &e), -1);
+    assert_non_null(strstr(e.msg, "bidirectional text controls"));
+    const char *good[] = {"vm-one", "50%off", "my guest", "gäst-ñ", "...x", "a.b"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(virt_name_check(good[i], &e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +122,7 @@ int main(void)
         cmocka_unit_test(escaped_mount_points_are_read),
         cmocka_unit_test(a_missing_table_says_unknown),
         cmocka_unit_test(a_disk_is_copied_only_when_local_and_writable),
+        cmocka_unit_test(guest_names_that_mislead_are_refused),
     };
     return cmocka_run_group_tests(tests, write_table, remove_table);
 }

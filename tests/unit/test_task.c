@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -90,9 +91,8 @@ static void task_runs_to_finished_with_last_message(void **state)
     assert_string_equal(json_string_value(json_object_get(done, "message")), "OK");
     assert_string_equal(json_string_value(json_object_get(done, "target_uri")),
                         "/plugins/kimchi/vms/x");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(done, "progress"),
-                                                        "percent")),
-                     50);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(done, "progress"), "percent")), 50);
     json_decref(done);
     task_engine_free(t);
     assert_int_equal(freed, 1);
@@ -180,8 +180,8 @@ static void a_task_with_resume_data_waits_for_resume(void **state)
     (void)state;
     struct err e;
     struct task_store *s = task_store_open(dbpath, &e);
-    struct task_record r = {9, "running", "migrating", "/vms/x/migrate", NULL, 1.0, 1.0,
-                            "{\"kind\":\"teleport\"}"};
+    struct task_record r = {9,    "running", "migrating", "/vms/x/migrate",
+                            NULL, 1.0,       1.0,         "{\"kind\":\"teleport\"}"};
     assert_int_equal(task_store_save(s, &r, &e), 0);
     task_store_close(s);
     struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
@@ -245,6 +245,31 @@ static void run_sql(const char *sql)
 
 /* A database written by the first release's schema (no resume column, user_version 0) is
  * upgraded in place and its records kept; one from a newer schema is refused. */
+/* The task database and its WAL are readable by root only, whatever the umask. */
+static void the_database_is_private(void **state)
+{
+    (void)state;
+    struct err e;
+    mode_t old = umask(022);
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, "/p", job_ok, NULL, NULL, &e));
+    json_decref(wait_done(t, "1"));
+    struct stat st;
+    char wal[300];
+    snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+    assert_int_equal(stat(dbpath, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    task_engine_free(t);
+    chmod(dbpath, 0644); /* an older kimchid's file is tightened too */
+    t = task_engine_new(dbpath, 1, 3600, &e);
+    assert_int_equal(stat(dbpath, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    task_engine_free(t);
+    umask(old);
+}
+
 static void an_older_database_is_upgraded_a_newer_one_refused(void **state)
 {
     (void)state;
@@ -264,7 +289,8 @@ static void an_older_database_is_upgraded_a_newer_one_refused(void **state)
     run_sql("PRAGMA user_version = 99");
     assert_null(task_engine_new(dbpath, 1, 3600, &e));
     assert_non_null(strstr(e.msg, "KCHTASK0010E"));
-    assert_non_null(strstr(e.msg, "written by a newer kimchid (schema 99; this one knows up to 2)"));
+    assert_non_null(
+        strstr(e.msg, "written by a newer kimchid (schema 99; this one knows up to 2)"));
 }
 
 static void purge_removes_old_finished_tasks_only(void **state)
@@ -399,12 +425,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_task_running_at_stop_reads_failed_interrupted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(purge_removes_old_finished_tasks_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_task_with_resume_data_waits_for_resume, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(a_task_with_resume_data_waits_for_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(resume_data_is_stored_and_cleared_at_the_end, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(an_older_database_is_upgraded_a_newer_one_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(the_database_is_private, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_stops_a_job_that_can_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_past_the_point_of_no_return_is_refused, setup,
                                         teardown),

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -11,6 +12,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/jsonv.h"
+#include "util/log.h"
 #include "util/qemuconf.h"
 
 static void err_maps_codes_to_http_status(void **state)
@@ -35,6 +37,15 @@ static void err_set_prefixes_the_message_id(void **state)
     assert_int_equal(e.code, ERR_NOT_FOUND);
     assert_string_equal(e.msg, "KCHVM0002E: VM \"a\" is gone.");
     assert_int_equal(err_set(NULL, ERR_INVALID, "X", "y"), -1); /* NULL carrier is fine */
+    /* the id is kept apart: no caller parses it out of the text */
+    assert_true(err_is(&e, "KCHVM0002E"));
+    assert_false(err_is(&e, "KCHVM0002"));
+    assert_string_equal(err_text(&e), "VM \"a\" is gone.");
+    err_set(&e, ERR_BACKEND, "KCHVM0075E", "a: b: c"); /* colons in the text stay */
+    assert_string_equal(err_text(&e), "a: b: c");
+    err_clear(&e);
+    assert_false(err_is(&e, "KCHVM0075E"));
+    assert_string_equal(err_text(&e), "");
 }
 
 static void buf_grows_and_stops_at_its_limit(void **state)
@@ -146,6 +157,28 @@ static void b64_decodes_basic_credentials(void **state)
     assert_int_equal(b64_decode("dXNlcjpwYXNz", out, 4), -1); /* does not fit */
 }
 
+/* Every log line is one line: control bytes in a logged value are escaped, never written. */
+static void log_escapes_control_bytes(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/kimchid-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    log_warn("login failed for \"%s\"", "root\n2026-01-01T00:00:00.000Z info  forged\x1b[2J");
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char text[512] = "";
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    assert_non_null(strstr(text, "login failed for \"root\\x0a2026-01-01T00:00:00.000Z info  "
+                                 "forged\\x1b[2J\"\n"));
+    assert_int_equal(strchr(text, '\n') - text, n - 1); /* one line */
+}
+
 static void qemuconf_finds_the_lock_manager(void **state)
 {
     (void)state;
@@ -156,8 +189,7 @@ static void qemuconf_finds_the_lock_manager(void **state)
     assert_string_equal(v, "lockd");
     qemuconf_lock_manager("lock_manager=\"sanlock\"", v, sizeof(v));
     assert_string_equal(v, "sanlock");
-    qemuconf_lock_manager("lock_manager_x = \"lockd\"\nlock_manager = \"lockd\n\"", v,
-                          sizeof(v));
+    qemuconf_lock_manager("lock_manager_x = \"lockd\"\nlock_manager = \"lockd\n\"", v, sizeof(v));
     assert_string_equal(v, ""); /* another name; an unterminated string */
     qemuconf_lock_manager("", v, sizeof(v));
     assert_string_equal(v, "");
@@ -176,6 +208,7 @@ int main(void)
         cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
         cmocka_unit_test(b64_decodes_basic_credentials),
         cmocka_unit_test(qemuconf_finds_the_lock_manager),
+        cmocka_unit_test(log_escapes_control_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
