@@ -73,13 +73,14 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
 {
     char db[4096];
     snprintf(db, sizeof(db), "%s/tasks.db", cfg->state_dir);
-    struct auth_config ac = {cfg->pam_service,
-                             cfg->admin_group,
-                             cfg->session_idle,
-                             cfg->session_lifetime,
-                             cfg->lockout,
-                             3,
-                             30};
+    struct auth_config ac = {.pam_service = cfg->pam_service,
+                             .admin_group = cfg->admin_group,
+                             .idle_seconds = cfg->session_idle,
+                             .lifetime_seconds = cfg->session_lifetime,
+                             .lockout_seconds = cfg->lockout,
+                             .max_failures = 3,
+                             .failure_window_seconds = 30,
+                             .failure_floor_ms = AUTH_FAILURE_FLOOR_MS};
     if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;

@@ -15,11 +15,18 @@ struct auth_config {
     long idle_seconds;       /* a session unused this long ends */
     long lifetime_seconds;   /* a session ends this long after login, used or not */
     long lockout_seconds;    /* how long a user or address is refused after failures */
-    int max_failures;        /* failures within failure_window_seconds that lock */
+    int max_failures;        /* failures within failure_window_seconds that lock (at most
+                              * AUTH_MAX_FAILURES) */
     long failure_window_seconds;
+    long failure_floor_ms; /* a failed login answers no sooner (AUTH_FAILURE_FLOOR_MS) */
 };
 
-#define AUTH_TOKEN_LEN 64 /* hex characters: 256 random bits */
+/* PAM answers at once for a user that does not exist and only after hashing for a wrong
+ * password, which would tell which users exist: a failed login takes at least this long. */
+#define AUTH_FAILURE_FLOOR_MS 250
+
+#define AUTH_TOKEN_LEN 64   /* hex characters: 256 random bits */
+#define AUTH_MAX_FAILURES 8 /* the most failures a lockout may wait for */
 
 struct auth_identity {
     char user[64];

@@ -13,9 +13,10 @@ struct session {
     time_t created, used;
 };
 
+/* Failures (and attempts still in PAM) of one user or one address, newest last. */
 struct failure {
-    char key[96]; /* "u:<user>" or "a:<address>" */
-    time_t times[8];
+    char key[96]; /* "u:<user>", "a:<IPv4 address>" or "a:<IPv6 /64>" */
+    time_t times[AUTH_MAX_FAILURES];
     int n;
     time_t locked_until;
 };

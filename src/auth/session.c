@@ -1,5 +1,6 @@
 /* session.c - sessions (random tokens, idle and absolute expiry) and the lockout of users
  * and addresses after repeated failures. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "auth_priv.h"
 
 #define MAX_SESSIONS 4096
+#define MAX_SESSIONS_PER_USER 64
 #define MAX_FAILURE_KEYS 4096
 
 struct auth *auth_new(const struct auth_config *cfg, struct err *e)
@@ -27,6 +29,10 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
     snprintf(a->admin_group, sizeof(a->admin_group), "%s", cfg->admin_group);
     a->cfg.pam_service = a->pam_service;
     a->cfg.admin_group = a->admin_group;
+    if (a->cfg.max_failures > AUTH_MAX_FAILURES)
+        a->cfg.max_failures = AUTH_MAX_FAILURES;
+    if (a->cfg.max_failures < 1)
+        a->cfg.max_failures = 1;
     pthread_mutex_init(&a->lock, NULL);
     return a;
 }
@@ -73,6 +79,24 @@ static void drop_expired_locked(struct auth *a, time_t now)
     a->nsessions = j;
 }
 
+/* A user at MAX_SESSIONS_PER_USER loses their own oldest session (the array is in login
+ * order), so that no one can crowd others out by logging in again and again. */
+static void drop_users_oldest_locked(struct auth *a, const char *user)
+{
+    size_t n = 0, oldest = 0;
+    for (size_t i = a->nsessions; i-- > 0;)
+        if (strcmp(a->sessions[i].id.user, user) == 0) {
+            n++;
+            oldest = i;
+        }
+    if (n < MAX_SESSIONS_PER_USER)
+        return;
+    memmove(&a->sessions[oldest], &a->sessions[oldest + 1],
+            (a->nsessions - oldest - 1) * sizeof(*a->sessions));
+    a->nsessions--;
+    explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
+}
+
 static int new_token(char *out)
 {
     unsigned char raw[AUTH_TOKEN_LEN / 2];
@@ -91,8 +115,14 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
         return err_set(e, ERR_INTERNAL, "KCHAUTH0005E", "No randomness for a session token.");
     pthread_mutex_lock(&a->lock);
     drop_expired_locked(a, now);
-    if (a->nsessions == MAX_SESSIONS) /* forget the oldest */
-        memmove(a->sessions, a->sessions + 1, --a->nsessions * sizeof(*a->sessions));
+    drop_users_oldest_locked(a, id->user);
+    if (a->nsessions == MAX_SESSIONS) { /* never end another user's session to make room */
+        pthread_mutex_unlock(&a->lock);
+        return err_set(e, ERR_UNAVAILABLE, "KCHAUTH0008E",
+                       "kimchid holds as many sessions as it can (%d). Try again when some have "
+                       "ended, or log out of sessions you no longer use.",
+                       MAX_SESSIONS);
+    }
     if (a->nsessions == a->capsessions) {
         size_t cap = a->capsessions ? a->capsessions * 2 : 16;
         struct session *n = realloc(a->sessions, cap * sizeof(*n));
@@ -138,20 +168,51 @@ void auth_logout(struct auth *a, const char *token)
         return;
     pthread_mutex_lock(&a->lock);
     for (size_t i = 0; i < a->nsessions; i++)
-        if (token_eq(a->sessions[i].token, token)) {
-            a->sessions[i] = a->sessions[--a->nsessions];
+        if (token_eq(a->sessions[i].token, token)) { /* keeps login order */
+            memmove(&a->sessions[i], &a->sessions[i + 1],
+                    (a->nsessions - i - 1) * sizeof(*a->sessions));
+            a->nsessions--;
             explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
             break;
         }
     pthread_mutex_unlock(&a->lock);
 }
 
-static struct failure *failure_find_locked(struct auth *a, const char *key, bool create)
+/* Drops what no longer counts: failures outside the window, ended lockouts. */
+static void prune_locked(struct auth *a, struct failure *f, time_t now)
+{
+    int keep = 0;
+    for (int i = 0; i < f->n; i++)
+        if (now - f->times[i] < a->cfg.failure_window_seconds)
+            f->times[keep++] = f->times[i];
+    f->n = keep;
+}
+
+/* Forgets keys with nothing left to count, so that the table cannot fill up for good. */
+static void expire_failures_locked(struct auth *a, time_t now)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < a->nfailures; i++) {
+        struct failure *f = &a->failures[i];
+        prune_locked(a, f, now);
+        if (f->n > 0 || f->locked_until > now)
+            a->failures[j++] = *f;
+    }
+    a->nfailures = j;
+}
+
+/* The entry for key; with create, a new one. NULL when the table is full of keys that still
+ * count (the caller then refuses the attempt: a full table fails closed). */
+static struct failure *failure_find_locked(struct auth *a, const char *key, bool create, time_t now)
 {
     for (size_t i = 0; i < a->nfailures; i++)
         if (strcmp(a->failures[i].key, key) == 0)
             return &a->failures[i];
-    if (!create || a->nfailures == MAX_FAILURE_KEYS)
+    if (!create)
+        return NULL;
+    if (a->nfailures == MAX_FAILURE_KEYS)
+        expire_failures_locked(a, now);
+    if (a->nfailures == MAX_FAILURE_KEYS)
         return NULL;
     if (a->nfailures == a->capfailures) {
         size_t cap = a->capfailures ? a->capfailures * 2 : 16;
@@ -170,27 +231,80 @@ static struct failure *failure_find_locked(struct auth *a, const char *key, bool
 /* Seconds until `key` may try again, 0 when it may now. */
 static long locked_for_locked(struct auth *a, const char *key, time_t now)
 {
-    struct failure *f = failure_find_locked(a, key, false);
+    struct failure *f = failure_find_locked(a, key, false, now);
     return f && f->locked_until > now ? (long)(f->locked_until - now) : 0;
 }
 
-static void record_failure_locked(struct auth *a, const char *key, time_t now)
+enum admission { ADMIT, TOO_MANY, TABLE_FULL };
+
+/* An attempt counts before PAM runs (as a failure until it succeeds), so parallel guesses
+ * cannot all reach PAM between the check and the count. */
+static enum admission admit_locked(struct auth *a, const char *ukey, const char *akey, time_t now)
 {
-    struct failure *f = failure_find_locked(a, key, true);
-    if (!f)
+    struct failure *fu = failure_find_locked(a, ukey, true, now);
+    struct failure *fa = fu ? failure_find_locked(a, akey, true, now) : NULL;
+    if (fa) /* the second lookup may have compacted the table */
+        fu = failure_find_locked(a, ukey, false, now);
+    if (!fu || !fa)
+        return TABLE_FULL;
+    if (a->cfg.lockout_seconds <= 0)
+        return ADMIT;
+    prune_locked(a, fu, now);
+    prune_locked(a, fa, now);
+    if (fu->n >= a->cfg.max_failures || fa->n >= a->cfg.max_failures)
+        return TOO_MANY;
+    fu->times[fu->n++] = now;
+    fa->times[fa->n++] = now;
+    return ADMIT;
+}
+
+/* The attempt failed: it stays counted, and enough of them lock the key. */
+static void failed_locked(struct auth *a, const char *key, time_t now)
+{
+    struct failure *f = failure_find_locked(a, key, false, now);
+    if (!f || a->cfg.lockout_seconds <= 0 || f->n < a->cfg.max_failures)
         return;
-    int keep = 0;
-    for (int i = 0; i < f->n; i++) /* only failures inside the window count */
-        if (now - f->times[i] < a->cfg.failure_window_seconds)
-            f->times[keep++] = f->times[i];
-    f->n = keep;
-    if (f->n < 8)
-        f->times[f->n++] = now;
-    if (f->n >= a->cfg.max_failures) {
-        f->locked_until = now + a->cfg.lockout_seconds;
-        f->n = 0;
-        log_warn("too many failed logins for %s: refused for %ld s", key, a->cfg.lockout_seconds);
+    f->locked_until = now + a->cfg.lockout_seconds;
+    f->n = 0;
+    log_warn("too many failed logins for %s: refused for %ld s", key, a->cfg.lockout_seconds);
+}
+
+/* The attempt succeeded: it was no failure. */
+static void succeeded_locked(struct auth *a, const char *key, time_t when)
+{
+    struct failure *f = failure_find_locked(a, key, false, when);
+    for (int i = f ? f->n - 1 : -1; i >= 0; i--)
+        if (f->times[i] == when) {
+            memmove(&f->times[i], &f->times[i + 1], (size_t)(f->n - i - 1) * sizeof(time_t));
+            f->n--;
+            break;
+        }
+}
+
+/* The key of an address: IPv4 as it is; IPv6 by its /64, which one site (or one attacker)
+ * holds whole, so that rotating addresses inside it does not evade the count. */
+static void address_key(const char *addr, char *out, size_t len)
+{
+    struct in6_addr a6;
+    if (addr && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(&a6.s6_addr[8], 0, 8);
+        char net[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a6, net, sizeof(net));
+        snprintf(out, len, "a:%s/64", net);
+        return;
     }
+    snprintf(out, len, "a:%.64s", addr ? addr : "?");
+}
+
+/* See AUTH_FAILURE_FLOOR_MS. */
+static void pad_failure(const struct timespec *start, long floor_ms)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long spent =
+        (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000LL;
+    if (spent < floor_ms)
+        usleep((useconds_t)(floor_ms - spent) * 1000);
 }
 
 int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
@@ -198,20 +312,41 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
 {
     char ukey[96], akey[96];
     snprintf(ukey, sizeof(ukey), "u:%.64s", user);
-    snprintf(akey, sizeof(akey), "a:%.64s", addr ? addr : "?");
+    address_key(addr, akey, sizeof(akey));
     time_t now = time(NULL);
     pthread_mutex_lock(&a->lock);
     long wait_u = locked_for_locked(a, ukey, now), wait_a = locked_for_locked(a, akey, now);
-    pthread_mutex_unlock(&a->lock);
     *retry_after = wait_u > wait_a ? wait_u : wait_a;
-    if (*retry_after > 0)
+    enum admission adm = *retry_after > 0 ? TOO_MANY : admit_locked(a, ukey, akey, now);
+    pthread_mutex_unlock(&a->lock);
+    if (adm == TOO_MANY) {
+        if (*retry_after <= 0)
+            *retry_after = a->cfg.failure_window_seconds;
         return err_set(e, ERR_BUSY, "KCHAUTH0006E",
                        "Too many failed logins. Try again in %ld seconds.", *retry_after);
-    if (auth_pam_check(a, user, password, id, e) < 0) {
-        pthread_mutex_lock(&a->lock);
-        record_failure_locked(a, ukey, now);
-        record_failure_locked(a, akey, now);
-        pthread_mutex_unlock(&a->lock);
+    }
+    if (adm == TABLE_FULL) {
+        *retry_after = a->cfg.failure_window_seconds;
+        log_warn("login refused: failed logins from too many users and addresses to track");
+        return err_set(e, ERR_BUSY, "KCHAUTH0007E",
+                       "kimchid is refusing logins for a moment: it sees failed logins from too "
+                       "many users and addresses at once. Try again in %ld seconds.",
+                       *retry_after);
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int rc = auth_pam_check(a, user, password, id, e);
+    pthread_mutex_lock(&a->lock);
+    if (rc < 0) {
+        failed_locked(a, ukey, now);
+        failed_locked(a, akey, now);
+    } else {
+        succeeded_locked(a, ukey, now);
+        succeeded_locked(a, akey, now);
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (rc < 0) {
+        pad_failure(&start, a->cfg.failure_floor_ms);
         return -1;
     }
     return token ? session_add(a, id, token, e) : 0;

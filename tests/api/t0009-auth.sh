@@ -94,6 +94,19 @@ ok "3 failures from one address lock that address for anyone" has "$(login "$VIE
 sleep 3.5
 ok "the lockout ends after --lockout-seconds" has "$(login "$ADMIN_USER" "$ADMIN_PW")" "HTTP/1.1 200"
 
+# a failed login costs the same whether the user exists or not: no answer before 250 ms
+fail_ms() { # fail_ms USER ADDRESS : milliseconds one failed login took
+  local f; f=$(mktemp); printf '{"username":"%s","password":"wrong-%s"}' "$1" "$RANDOM" >"$f"
+  curl -s -o /dev/null -w '%{time_total}' -H 'Content-Type: application/json' \
+    --data-binary @"$f" --interface "$2" "$WEB/login" | awk '{printf "%d", $1 * 1000}'
+  rm -f "$f"
+}
+missing=$(fail_ms no-such-user-timing 127.0.0.10)
+wrong=$(fail_ms "$VIEWER_USER" 127.0.0.11)
+ok "a missing user's failure takes at least 250 ms (${missing} ms)" test "$missing" -ge 250
+ok "a wrong password's failure takes at least 250 ms (${wrong} ms)" test "$wrong" -ge 250
+ok "...the two differ by less than 60 ms" test "$(( missing > wrong ? missing - wrong : wrong - missing ))" -lt 60
+
 # hardened request path
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
 printf 'GET /plugins/kimchi/vms HTTP/1.1\r\nHost: x\r\n' >&3 # a client that stops mid-request

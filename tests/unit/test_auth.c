@@ -1,0 +1,201 @@
+/* test_auth.c - logins under attack: parallel guesses, a full failure table, IPv6 /64
+ * addresses, sessions per user. PAM runs for real, with services written for the test
+ * (root is needed to write /etc/pam.d; make check runs as root). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "auth/auth.h"
+
+#define DENY "kimchid-unit-deny"          /* every password is wrong, at once */
+#define SLOW_DENY "kimchid-unit-slowdeny" /* wrong after 50 ms, each PAM run counted */
+#define PERMIT "kimchid-unit-permit"      /* every password is right */
+#define COUNTER "/tmp/kimchid-unit-pam.count"
+#define HOOK "/tmp/kimchid-unit-pam.sh"
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+static int setup_pam(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_auth needs root (it writes PAM services to /etc/pam.d)\n");
+        return -1;
+    }
+    write_file("/etc/pam.d/" DENY, "auth requisite pam_deny.so\naccount required pam_permit.so\n",
+               0644);
+    write_file(HOOK, "#!/bin/sh\necho x >>" COUNTER "\nsleep 0.05\nexit 0\n", 0755);
+    write_file("/etc/pam.d/" SLOW_DENY,
+               "auth required pam_exec.so quiet " HOOK "\nauth requisite pam_deny.so\n"
+               "account required pam_permit.so\n",
+               0644);
+    write_file("/etc/pam.d/" PERMIT,
+               "auth required pam_permit.so\naccount required pam_permit.so\n", 0644);
+    return 0;
+}
+
+static int teardown_pam(void **state)
+{
+    (void)state;
+    unlink("/etc/pam.d/" DENY);
+    unlink("/etc/pam.d/" SLOW_DENY);
+    unlink("/etc/pam.d/" PERMIT);
+    unlink(HOOK);
+    unlink(COUNTER);
+    return 0;
+}
+
+static struct auth *new_auth(const char *service, long window)
+{
+    struct auth_config c = {.pam_service = service,
+                            .admin_group = "sudo",
+                            .idle_seconds = 600,
+                            .lifetime_seconds = 3600,
+                            .lockout_seconds = 60,
+                            .max_failures = 3,
+                            .failure_window_seconds = window,
+                            .failure_floor_ms = 0};
+    struct err e;
+    struct auth *a = auth_new(&c, &e);
+    assert_non_null(a);
+    return a;
+}
+
+/* 0 ok, else the error code */
+static int try_login(struct auth *a, const char *user, const char *addr, char *token)
+{
+    struct auth_identity id;
+    struct err e;
+    long retry = 0;
+    return auth_login(a, user, "guess", addr, token, &id, &retry, &e) == 0 ? 0 : (int)e.code;
+}
+
+struct guesser {
+    struct auth *a;
+    int code;
+};
+
+static void *guess(void *p)
+{
+    struct guesser *g = p;
+    g->code = try_login(g->a, "root", "198.51.100.7", NULL);
+    return NULL;
+}
+
+static int pam_runs(void)
+{
+    FILE *f = fopen(COUNTER, "r");
+    int n = 0, c;
+    while (f && (c = fgetc(f)) != EOF)
+        n += c == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* 3 failures lock: of 24 guesses sent at once, no more than 3 may reach PAM. */
+static void parallel_guesses_reach_pam_at_most_the_limit(void **state)
+{
+    (void)state;
+    unlink(COUNTER);
+    struct auth *a = new_auth(SLOW_DENY, 30);
+    struct guesser g[24];
+    pthread_t th[24];
+    for (int i = 0; i < 24; i++) {
+        g[i] = (struct guesser){a, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, guess, &g[i]), 0);
+    }
+    int refused = 0, wrong = 0;
+    for (int i = 0; i < 24; i++) {
+        pthread_join(th[i], NULL);
+        refused += g[i].code == ERR_BUSY;
+        wrong += g[i].code == ERR_AUTH;
+    }
+    assert_true(pam_runs() <= 3);
+    assert_int_equal(wrong, pam_runs());
+    assert_int_equal(refused + wrong, 24);
+    auth_free(a);
+}
+
+/* Thousands of failures from fresh addresses fill the table: while it is full of failures that
+ * still count, logins are refused (429), never let through unchecked; once they age out of
+ * the window, the table takes new keys again. */
+static void a_full_failure_table_fails_closed_then_recovers(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(DENY, 10); /* the filling takes a few seconds of it */
+    char user[32], addr[32];
+    for (int i = 0; i < 2048; i++) { /* two keys each: the user and the address */
+        snprintf(user, sizeof(user), "nosuch%d", i);
+        snprintf(addr, sizeof(addr), "10.%d.%d.1", i / 256, i % 256);
+        assert_int_equal(try_login(a, user, addr, NULL), ERR_AUTH);
+    }
+    struct auth_identity id;
+    struct err e;
+    long retry = 0;
+    assert_int_equal(auth_login(a, "root", "guess", "192.0.2.1", NULL, &id, &retry, &e), -1);
+    assert_int_equal(e.code, ERR_BUSY);
+    assert_non_null(strstr(e.msg, "KCHAUTH0007E"));
+    assert_true(retry > 0);
+    sleep(10); /* the window passes: those failures no longer count */
+    assert_int_equal(try_login(a, "root", "192.0.2.1", NULL), ERR_AUTH);
+    auth_free(a);
+}
+
+/* An IPv6 attacker rotating addresses inside one /64 counts as one address. */
+static void ipv6_addresses_count_by_their_64(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(DENY, 30);
+    assert_int_equal(try_login(a, "u1", "2001:db8:1:2::1", NULL), ERR_AUTH);
+    assert_int_equal(try_login(a, "u2", "2001:db8:1:2::2", NULL), ERR_AUTH);
+    assert_int_equal(try_login(a, "u3", "2001:db8:1:2:ffff::3", NULL), ERR_AUTH);
+    assert_int_equal(try_login(a, "u4", "2001:db8:1:2::4", NULL), ERR_BUSY);
+    assert_int_equal(try_login(a, "u5", "2001:db8:1:3::1", NULL), ERR_AUTH); /* another /64 */
+    auth_free(a);
+}
+
+/* Logging in again and again ends only one's own oldest sessions, never someone else's. */
+static void sessions_are_capped_per_user_and_never_taken_from_others(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(PERMIT, 30);
+    char other[AUTH_TOKEN_LEN + 1], first[AUTH_TOKEN_LEN + 1], last[AUTH_TOKEN_LEN + 1];
+    assert_int_equal(try_login(a, "nobody", "192.0.2.9", other), 0);
+    assert_int_equal(try_login(a, "root", "192.0.2.10", first), 0);
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(try_login(a, "root", "192.0.2.10", last), 0);
+    struct auth_identity id;
+    struct err e;
+    assert_int_equal(auth_session(a, other, &id, &e), 0);
+    assert_string_equal(id.user, "nobody");
+    assert_int_equal(auth_session(a, last, &id, &e), 0);
+    assert_int_equal(auth_session(a, first, &id, &e), -1);
+    auth_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parallel_guesses_reach_pam_at_most_the_limit),
+        cmocka_unit_test(a_full_failure_table_fails_closed_then_recovers),
+        cmocka_unit_test(ipv6_addresses_count_by_their_64),
+        cmocka_unit_test(sessions_are_capped_per_user_and_never_taken_from_others),
+    };
+    return cmocka_run_group_tests(tests, setup_pam, teardown_pam);
+}
