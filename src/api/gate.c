@@ -74,7 +74,7 @@ static int identify(struct api_ctx *ctx, const struct api_request *req, struct a
     api_cookie_token(req, token, sizeof(token));
     *by_cookie = token[0] != '\0';
     if (ctx->auth && token[0])
-        return auth_session(ctx->auth, token, who, e);
+        return auth_session(ctx->auth, token, changes_state(req->method), who, e);
     if (ctx->auth && authz)
         return basic(ctx, req, authz, who, rep, e);
     rep->www_authenticate = !api_header(req, "X-Requested-With"); /* scripts, not the UI */

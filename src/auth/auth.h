@@ -44,8 +44,14 @@ void auth_free(struct auth *a);
 int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
                char *token, struct auth_identity *id, long *retry_after, struct err *e);
 
-/* Looks a session up and refreshes its idle timer. ERR_AUTH when unknown or expired. */
-int auth_session(struct auth *a, const char *token, struct auth_identity *id, struct err *e);
+/* How often a session's account is read again (sooner for a change request). */
+#define AUTH_RECHECK_SECONDS 60
+
+/* Looks a session up and refreshes its idle timer. ERR_AUTH when unknown or expired, or when
+ * its account was removed, locked or expired or its role changed (the session then ends):
+ * checked for every `changing` request, and at least every AUTH_RECHECK_SECONDS. */
+int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
+                 struct err *e);
 
 /* Ends a session (unknown tokens are ignored). */
 void auth_logout(struct auth *a, const char *token);

@@ -11,6 +11,7 @@ struct session {
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_identity id;
     time_t created, used;
+    time_t checked; /* when the account and its groups were last read */
 };
 
 /* Failures (and attempts still in PAM) of one user or one address, newest last. */
@@ -31,6 +32,10 @@ struct auth {
     struct failure *failures;
     size_t nfailures, capfailures;
 };
+
+/* The account as it is now (pam.c): -1 when it is gone, locked or expired; else 0 with `id`
+ * filled afresh (role from groups). Reads the password and shadow files, no PAM. */
+int auth_account_now(struct auth *a, const char *user, struct auth_identity *id);
 
 /* PAM authentication and account check; fills id (role from groups). */
 int auth_pam_check(struct auth *a, const char *user, const char *password, struct auth_identity *id,

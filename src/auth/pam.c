@@ -2,9 +2,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
+#include <shadow.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../util/log.h"
 #include "auth_priv.h"
@@ -74,6 +76,24 @@ static void fill_identity(struct auth *a, const char *user, struct auth_identity
         }
     }
     snprintf(id->groups + len, sizeof(id->groups) - len, "]");
+}
+
+int auth_account_now(struct auth *a, const char *user, struct auth_identity *id)
+{
+    struct passwd pw, *p = NULL;
+    struct spwd sp, *s = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &p) != 0 || !p)
+        return -1; /* deleted */
+    if (getspnam_r(user, &sp, buf, sizeof(buf), &s) == 0 && s) {
+        long today = (long)(time(NULL) / 86400);
+        if (s->sp_pwdp && s->sp_pwdp[0] == '!')
+            return -1; /* locked (passwd -l, usermod -L) */
+        if (s->sp_expire > 0 && s->sp_expire <= today)
+            return -1; /* the account expired */
+    }
+    fill_identity(a, user, id);
+    return 0;
 }
 
 /* A copy of a name from the network that is safe to log: no control characters. */

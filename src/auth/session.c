@@ -136,30 +136,73 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
     struct session *s = &a->sessions[a->nsessions++];
     memcpy(s->token, token, AUTH_TOKEN_LEN + 1);
     s->id = *id;
-    s->created = s->used = now;
+    s->created = s->used = s->checked = now;
     pthread_mutex_unlock(&a->lock);
     return 0;
 }
 
-int auth_session(struct auth *a, const char *token, struct auth_identity *id, struct err *e)
+/* The index of the session with this token, or -1. */
+static long session_find_locked(struct auth *a, const char *token)
+{
+    for (size_t i = 0; i < a->nsessions; i++)
+        if (token_eq(a->sessions[i].token, token))
+            return (long)i;
+    return -1;
+}
+
+static void session_remove_locked(struct auth *a, size_t i) /* keeps login order */
+{
+    memmove(&a->sessions[i], &a->sessions[i + 1], (a->nsessions - i - 1) * sizeof(*a->sessions));
+    a->nsessions--;
+    explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
+}
+
+/* A session holds only while its account does, with the rights it had at login: read the
+ * account again (outside the lock: it reads files) and end the session if it was deleted,
+ * locked or expired, or gained or lost admin rights. */
+static int recheck(struct auth *a, const char *token, const struct auth_identity *had, time_t now,
+                   struct err *e)
+{
+    struct auth_identity fresh;
+    bool holds = auth_account_now(a, had->user, &fresh) == 0 && fresh.admin == had->admin;
+    pthread_mutex_lock(&a->lock);
+    long i = session_find_locked(a, token);
+    if (i >= 0 && holds)
+        a->sessions[i].checked = now;
+    else if (i >= 0)
+        session_remove_locked(a, (size_t)i);
+    pthread_mutex_unlock(&a->lock);
+    if (holds)
+        return 0;
+    log_warn("session of \"%s\" ended: the account was removed, locked or expired, or its "
+             "rights changed",
+             had->user);
+    return err_set(e, ERR_AUTH, "KCHAUTH0009E",
+                   "Your account changed since you logged in (removed, locked, expired, or its "
+                   "rights changed), so this session has ended. Log in again.");
+}
+
+int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
+                 struct err *e)
 {
     time_t now = time(NULL);
-    int rc = -1;
+    long i = -1;
+    bool stale = false;
     if (token && strlen(token) == AUTH_TOKEN_LEN) {
         pthread_mutex_lock(&a->lock);
         drop_expired_locked(a, now);
-        for (size_t i = 0; i < a->nsessions && rc < 0; i++)
-            if (token_eq(a->sessions[i].token, token)) {
-                a->sessions[i].used = now;
-                *id = a->sessions[i].id;
-                rc = 0;
-            }
+        i = session_find_locked(a, token);
+        if (i >= 0) {
+            a->sessions[i].used = now;
+            *id = a->sessions[i].id;
+            stale = changing || now - a->sessions[i].checked >= AUTH_RECHECK_SECONDS;
+        }
         pthread_mutex_unlock(&a->lock);
     }
-    if (rc < 0)
-        err_set(e, ERR_AUTH, "KCHAUTH0002E",
-                "Your session has expired or is not valid. Log in again.");
-    return rc;
+    if (i < 0)
+        return err_set(e, ERR_AUTH, "KCHAUTH0002E",
+                       "Your session has expired or is not valid. Log in again.");
+    return stale ? recheck(a, token, id, now, e) : 0;
 }
 
 void auth_logout(struct auth *a, const char *token)
@@ -167,14 +210,9 @@ void auth_logout(struct auth *a, const char *token)
     if (!token || strlen(token) != AUTH_TOKEN_LEN)
         return;
     pthread_mutex_lock(&a->lock);
-    for (size_t i = 0; i < a->nsessions; i++)
-        if (token_eq(a->sessions[i].token, token)) { /* keeps login order */
-            memmove(&a->sessions[i], &a->sessions[i + 1],
-                    (a->nsessions - i - 1) * sizeof(*a->sessions));
-            a->nsessions--;
-            explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
-            break;
-        }
+    long i = session_find_locked(a, token);
+    if (i >= 0)
+        session_remove_locked(a, (size_t)i);
     pthread_mutex_unlock(&a->lock);
 }
 

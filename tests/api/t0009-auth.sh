@@ -94,6 +94,33 @@ ok "3 failures from one address lock that address for anyone" has "$(login "$VIE
 sleep 3.5
 ok "the lockout ends after --lockout-seconds" has "$(login "$ADMIN_USER" "$ADMIN_PW")" "HTTP/1.1 200"
 
+# a session holds only while its account does: removed from the admin group, locked or
+# deleted, the account's sessions end at its next change request
+TMPU=kimchid-t-tmp
+userdel -r "$TMPU" >/dev/null 2>&1
+useradd -m -G sudo "$TMPU"
+TMPW=$(rand_pw); printf '%s:%s\n' "$TMPU" "$TMPW" | chpasswd
+session_of() { # session_of ADDRESS : logs TMPU in, prints the cookie option
+  login "$TMPU" "$TMPW" --interface "$1" | sed -n 's/^Set-Cookie: \(kimchid_session=[0-9a-f]*\);.*/\1/ip'
+}
+# a change request on a guest that does not exist: 404 once the session and the role pass
+change() { curl -s -w ' %{http_code}' -b "$1" -H 'X-Requested-With: t' -X POST "$BASE/vms/no-such-guest/start"; }
+S1=$(session_of 127.0.0.20)
+ok "a fresh admin's session may change things (it gets as far as the guest: 404)" eq "$(change "$S1" | tail -c 3)" 404
+gpasswd -d "$TMPU" sudo >/dev/null
+out=$(change "$S1")
+ok "removed from sudo: the next change request ends the session (401)" eq "${out##* }" 401
+ok "...saying why" has "$out" "KCHAUTH0009E: Your account changed since you logged in"
+ok "...and the session stays ended, for reads too" eq "$(code -b "$S1" "$BASE/vms")" 401
+S2=$(session_of 127.0.0.21)
+ok "logged in again, the account now reads as a viewer" eq "$(curl -s -b "$S2" "$BASE/session" | jq -r .role)" user
+usermod -L "$TMPU"
+ok "locked (usermod -L): its session ends at the next change request" eq "$(change "$S2" | tail -c 3)" 401
+usermod -U "$TMPU"
+S3=$(session_of 127.0.0.22)
+userdel -r "$TMPU" >/dev/null 2>&1
+ok "deleted: its session ends at the next change request" eq "$(change "$S3" | tail -c 3)" 401
+
 # a failed login costs the same whether the user exists or not: no answer before 250 ms
 fail_ms() { # fail_ms USER ADDRESS : milliseconds one failed login took
   local f; f=$(mktemp); printf '{"username":"%s","password":"wrong-%s"}' "$1" "$RANDOM" >"$f"

@@ -182,10 +182,10 @@ static void sessions_are_capped_per_user_and_never_taken_from_others(void **stat
         assert_int_equal(try_login(a, "root", "192.0.2.10", last), 0);
     struct auth_identity id;
     struct err e;
-    assert_int_equal(auth_session(a, other, &id, &e), 0);
+    assert_int_equal(auth_session(a, other, false, &id, &e), 0);
     assert_string_equal(id.user, "nobody");
-    assert_int_equal(auth_session(a, last, &id, &e), 0);
-    assert_int_equal(auth_session(a, first, &id, &e), -1);
+    assert_int_equal(auth_session(a, last, false, &id, &e), 0);
+    assert_int_equal(auth_session(a, first, false, &id, &e), -1);
     auth_free(a);
 }
 
