@@ -118,7 +118,7 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
     drop_users_oldest_locked(a, id->user);
     if (a->nsessions == MAX_SESSIONS) { /* never end another user's session to make room */
         pthread_mutex_unlock(&a->lock);
-        return err_set(e, ERR_UNAVAILABLE, "KCHAUTH0008E",
+        return err_set(e, ERR_UNAVAILABLE, "KCHAUTH0011E",
                        "kimchid holds as many sessions as it can (%d). Try again when some have "
                        "ended, or log out of sessions you no longer use.",
                        MAX_SESSIONS);
@@ -366,7 +366,7 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
     if (adm == TABLE_FULL) {
         *retry_after = a->cfg.failure_window_seconds;
         log_warn("login refused: failed logins from too many users and addresses to track");
-        return err_set(e, ERR_BUSY, "KCHAUTH0007E",
+        return err_set(e, ERR_BUSY, "KCHAUTH0010E",
                        "kimchid is refusing logins for a moment: it sees failed logins from too "
                        "many users and addresses at once. Try again in %ld seconds.",
                        *retry_after);

@@ -150,7 +150,7 @@ static void a_full_failure_table_fails_closed_then_recovers(void **state)
     long retry = 0;
     assert_int_equal(auth_login(a, "root", "guess", "192.0.2.1", NULL, &id, &retry, &e), -1);
     assert_int_equal(e.code, ERR_BUSY);
-    assert_non_null(strstr(e.msg, "KCHAUTH0007E"));
+    assert_non_null(strstr(e.msg, "KCHAUTH0010E"));
     assert_true(retry > 0);
     sleep(10); /* the window passes: those failures no longer count */
     assert_int_equal(try_login(a, "root", "192.0.2.1", NULL), ERR_AUTH);
