@@ -5,7 +5,8 @@ set -euo pipefail
 
 BUILD="gcc make pkg-config libvirt-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
        libgnutls28-dev libxml2-dev libcmocka-dev libssh-dev libpam0g-dev"
-TEST="curl jq gnutls-bin sqlite3 procps psmisc clang clang-format libclang-rt-14-dev valgrind"
+TEST="curl jq gnutls-bin sqlite3 procps psmisc clang clang-format libclang-rt-14-dev valgrind
+      nginx-light"
 LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
      openssh-server openssh-client iproute2 sudo socat qemu-utils glusterfs-server glusterfs-client"
 BENCH="wrk python3"

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/net.h"
+
 #ifndef KIMCHID_VERSION
 #define KIMCHID_VERSION "0.1.0"
 #endif
@@ -28,6 +30,8 @@ static const char usage[] =
     "      --tls-cert FILE     PEM certificate (default: self-signed, made on first start)\n"
     "      --tls-key FILE      PEM private key for --tls-cert\n"
     "      --http              plain HTTP; only on a loopback address (reverse proxy, tests)\n"
+    "      --trusted-proxy ADDR  the reverse proxy's address: its X-Forwarded-For and\n"
+    "                          X-Forwarded-Proto are believed (default: none)\n"
     "      --log-level LEVEL   error, warn, info (default) or debug\n"
     "      --workers N         task worker threads (default 4)\n"
     "      --task-ttl SECONDS  purge finished tasks older than this (default 86400)\n"
@@ -55,7 +59,8 @@ enum {
     OPT_LIFE,
     OPT_LOCK,
     OPT_STALL,
-    OPT_SHUTDOWN
+    OPT_SHUTDOWN,
+    OPT_PROXY
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +77,7 @@ static const struct option long_opts[] = {
     {"task-ttl", required_argument, NULL, OPT_TTL},
     {"pam-service", required_argument, NULL, OPT_PAM},
     {"admin-group", required_argument, NULL, OPT_ADMIN},
+    {"trusted-proxy", required_argument, NULL, OPT_PROXY},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
@@ -191,6 +197,13 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return set_str(&cfg->pam_service, v);
     case OPT_ADMIN:
         return set_str(&cfg->admin_group, v);
+    case OPT_PROXY:
+        if (!net_is_ip(v))
+            return err_set(e, ERR_INVALID, "KCHD0016E",
+                           "--trusted-proxy takes the proxy's numeric address (e.g. 127.0.0.1), "
+                           "not \"%.100s\".",
+                           v);
+        return set_str(&cfg->trusted_proxy, v);
     default:
         return apply_seconds(cfg, opt, v, e);
     }
@@ -324,5 +337,6 @@ void config_free(struct config *cfg)
     free(cfg->tls_key);
     free(cfg->pam_service);
     free(cfg->admin_group);
+    free(cfg->trusted_proxy);
     memset(cfg, 0, sizeof(*cfg));
 }

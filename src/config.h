@@ -21,6 +21,7 @@ struct config {
     long task_ttl;
     char *pam_service; /* NULL: kimchid, else login */
     char *admin_group;
+    char *trusted_proxy; /* NULL: forwarded headers are ignored */
     long session_idle;
     long session_lifetime;
     long lockout;

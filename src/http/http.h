@@ -18,7 +18,8 @@ struct http_config {
     int port;
     const char *cert_pem; /* NULL: plain HTTP */
     const char *key_pem;
-    const char *ui_dir; /* NULL: no static files */
+    const char *ui_dir;        /* NULL: no static files */
+    const char *trusted_proxy; /* numeric address whose X-Forwarded-* are believed, or NULL */
 };
 
 /* Starts serving in MHD's own threads (one per connection). The strings in `cfg` and

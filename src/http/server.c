@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../api/api.h"
 #include "../util/buf.h"
 #include "../util/log.h"
+#include "../util/net.h"
 #include "http.h"
 #include "http_priv.h"
 
@@ -17,6 +19,7 @@ struct http_server {
     struct api_ctx *api;
     const char *ui_dir;
     bool tls;
+    char trusted_proxy[INET6_ADDRSTRLEN]; /* empty: none */
 };
 
 /* Per-request state: the body so far. Freed in on_completed. */
@@ -110,17 +113,47 @@ static enum MHD_Result too_large(struct MHD_Connection *c)
                       "The request body is larger than 64 KiB. Send a smaller request.");
 }
 
+/* Behind the proxy named with --trusted-proxy, the client is the last address that proxy added
+ * to X-Forwarded-For, and the scheme is the one it was reached by (X-Forwarded-Proto). From
+ * anyone else these headers are ignored: a client can write anything there. */
+static void forwarded(const struct http_server *s, struct MHD_Connection *c, char *peer, size_t len,
+                      bool *tls)
+{
+    if (!s->trusted_proxy[0] || strcmp(peer, s->trusted_proxy) != 0)
+        return;
+    const char *proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    if (proto && strcasecmp(proto, "https") == 0)
+        *tls = true;
+    else if (proto && strcasecmp(proto, "http") == 0)
+        *tls = false;
+    const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *last = xff ? strrchr(xff, ',') : NULL;
+    last = last ? last + 1 : xff;
+    while (last && (*last == ' ' || *last == '\t'))
+        last++;
+    char addr[INET6_ADDRSTRLEN];
+    size_t n = last ? strcspn(last, " \t") : 0;
+    if (n == 0 || n >= sizeof(addr))
+        return;
+    memcpy(addr, last, n);
+    addr[n] = '\0';
+    if (net_is_ip(addr))
+        snprintf(peer, len, "%s", addr);
+}
+
 static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c, const char *url,
                                 const char *method, struct req_state *st)
 {
     if (!api_owns_path(url))
         return http_static_serve(c, s->ui_dir, url, method);
     char peer[INET6_ADDRSTRLEN];
+    bool tls = s->tls;
     peer_address(c, peer, sizeof(peer));
+    forwarded(s, c, peer, sizeof(peer), &tls);
     if (strlen(url) > HTTP_MAX_URI)
         return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
     struct api_request req = {method,       url, st->body.data, st->body.len, query_value, c,
-                              header_value, c,   peer,          s->tls,       NULL};
+                              header_value, c,   peer,          tls,          NULL};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);
@@ -230,6 +263,8 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     s->api = api;
     s->ui_dir = cfg->ui_dir;
     s->tls = cfg->cert_pem != NULL;
+    snprintf(s->trusted_proxy, sizeof(s->trusted_proxy), "%s",
+             cfg->trusted_proxy ? cfg->trusted_proxy : "");
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                          (cfg->cert_pem ? MHD_USE_TLS : 0);

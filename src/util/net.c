@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static bool is_ip(const char *s)
+bool net_is_ip(const char *s)
 {
     unsigned char buf[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
@@ -33,7 +33,7 @@ static bool label_ok(const char *p, size_t len)
 int net_host_check(const char *host, struct err *e)
 {
     size_t len = strlen(host);
-    if (is_ip(host))
+    if (net_is_ip(host))
         return 0;
     bool ok = len > 0 && len <= 253;
     for (const char *p = host; ok && *p;) {
@@ -109,7 +109,7 @@ bool net_names_self(const char *host)
     if (!strcasecmp(host, "localhost") || !strncasecmp(host, "localhost.", 10) ||
         !strcasecmp(host, me) || (strlen(host) == short_len && !strncasecmp(host, me, short_len)))
         return true;
-    return is_ip(host) && net_addr_is_local(host);
+    return net_is_ip(host) && net_addr_is_local(host);
 }
 
 int net_resolve(const char *host, char *addr, size_t len, struct err *e)

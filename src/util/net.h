@@ -17,6 +17,9 @@ int net_user_check(const char *user, struct err *e);
  * a loopback address or one of its interface addresses. */
 bool net_names_self(const char *host);
 
+/* True for a numeric IPv4 or IPv6 address. */
+bool net_is_ip(const char *s);
+
 /* Resolves `host` (blocking) to a numeric address written into `addr` (len >= 64). */
 int net_resolve(const char *host, char *addr, size_t len, struct err *e);
 

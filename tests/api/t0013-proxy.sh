@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# t0013 - behind a real reverse proxy (Debian's nginx terminating TLS), as README's deployment
+# section sets it up: the page's changes pass the Origin check, the session cookie is Secure,
+# and the lockout counts the client's address (X-Forwarded-For), which only the proxy named
+# with --trusted-proxy may set.
+. "$(dirname "$0")/../lib.sh"
+start_kimchid --uri "test://$ROOT/tests/api/node.xml" --trusted-proxy 127.0.0.1
+command -v nginx >/dev/null || { echo "not ok - nginx is installed (make deps)"; exit 1; }
+NG=$(mktemp -d /tmp/kimchid-nginx.XXXXXX)
+PPORT=$(free_port)
+certtool --generate-privkey --key-type ecdsa --outfile "$NG/key.pem" >/dev/null 2>&1
+printf 'cn = "localhost"\nip_address = "127.0.0.1"\ntls_www_server\nexpiration_days = 2\n' >"$NG/tmpl"
+certtool --generate-self-signed --load-privkey "$NG/key.pem" --template "$NG/tmpl" \
+  --outfile "$NG/cert.pem" >/dev/null 2>&1
+mkdir -p "$NG/tmp"
+cat >"$NG/nginx.conf" <<EOF
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log;
+daemon off;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $NG/tmp; proxy_temp_path $NG/tmp; fastcgi_temp_path $NG/tmp;
+  uwsgi_temp_path $NG/tmp; scgi_temp_path $NG/tmp;
+  server {
+    listen 127.0.0.1:$PPORT ssl;
+    ssl_certificate $NG/cert.pem;
+    ssl_certificate_key $NG/key.pem;
+    location / {
+      proxy_pass http://127.0.0.1:$PORT;
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+EOF
+nginx -c "$NG/nginx.conf" -e "$NG/error.log" &
+NPID=$!
+trap 'kill "$NPID" 2>/dev/null; rm -rf "$NG"' EXIT
+P=https://127.0.0.1:$PPORT
+for _ in $(seq 1 100); do curl -sk -o /dev/null "$P/" && break; sleep 0.05; done
+
+login() { # login USER PASSWORD [CURL ARGS...] : through the proxy, headers and body
+  local f; f=$(mktemp)
+  printf '{"username":"%s","password":"%s"}' "$1" "$2" >"$f"
+  curl -sk -i -H 'Content-Type: application/json' -H "Origin: $P" --data-binary @"$f" "${@:3}" "$P/login"
+  rm -f "$f"
+}
+out=$(login "$ADMIN_USER" "$ADMIN_PW")
+ok "login through nginx (HTTPS): 200" has "$out" "HTTP/1.1 200"
+cookie=$(echo "$out" | sed -n 's/^Set-Cookie: //ip' | tr -d '\r')
+ok "...the session cookie is Secure (the proxy says the client used HTTPS)" has "$cookie" "; Secure"
+C=(-b "$(echo "$cookie" | cut -d';' -f1)")
+change() { curl -sk -o /dev/null -w '%{http_code}' "${C[@]}" -H 'X-Requested-With: kimchid-ui' "$@" -X POST "$P/plugins/kimchi/vms/busy/suspend"; }
+ok "a change from the page (Origin https://…) passes through the proxy" eq "$(change -H "Origin: $P")" 200
+ok "...while one from another site is still refused (403)" eq "$(change -H "Origin: https://evil.example")" 403
+ok "...and one claiming plain http:// for this site too" eq "$(change -H "Origin: http://127.0.0.1:$PPORT")" 403
+
+# the lockout counts the client behind the proxy, not the proxy: a client forging
+# X-Forwarded-For gets nowhere, because nginx appends the address it sees
+for _ in 1 2 3; do login no-such-user-p wrong -H 'X-Forwarded-For: 192.0.2.99' --interface 127.0.0.30 >/dev/null; done
+ok "3 failures from one client behind the proxy lock that client (429)" \
+  has "$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.30)" "HTTP/1.1 429"
+ok "...and nobody else behind the same proxy" \
+  has "$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.31)" "HTTP/1.1 200"
+ok "...the lock names the client's address, the last one the proxy added" \
+  grep -q "too many failed logins for a:127.0.0.30:" "$KLOG"
+
+# without the proxy, the forwarded headers are ignored: a client cannot pick its address
+for _ in 1 2 3; do
+  f=$(mktemp); printf '{"username":"no-such-user-d","password":"x"}' >"$f"
+  curl -s -o /dev/null -H 'Content-Type: application/json' -H "X-Forwarded-For: 198.51.100.$RANDOM" \
+    --data-binary @"$f" --interface 127.0.0.32 "http://127.0.0.1:$PORT/login"; rm -f "$f"
+done
+ok "a client talking to kimchid directly cannot dodge the lockout with X-Forwarded-For" \
+  grep -q "too many failed logins for a:127.0.0.32:" "$KLOG"
+stop_kimchid
+ok "clean exit" eq "$KEXIT" 0
+done_testing
