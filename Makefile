@@ -21,7 +21,7 @@ ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan unit deps check bench run format format-check install clean fuzz
+.PHONY: all asan tsan unit deps check bench run format format-check install clean fuzz
 
 all: build/kimchid
 
@@ -52,6 +52,28 @@ build/asan/tests/%: tests/unit/%.c $(ASAN_LIB) $(wildcard tests/unit/*.h)
 
 unit: $(UNIT_BIN)
 
+# ThreadSanitizer: the same daemon and unit tests, for data races (tests/run-all.sh layer tsan)
+TSAN      := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_OBJ  := $(SRC:src/%.c=build/tsan/obj/%.o)
+TSAN_LIB  := $(filter-out build/tsan/obj/main.o,$(TSAN_OBJ))
+TSAN_BIN  := $(UNIT_SRC:tests/unit/%.c=build/tsan/tests/%)
+
+tsan: build/tsan/kimchid $(TSAN_BIN)
+
+build/tsan/kimchid: $(TSAN_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(TSAN) -o $@ $^ $(LDLIBS) $(SANLIBS)
+
+build/tsan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC-TSAN $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
+
+build/tsan/tests/%: tests/unit/%.c $(TSAN_LIB) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  TEST    $@"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -Isrc -o $@ $< $(TSAN_LIB) $(LDLIBS) -lcmocka
+
 # libFuzzer (clang): `make fuzz FUZZ_SECONDS=3600` runs as long as asked; make check, 60 s.
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -76,7 +98,7 @@ deps:
 	@scripts/deps.sh
 
 check: deps
-	$(MAKE) format-check all asan
+	$(MAKE) format-check all asan tsan
 	@tests/run-all.sh
 
 bench: deps all

@@ -4,6 +4,7 @@
 #define KIMCHID_AUTH_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "../util/err.h"
 
@@ -19,6 +20,7 @@ struct auth_config {
                               * AUTH_MAX_FAILURES) */
     long failure_window_seconds;
     long failure_floor_ms; /* a failed login answers no sooner (AUTH_FAILURE_FLOOR_MS) */
+    time_t (*clock)(void); /* NULL: time(NULL); tests pass one they can move */
 };
 
 /* PAM answers at once for a user that does not exist and only after hashing for a wrong

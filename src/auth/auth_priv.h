@@ -26,7 +26,8 @@ struct auth {
     struct auth_config cfg;
     char pam_service[64];
     char admin_group[64];
-    pthread_mutex_t lock; /* sessions and failures; never held across PAM */
+    pthread_mutex_t lock;     /* sessions and failures; never held across PAM */
+    pthread_mutex_t pam_lock; /* one PAM conversation at a time (pam.c) */
     struct session *sessions;
     size_t nsessions, capsessions;
     struct failure *failures;

@@ -34,6 +34,7 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
     if (a->cfg.max_failures < 1)
         a->cfg.max_failures = 1;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->pam_lock, NULL);
     return a;
 }
 
@@ -46,7 +47,14 @@ void auth_free(struct auth *a)
     free(a->sessions);
     free(a->failures);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->pam_lock);
     free(a);
+}
+
+/* The time sessions and failures are measured in (a test may set its own clock). */
+static time_t clock_now(const struct auth *a)
+{
+    return a->cfg.clock ? a->cfg.clock() : time(NULL);
 }
 
 long auth_lifetime(const struct auth *a)
@@ -110,7 +118,7 @@ static int new_token(char *out)
 
 static int session_add(struct auth *a, const struct auth_identity *id, char *token, struct err *e)
 {
-    time_t now = time(NULL);
+    time_t now = clock_now(a);
     if (new_token(token) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAUTH0005E", "No randomness for a session token.");
     pthread_mutex_lock(&a->lock);
@@ -185,7 +193,7 @@ static int recheck(struct auth *a, const char *token, const struct auth_identity
 int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
                  struct err *e)
 {
-    time_t now = time(NULL);
+    time_t now = clock_now(a);
     long i = -1;
     bool stale = false;
     if (token && strlen(token) == AUTH_TOKEN_LEN) {
@@ -351,7 +359,7 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
     char ukey[96], akey[96];
     snprintf(ukey, sizeof(ukey), "u:%.64s", user);
     address_key(addr, akey, sizeof(akey));
-    time_t now = time(NULL);
+    time_t now = clock_now(a);
     pthread_mutex_lock(&a->lock);
     long wait_u = locked_for_locked(a, ukey, now), wait_a = locked_for_locked(a, akey, now);
     *retry_after = wait_u > wait_a ? wait_u : wait_a;
