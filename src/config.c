@@ -30,6 +30,7 @@ static const char usage[] =
     "      --tls-cert FILE     PEM certificate (default: self-signed, made on first start)\n"
     "      --tls-key FILE      PEM private key for --tls-cert\n"
     "      --http              plain HTTP; only on a loopback address (reverse proxy, tests)\n"
+    "      --audit-log FILE    the audit trail (default STATE-DIR/audit.log)\n"
     "      --trusted-proxy ADDR  the reverse proxy's address: its X-Forwarded-For and\n"
     "                          X-Forwarded-Proto are believed (default: none)\n"
     "      --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -60,7 +61,8 @@ enum {
     OPT_LOCK,
     OPT_STALL,
     OPT_SHUTDOWN,
-    OPT_PROXY
+    OPT_PROXY,
+    OPT_AUDIT
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +80,7 @@ static const struct option long_opts[] = {
     {"pam-service", required_argument, NULL, OPT_PAM},
     {"admin-group", required_argument, NULL, OPT_ADMIN},
     {"trusted-proxy", required_argument, NULL, OPT_PROXY},
+    {"audit-log", required_argument, NULL, OPT_AUDIT},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
@@ -197,6 +200,8 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return set_str(&cfg->pam_service, v);
     case OPT_ADMIN:
         return set_str(&cfg->admin_group, v);
+    case OPT_AUDIT:
+        return set_str(&cfg->audit_log, v);
     case OPT_PROXY:
         if (!net_is_ip(v))
             return err_set(e, ERR_INVALID, "KCHD0016E",
@@ -338,5 +343,6 @@ void config_free(struct config *cfg)
     free(cfg->pam_service);
     free(cfg->admin_group);
     free(cfg->trusted_proxy);
+    free(cfg->audit_log);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "util/secret.h"
 #include "util/statelock.h"
+#include "util/trail.h"
 #include "virt/virt.h"
 
 #define PURGE_PERIOD_S 60
@@ -65,6 +66,7 @@ struct daemon {
     struct task_engine *tasks;
     struct api_ctx api;
     struct http_server *http;
+    struct trail *audit;
     char *cert;
     char *key;
 };
@@ -90,10 +92,16 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
         return -1;
     virt_set_ssh_command(d->virt, ssh);
+    char audit[4200];
+    snprintf(audit, sizeof(audit), "%s/audit.log", cfg->state_dir);
+    if (!(d->audit = trail_open(cfg->audit_log ? cfg->audit_log : audit, e)))
+        return -1;
+    task_engine_set_audit(d->tasks, d->audit);
     task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;
     d->api.auth = d->auth;
+    d->api.audit = d->audit;
     if (!cfg->http &&
         http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
         return -1;
@@ -136,6 +144,7 @@ static void stop(struct daemon *d)
     task_engine_free(d->tasks);
     virt_free(d->virt);
     auth_free(d->auth);
+    trail_close(d->audit);
     secret_free(d->key); /* a memset before free may be optimized away */
     free(d->cert);
 }

@@ -39,12 +39,14 @@ struct api_reply {
     char set_cookie[256];  /* "Set-Cookie" header value, else empty */
     long retry_after;      /* "Retry-After" seconds for 429, else 0 */
     bool www_authenticate; /* ask a script for Basic credentials (401) */
+    char audit_user[64];   /* for the audit line when no login identifies the caller (login) */
 };
 
 struct api_ctx {
     struct virt *virt;
     struct task_engine *tasks;
-    struct auth *auth; /* NULL: every route that needs a login answers 401 */
+    struct auth *auth;   /* NULL: every route that needs a login answers 401 */
+    struct trail *audit; /* NULL: no audit trail */
 };
 
 /* True when `path` is API_PREFIX or below it, or /login or /logout. */

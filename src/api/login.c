@@ -35,6 +35,7 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_identity who;
     int rc = -1;
+    snprintf(rep->audit_user, sizeof(rep->audit_user), "%s", jsonv_str(body, "username"));
     if (!ctx->auth)
         err_set(e, ERR_UNAVAILABLE, "KCHAUTH0004E", "Logins are not available.");
     else

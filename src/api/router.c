@@ -5,6 +5,7 @@
 
 #include "../auth/auth.h"
 #include "../util/jsonv.h"
+#include "../util/trail.h"
 #include "api_priv.h"
 
 #define P API_PREFIX
@@ -96,11 +97,33 @@ const struct api_route *api_route_match(const char *method, const char *path,
     return NULL;
 }
 
+/* One audit line per request that changes something (and per login or logout): who, from
+ * where, what, and the answer (with the error id, or the task it started). */
+static void audit_request(struct api_ctx *ctx, const struct api_request *req,
+                          const struct auth_identity *who, const struct api_reply *rep,
+                          const struct err *e)
+{
+    if (!ctx->audit || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+        return;
+    char what[2100], outcome[128];
+    snprintf(what, sizeof(what), "%s %s", req->method, req->path);
+    json_t *body = rep->status == 202 && rep->body ? json_loads(rep->body, 0, NULL) : NULL;
+    const char *task = json_string_value(json_object_get(body, "id"));
+    if (task)
+        snprintf(outcome, sizeof(outcome), "202 task %.32s", task);
+    else
+        snprintf(outcome, sizeof(outcome), "%d%s%s", rep->status, e->id[0] ? " " : "", e->id);
+    json_decref(body);
+    trail_event(ctx->audit, who->user[0] ? who->user : rep->audit_user, req->peer, what, outcome);
+}
+
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
 {
     struct err e;
     char params[API_MAX_PARAMS][256];
     const char *ptrs[API_MAX_PARAMS];
+    struct auth_identity who;
+    memset(&who, 0, sizeof(who));
     err_clear(&e);
     memset(rep, 0, sizeof(*rep));
     const char *path = req->path;
@@ -115,7 +138,6 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         trimmed[plen - 1] = '\0'; /* "/vms/" is "/vms" */
     const struct api_route *r =
         api_route_match(req->method, trimmed, params, rep->allow, sizeof(rep->allow), &e);
-    struct auth_identity who;
     /* the one place every API request passes before its handler */
     if (!r || api_gate(ctx, req, r, &who, rep, &e) < 0)
         goto fail;
@@ -123,12 +145,15 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         ptrs[i] = params[i];
     struct api_request with_who = *req;
     with_who.who = &who;
-    if (r->handler(ctx, &with_who, ptrs, rep, &e) == 0)
+    if (r->handler(ctx, &with_who, ptrs, rep, &e) == 0) {
+        audit_request(ctx, req, &who, rep, &e);
         return;
+    }
 fail:
     free(rep->body);
     rep->body = NULL;
     api_reply_error(rep, &e);
+    audit_request(ctx, req, &who, rep, &e);
 }
 
 void api_reply_error(struct api_reply *rep, const struct err *e)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
+#include "../util/trail.h"
 #include "task.h"
 #include "task_priv.h"
 
@@ -53,6 +54,7 @@ struct task_engine {
     struct task_store *store;
     char state_dir[1024];   /* for messages */
     char store_error[1024]; /* the last failed write, while writes fail; else empty */
+    struct trail *audit;    /* NULL: no audit trail */
 };
 
 struct task_ctx {
@@ -360,6 +362,25 @@ static struct task *pop_locked(struct task_engine *t)
     return k;
 }
 
+void task_engine_set_audit(struct task_engine *t, struct trail *a)
+{
+    t->audit = a;
+}
+
+/* The task's end, for the audit trail (who started it is in the line of its request). */
+static void audit_end(struct task_engine *t, struct task *k)
+{
+    char what[600];
+    snprintf(what, sizeof(what), "task %ld %s", k->id, k->target_uri ? k->target_uri : "");
+    pthread_mutex_lock(&t->lock);
+    char *outcome = NULL;
+    if (asprintf(&outcome, "%s: %.400s", k->status, k->message ? k->message : "") < 0)
+        outcome = NULL;
+    pthread_mutex_unlock(&t->lock);
+    trail_event(t->audit, "-", "-", what, outcome ? outcome : k->status);
+    free(outcome);
+}
+
 static void run_one(struct task_engine *t, struct task *k)
 {
     struct task_ctx ctx = {t, k};
@@ -387,6 +408,7 @@ static void run_one(struct task_engine *t, struct task *k)
         set_message(t, k, FAILED, strdup(e.msg[0] ? e.msg : "KCHTASK0003E: The task failed."));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
+    audit_end(t, k);
 }
 
 static void *worker(void *arg)

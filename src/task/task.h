@@ -38,6 +38,10 @@ json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e);
 /* Snapshot of all tasks, optionally filtered by exact status / target_uri (NULL: any). */
 json_t *task_engine_list(struct task_engine *t, const char *status, const char *target_uri);
 
+struct trail;
+/* Each task's end goes to this audit trail too (NULL: none). Before the first task. */
+void task_engine_set_audit(struct task_engine *t, struct trail *a);
+
 /* Removes finished and failed tasks last changed more than the TTL ago. */
 void task_engine_purge(struct task_engine *t);
 

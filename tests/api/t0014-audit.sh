@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# t0014 - the audit trail (<state-dir>/audit.log): who logged in or failed to, who asked for
+# which change and what came of it, and how each task ended; one line each, mode 0600, no
+# secret, and no value that could forge a line.
+. "$(dirname "$0")/../lib.sh"
+start_kimchid --uri "test://$ROOT/tests/api/node.xml"
+AUD=$STATE/audit.log
+VIEW="--netrc-file $TEST_USERS_DIR/viewer.netrc"
+post_login() { # post_login USER PASSWORD : the HTTP status of POST /login
+  local f; f=$(mktemp)
+  jq -n --arg u "$1" --arg p "$2" '{username:$u,password:$p}' >"$f"
+  curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary @"$f" \
+    "http://127.0.0.1:$PORT/login"
+  rm -f "$f"
+}
+line_with() { grep -F -- "$1" "$AUD" | grep -F -- "$2"; } # line_with A B : a line holding both
+
+ok "a login: 200" eq "$(post_login "$ADMIN_USER" "$ADMIN_PW")" 200
+ok "...is in the audit trail, with who and from where" \
+  line_with "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /login\"" 'outcome="200"'
+ok "a failed login: 401" eq "$(post_login "$VIEWER_USER" wrong-password)" 401
+ok "...is there with its error id" line_with "user=\"$VIEWER_USER\"" 'outcome="401 KCHAUTH0001E"'
+post_login "$(printf 'evil\n2026-01-01T00:00:00Z user="root"')" x >/dev/null
+ok "a user name with a newline cannot forge a line" \
+  line_with 'user="evil\x0a2026-01-01T00:00:00Z user=\"root\""' 'outcome="401 KCHAUTH0001E"'
+
+req POST /vms/busy/suspend
+ok "a change: who asked for what, and the answer" \
+  line_with "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /plugins/kimchi/vms/busy/suspend\"" 'outcome="200"'
+req POST /vms/busy/resume
+req POST /vms/nosuch/start
+ok "a refused change: its error id" line_with 'request="POST /plugins/kimchi/vms/nosuch/start"' 'outcome="404 KCHVM0002E"'
+# shellcheck disable=SC2086
+curl -s -o /dev/null $VIEW -X POST "$BASE/vms/busy/suspend"
+ok "a viewer's attempt: 403, with the viewer's name" \
+  line_with "user=\"$VIEWER_USER\"" 'outcome="403 KCHAUTH0008E"'
+req POST /vms/alpha/clone
+id=$(jq_get .id)
+ok "a clone: 202 and the task it started" line_with 'request="POST /plugins/kimchi/vms/alpha/clone"' "outcome=\"202 task $id\""
+wait_task "$id"
+ok "...and the task's end, under its id" line_with "request=\"task $id /plugins/kimchi/vms/alpha-clone-1\"" 'outcome="finished: OK"'
+req GET /vms
+ok "reads are not audited" bash -c "! grep -q 'request=\"GET ' '$AUD'"
+ok "the trail is root's only (mode 0600)" eq "$(stat -c %a "$AUD")" 600
+no_secret() { # the passwords are not in the trail (the pattern goes through a file)
+  local pat; pat=$(mktemp); printf '%s\n%s\n' "$ADMIN_PW" "$VIEWER_PW" >"$pat"
+  ! grep -qF -f "$pat" "$AUD"; local rc=$?; rm -f "$pat"; return $rc
+}
+ok "no password is in the trail" no_secret
+ok "every line is one event: time, user, from, request, outcome" \
+  bash -c "! grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z user=\"[^\"]*(\\\\\"[^\"]*)*\" from=\"[^\"]*\" request=\".*\" outcome=\".*\"\$' '$AUD'"
+stop_kimchid
+ok "clean exit" eq "$KEXIT" 0
+done_testing
