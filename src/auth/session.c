@@ -87,6 +87,22 @@ static void drop_expired_locked(struct auth *a, time_t now)
     a->nsessions = j;
 }
 
+/* The index of the session with this token, or -1. */
+static long session_find_locked(struct auth *a, const char *token)
+{
+    for (size_t i = 0; i < a->nsessions; i++)
+        if (token_eq(a->sessions[i].token, token))
+            return (long)i;
+    return -1;
+}
+
+static void session_remove_locked(struct auth *a, size_t i) /* keeps login order */
+{
+    memmove(&a->sessions[i], &a->sessions[i + 1], (a->nsessions - i - 1) * sizeof(*a->sessions));
+    a->nsessions--;
+    explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
+}
+
 /* A user at MAX_SESSIONS_PER_USER loses their own oldest session (the array is in login
  * order), so that no one can crowd others out by logging in again and again. */
 static void drop_users_oldest_locked(struct auth *a, const char *user)
@@ -97,12 +113,8 @@ static void drop_users_oldest_locked(struct auth *a, const char *user)
             n++;
             oldest = i;
         }
-    if (n < MAX_SESSIONS_PER_USER)
-        return;
-    memmove(&a->sessions[oldest], &a->sessions[oldest + 1],
-            (a->nsessions - oldest - 1) * sizeof(*a->sessions));
-    a->nsessions--;
-    explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
+    if (n >= MAX_SESSIONS_PER_USER)
+        session_remove_locked(a, oldest);
 }
 
 static int new_token(char *out)
@@ -147,22 +159,6 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
     s->created = s->used = s->checked = now;
     pthread_mutex_unlock(&a->lock);
     return 0;
-}
-
-/* The index of the session with this token, or -1. */
-static long session_find_locked(struct auth *a, const char *token)
-{
-    for (size_t i = 0; i < a->nsessions; i++)
-        if (token_eq(a->sessions[i].token, token))
-            return (long)i;
-    return -1;
-}
-
-static void session_remove_locked(struct auth *a, size_t i) /* keeps login order */
-{
-    memmove(&a->sessions[i], &a->sessions[i + 1], (a->nsessions - i - 1) * sizeof(*a->sessions));
-    a->nsessions--;
-    explicit_bzero(&a->sessions[a->nsessions], sizeof(*a->sessions));
 }
 
 /* A session holds only while its account does, with the rights it had at login: read the

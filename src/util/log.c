@@ -1,9 +1,10 @@
 /* log.c - leveled logging to stderr, one write per line so threads do not interleave. */
 #include "log.h"
 
+#include "esc.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,29 +29,6 @@ int log_level_parse(const char *s, enum log_level *out)
     return -1;
 }
 
-/* Copies `msg` into out (room for len bytes, not NUL-terminated) with every control byte
- * written as \xNN: a value from the network (a user name with a newline) cannot forge a
- * line or move a terminal's cursor. Returns the bytes written. */
-static size_t escape_controls(const char *msg, char *out, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        bool control = *p < 0x20 || *p == 0x7f;
-        if (o + (control ? 4 : 1) > len)
-            break;
-        if (control) {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    return o;
-}
-
 void log_msg(enum log_level level, const char *fmt, ...)
 {
     if ((int)level > atomic_load(&threshold))
@@ -69,7 +47,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         return;
-    n += escape_controls(msg, line + n, sizeof(line) - n - 1);
+    n += esc_controls(msg, line + n, sizeof(line) - n - 1, NULL); /* one line per message */
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;

@@ -2,6 +2,8 @@
  * several threads never interleave. */
 #include "trail.h"
 
+#include "esc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,27 +48,12 @@ void trail_close(struct trail *a)
 /* Appends key="value" to line at *n (bounded), escaping what could forge a line or a field. */
 static void field(char *line, size_t len, size_t *n, const char *key, const char *value)
 {
-    static const char hex[] = "0123456789abcdef";
     int w = snprintf(line + *n, len - *n, " %s=\"", key);
     if (w < 0 || (size_t)w >= len - *n)
         return;
     *n += (size_t)w;
-    for (const unsigned char *p = (const unsigned char *)(value ? value : "-"); *p; p++) {
-        if (*n + 5 >= len)
-            break;
-        if (*p < 0x20 || *p == 0x7f) {
-            line[(*n)++] = '\\';
-            line[(*n)++] = 'x';
-            line[(*n)++] = hex[*p >> 4];
-            line[(*n)++] = hex[*p & 15];
-        } else {
-            if (*p == '"' || *p == '\\')
-                line[(*n)++] = '\\';
-            line[(*n)++] = (char)*p;
-        }
-    }
-    if (*n + 1 < len)
-        line[(*n)++] = '"';
+    *n += esc_controls(value ? value : "-", line + *n, len - *n - 1, "\"\\");
+    line[(*n)++] = '"';
 }
 
 void trail_event(struct trail *a, const char *who, const char *addr, const char *what,

@@ -1,0 +1,28 @@
+/* esc.c - escaping untrusted values for one-line records. */
+#include "esc.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+size_t esc_controls(const char *in, char *out, size_t room, const char *also)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        bool control = *p < 0x20 || *p == 0x7f;
+        bool quoted = !control && also && strchr(also, *p);
+        if (o + (control ? 4 : quoted ? 2 : 1) > room)
+            break;
+        if (control) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+            continue;
+        }
+        if (quoted)
+            out[o++] = '\\';
+        out[o++] = (char)*p;
+    }
+    return o;
+}
