@@ -33,6 +33,8 @@ static const char usage[] =
     "      --audit-log FILE    the audit trail (default STATE-DIR/audit.log)\n"
     "      --trusted-proxy ADDR  the reverse proxy's address: its X-Forwarded-For and\n"
     "                          X-Forwarded-Proto are believed (default: none)\n"
+    "      --server-name NAMES  the DNS names clients use for kimchid, comma-separated\n"
+    "                          (besides its addresses, localhost and the host name)\n"
     "      --log-level LEVEL   error, warn, info (default) or debug\n"
     "      --workers N         task worker threads (default 4)\n"
     "      --task-ttl SECONDS  purge finished tasks older than this (default 86400)\n"
@@ -62,6 +64,7 @@ enum {
     OPT_STALL,
     OPT_SHUTDOWN,
     OPT_PROXY,
+    OPT_NAME,
     OPT_AUDIT
 };
 
@@ -80,6 +83,7 @@ static const struct option long_opts[] = {
     {"pam-service", required_argument, NULL, OPT_PAM},
     {"admin-group", required_argument, NULL, OPT_ADMIN},
     {"trusted-proxy", required_argument, NULL, OPT_PROXY},
+    {"server-name", required_argument, NULL, OPT_NAME},
     {"audit-log", required_argument, NULL, OPT_AUDIT},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
@@ -152,6 +156,25 @@ static bool parse_bool(const char *v)
            !strcasecmp(v, "on");
 }
 
+/* --server-name: DNS names (letters, digits, '-', '.'), comma-separated; given more than
+ * once, the lists add up. */
+static int add_names(struct config *cfg, const char *v, struct err *e)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 1000 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-.,") != n)
+        return err_set(e, ERR_INVALID, "KCHD0034E",
+                       "--server-name takes DNS names separated by commas (e.g. "
+                       "kvm1.example.com,kvm1), not \"%.100s\".",
+                       v);
+    char *old = cfg->server_names, *joined = NULL;
+    if (asprintf(&joined, "%s%s%s", old ? old : "", old ? "," : "", v) < 0)
+        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+    free(old);
+    cfg->server_names = joined;
+    return 0;
+}
+
 static int apply(struct config *cfg, int opt, const char *v, struct err *e)
 {
     long n;
@@ -209,6 +232,8 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
                            "not \"%.100s\".",
                            v);
         return set_str(&cfg->trusted_proxy, v);
+    case OPT_NAME:
+        return add_names(cfg, v, e);
     default:
         return apply_seconds(cfg, opt, v, e);
     }
@@ -343,6 +368,7 @@ void config_free(struct config *cfg)
     free(cfg->pam_service);
     free(cfg->admin_group);
     free(cfg->trusted_proxy);
+    free(cfg->server_names);
     free(cfg->audit_log);
     memset(cfg, 0, sizeof(*cfg));
 }

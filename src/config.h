@@ -22,6 +22,7 @@ struct config {
     char *pam_service; /* NULL: kimchid, else login */
     char *admin_group;
     char *trusted_proxy; /* NULL: forwarded headers are ignored */
+    char *server_names;  /* comma-separated names clients may reach kimchid by, or NULL */
     char *audit_log;     /* NULL: <state_dir>/audit.log */
     long session_idle;
     long session_lifetime;

@@ -105,8 +105,8 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     if (!cfg->http &&
         http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
         return -1;
-    struct http_config hc = {cfg->addr, cfg->port,   d->cert,
-                             d->key,    cfg->ui_dir, cfg->trusted_proxy};
+    struct http_config hc = {cfg->addr,   cfg->port,          d->cert,          d->key,
+                             cfg->ui_dir, cfg->trusted_proxy, cfg->server_names};
     if (!(d->http = http_server_start(&hc, &d->api, e)))
         return -1;
     log_info("kimchid serving %s://%s%s%s:%d/ with libvirt \"%s\"", cfg->http ? "http" : "https",

@@ -19,6 +19,21 @@ ok() { # ok NAME CMD... : passes when CMD succeeds
 
 fail_note() { echo "#   $*" >&2; }
 
+# no_match FILE GREP-ARGS... : FILE exists and is not empty (a missing log must not pass for
+# a clean one), and grep GREP-ARGS finds nothing in it (nor in further paths GREP-ARGS names)
+no_match() {
+  local f=$1; shift
+  [ -s "$f" ] || { fail_note "$f is missing or empty"; return 1; }
+  ! grep "$@" "$f"
+}
+
+# eventually SECS CMD... : CMD succeeds within SECS seconds (tried every 0.2 s)
+eventually() {
+  local secs=$1; shift
+  for _ in $(seq 1 $((secs * 5))); do "$@" 2>/dev/null && return 0; sleep 0.2; done
+  "$@"
+}
+
 eq() { # eq GOT WANT
   [ "$1" == "$2" ] && return 0
   fail_note "got:  $1"; fail_note "want: $2"; return 1

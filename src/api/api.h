@@ -18,6 +18,9 @@ struct auth_identity;
 /* Returns the value of query parameter `key` (borrowed) or NULL. */
 typedef const char *(*api_query_fn)(void *cls, const char *key);
 
+/* The longest request path the API reads; the HTTP layer refuses longer ones (400). */
+#define API_MAX_PATH 4096
+
 struct api_request {
     const char *method; /* "GET", "POST", ... */
     const char *path;   /* decoded, starting with API_PREFIX */

@@ -29,6 +29,10 @@ int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *
 json_t *api_body(const struct api_request *req, const struct jsonv_field *fields, size_t n,
                  struct err *e);
 
+/* The URI of guest `name` ("/plugins/kimchi/vms/NAME", the name percent-encoded), with
+ * "/action" appended when given: what tasks name in target_uri. */
+void api_vm_uri(const char *name, const char *action, char *out, size_t len);
+
 /* vms.c */
 int api_vms_list(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);

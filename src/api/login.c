@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../auth/auth.h"
+#include "../util/array.h"
 #include "api_priv.h"
 
 static const struct jsonv_field login_fields[] = {
@@ -29,7 +30,7 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
               struct api_reply *rep, struct err *e)
 {
     (void)p;
-    json_t *body = api_body(req, login_fields, 2, e);
+    json_t *body = api_body(req, login_fields, ARRAY_SIZE(login_fields), e);
     if (!body)
         return -1;
     char token[AUTH_TOKEN_LEN + 1];

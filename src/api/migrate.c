@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../task/task.h"
+#include "../util/array.h"
 #include "../util/net.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
@@ -84,7 +85,8 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
 {
     struct task_migrate_req r = {.name = p[0]};
     json_t *body = NULL, *task = NULL;
-    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, migrate_fields, 5, e)))
+    if (virt_name_check(p[0], e) < 0 ||
+        !(body = api_body(req, migrate_fields, ARRAY_SIZE(migrate_fields), e)))
         goto cleanup;
     if (check_fields(body, &r, e) < 0 || check_state(ctx, p[0], e) < 0 ||
         virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0)
@@ -93,7 +95,9 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
         err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
         goto cleanup;
     }
-    task = task_submit_migrate(ctx->tasks, ctx->virt, &r, e);
+    char uri[1024];
+    api_vm_uri(p[0], "migrate", uri, sizeof(uri));
+    task = task_submit_migrate(ctx->tasks, ctx->virt, &r, uri, e);
 cleanup:
     if (body)
         jsonv_wipe(body, "password");

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "../auth/auth.h"
+#include "../util/array.h"
+#include "../util/esc.h"
 #include "../util/jsonv.h"
 #include "../util/trail.h"
 #include "api_priv.h"
@@ -79,7 +81,7 @@ const struct api_route *api_route_match(const char *method, const char *path,
 {
     const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
     allow[0] = '\0';
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         if (!match(routes[i].pattern, path, params))
             continue;
         if (strcmp(routes[i].method, m) == 0)
@@ -127,7 +129,7 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
     err_clear(&e);
     memset(rep, 0, sizeof(*rep));
     const char *path = req->path;
-    char trimmed[2048];
+    char trimmed[API_MAX_PATH + 1];
     size_t plen = strlen(path);
     if (plen >= sizeof(trimmed)) {
         err_set(&e, ERR_NOT_FOUND, "KCHAPI0003E", "There is no such resource.");
@@ -194,4 +196,11 @@ json_t *api_body(const struct api_request *req, const struct jsonv_field *fields
         return NULL;
     }
     return o;
+}
+
+void api_vm_uri(const char *name, const char *action, char *out, size_t len)
+{
+    char enc[3 * 256 + 1];
+    esc_percent(name, "-._~", enc, sizeof(enc)); /* RFC 3986's unreserved stay */
+    snprintf(out, len, "/plugins/kimchi/vms/%s%s%s", enc, action ? "/" : "", action ? action : "");
 }

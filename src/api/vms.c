@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../task/task.h"
+#include "../util/array.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
 
@@ -76,7 +77,8 @@ int api_vm_start(struct api_ctx *ctx, const struct api_request *req, const char 
                  struct api_reply *rep, struct err *e)
 {
     json_t *body = NULL;
-    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, start_fields, 1, e)))
+    if (virt_name_check(p[0], e) < 0 ||
+        !(body = api_body(req, start_fields, ARRAY_SIZE(start_fields), e)))
         return -1;
     json_t *force = json_object_get(body, "force");
     enum virt_action act = json_is_true(force) ? VIRT_START_FORCE : VIRT_START;
@@ -113,7 +115,9 @@ static int clone_checked(struct api_ctx *ctx, const char *name, const char *stat
                        name, state);
     if (reserve_clone_name(ctx, name, asked, new_name, 256, e) < 0)
         return -1;
-    json_t *task = task_submit_clone(ctx->tasks, ctx->virt, name, new_name, e);
+    char uri[1024];
+    api_vm_uri(new_name, NULL, uri, sizeof(uri));
+    json_t *task = task_submit_clone(ctx->tasks, ctx->virt, name, new_name, uri, e);
     return task ? api_reply_json(rep, 202, task, e) : -1;
 }
 
@@ -124,7 +128,8 @@ int api_vm_clone(struct api_ctx *ctx, const struct api_request *req, const char 
 {
     char state[16], new_name[256];
     json_t *body = NULL;
-    if (virt_name_check(p[0], e) < 0 || !(body = api_body(req, clone_fields, 1, e)))
+    if (virt_name_check(p[0], e) < 0 ||
+        !(body = api_body(req, clone_fields, ARRAY_SIZE(clone_fields), e)))
         return -1;
     int rc = -1;
     if (virt_vm_state(ctx->virt, p[0], state, e) == 0 && virt_busy_check(ctx->virt, p[0], e) == 0)

@@ -11,7 +11,6 @@ struct api_ctx;
 struct http_server;
 
 #define HTTP_MAX_BODY (64 * 1024)
-#define HTTP_MAX_URI 4096
 
 struct http_config {
     const char *addr; /* numeric IPv4 or IPv6 address */
@@ -20,6 +19,7 @@ struct http_config {
     const char *key_pem;
     const char *ui_dir;        /* NULL: no static files */
     const char *trusted_proxy; /* numeric address whose X-Forwarded-* are believed, or NULL */
+    const char *server_names;  /* comma-separated DNS names besides the built-in ones, or NULL */
 };
 
 /* Starts serving in MHD's own threads (one per connection). The strings in `cfg` and

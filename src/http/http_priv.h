@@ -3,6 +3,12 @@
 #define KIMCHID_HTTP_PRIV_H
 
 #include <microhttpd.h>
+#include <stdbool.h>
+
+/* host.c: whether to answer a request whose Host header is `host` (NULL: none): any IP
+ * address, localhost, this machine's `hostname` (or its first label), or one of the
+ * comma-separated `names` (--server-name). */
+bool http_host_allowed(const char *host, const char *hostname, const char *names);
 
 /* Serves a file below ui_dir for GET/HEAD of `url`; queues the response. */
 enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, const char *url,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "../api/api.h"
 #include "../util/buf.h"
@@ -20,6 +21,8 @@ struct http_server {
     const char *ui_dir;
     bool tls;
     char trusted_proxy[INET6_ADDRSTRLEN]; /* empty: none */
+    char hostname[256];                   /* this machine's, read at start */
+    const char *server_names;             /* --server-name, or NULL */
 };
 
 /* Per-request state: the body so far. Freed in on_completed. */
@@ -141,16 +144,30 @@ static void forwarded(const struct http_server *s, struct MHD_Connection *c, cha
         snprintf(peer, len, "%s", addr);
 }
 
+static enum MHD_Result wrong_host(struct MHD_Connection *c, const char *host)
+{
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "This server does not answer to the name \"%.200s\" (the request's Host). If "
+             "that is how you reach kimchid, start it with --server-name NAME (the name "
+             "without the port); else use its address.",
+             host);
+    return send_error(c, ERR_INVALID, "KCHAPI0013E", msg);
+}
+
 static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c, const char *url,
                                 const char *method, struct req_state *st)
 {
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!http_host_allowed(host, s->hostname, s->server_names))
+        return wrong_host(c, host);
     if (!api_owns_path(url))
         return http_static_serve(c, s->ui_dir, url, method);
     char peer[INET6_ADDRSTRLEN];
     bool tls = s->tls;
     peer_address(c, peer, sizeof(peer));
     forwarded(s, c, peer, sizeof(peer), &tls);
-    if (strlen(url) > HTTP_MAX_URI)
+    if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
     struct api_request req = {method,       url, st->body.data, st->body.len, query_value, c,
                               header_value, c,   peer,          tls,          NULL};
@@ -265,6 +282,9 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     s->tls = cfg->cert_pem != NULL;
     snprintf(s->trusted_proxy, sizeof(s->trusted_proxy), "%s",
              cfg->trusted_proxy ? cfg->trusted_proxy : "");
+    if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0)
+        s->hostname[0] = 0;
+    s->server_names = cfg->server_names;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                          (cfg->cert_pem ? MHD_USE_TLS : 0);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/array.h"
 #include "http_priv.h"
 
 static const struct {
@@ -29,7 +30,7 @@ static const struct {
 static const char *content_type(const char *path)
 {
     const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
+    for (size_t i = 0; dot && i < ARRAY_SIZE(types); i++)
         if (strcmp(dot, types[i].ext) == 0)
             return types[i].type;
     return "application/octet-stream";

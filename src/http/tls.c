@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "../util/log.h"
 #include "http.h"
 
@@ -68,13 +69,9 @@ static int check_pair(const char *cert_path, const char *key_path, const char *c
 /* Writes a new file with `mode`, refusing to replace one. */
 static int write_new(const char *path, const gnutls_datum_t *d, mode_t mode, struct err *e)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0)
-        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot create \"%s\": %s.", path,
+    if (file_write_new(path, d->data, d->size, mode) < 0)
+        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot write \"%s\": %s.", path,
                        strerror(errno));
-    ssize_t w = write(fd, d->data, d->size);
-    if (close(fd) < 0 || w != (ssize_t)d->size)
-        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot write \"%s\".", path);
     return 0;
 }
 

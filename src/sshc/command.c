@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "sshc.h"
 
 /* ConnectTimeout bounds the TCP connect, the banner and the key exchange; ServerAlive ends a
@@ -25,14 +26,9 @@ int sshc_command_install(const char *dir, char *path, size_t len, struct err *e)
     char tmp[1100];
     snprintf(path, len, "%s/ssh", dir);
     snprintf(tmp, sizeof(tmp), "%s/.ssh.tmp", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0700);
-    size_t n = sizeof(WRAPPER) - 1;
-    bool ok = fd >= 0 && write(fd, WRAPPER, n) == (ssize_t)n && fchmod(fd, 0700) == 0;
+    unlink(tmp); /* left by a kimchid that died here */
+    bool ok = file_write_new(tmp, WRAPPER, sizeof(WRAPPER) - 1, 0700) == 0 && chmod(tmp, 0700) == 0;
     int saved = errno;
-    if (fd >= 0 && close(fd) < 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
     if (ok && rename(tmp, path) < 0) {
         ok = false;
         saved = errno;

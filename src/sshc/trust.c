@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "../util/log.h"
 #include "../util/secret.h"
 #include <libssh/sftp.h>
@@ -23,9 +24,7 @@
 
 static int write_file(const char *path, const char *data, mode_t mode, struct err *e)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    size_t len = strlen(data);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0)
+    if (file_write_new(path, data, strlen(data), mode) < 0)
         return err_set(e, ERR_INTERNAL, "KCHSSH0010E", "Cannot write \"%s\": %s.", path,
                        strerror(errno));
     return 0;

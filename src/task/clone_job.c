@@ -10,6 +10,7 @@ struct clone_arg {
     struct virt *virt;
     char *name;
     char *new_name;
+    bool claimed; /* holds both names' busy claims */
 };
 
 static void clone_arg_free(void *p)
@@ -17,8 +18,10 @@ static void clone_arg_free(void *p)
     struct clone_arg *a = p;
     if (!a)
         return;
-    virt_busy_release(a->virt, a->name);
-    virt_busy_release(a->virt, a->new_name);
+    if (a->claimed) {
+        virt_busy_release(a->virt, a->name);
+        virt_busy_release(a->virt, a->new_name);
+    }
     free(a->name);
     free(a->new_name);
     free(a);
@@ -39,27 +42,18 @@ static int run_clone(struct task_ctx *ctx, void *p, struct err *e)
 }
 
 json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
-                          const char *new_name, struct err *e)
+                          const char *new_name, const char *target_uri, struct err *e)
 {
     struct clone_arg *a = calloc(1, sizeof(*a));
-    if (!a || !(a->name = strdup(name)) || !(a->new_name = strdup(new_name))) {
-        if (a) {
-            free(a->name);
-            free(a);
-        }
-        virt_busy_release(v, new_name);
+    bool built = a && (a->name = strdup(name)) && (a->new_name = strdup(new_name));
+    if (!built)
         err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
-        return NULL;
+    if (built && virt_busy_claim(v, name, "being cloned", e) == 0) {
+        a->virt = v;
+        a->claimed = true; /* from here the task owns both claims, failure or not */
+        return task_engine_submit(t, target_uri, run_clone, a, clone_arg_free, e);
     }
-    a->virt = v;
-    if (virt_busy_claim(v, name, "being cloned", e) < 0) {
-        virt_busy_release(v, new_name);
-        free(a->name);
-        free(a->new_name);
-        free(a);
-        return NULL;
-    }
-    char uri[512];
-    snprintf(uri, sizeof(uri), "/plugins/kimchi/vms/%s", new_name);
-    return task_engine_submit(t, uri, run_clone, a, clone_arg_free, e);
+    virt_busy_release(v, new_name); /* the reservation handed to us */
+    clone_arg_free(a);
+    return NULL;
 }

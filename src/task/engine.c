@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/array.h"
 #include "../util/log.h"
 #include "../util/trail.h"
 #include "task.h"
@@ -151,7 +152,7 @@ static int persist(struct task_engine *t, struct task *k)
     r.resume = resume;
     struct err e;
     int rc = -1;
-    for (size_t i = 0; rc < 0 && i < sizeof(backoff_ms) / sizeof(backoff_ms[0]); i++) {
+    for (size_t i = 0; rc < 0 && i < ARRAY_SIZE(backoff_ms); i++) {
         if (backoff_ms[i])
             usleep(backoff_ms[i] * 1000);
         rc = task_store_save(t->store, &r, &e);

@@ -186,8 +186,8 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return 0;
-    if (err_is(e, "KCHMIGR0024E"))
-        return -1; /* its ssh server does not answer: a second login would wait as long */
+    if (err_is(e, "KCHMIGR0024E") || err_is(e, "KCHMIGR0026E"))
+        return -1; /* its ssh server or libvirt does not answer: trying again waits as long */
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
         return -1;
@@ -436,7 +436,7 @@ int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
 }
 
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
-                            struct err *e)
+                            const char *target_uri, struct err *e)
 {
     struct migrate_arg *a = arg_new(v, r);
     if (a) {
@@ -455,7 +455,5 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         return NULL;
     }
     a->claimed = true;
-    char uri[512];
-    snprintf(uri, sizeof(uri), "/plugins/kimchi/vms/%s/migrate", a->name);
-    return task_engine_submit(t, uri, run_migrate, a, migrate_arg_free, e);
+    return task_engine_submit(t, target_uri, run_migrate, a, migrate_arg_free, e);
 }

@@ -85,9 +85,10 @@ bool task_ctx_cancel_asked(struct task_ctx *c, char *by, size_t len);
 void task_ctx_cancel_answer(struct task_ctx *c, bool stopped, const char *why);
 
 /* Job: clone shut-off guest `name` as `new_name` (both copied). `new_name` must have been
- * reserved with virt_clone_name_reserve; the job releases it and the source's claim. */
+ * reserved with virt_clone_name_reserve; the job releases it and the source's claim (and so
+ * does a failure here). `target_uri`: the task's, formatted by the API. */
 json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
-                          const char *new_name, struct err *e);
+                          const char *new_name, const char *target_uri, struct err *e);
 
 struct task_migrate_req {
     const char *name;
@@ -102,6 +103,6 @@ struct task_migrate_req {
  * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
  * the password, which is stolen in every case. */
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
-                            struct err *e);
+                            const char *target_uri, struct err *e);
 
 #endif

@@ -1,5 +1,6 @@
 /* err.c - error carrier and the one table mapping error codes to HTTP. */
 #include "err.h"
+#include "array.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,7 +66,7 @@ void err_clear(struct err *e)
 
 int err_http_status(enum err_code code)
 {
-    for (size_t i = 0; i < sizeof(status_table) / sizeof(status_table[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(status_table); i++)
         if (status_table[i].code == code)
             return status_table[i].status;
     return 500;
@@ -90,7 +91,7 @@ const char *err_status_line_for(int status)
     default:
         break;
     }
-    for (size_t i = 0; i < sizeof(status_table) / sizeof(status_table[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(status_table); i++)
         if (status_table[i].status == status)
             return status_table[i].line;
     return "500 Internal Server Error";

@@ -26,3 +26,24 @@ size_t esc_controls(const char *in, char *out, size_t room, const char *also)
     }
     return o;
 }
+
+void esc_percent(const char *in, const char *keep, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr(keep, *p);
+        if (o + (plain ? 1 : 3) >= len)
+            break;
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    if (len)
+        out[o] = 0;
+}

@@ -10,4 +10,9 @@
  * Returns the bytes written. */
 size_t esc_controls(const char *in, char *out, size_t room, const char *also);
 
+/* Percent-encodes `in` for a URI into out (NUL-terminated, `len` bytes): ASCII letters and
+ * digits and the bytes in `keep` stay, every other byte becomes %XX. Stops before a
+ * character that does not fit. */
+void esc_percent(const char *in, const char *keep, char *out, size_t len);
+
 #endif

@@ -34,8 +34,14 @@ int virt_err_connection(struct err *e, virConnectPtr local, const char *host, co
                         const char *id, const char *what)
 {
     const char *lm = virGetLastErrorMessage();
-    char m[512];
+    char m[512]; /* a copy: the next libvirt call (virConnectIsAlive) frees libvirt's */
     snprintf(m, sizeof(m), "%s", lm && *lm ? lm : "unknown libvirt error");
+    return virt_err_cause(e, m, local, host, addr, id, what);
+}
+
+int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char *host,
+                   const char *addr, const char *id, const char *what)
+{
     if (local && virConnectIsAlive(local) == 0) /* the broken connection is this host's */
         return err_set(e, ERR_BACKEND, "KCHMIGR0025E",
                        "%s: this host's libvirt stopped answering during the move (libvirt: "
@@ -48,7 +54,7 @@ int virt_err_connection(struct err *e, virConnectPtr local, const char *host, co
                        "try again.",
                        what, host, SSHC_CONNECT_TIMEOUT_S, host);
     if (!addr || !connection_broke(m))
-        return virt_err_libvirt(e, ERR_BACKEND, id, what);
+        return err_set(e, ERR_BACKEND, id, "%s: %s", what, m);
     struct err pe;
     if (net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, &pe) < 0)
         return err_set(e, ERR_BACKEND, "KCHMIGR0022E",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/array.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -14,7 +15,7 @@ static bool bidi_control(const char *name)
         "\xe2\x80\x8e", "\xe2\x80\x8f", "\xd8\x9c", /* LRM, RLM, ALM */
         "\xe2\x80\xaa", "\xe2\x80\xab", "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae",
         "\xe2\x81\xa6", "\xe2\x81\xa7", "\xe2\x81\xa8", "\xe2\x81\xa9"};
-    for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(controls); i++)
         if (strstr(name, controls[i]))
             return true;
     return false;
@@ -212,7 +213,7 @@ static int undefine(virDomainPtr d, const char *name, struct err *e)
             VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM,
         VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA,
     };
-    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(tries); i++) {
         if (virDomainUndefineFlags(d, tries[i]) == 0)
             return 0;
         virErrorPtr le = virGetLastError();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/array.h"
 #include "virt_priv.h"
 
 static const char *const state_names[] = {
@@ -14,7 +15,7 @@ static const char *const state_names[] = {
 
 const char *virt_state_name(int state)
 {
-    if (state < 0 || (size_t)state >= sizeof(state_names) / sizeof(state_names[0]))
+    if (state < 0 || (size_t)state >= ARRAY_SIZE(state_names))
         return "nostate";
     return state_names[state];
 }
@@ -125,6 +126,14 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     }
     return 0;
 }
+
+/* The inventory keeps copies of these facts: a string field added to struct vm_info but not
+ * to virt_vm_info_clear and virt_vm_info_copy is a leak or a use-after-free. This stops the
+ * build until both are updated and the size below with them (tests/unit/test_domxml.c). */
+#if __SIZEOF_POINTER__ == 8
+_Static_assert(sizeof(struct vm_info) == 128,
+               "struct vm_info changed: update virt_vm_info_clear/copy, then this size");
+#endif
 
 void virt_vm_info_clear(struct vm_info *info)
 {

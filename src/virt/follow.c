@@ -2,6 +2,7 @@
  * --shutdown-timeout). libvirt runs the move without kimchid, so after a restart the task is
  * taken up again: libvirt's job is followed to its end if it still runs, then both hosts say
  * where the guest is, and the task ends on that: finished iff the guest is on the destination. */
+#include <ctype.h>
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,8 +10,6 @@
 
 #include "../util/log.h"
 #include "virt_priv.h"
-
-#define POLL_MS 500
 
 static int uuid_fn(virConnectPtr c, virDomainPtr d, void *out, struct err *e)
 {
@@ -25,42 +24,25 @@ int virt_vm_uuid(struct virt *v, const char *name, char out[VIRT_UUID_LEN], stru
     return virt_with_domain(v, name, uuid_fn, out, e);
 }
 
-/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes (libvirt has no public parser). */
-static int uuid_parse(const char *s, unsigned char out[VIR_UUID_BUFLEN])
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as libvirt writes it. */
+static bool uuid_valid(const char *s)
 {
-    size_t k = 0;
-    for (size_t i = 0; s[i] && k < 2 * VIR_UUID_BUFLEN; i++) {
-        if (s[i] == '-')
-            continue;
-        const char *hex = "0123456789abcdef", *p = strchr(hex, s[i] | 0x20);
-        if (!p || !*p)
-            return -1;
-        if (k % 2 == 0)
-            out[k / 2] = (unsigned char)((p - hex) << 4);
-        else
-            out[k / 2] |= (unsigned char)(p - hex);
-        k++;
-    }
-    return k == 2 * VIR_UUID_BUFLEN ? 0 : -1;
+    for (size_t i = 0; i < VIR_UUID_STRING_BUFLEN - 1; i++)
+        if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    return s[VIR_UUID_STRING_BUFLEN - 1] == 0;
 }
 
-/* Reports libvirt's job on d until it ends (two polls in a row without a job: the guest may
- * also be gone from this host, which ends it too). The stall rule holds here as well. */
-static void follow_job(struct virt *v, virDomainPtr d, virt_progress_fn fn, void *opaque)
+/* Watches libvirt's job on d until it ends (two looks in a row without a job: the guest may
+ * also be gone from this host, which ends it too), as during the call: progress, the stall
+ * rule, and unsticking a stopped move whose incoming copy hangs. */
+static void follow_job(struct virt *v, virDomainPtr d, const char *host, virt_progress_fn fn,
+                       void *opaque)
 {
-    struct virt_stall stall;
-    virt_stall_start(&stall, v->stall_ms);
-    for (int idle = 0; idle < 2;) {
-        struct virt_job_info info;
-        if (virt_job_stats(d, 0, &info) == 0) {
-            idle = 0;
-            fn(opaque, &info);
-            virt_stall_check(&stall, d, &info);
-        } else {
-            idle++;
-        }
-        usleep(POLL_MS * 1000);
-    }
+    struct virt_watch w;
+    virt_watch_start(&w, v, d, host, fn, opaque);
+    for (int idle = 0; idle < 2; usleep(VIRT_POLL_MS * 1000))
+        idle = virt_watch_once(&w) ? 0 : idle + 1;
 }
 
 /* The guest runs on the destination: finish what the move would have done here. */
@@ -88,24 +70,23 @@ static void completed_here(struct virt *v, virConnectPtr c, virDomainPtr d,
 int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn fn, void *opaque,
                    struct virt_job_info *final, struct err *e)
 {
-    unsigned char uuid[VIR_UUID_BUFLEN];
     memset(final, 0, sizeof(*final));
     final->phase = "setup";
     final->percent = -1;
     final->elapsed_ms = final->downtime_ms = final->data_processed = -1;
     if (f->note)
         f->note[0] = 0;
-    if (uuid_parse(f->uuid, uuid) < 0)
+    if (!uuid_valid(f->uuid))
         return err_set(e, ERR_INTERNAL, "KCHMIGR0020E", "its record names no valid UUID");
     virConnectPtr c = virt_conn_get(v, NULL);
-    virDomainPtr d = c ? virDomainLookupByUUID(c, uuid) : NULL;
+    virDomainPtr d = c ? virDomainLookupByUUIDString(c, f->uuid) : NULL;
     if (d) {
         log_info("following libvirt's migration job on \"%s\" after the restart", f->name);
-        follow_job(v, d, fn, opaque);
+        follow_job(v, d, f->host, fn, opaque);
     }
     char note[512], done[1400];
     enum virt_where w =
-        virt_migration_settle(v, uuid, f->name, f->host, f->offline, note, sizeof(note));
+        virt_migration_settle(v, f->uuid, f->name, f->host, f->offline, note, sizeof(note));
     int rc = -1;
     if (w == VIRT_WHERE_DEST) {
         if (d)

@@ -24,7 +24,7 @@ void virt_inventory_poke(struct virt *v)
 void virt_inventory_mark_stale(struct virt *v, const char *uuid)
 {
     pthread_mutex_lock(&v->inv_lock);
-    if (v->nstale >= 0 && v->nstale < (int)(sizeof(v->stale) / sizeof(v->stale[0])))
+    if (v->nstale >= 0 && v->nstale < VIRT_MAX_STALE)
         snprintf(v->stale[v->nstale++], VIR_UUID_STRING_BUFLEN, "%s", uuid);
     else
         v->nstale = -1;
@@ -298,7 +298,7 @@ static void *inventory_loop(void *arg)
         }
         if (atomic_load(&v->stopping))
             break;
-        char uuids[32][VIR_UUID_STRING_BUFLEN];
+        char uuids[VIRT_MAX_STALE][VIR_UUID_STRING_BUFLEN];
         int n = v->nstale;
         if (n > 0)
             memcpy(uuids, v->stale, (size_t)n * sizeof(uuids[0]));

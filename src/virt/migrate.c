@@ -10,8 +10,6 @@
 #include "../util/log.h"
 #include "virt_priv.h"
 
-#define POLL_MS 500
-
 /* Host UUID and CPU architecture from a connection's capabilities. */
 static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struct err *e)
 {
@@ -191,21 +189,13 @@ int virt_job_stats(virDomainPtr d, unsigned int flags, struct virt_job_info *out
     return 0;
 }
 
+/* The watch of a running migration call, on its own thread. */
 struct poller {
-    virDomainPtr dom;
-    virt_progress_fn fn;
-    void *opaque;
+    struct virt_watch w;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
-    const char *phase; /* the last phase seen, for a failure message */
-    struct virt_stall stall;
-    struct virt *v; /* for the destination, should its copy hang (unstick) */
-    const char *host;
-    bool unstuck;                  /* kimchid killed the destination's hung incoming copy */
-    bool called;                   /* libvirt's migration call was made: something may have moved */
-    long long disk_first;          /* disk bytes at the first disk-phase sample */
-    struct timespec disk_first_at; /* ... and when */
+    bool called; /* libvirt's migration call was made: something may have moved */
     pthread_t thread;
 };
 
@@ -217,7 +207,7 @@ static long long ms_since(const struct timespec *t)
 }
 
 /* libvirt gives no rate for the disk mirror: the average since the disk phase began. */
-static void disk_rate(struct poller *p, struct virt_job_info *i)
+static void disk_rate(struct virt_watch *p, struct virt_job_info *i)
 {
     if (strcmp(i->phase, "disks") != 0 || i->disk_processed < 0)
         return;
@@ -232,7 +222,7 @@ static void disk_rate(struct poller *p, struct virt_job_info *i)
     estimate_remaining(i);
 }
 
-void virt_stall_start(struct virt_stall *s, long stall_ms)
+static void stall_start(struct virt_stall *s, long stall_ms)
 {
     s->stall_ms = stall_ms;
     s->moved = 0;
@@ -242,7 +232,7 @@ void virt_stall_start(struct virt_stall *s, long stall_ms)
 
 /* Slow but moving is fine; nothing moved for stall_ms (a dead link, a hung peer, a job that
  * never started) is not: libvirt's job is stopped, and the guest stays. */
-void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info)
+static void stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info)
 {
     long long moved = info ? info->data_processed : -1;
     if (moved > s->moved) {
@@ -276,15 +266,14 @@ int virt_stall_error(struct err *e, const char *host, long stall_ms)
  * on that QEMU's monitor, without a timeout), so the call would never return. That copy is
  * only an incoming one (the stop was accepted before the switch-over, so the guest runs
  * here): kill it there, which libvirt does without the monitor. */
-static void unstick(struct poller *p)
+static void unstick(struct virt_watch *p)
 {
     if (!p->stall.stalled || p->unstuck || ms_since(&p->stall.stalled_at) < UNSTICK_AFTER_MS)
         return;
     p->unstuck = true;
-    unsigned char uuid[VIR_UUID_BUFLEN];
-    virConnectPtr rc =
-        virDomainGetUUID(p->dom, uuid) == 0 ? virt_remote_get(p->v, p->host, NULL) : NULL;
-    virDomainPtr rd = rc ? virDomainLookupByUUID(rc, uuid) : NULL;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    virDomainPtr rd =
+        virDomainGetUUIDString(p->dom, uuid) == 0 ? virt_lookup_uuid(p->v, p->host, uuid) : NULL;
     int state = -1, reason;
     if (rd && virDomainGetState(rd, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
         log_warn("the stopped move of \"%s\" did not end in %d s: killing its hung incoming "
@@ -294,8 +283,28 @@ static void unstick(struct poller *p)
     }
     if (rd)
         virDomainFree(rd);
-    if (rc)
-        virConnectClose(rc);
+}
+
+void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, const char *host,
+                      virt_progress_fn fn, void *opaque)
+{
+    *w = (struct virt_watch){
+        .v = v, .dom = d, .host = host, .fn = fn, .opaque = opaque, .disk_first = -1};
+    stall_start(&w->stall, v->stall_ms);
+}
+
+bool virt_watch_once(struct virt_watch *w)
+{
+    struct virt_job_info info;
+    bool have = virt_job_stats(w->dom, 0, &info) == 0;
+    if (have) {
+        disk_rate(w, &info);
+        w->phase = info.phase;
+        w->fn(w->opaque, &info);
+    }
+    stall_check(&w->stall, w->dom, have ? &info : NULL);
+    unstick(w);
+    return have;
 }
 
 static void *poll_loop(void *arg)
@@ -305,22 +314,14 @@ static void *poll_loop(void *arg)
     while (!p->done) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += POLL_MS * 1000000L;
+        ts.tv_nsec += VIRT_POLL_MS * 1000000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&p->cond, &p->lock, &ts);
         if (p->done)
             break;
         pthread_mutex_unlock(&p->lock);
-        struct virt_job_info info;
-        bool have = virt_job_stats(p->dom, 0, &info) == 0;
-        if (have) {
-            disk_rate(p, &info);
-            p->phase = info.phase;
-            p->fn(p->opaque, &info);
-        }
-        virt_stall_check(&p->stall, p->dom, have ? &info : NULL);
-        unstick(p);
+        virt_watch_once(&p->w);
         pthread_mutex_lock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
@@ -416,28 +417,26 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
                                                    * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
-    p->dom = d;
-    p->disk_first = -1;
-    virt_stall_start(&p->stall, p->stall.stall_ms);
+    virt_watch_start(&p->w, v, d, o->host, p->w.fn, p->w.opaque);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
     if (o->calling)
-        o->calling(p->opaque);
+        o->calling(p->w.opaque);
     log_info("migrating \"%s\" to %s (flags 0x%x)", name, dconn, flags);
     p->called = true;
     if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
         rc = 0;
     } else {
         char what[400], disks[256] = "";
-        if (p->phase && strcmp(p->phase, "disks") == 0)
+        if (p->w.phase && strcmp(p->w.phase, "disks") == 0)
             disk_list(o->storage, disks, sizeof(disks));
         snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
                  o->host, disks[0] ? " while copying " : "", disks);
         virt_err_connection(e, local, o->host, o->addr, "KCHVM0075E", what);
-        if (p->stall.stalled)
-            virt_stall_error(e, o->host, p->stall.stall_ms);
-        if (p->unstuck) {
+        if (p->w.stall.stalled)
+            virt_stall_error(e, o->host, p->w.stall.stall_ms);
+        if (p->w.unstuck) {
             size_t used = strlen(e->msg);
             snprintf(e->msg + used, sizeof(e->msg) - used,
                      " Its incoming copy on \"%s\" hung, so kimchid killed it there.", o->host);
@@ -481,7 +480,7 @@ static void on_copied(void *opaque, unsigned long long bytes)
     i->remaining_ms = -1;
     estimate_remaining(i);
     i->percent = i->data_total > 0 ? 100.0 * (double)i->data_processed / (double)i->data_total : -1;
-    if (ms_since(&sp->last) >= POLL_MS) {
+    if (ms_since(&sp->last) >= VIRT_POLL_MS) {
         clock_gettime(CLOCK_MONOTONIC, &sp->last);
         sp->fn(sp->opaque, i);
     }
@@ -521,8 +520,8 @@ static int move(struct virt *v, virConnectPtr c, virDomainPtr d, int state, unsi
     int result = virt_storage_prepare(rc, o->host, o->storage, e);
     if (result == 0 && state == VIR_DOMAIN_SHUTOFF) {
         if (o->calling)
-            o->calling(p->opaque);
-        result = copy_offline(c, rc, o, p->fn, p->opaque, e);
+            o->calling(p->w.opaque);
+        result = copy_offline(c, rc, o, p->w.fn, p->w.opaque, e);
     }
     virConnectClose(rc);
     if (result == 0)
@@ -592,12 +591,8 @@ int virt_vm_abort_job(struct virt *v, const char *name, struct err *e)
  * have closed with a libvirtd that was restarted during the move. */
 static virDomainPtr relookup(struct virt *v, virDomainPtr d)
 {
-    unsigned char uuid[VIR_UUID_BUFLEN];
-    virConnectPtr c = virDomainGetUUID(d, uuid) == 0 ? virt_conn_get(v, NULL) : NULL;
-    virDomainPtr fd = c ? virDomainLookupByUUID(c, uuid) : NULL;
-    if (c)
-        virConnectClose(c); /* the domain keeps its connection referenced */
-    return fd;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    return virDomainGetUUIDString(d, uuid) == 0 ? virt_lookup_uuid(v, NULL, uuid) : NULL;
 }
 
 void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
@@ -621,9 +616,8 @@ void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
  * error goes into o->note), -1 with e (plus what kimchid found or did) when it did not. */
 static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o, struct err *e)
 {
-    char note[512];
-    unsigned char uuid[VIR_UUID_BUFLEN];
-    if (virDomainGetUUID(d, uuid) < 0)
+    char note[512], uuid[VIR_UUID_STRING_BUFLEN];
+    if (virDomainGetUUIDString(d, uuid) < 0)
         return -1;
     log_info("the move of \"%s\" failed (%s); asking both hosts where the guest is",
              virDomainGetName(d), e->msg);
@@ -672,11 +666,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", "Cannot read the guest's state");
         goto cleanup;
     }
-    struct poller p = {.fn = progress,
-                       .opaque = opaque,
-                       .stall = {.stall_ms = v->stall_ms},
-                       .v = v,
-                       .host = o->host};
+    struct poller p = {.w = {.fn = progress, .opaque = opaque}};
     unsigned int flags = migrate_flags(state, persistent == 1, o);
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)

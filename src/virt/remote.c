@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/esc.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -12,31 +13,13 @@ void virt_set_ssh_command(struct virt *v, const char *path)
     snprintf(v->ssh_command, sizeof(v->ssh_command), "%s", path);
 }
 
-/* Percent-encodes what is not plain in a URI query value. */
-static void uri_escape(const char *in, char *out, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 < len; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("/._-", *p)) {
-            out[o++] = (char)*p;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[*p >> 4];
-            out[o++] = hex[*p & 15];
-        }
-    }
-    out[o] = 0;
-}
-
 void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len)
 {
     bool v6 = strchr(host, ':') != NULL;
     char cmd[1200] = "";
     if (v->ssh_command[0]) {
         memcpy(cmd, "&command=", 9);
-        uri_escape(v->ssh_command, cmd + 9, sizeof(cmd) - 9);
+        esc_percent(v->ssh_command, "/._-", cmd + 9, sizeof(cmd) - 9);
     }
     snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1%s", v6 ? "[" : "", host,
              v6 ? "]" : "", cmd);
@@ -101,11 +84,20 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
         return c;
     char uri[600];
     virt_remote_uri(v, host, uri, sizeof(uri));
-    if (!(c = virConnectOpen(uri))) {
+    bool hung = false;
+    char m[512];
+    if (!(c = virt_open_bounded(uri, host, VIRT_OPEN_DEADLINE_MS, &hung, m, sizeof(m)))) {
         char what[400];
-        snprintf(what, sizeof(what),
-                 "Cannot connect to libvirt on \"%s\" (is libvirtd running there?)", host);
-        virt_err_connection(e, NULL, host, NULL, "KCHVM0074E", what);
+        snprintf(what, sizeof(what), "Cannot connect to libvirt on \"%s\"", host);
+        if (hung)
+            err_set(e, ERR_BACKEND, "KCHMIGR0026E",
+                    "%s: it accepted the connection but did not answer within %d s, twice (it "
+                    "may be hung, overloaded or still starting). Check it there (systemctl "
+                    "status libvirtd), then try again.",
+                    what, VIRT_OPEN_DEADLINE_MS / 1000);
+        else
+            virt_err_cause(e, m, NULL, host, NULL, "KCHVM0074E",
+                           strcat(what, " (is libvirtd running there?)"));
         return NULL;
     }
     virConnectSetKeepAlive(c, 5, 3);

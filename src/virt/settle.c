@@ -19,10 +19,10 @@ struct view {
     int state, reason;
 };
 
-static void look(virConnectPtr c, const unsigned char *uuid, struct view *out)
+static void look(virConnectPtr c, const char *uuid, struct view *out)
 {
     memset(out, 0, sizeof(*out));
-    virDomainPtr d = virDomainLookupByUUID(c, uuid);
+    virDomainPtr d = virDomainLookupByUUIDString(c, uuid);
     if (d) {
         out->exists = virDomainGetState(d, &out->state, &out->reason, 0) == 0;
         out->reached = out->exists;
@@ -52,8 +52,7 @@ static bool active(const struct view *v)
 
 /* Asks a host (NULL: this one), retrying with fresh connections while it does not answer:
  * its libvirtd may be restarting. */
-static void look_retry(struct virt *v, const char *host, const unsigned char *uuid,
-                       struct view *out)
+static void look_retry(struct virt *v, const char *host, const char *uuid, struct view *out)
 {
     unsigned int delay = 250, spent = 0;
     for (;;) {
@@ -72,17 +71,22 @@ static void look_retry(struct virt *v, const char *host, const unsigned char *uu
 }
 
 /* Runs fn on the guest with this UUID over a fresh connection (local, or host's). */
-static int on_copy(struct virt *v, const char *host, const unsigned char *uuid,
-                   int (*fn)(virDomainPtr d))
+static int on_copy(struct virt *v, const char *host, const char *uuid, int (*fn)(virDomainPtr d))
 {
-    virConnectPtr c = host ? virt_remote_get(v, host, NULL) : virt_conn_get(v, NULL);
-    virDomainPtr d = c ? virDomainLookupByUUID(c, uuid) : NULL;
+    virDomainPtr d = virt_lookup_uuid(v, host, uuid);
     int rc = d ? fn(d) : -1;
     if (d)
         virDomainFree(d);
-    if (c)
-        virConnectClose(c);
     return rc;
+}
+
+virDomainPtr virt_lookup_uuid(struct virt *v, const char *host, const char *uuid)
+{
+    virConnectPtr c = host ? virt_remote_get(v, host, NULL) : virt_conn_get(v, NULL);
+    virDomainPtr d = c ? virDomainLookupByUUIDString(c, uuid) : NULL;
+    if (c)
+        virConnectClose(c); /* the domain keeps its connection referenced */
+    return d;
 }
 
 static int resume(virDomainPtr d)
@@ -117,7 +121,7 @@ static enum virt_where decide_offline(const char *host, const struct view *dst, 
     return VIRT_WHERE_UNKNOWN;
 }
 
-static enum virt_where decide(struct virt *v, const char *host, const unsigned char *uuid,
+static enum virt_where decide(struct virt *v, const char *host, const char *uuid,
                               const struct view *src, const struct view *dst, char *note,
                               size_t len)
 {
@@ -169,7 +173,7 @@ static enum virt_where decide(struct virt *v, const char *host, const unsigned c
     return VIRT_WHERE_SOURCE;
 }
 
-enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid, const char *name,
+enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
                                       const char *host, bool offline, char *note, size_t len)
 {
     note[0] = 0;

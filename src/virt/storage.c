@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/array.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -69,7 +70,7 @@ bool virt_path_is_shared(const char *path)
     if (!realpath(path, real))
         snprintf(real, sizeof(real), "%s", path);
     virt_fs_type("/proc/self/mountinfo", real, type, sizeof(type));
-    for (size_t i = 0; i < sizeof(shared_fs) / sizeof(shared_fs[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(shared_fs); i++)
         if (strcmp(type, shared_fs[i]) == 0)
             return true;
     return false;

@@ -30,6 +30,9 @@ struct vm_info {
 /* The namespace of kimchid's own domain metadata. */
 #define VIRT_META_NS "https://kimchid.invalid/xmlns/moved/1"
 
+/* Guests named by lifecycle events that one refresh re-reads; more mark all stale. */
+#define VIRT_MAX_STALE 32
+
 /* One published view of all guests; immutable once published, reference counted. */
 struct snapshot {
     atomic_int refs;
@@ -72,8 +75,9 @@ struct virt {
     pthread_cond_t inv_cond;
     bool dirty;
     struct snapshot *snap;
-    char stale[32][VIR_UUID_STRING_BUFLEN]; /* guests named by events since the last refresh */
-    int nstale;                             /* -1: too many, re-read every guest's XML */
+    char stale[VIRT_MAX_STALE][VIR_UUID_STRING_BUFLEN]; /* guests named by events since the
+                                                           last refresh (-1 in nstale: more) */
+    int nstale; /* -1: too many, re-read every guest's XML */
 
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
     struct xml_cache_entry *cache;
@@ -104,6 +108,9 @@ int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const ch
  * down (KCHMIGR0022E), or its libvirt stopped (KCHMIGR0023E). Other errors keep `id`. */
 int virt_err_connection(struct err *e, virConnectPtr local, const char *host, const char *addr,
                         const char *id, const char *what);
+/* The same for libvirt's message `m` read on another thread (opener.c). */
+int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char *host,
+                   const char *addr, const char *id, const char *what);
 
 /* Looks a guest up by name; ERR_NOT_FOUND with Kimchi's message when unknown. */
 virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e);
@@ -120,7 +127,7 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e);
 void virt_vm_info_clear(struct vm_info *info);
 
 /* Deep copy of `src` into `dst` (every string duplicated). -1 when out of memory (dst is
- * then cleared). Add a field to struct vm_info here and in virt_vm_info_clear. */
+ * then cleared). A new field goes into both (a size check in domxml.c insists). */
 int virt_vm_info_copy(struct vm_info *dst, const struct vm_info *src);
 
 /* moved.c: reads kimchid's "moved" mark from a domain's persistent config; 1 when marked
@@ -140,6 +147,14 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e);
 /* "qemu+ssh://root@HOST/system?no_tty=1[&command=SSH]", with brackets for an IPv6 address;
  * SSH is the command set with virt_set_ssh_command. */
 void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len);
+
+/* opener.c: opens `uri` (a qemu+ssh connection to `host`) within `deadline_ms`, trying
+ * twice; on a hang it ends the ssh process libvirt started for the open. NULL with *hung
+ * when both attempts hung, else NULL with libvirt's message in `error`. Two
+ * opens to one host at once may end each other's ssh at the deadline: both then fail. */
+#define VIRT_OPEN_DEADLINE_MS 20000
+virConnectPtr virt_open_bounded(const char *uri, const char *host, int deadline_ms, bool *hung,
+                                char *error, size_t len);
 
 /* Closes the cached remote connections (virt_free). */
 void virt_remote_close_all(struct virt *v);
@@ -186,8 +201,12 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
  * connections, each retried for up to 30 s) where the guest with this UUID is, leaves at most
  * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.
  * `offline`: a shut-off guest's move, which went where its definition now is. */
-enum virt_where virt_migration_settle(struct virt *v, const unsigned char *uuid, const char *name,
+enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
                                       const char *host, bool offline, char *note, size_t len);
+
+/* settle.c: the guest with this UUID (string form) on a host (NULL: this one), looked up over
+ * a fresh local or the cached remote connection: a new reference, or NULL. */
+virDomainPtr virt_lookup_uuid(struct virt *v, const char *host, const char *uuid);
 
 /* migrate.c: reads job stats (flags: 0 = the running job, VIR_DOMAIN_JOB_STATS_COMPLETED =
  * the last one) in kimchid's shape. 0 when found. */
@@ -210,8 +229,27 @@ struct virt_stall {
     bool stalled; /* the job was stopped for that */
     struct timespec stalled_at;
 };
-void virt_stall_start(struct virt_stall *s, long stall_ms);
-void virt_stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info);
+
+/* migrate.c: a migration job watched every VIRT_POLL_MS: each look reports its progress,
+ * applies the stall rule, and kills the destination's hung incoming copy of a move the stall
+ * rule stopped but libvirt cannot end (unstick). Used during the call and after a restart. */
+#define VIRT_POLL_MS 500
+struct virt_watch {
+    struct virt *v;
+    virDomainPtr dom;
+    const char *host; /* the destination */
+    virt_progress_fn fn;
+    void *opaque;
+    struct virt_stall stall;
+    const char *phase;             /* the last phase seen, for a failure message */
+    bool unstuck;                  /* kimchid killed the destination's hung incoming copy */
+    long long disk_first;          /* disk bytes at the first disk-phase sample */
+    struct timespec disk_first_at; /* ... and when */
+};
+void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, const char *host,
+                      virt_progress_fn fn, void *opaque);
+/* One look at d's job; true when libvirt reports one. */
+bool virt_watch_once(struct virt_watch *w);
 
 /* migrate.c: KCHMIGR0018E, the message of a move stopped as stalled. Returns -1. */
 int virt_stall_error(struct err *e, const char *host, long stall_ms);

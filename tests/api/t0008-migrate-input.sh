@@ -41,6 +41,6 @@ ok "the guest is unharmed" eq "$(jq_get .state)" running
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
 pat=$(mktemp); printf 'S3cr3t-t0008\n' >"$pat"
-ok "the password is in no log or state file" bash -c "! grep -rqaF -f '$pat' '$KLOG' '$STATE'"
+ok "the password is in no log or state file" no_match "$KLOG" -rqaF -f "$pat" "$STATE"
 rm -f "$pat"
 done_testing

@@ -150,15 +150,15 @@ ok "64 idle connections from one address are held" eq "${#fds[@]}" 64
 ok "a 65th from that address is refused" eq "$(code --max-time 3 $AUTH "$BASE/vms")" 000
 ok "...while another address is still served" eq "$(code --interface 127.0.0.2 $AUTH "$BASE/vms")" 200
 for fd in "${fds[@]}"; do exec {fd}>&-; done
-sleep 0.5
-ok "once they close, the address is served again" eq "$(code $AUTH "$BASE/vms")" 200
+served() { [ "$(code $AUTH "$BASE/vms")" == 200 ]; }
+ok "once they close, the address is served again" eventually 5 served
 big=$(head -c 70000 /dev/zero | tr '\0' 'c')
 ok "a 70 KB header is refused" eq "$(code -H "X-Big: $big" "$BASE/vms" | cut -c1)" 4
 long=$(head -c 5000 /dev/zero | tr '\0' 'd')
 ok "a 5000-character URI is refused" eq "$(code $AUTH "$BASE/vms/$long" | cut -c1)" 4
 ok "the daemon still serves after all that" eq "$(code $AUTH "$BASE/vms")" 200
 login 'evil\n2099-01-01T00:00:00.000Z info  FORGED' wrong --interface 127.0.0.9 >/dev/null
-ok "a user name with a line break cannot forge a log line" bash -c "! grep -q '^2099-01-01T00:00:00.000Z info  FORGED' '$KLOG'"
+ok "a user name with a line break cannot forge a log line" no_match "$KLOG" -q '^2099-01-01T00:00:00.000Z info  FORGED'
 ok "...it is logged on one line with the break shown as ?" grep -q 'login failed for user "evil?2099' "$KLOG"
 
 stop_kimchid
@@ -166,7 +166,7 @@ ok "clean exit" eq "$KEXIT" 0
 no_login_secrets() {
   local pat; pat=$(mktemp)
   printf '%s\n%s\n' "$ADMIN_PW" "$VIEWER_PW" >"$pat"
-  ! grep -rqaF -f "$pat" "$KLOG" "$STATE"
+  no_match "$KLOG" -rqaF -f "$pat" "$STATE"
   local rc=$?; rm -f "$pat"; return $rc
 }
 ok "the login passwords are in no log or state file" no_login_secrets

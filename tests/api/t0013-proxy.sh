@@ -2,9 +2,11 @@
 # t0013 - behind a real reverse proxy (Debian's nginx terminating TLS), as README's deployment
 # section sets it up: the page's changes pass the Origin check, the session cookie is Secure,
 # and the lockout counts the client's address (X-Forwarded-For), which only the proxy named
-# with --trusted-proxy may set.
+# with --trusted-proxy may set. Reached by a DNS name, kimchid answers it only when told
+# (--server-name): another name pointed at its address (DNS rebinding) gets 400.
 . "$(dirname "$0")/../lib.sh"
-start_kimchid --uri "test://$ROOT/tests/api/node.xml" --trusted-proxy 127.0.0.1
+start_kimchid --uri "test://$ROOT/tests/api/node.xml" --trusted-proxy 127.0.0.1 \
+  --server-name kimchi.example,other.example
 command -v nginx >/dev/null || { echo "not ok - nginx is installed (make deps)"; exit 1; }
 NG=$(mktemp -d /tmp/kimchid-nginx.XXXXXX)
 PPORT=$(free_port)
@@ -40,7 +42,7 @@ nginx -c "$NG/nginx.conf" -e "$NG/error.log" &
 NPID=$!
 trap 'kill "$NPID" 2>/dev/null; rm -rf "$NG"' EXIT
 P=https://127.0.0.1:$PPORT
-for _ in $(seq 1 100); do curl -sk -o /dev/null "$P/" && break; sleep 0.05; done
+ok "nginx answers in front of kimchid" eventually 10 curl -sk -o /dev/null "$P/"
 
 login() { # login USER PASSWORD [CURL ARGS...] : through the proxy, headers and body
   local f; f=$(mktemp)
@@ -67,6 +69,21 @@ ok "...and nobody else behind the same proxy" \
   has "$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.31)" "HTTP/1.1 200"
 ok "...the lock names the client's address, the last one the proxy added" \
   grep -q "too many failed logins for a:127.0.0.30:" "$KLOG"
+
+# the name clients use, through the proxy (nginx passes the client's Host on)
+N=https://kimchi.example:$PPORT
+f=$(mktemp); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$f"
+out=$(curl -sk -i --resolve "kimchi.example:$PPORT:127.0.0.1" -H 'Content-Type: application/json' \
+  -H "Origin: $N" --data-binary @"$f" --interface 127.0.0.33 "$N/login"); rm -f "$f"
+ok "reached as kimchi.example (--server-name) through nginx, the login works" has "$out" "HTTP/1.1 200"
+host_as() { curl -s -o /dev/null -w '%{http_code}' -H "Host: $1" $AUTH "http://127.0.0.1:$PORT${2:-/plugins/kimchi/vms}"; }
+ok "direct, with Host localhost: served" eq "$(host_as "localhost:$PORT")" 200
+ok "...with the machine's host name: served" eq "$(host_as "$(hostname)")" 200
+ok "...with the second --server-name: served" eq "$(host_as other.example)" 200
+ok "...with a name it was not given (DNS rebinding): 400" eq "$(host_as evil.example)" 400
+ok "...the UI's files too" eq "$(host_as evil.example /)" 400
+ok "...saying which name and what to do" eq "$(curl -s -H 'Host: evil.example:80' "http://127.0.0.1:$PORT/plugins/kimchi/vms" | jq -r .reason)" \
+  'KCHAPI0013E: This server does not answer to the name "evil.example:80" (the request'"'"'s Host). If that is how you reach kimchid, start it with --server-name NAME (the name without the port); else use its address.'
 
 # without the proxy, the forwarded headers are ignored: a client cannot pick its address
 for _ in 1 2 3; do

@@ -30,12 +30,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 "$ROOT/tests/lab/lab" up >>"$LOG" 2>&1 || fail "the lab came up"
-PORT=8443
+PORT=8443 # host-a's own network namespace: nothing else can hold it
 mkdir -p "$LAB/a/state"
 "$ROOT/tests/lab/lab" exec a "${KIMCHID:-$ROOT/build/asan/kimchid}" --listen "198.18.0.1:$PORT" \
   --state-dir "$LAB/a/state" --ui-dir "$ROOT/ui" --log-level debug >"$LAB/kimchid.log" 2>&1 &
 KPID=$!
-for _ in $(seq 1 100); do curl -sk -o /dev/null "https://198.18.0.1:$PORT/" && break; sleep 0.1; done
+up=
+for _ in $(seq 1 100); do
+  curl -sk -o /dev/null "https://198.18.0.1:$PORT/" && { up=1; break; }
+  kill -0 "$KPID" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$up" ] || { cat "$LAB/kimchid.log" >>"$LOG"; fail "kimchid answered on host-a within 10 s"; }
 # the browser this run used, for the record (Debian's wrapper script may complain on stderr)
 echo "# chromium: $(chromium --version 2>/dev/null) ($(dpkg-query -W -f='${Package} ${Version}' chromium 2>/dev/null))" >>"$LOG"
 export KIMCHID_URL="https://198.18.0.1:$PORT/" KIMCHID_LOG="$LAB/kimchid.log" LAB ARTIFACTS

@@ -341,6 +341,45 @@ test('Delete asks first, says the disks are kept, and removes the guest', async 
   assert.equal(vmState('a', 'vm-off-clone-1'), 'absent');
 });
 
+// A name with "%", spaces and accents travels percent-encoded in URIs and task records, and
+// is shown as written: a raw "%" once broke the page's task handling (decodeURIComponent).
+test('a guest named with %, spaces and accents is listed, cloned and migrated by its name', async () => {
+  const name = '50%off été x';
+  lab('guest', 'a', name, '128', 'fill', 'persistent');
+  virsh('a', 'destroy', name);
+  await page.waitForFunction((n) =>
+    [...document.querySelectorAll('#guests tbody tr')].some((r) => r.dataset.name === n &&
+      r.querySelector('.badge')?.textContent === 'shutoff'), name, { timeout: 30000 });
+  requests.length = 0;
+  await openMenu(name);
+  await row(name).locator('[data-action="clone"]').click();
+  const cloned = await waitNote('success', 'was cloned as');
+  assert.equal(await cloned.locator('.text').textContent(), `"${name}" was cloned as "${name}-clone-1".`);
+  await row(`${name}-clone-1`).waitFor({ timeout: 10000 });
+  const clonePost = requests.find((r) => r.method === 'POST' && r.url.includes('/clone'));
+  assert.ok(clonePost.url.endsWith('/vms/50%25off%20%C3%A9t%C3%A9%20x/clone'), clonePost.url);
+  await cloned.locator('button[aria-label="Dismiss"]').click();
+  virsh('a', 'start', name);
+  await page.waitForFunction((n) =>
+    [...document.querySelectorAll('#guests tbody tr')].some((r) => r.dataset.name === n &&
+      r.querySelector('.badge')?.textContent === 'running'), name, { timeout: 30000 });
+  virsh('a', 'migrate-setspeed', name, '3'); // about 8 s: the row shows it moving
+  await openMigrate(name);
+  await fillMigrate({ host: 'host-b' });
+  await page.click('#migrate-start');
+  await row(name).locator('.progress').waitFor({ timeout: 30000 });
+  const moved = await waitNote('success', 'Migration finished');
+  assert.match(await moved.textContent(), /"50%off été x" migrated to "host-b"/);
+  assert.equal(vmState('b', name), 'running');
+  const tasks = await page.evaluate(async () =>
+    (await (await fetch('/plugins/kimchi/tasks', { headers: { Accept: 'application/json' } })).json()));
+  assert.ok(tasks.some((t) => t.target_uri === '/plugins/kimchi/vms/50%25off%20%C3%A9t%C3%A9%20x/migrate'),
+    'the task names the guest percent-encoded');
+  assert.ok(tasks.some((t) => t.target_uri === '/plugins/kimchi/vms/50%25off%20%C3%A9t%C3%A9%20x-clone-1'),
+    "the clone's task names the new guest percent-encoded");
+  await moved.locator('button[aria-label="Dismiss"]').click();
+});
+
 test('an expired session asks for the login again over the page, which carries on', async () => {
   await page.context().clearCookies(); // what an idle timeout looks like to the browser
   await page.waitForFunction(() => document.getElementById('login-dialog').open, null, { timeout: 10000 });

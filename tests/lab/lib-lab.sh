@@ -115,11 +115,6 @@ running_copies() {
 }
 
 # eventually SECONDS CMD... : CMD succeeds within SECONDS (polled every 0.2 s)
-eventually() {
-  local secs=$1; shift
-  for _ in $(seq 1 $((secs * 5))); do "$@" 2>/dev/null && return 0; sleep 0.2; done
-  "$@"
-}
 absent_on() { [ "$(vm_state "$1" "$2")" == absent ]; } # absent_on a|b NAME
 
 # wait_moving TASK-ID [FIELD] : polls the task until progress.FIELD (data_processed) is above

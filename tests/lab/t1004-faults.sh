@@ -8,6 +8,7 @@
 #    hung incoming copy that keeps libvirt from ending it; the task says so;
 #  - host-b's libvirtd killed at the switch-over: exactly one copy runs, the task says where
 #    and that host-b's libvirt stopped answering;
+#  - host-b's libvirtd hung before kimchid connected: the open gives up after 2 x 20 s;
 #  - SIGTERM while a migration runs: reads keep working, new tasks get 503, the migration
 #    finishes, then kimchid exits; with a short --shutdown-timeout the move is cancelled.
 . "$(dirname "$0")/lib-lab.sh"
@@ -34,7 +35,7 @@ net_drop
 start=$(date +%s)
 no_job() { ! lab exec a $V domjobinfo "$1" 2>/dev/null | grep -q Unbounded; }
 ok "with the network to host-b gone, libvirt's move ends within 30 s (ssh keepalive)" eventually 30 no_job vm-stall
-ok "...before the stall rule (20 s of no data) had to act" bash -c "! grep -q 'vm-stall\" moved no data' '$KLOG'"
+ok "...before the stall rule (20 s of no data) had to act" no_match "$KLOG" -q 'vm-stall" moved no data'
 settling() { grep -q 'the move of "vm-stall" failed (.*); asking both hosts' "$KLOG"; }
 ok "...and kimchid, having named the cause, asks both hosts where the guest is" eventually 10 settling
 net_restore # the network comes back later: kimchid then learns where the guest is
@@ -174,7 +175,35 @@ ok "kimchid exits cleanly" eq "$KEXIT" 0
 # SIGTERM during a migration: HTTP keeps answering (reads; new tasks 503) until it finishes
 KIMCHID_ARGS="--shutdown-timeout 60"
 start_lab_kimchid
+
 frozen_case vm-frz2 "checking libvirt on the remote host" # a new kimchid: no connection yet
+
+# host-b's libvirtd hung (SIGSTOP: its socket still accepts, nothing answers) and kimchid has no
+# connection to it yet (the case above opened none): libvirt's open has no timeout of its own,
+# so kimchid bounds it (20 s, tried twice), ending the ssh process under it; the task says what
+# hangs and what to do
+B_LIBVIRTD=$(cat "$LAB/b/libvirtd.pid")
+trap 'kill -CONT "$SSHD_B" "$B_LIBVIRTD" 2>/dev/null; net_restore' EXIT
+lab guest a vm-lvh 128 fill persistent
+kill -STOP "$B_LIBVIRTD"
+start=$(date +%s)
+migrate vm-lvh '{"remote_host":"host-b"}'
+sleep 2
+req GET /vms
+ok "with host-b's libvirtd hung, kimchid answers meanwhile" eq "$STATUS" 200
+for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
+took=$(( $(date +%s) - start ))
+ssh_left=$(pgrep -c -P "$KPID" -f 'ssh.*host-b' || true)
+kill -CONT "$B_LIBVIRTD"
+ok "...the migration ended within 50 s (took ${took} s)" test "$took" -le 50
+ok "...failed while checking host-b's libvirt, saying it did not answer, what to do" eq "$(jq_get .status) $(jq_get .message)" \
+  'failed KCHMIGR0026E: Migration of "vm-lvh" to "host-b" failed while checking libvirt on the remote host: Cannot connect to libvirt on "host-b": it accepted the connection but did not answer within 20 s, twice (it may be hung, overloaded or still starting). Check it there (systemctl status libvirtd), then try again.'
+ok "...no ssh process of kimchid's is left waiting on it" eq "$ssh_left" 0
+ok "vm-lvh runs on host-a" eq "$(vm_state a vm-lvh)" running
+ok "...and nothing of it is on host-b" absent_on b vm-lvh
+migrate vm-lvh '{"remote_host":"host-b"}'
+wait_task "$ID"
+ok "with host-b's libvirtd answering again, the same migration works" eq "$(jq_get .status)" finished
 lab guest a vm-term 128 fill persistent
 migrate vm-term '{"remote_host":"host-b","bandwidth":3}'
 term_id=$ID

@@ -1,9 +1,14 @@
 /* test_util.c - err mapping, the bounded buffer, and body validation. */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -11,6 +16,7 @@
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/jsonv.h"
 #include "util/log.h"
 #include "util/qemuconf.h"
@@ -195,6 +201,43 @@ static void qemuconf_finds_the_lock_manager(void **state)
     assert_string_equal(v, "");
 }
 
+static void file_write_new_writes_whole_new_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kimchid-file-XXXXXX", path[64], back[16] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/f", dir);
+    assert_int_equal(file_write_new(path, "secret", 6, 0600), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(read(fd, back, sizeof(back)), 6);
+    close(fd);
+    assert_string_equal(back, "secret");
+    /* an existing file is never replaced */
+    assert_int_equal(file_write_new(path, "other", 5, 0600), -1);
+    assert_int_equal(errno, EEXIST);
+    unlink(path);
+    /* a write cut short (the file size limit: the first write is short, the next fails) leaves
+     * no partial file, and says why */
+    struct rlimit old, small = {.rlim_cur = 10};
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    char big[100];
+    memset(big, 'x', sizeof(big));
+    int rc = file_write_new(path, big, sizeof(big), 0600);
+    int saved = errno;
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(rc, -1);
+    assert_int_equal(saved, EFBIG);
+    assert_int_equal(access(path, F_OK), -1);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +252,7 @@ int main(void)
         cmocka_unit_test(b64_decodes_basic_credentials),
         cmocka_unit_test(qemuconf_finds_the_lock_manager),
         cmocka_unit_test(log_escapes_control_bytes),
+        cmocka_unit_test(file_write_new_writes_whole_new_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,10 +7,20 @@ const MIGRATE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/migrate$/;
 const watched = new Map(); // task id -> { kind, guest, task }
 const cloneSources = new Map(); // task id -> source guest (clones started from this page)
 
+// A guest name from a task's target_uri: kimchid percent-encodes it; a record written by an
+// older kimchid holds it raw ("50%off" is not valid encoding: taken as it is).
+function nameFromUri(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 // The guest a task works on, and what it does.
 function describe(task) {
   const m = MIGRATE_RE.exec(task.target_uri ?? '');
-  if (m) return { kind: 'migrate', guest: decodeURIComponent(m[1]) };
+  if (m) return { kind: 'migrate', guest: nameFromUri(m[1]) };
   const source = cloneSources.get(task.id);
   if (source) return { kind: 'clone', guest: source };
   return null;
@@ -38,7 +48,7 @@ function announce(w, task) {
     const what = task.message.replace(/^OK: /, '');
     notify(ok ? `Migration finished: ${what}.` : task.message, { error: !ok });
   } else {
-    const name = decodeURIComponent((task.target_uri ?? '').split('/').pop());
+    const name = nameFromUri((task.target_uri ?? '').split('/').pop());
     notify(ok ? `"${w.guest}" was cloned as "${name}".` : task.message, { error: !ok });
   }
 }
