@@ -48,7 +48,7 @@ build/asan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 build/asan/tests/%: tests/unit/%.c $(ASAN_LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -Isrc -o $@ $< $(ASAN_LIB) $(LDLIBS) -lcmocka
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -Isrc -o $@ $< $(ASAN_LIB) $(LDLIBS) -lcmocka $(SANLIBS)
 
 unit: $(UNIT_BIN)
 
@@ -72,7 +72,7 @@ build/tsan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 build/tsan/tests/%: tests/unit/%.c $(TSAN_LIB) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -Isrc -o $@ $< $(TSAN_LIB) $(LDLIBS) -lcmocka
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -Isrc -o $@ $< $(TSAN_LIB) $(LDLIBS) -lcmocka $(SANLIBS)
 
 # libFuzzer (clang): `make fuzz FUZZ_SECONDS=3600` runs as long as asked; make check, 60 s.
 FUZZ_SECONDS ?= 600

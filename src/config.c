@@ -42,7 +42,8 @@ static const char usage[] =
     "      --admin-group NAME  members may change guests, with root (default sudo)\n"
     "      --session-idle S    a session unused this long ends (default 600)\n"
     "      --session-lifetime S  a session ends this long after login (default 28800)\n"
-    "      --lockout-seconds S after 3 failed logins in 30 s, refuse for this long (default 60)\n"
+    "      --lockout-seconds S after 3 failed logins in 30 s, refuse the address (and the\n"
+    "                          user, from new places) this long, doubling in a row (60)\n"
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
     "      --shutdown-timeout S  on SIGTERM, let running tasks finish this long (default 60)\n"
     "  -h, --help              show this help\n"
@@ -161,8 +162,9 @@ static bool parse_bool(const char *v)
 static int add_names(struct config *cfg, const char *v, struct err *e)
 {
     size_t n = strlen(v);
-    if (n == 0 || n > 1000 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789-.,") != n)
+    if (n == 0 || n > 1000 ||
+        strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789-.,") != n)
         return err_set(e, ERR_INVALID, "KCHD0034E",
                        "--server-name takes DNS names separated by commas (e.g. "
                        "kvm1.example.com,kvm1), not \"%.100s\".",

@@ -29,6 +29,10 @@ struct auth_config {
 
 #define AUTH_TOKEN_LEN 64   /* hex characters: 256 random bits */
 #define AUTH_MAX_FAILURES 8 /* the most failures a lockout may wait for */
+/* A user's lockout does not apply where it logged in from within this long (known.c). */
+#define AUTH_KNOWN_SECONDS (30L * 86400)
+/* Lockouts in a row double, up to this (or lockout_seconds if longer). */
+#define AUTH_LOCKOUT_MAX_SECONDS 3600
 
 struct auth_identity {
     char user[64];
@@ -40,9 +44,10 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e);
 void auth_free(struct auth *a);
 
 /* Checks user/password with PAM (after the lockout check: ERR_BUSY with *retry_after
- * seconds). On success fills `id` and, when token is not NULL, starts a session whose
- * token goes there (AUTH_TOKEN_LEN + 1 bytes). Wrong credentials: ERR_AUTH, one message
- * whether or not the user exists. `password` is borrowed; the caller wipes it. */
+ * seconds; the user's own lockout is skipped from an address it logged in from before). On success
+ * fills `id` and, when token is not NULL, starts a session whose token goes there (AUTH_TOKEN_LEN +
+ * 1 bytes). Wrong credentials: ERR_AUTH, one message whether or not the user exists. `password` is
+ * borrowed; the caller wipes it. */
 int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
                char *token, struct auth_identity *id, long *retry_after, struct err *e);
 

@@ -3,6 +3,7 @@
 #define KIMCHID_AUTH_PRIV_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "auth.h"
@@ -20,6 +21,14 @@ struct failure {
     time_t times[AUTH_MAX_FAILURES];
     int n;
     time_t locked_until;
+    int strikes; /* lockouts in a row: each lasts twice the one before (up to an hour) */
+};
+
+/* A user and the address key it logged in from, and when it last did. */
+struct known {
+    char user[64];
+    char akey[96];
+    time_t at;
 };
 
 struct auth {
@@ -32,7 +41,14 @@ struct auth {
     size_t nsessions, capsessions;
     struct failure *failures;
     size_t nfailures, capfailures;
+    struct known *known; /* known.c */
+    size_t nknown, capknown;
 };
+
+/* known.c (with a->lock held): whether `user` logged in from address key `akey` within
+ * AUTH_KNOWN_SECONDS; and recording that it just did. */
+bool auth_known_locked(const struct auth *a, const char *user, const char *akey, time_t now);
+void auth_known_add_locked(struct auth *a, const char *user, const char *akey, time_t now);
 
 /* The account as it is now (pam.c): -1 when it is gone, locked or expired; else 0 with `id`
  * filled afresh (role from groups). Reads the password and shadow files, no PAM. */

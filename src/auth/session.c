@@ -46,6 +46,7 @@ void auth_free(struct auth *a)
         explicit_bzero(a->sessions, a->capsessions * sizeof(*a->sessions));
     free(a->sessions);
     free(a->failures);
+    free(a->known);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->pam_lock);
     free(a);
@@ -237,7 +238,8 @@ static void expire_failures_locked(struct auth *a, time_t now)
     for (size_t i = 0; i < a->nfailures; i++) {
         struct failure *f = &a->failures[i];
         prune_locked(a, f, now);
-        if (f->n > 0 || f->locked_until > now)
+        bool remembered = f->strikes > 0 && now - f->locked_until < AUTH_LOCKOUT_MAX_SECONDS;
+        if (f->n > 0 || f->locked_until > now || remembered)
             a->failures[j++] = *f;
     }
     a->nfailures = j;
@@ -283,38 +285,58 @@ enum admission { ADMIT, TOO_MANY, TABLE_FULL };
  * cannot all reach PAM between the check and the count. */
 static enum admission admit_locked(struct auth *a, const char *ukey, const char *akey, time_t now)
 {
-    struct failure *fu = failure_find_locked(a, ukey, true, now);
-    struct failure *fa = fu ? failure_find_locked(a, akey, true, now) : NULL;
-    if (fa) /* the second lookup may have compacted the table */
+    struct failure *fu = ukey ? failure_find_locked(a, ukey, true, now) : NULL;
+    struct failure *fa = fu || !ukey ? failure_find_locked(a, akey, true, now) : NULL;
+    if (fa && ukey) /* the second lookup may have compacted the table */
         fu = failure_find_locked(a, ukey, false, now);
-    if (!fu || !fa)
+    if ((ukey && !fu) || !fa)
         return TABLE_FULL;
     if (a->cfg.lockout_seconds <= 0)
         return ADMIT;
-    prune_locked(a, fu, now);
+    if (fu)
+        prune_locked(a, fu, now);
     prune_locked(a, fa, now);
-    if (fu->n >= a->cfg.max_failures || fa->n >= a->cfg.max_failures)
+    if ((fu && fu->n >= a->cfg.max_failures) || fa->n >= a->cfg.max_failures)
         return TOO_MANY;
-    fu->times[fu->n++] = now;
+    if (fu)
+        fu->times[fu->n++] = now;
     fa->times[fa->n++] = now;
     return ADMIT;
+}
+
+/* How long the next lockout of f lasts: lockout_seconds, doubling with each one in a row. */
+static long lockout_for(const struct auth *a, const struct failure *f)
+{
+    long cap = a->cfg.lockout_seconds > AUTH_LOCKOUT_MAX_SECONDS ? a->cfg.lockout_seconds
+                                                                 : AUTH_LOCKOUT_MAX_SECONDS;
+    long s = a->cfg.lockout_seconds;
+    for (int i = 0; i < f->strikes && s < cap; i++)
+        s *= 2;
+    return s < cap ? s : cap;
 }
 
 /* The attempt failed: it stays counted, and enough of them lock the key. */
 static void failed_locked(struct auth *a, const char *key, time_t now)
 {
-    struct failure *f = failure_find_locked(a, key, false, now);
+    struct failure *f = key ? failure_find_locked(a, key, false, now) : NULL;
     if (!f || a->cfg.lockout_seconds <= 0 || f->n < a->cfg.max_failures)
         return;
-    f->locked_until = now + a->cfg.lockout_seconds;
+    if (f->strikes > 0 && now - f->locked_until >= AUTH_LOCKOUT_MAX_SECONDS)
+        f->strikes = 0; /* quiet for an hour: the run is over */
+    long secs = lockout_for(a, f);
+    f->locked_until = now + secs;
     f->n = 0;
-    log_warn("too many failed logins for %s: refused for %ld s", key, a->cfg.lockout_seconds);
+    f->strikes++;
+    log_warn("too many failed logins for %s: refused for %ld s%s", key, secs,
+             key[0] == 'u' ? " (except from addresses it logged in from)" : "");
 }
 
-/* The attempt succeeded: it was no failure. */
+/* The attempt succeeded: it was no failure, and the lockouts in a row are over. */
 static void succeeded_locked(struct auth *a, const char *key, time_t when)
 {
-    struct failure *f = failure_find_locked(a, key, false, when);
+    struct failure *f = key ? failure_find_locked(a, key, false, when) : NULL;
+    if (f)
+        f->strikes = 0;
     for (int i = f ? f->n - 1 : -1; i >= 0; i--)
         if (f->times[i] == when) {
             memmove(&f->times[i], &f->times[i + 1], (size_t)(f->n - i - 1) * sizeof(time_t));
@@ -357,9 +379,11 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
     address_key(addr, akey, sizeof(akey));
     time_t now = clock_now(a);
     pthread_mutex_lock(&a->lock);
-    long wait_u = locked_for_locked(a, ukey, now), wait_a = locked_for_locked(a, akey, now);
+    /* from where the user logged in before, a stranger's failures for it do not count */
+    const char *uk = auth_known_locked(a, user, akey, now) ? NULL : ukey;
+    long wait_u = uk ? locked_for_locked(a, uk, now) : 0, wait_a = locked_for_locked(a, akey, now);
     *retry_after = wait_u > wait_a ? wait_u : wait_a;
-    enum admission adm = *retry_after > 0 ? TOO_MANY : admit_locked(a, ukey, akey, now);
+    enum admission adm = *retry_after > 0 ? TOO_MANY : admit_locked(a, uk, akey, now);
     pthread_mutex_unlock(&a->lock);
     if (adm == TOO_MANY) {
         if (*retry_after <= 0)
@@ -380,11 +404,12 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
     int rc = auth_pam_check(a, user, password, id, e);
     pthread_mutex_lock(&a->lock);
     if (rc < 0) {
-        failed_locked(a, ukey, now);
+        failed_locked(a, uk, now);
         failed_locked(a, akey, now);
     } else {
-        succeeded_locked(a, ukey, now);
+        succeeded_locked(a, uk, now); /* from a known place the user's count was not touched */
         succeeded_locked(a, akey, now);
+        auth_known_add_locked(a, user, akey, now);
     }
     pthread_mutex_unlock(&a->lock);
     if (rc < 0) {

@@ -20,6 +20,8 @@
 #define PERMIT "kimchid-unit-permit"      /* every password is right */
 #define COUNTER "/tmp/kimchid-unit-pam.count"
 #define HOOK "/tmp/kimchid-unit-pam.sh"
+#define PASSWORD "kimchid-unit-pw" /* pam_unix: USER's password is "right" */
+#define USER "kimchid-unit-pw"
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {
@@ -44,6 +46,12 @@ static int setup_pam(void **state)
                "auth required pam_exec.so quiet " HOOK "\nauth requisite pam_deny.so\n"
                "account required pam_permit.so\n",
                0644);
+    /* a real account with a known password, checked by pam_unix as for any login */
+    if (system("id " USER " >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin " USER
+               " && echo " USER ":right | chpasswd") != 0)
+        return -1;
+    write_file("/etc/pam.d/" PASSWORD, "auth required pam_unix.so\naccount required pam_unix.so\n",
+               0644);
     write_file("/etc/pam.d/" PERMIT,
                "auth required pam_permit.so\naccount required pam_permit.so\n", 0644);
     return 0;
@@ -55,6 +63,9 @@ static int teardown_pam(void **state)
     unlink("/etc/pam.d/" DENY);
     unlink("/etc/pam.d/" SLOW_DENY);
     unlink("/etc/pam.d/" PERMIT);
+    unlink("/etc/pam.d/" PASSWORD);
+    if (system("userdel " USER " >/dev/null 2>&1") != 0)
+        fprintf(stderr, "could not remove the test account " USER "\n");
     unlink(HOOK);
     unlink(COUNTER);
     return 0;
@@ -196,6 +207,67 @@ static void sessions_are_capped_per_user_and_never_taken_from_others(void **stat
     auth_free(a);
 }
 
+static int login_pw(struct auth *a, const char *user, const char *password, const char *addr,
+                    long *retry)
+{
+    struct auth_identity id;
+    struct err e;
+    *retry = 0;
+    return auth_login(a, user, password, addr, NULL, &id, retry, &e) == 0 ? 0 : (int)e.code;
+}
+
+/* A stranger's failed logins for a user close it to new places, not to the places it logs
+ * in from: there the right password still works (and the address's own count still holds). */
+static void a_stranger_cannot_lock_a_user_out_of_its_known_places(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(PASSWORD, 30);
+    long retry;
+    assert_int_equal(login_pw(a, USER, "right", "192.0.2.50", &retry), 0); /* its desk */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            login_pw(a, USER, "wrong", i == 0 ? "203.0.113.1" : "203.0.113.2", &retry), ERR_AUTH);
+    assert_int_equal(login_pw(a, USER, "right", "198.51.100.3", &retry), ERR_BUSY);
+    assert_int_equal(retry, 60);                                             /* a new place waits */
+    assert_int_equal(login_pw(a, USER, "right", "192.0.2.50", &retry), 0); /* it does not */
+    for (int i = 0; i < 3; i++) /* ...but its address's own count holds */
+        assert_int_equal(login_pw(a, USER, "wrong", "192.0.2.50", &retry), ERR_AUTH);
+    assert_int_equal(login_pw(a, USER, "right", "192.0.2.50", &retry), ERR_BUSY);
+    fake_now += AUTH_KNOWN_SECONDS + 61; /* a place not used for 30 days is new again */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(login_pw(a, USER, "wrong", "203.0.113.3", &retry), ERR_AUTH);
+    assert_int_equal(login_pw(a, USER, "right", "192.0.2.51", &retry), ERR_BUSY);
+    assert_int_equal(retry, 60); /* an hour after the last lockout, the doubling starts over */
+    auth_free(a);
+}
+
+/* Each lockout in a row lasts twice the one before (60, 120, 240 s); a success ends the run. */
+static void lockouts_in_a_row_grow(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(PASSWORD, 30);
+    long retry, want = 60;
+    for (int round = 0; round < 3; round++, want *= 2) {
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(login_pw(a, USER, "wrong", "203.0.113.9", &retry), ERR_AUTH);
+        assert_int_equal(login_pw(a, USER, "right", "203.0.113.9", &retry), ERR_BUSY);
+        assert_int_equal(retry, want);
+        fake_now += want;
+    }
+    assert_int_equal(login_pw(a, USER, "right", "203.0.113.9", &retry), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(login_pw(a, "u8", "wrong", "203.0.113.9", &retry), ERR_AUTH);
+    assert_int_equal(login_pw(a, "u8", "right", "203.0.113.10", &retry), ERR_BUSY);
+    assert_int_equal(retry, 60); /* u8 starts at the first step; so did the address: */
+    fake_now += 61;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(login_pw(a, "u7", "wrong", "203.0.113.9", &retry), ERR_AUTH);
+    assert_int_equal(login_pw(a, "u7", "right", "203.0.113.11", &retry), ERR_BUSY);
+    assert_int_equal(login_pw(a, "u6", "right", "203.0.113.9", &retry), ERR_BUSY);
+    assert_int_equal(retry, 120); /* the address's second lockout since its success... */
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +275,8 @@ int main(void)
         cmocka_unit_test(a_full_failure_table_fails_closed_then_recovers),
         cmocka_unit_test(ipv6_addresses_count_by_their_64),
         cmocka_unit_test(sessions_are_capped_per_user_and_never_taken_from_others),
+        cmocka_unit_test(a_stranger_cannot_lock_a_user_out_of_its_known_places),
+        cmocka_unit_test(lockouts_in_a_row_grow),
     };
     return cmocka_run_group_tests(tests, setup_pam, teardown_pam);
 }

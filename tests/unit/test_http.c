@@ -12,8 +12,9 @@
 static void addresses_and_local_names_are_answered(void **state)
 {
     (void)state;
-    const char *ok[] = {"127.0.0.1", "198.18.0.1:8001", "[::1]", "[fd00::2]:8443", "localhost",
-                        "LOCALHOST:8001", "kvm1", "kvm1.example.com", "KVM1.Example.COM.:443"};
+    const char *ok[] = {"127.0.0.1",      "198.18.0.1:8001",  "[::1]",
+                        "[fd00::2]:8443", "localhost",        "LOCALHOST:8001",
+                        "kvm1",           "kvm1.example.com", "KVM1.Example.COM.:443"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         assert_true(http_host_allowed(ok[i], "kvm1.example.com", NULL));
     assert_true(http_host_allowed(NULL, "kvm1", NULL)); /* HTTP/1.0 */
@@ -22,9 +23,16 @@ static void addresses_and_local_names_are_answered(void **state)
 static void other_names_are_refused(void **state)
 {
     (void)state;
-    const char *bad[] = {"evil.example",     "kvm1.evil.example", "kvm", "kvm1x",
-                         "[not-an-address]", "[::1]x",            "",    ":8001",
-                         "127.0.0.1.evil",   "localhost.evil"};
+    const char *bad[] = {"evil.example",
+                         "kvm1.evil.example",
+                         "kvm",
+                         "kvm1x",
+                         "[not-an-address]",
+                         "[::1]x",
+                         "",
+                         ":8001",
+                         "127.0.0.1.evil",
+                         "localhost.evil"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(http_host_allowed(bad[i], "kvm1.example.com", NULL));
     assert_false(http_host_allowed("anything", "", NULL)); /* no host name known */
