@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,20 @@
 #include "virt/virt.h"
 
 #define PURGE_PERIOD_S 60
+
+/* Each HTTP connection takes two descriptors (its socket and the guard's duplicate, see
+ * http/guard.c): raise the soft limit towards the hard one so 1024 connections fit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= 4096)
+        return;
+    r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > 4096 ? 4096 : r.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur < 4096)
+        log_warn("only %lu file descriptors allowed: fewer HTTP connections fit (raise "
+                 "LimitNOFILE)",
+                 (unsigned long)r.rlim_cur);
+}
 
 static int make_state_dir(const char *dir, struct err *e)
 {
@@ -171,6 +186,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit the mask */
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     if (check_config(&cfg, &e) < 0 || make_state_dir(cfg.state_dir, &e) < 0 ||
         state_lock(cfg.state_dir, &e) < 0 || start(&d, &cfg, &e) < 0) {
         log_error("%s", e.msg);

@@ -10,6 +10,24 @@
  * comma-separated `names` (--server-name). */
 bool http_host_allowed(const char *host, const char *hostname, const char *names);
 
+/* guard.c: deadlines for slow clients and a per-address cap (see guard.c). */
+struct guard_limits {
+    int max_connections; /* libmicrohttpd's limit: at 3/4 of it, `pressed_seconds` applies */
+    int per_address;     /* connections from one address (an IPv6 /64) */
+    long header_seconds; /* from connect (or the previous request's end) to a whole header */
+    long body_seconds;   /* from the header to the whole body */
+    long pressed_seconds;
+};
+enum guard_phase { GUARD_HEADERS, GUARD_SERVING, GUARD_DONE };
+struct guard;
+struct guard *guard_new(const struct guard_limits *lim);
+void guard_free(struct guard *g);
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback (cls: the guard). */
+void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode toe);
+/* Where the connection's current request is. */
+void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phase);
+
 /* Serves a file below ui_dir for GET/HEAD of `url`; queues the response. */
 enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, const char *url,
                                   const char *method);

@@ -23,7 +23,16 @@ struct http_server {
     char trusted_proxy[INET6_ADDRSTRLEN]; /* empty: none */
     char hostname[256];                   /* this machine's, read at start */
     const char *server_names;             /* --server-name, or NULL */
+    struct guard *guard;
 };
+
+/* Room for everyone: a few addresses cannot take all connections (32 x 32 are needed), slow
+ * clients are cut at their deadline, and sooner when 3/4 of the connections are taken. */
+static const struct guard_limits LIMITS = {.max_connections = 1024,
+                                           .per_address = 32,
+                                           .header_seconds = 10,
+                                           .body_seconds = 30,
+                                           .pressed_seconds = 2};
 
 /* Per-request state: the body so far. Freed in on_completed. */
 struct req_state {
@@ -192,7 +201,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)version;
     struct req_state *st = *con_cls;
+    struct http_server *s = cls;
     if (!st) {
+        guard_mark(s->guard, c, GUARD_HEADERS);
         if (declared_too_large(c))
             return too_large(c); /* answered before reading the body */
         if (!(st = calloc(1, sizeof(*st))))
@@ -209,15 +220,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (st->too_large)
         return too_large(c);
-    return dispatch(cls, c, url, method, st);
+    guard_mark(s->guard, c, GUARD_SERVING);
+    return dispatch(s, c, url, method, st);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
     (void)toe;
+    struct http_server *s = cls;
+    guard_mark(s->guard, c, GUARD_DONE);
     struct req_state *st = *con_cls;
     if (!st)
         return;
@@ -285,6 +297,11 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0)
         s->hostname[0] = 0;
     s->server_names = cfg->server_names;
+    if (!(s->guard = guard_new(&LIMITS))) {
+        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        free(s);
+        return NULL;
+    }
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                          (cfg->cert_pem ? MHD_USE_TLS : 0);
@@ -297,13 +314,16 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, guard_notify, s->guard, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)LIMITS.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)LIMITS.per_address, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+        cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_INTERNAL, "KCHD0002E",
                 "Cannot listen on %s port %d (is another process using it?).", cfg->addr,
                 cfg->port);
+        guard_free(s->guard);
         free(s);
         return NULL;
     }
@@ -315,5 +335,6 @@ void http_server_stop(struct http_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    guard_free(s->guard);
     free(s);
 }

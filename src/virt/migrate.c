@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -199,13 +200,6 @@ struct poller {
     pthread_t thread;
 };
 
-static long long ms_since(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (now.tv_sec - t->tv_sec) * 1000LL + (now.tv_nsec - t->tv_nsec) / 1000000LL;
-}
-
 /* libvirt gives no rate for the disk mirror: the average since the disk phase began. */
 static void disk_rate(struct virt_watch *p, struct virt_job_info *i)
 {
@@ -216,7 +210,7 @@ static void disk_rate(struct virt_watch *p, struct virt_job_info *i)
         clock_gettime(CLOCK_MONOTONIC, &p->disk_first_at);
         return;
     }
-    long long ms = ms_since(&p->disk_first_at);
+    long long ms = clock_ms_since(&p->disk_first_at);
     if (i->memory_bps < 0 && ms > 0 && i->disk_processed > p->disk_first)
         i->memory_bps = (i->disk_processed - p->disk_first) * 1000 / ms;
     estimate_remaining(i);
@@ -240,7 +234,7 @@ static void stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_
         clock_gettime(CLOCK_MONOTONIC, &s->last_change);
         return;
     }
-    if (s->stalled || s->stall_ms <= 0 || ms_since(&s->last_change) < s->stall_ms)
+    if (s->stalled || s->stall_ms <= 0 || clock_ms_since(&s->last_change) < s->stall_ms)
         return;
     if (virDomainAbortJob(d) == 0) {
         s->stalled = true;
@@ -268,7 +262,7 @@ int virt_stall_error(struct err *e, const char *host, long stall_ms)
  * here): kill it there, which libvirt does without the monitor. */
 static void unstick(struct virt_watch *p)
 {
-    if (!p->stall.stalled || p->unstuck || ms_since(&p->stall.stalled_at) < UNSTICK_AFTER_MS)
+    if (!p->stall.stalled || p->unstuck || clock_ms_since(&p->stall.stalled_at) < UNSTICK_AFTER_MS)
         return;
     p->unstuck = true;
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -312,11 +306,7 @@ static void *poll_loop(void *arg)
     struct poller *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += VIRT_POLL_MS * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        struct timespec ts = clock_after(CLOCK_REALTIME, VIRT_POLL_MS);
         pthread_cond_timedwait(&p->cond, &p->lock, &ts);
         if (p->done)
             break;
@@ -475,12 +465,12 @@ static void on_copied(void *opaque, unsigned long long bytes)
     i->disk_processed += (long long)bytes;
     i->data_processed = i->disk_processed;
     i->data_remaining = i->data_total > i->data_processed ? i->data_total - i->data_processed : 0;
-    i->elapsed_ms = ms_since(&sp->start);
+    i->elapsed_ms = clock_ms_since(&sp->start);
     i->memory_bps = i->elapsed_ms > 0 ? i->disk_processed * 1000 / i->elapsed_ms : -1;
     i->remaining_ms = -1;
     estimate_remaining(i);
     i->percent = i->data_total > 0 ? 100.0 * (double)i->data_processed / (double)i->data_total : -1;
-    if (ms_since(&sp->last) >= VIRT_POLL_MS) {
+    if (clock_ms_since(&sp->last) >= VIRT_POLL_MS) {
         clock_gettime(CLOCK_MONOTONIC, &sp->last);
         sp->fn(sp->opaque, i);
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -59,14 +60,7 @@ static void *open_thread(void *arg)
 /* Waits until the open is done or `ms` pass; true when done. Called with o->lock held. */
 static bool wait_done(struct opener *o, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_after(CLOCK_MONOTONIC, ms);
     while (!o->done && pthread_cond_timedwait(&o->done_cv, &o->lock, &until) != ETIMEDOUT)
         ;
     return o->done;

@@ -225,10 +225,10 @@ static void a_stranger_cannot_lock_a_user_out_of_its_known_places(void **state)
     long retry;
     assert_int_equal(login_pw(a, USER, "right", "192.0.2.50", &retry), 0); /* its desk */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            login_pw(a, USER, "wrong", i == 0 ? "203.0.113.1" : "203.0.113.2", &retry), ERR_AUTH);
+        assert_int_equal(login_pw(a, USER, "wrong", i == 0 ? "203.0.113.1" : "203.0.113.2", &retry),
+                         ERR_AUTH);
     assert_int_equal(login_pw(a, USER, "right", "198.51.100.3", &retry), ERR_BUSY);
-    assert_int_equal(retry, 60);                                             /* a new place waits */
+    assert_int_equal(retry, 60);                                           /* a new place waits */
     assert_int_equal(login_pw(a, USER, "right", "192.0.2.50", &retry), 0); /* it does not */
     for (int i = 0; i < 3; i++) /* ...but its address's own count holds */
         assert_int_equal(login_pw(a, USER, "wrong", "192.0.2.50", &retry), ERR_AUTH);

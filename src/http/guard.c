@@ -1,0 +1,226 @@
+/* guard.c - slow clients hold up nobody. libmicrohttpd's own timeout is for idleness only: a
+ * client that sends one header line every few seconds (slowloris), or stalls in the TLS
+ * handshake, keeps its connection, and enough of them fill every slot. The guard gives each
+ * request a deadline from the moment the connection opened (or its previous request ended)
+ * to a complete header, and then to a complete body; when the server fills up, unfinished
+ * requests get a much shorter one, so a new client still finds a free slot. Connections from
+ * one address (an IPv6 /64) are capped here too. It ends a connection by shutting down a
+ * duplicate of its socket, which makes libmicrohttpd's own thread see the end and close it. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../util/clock.h"
+#include "../util/log.h"
+#include "http_priv.h"
+
+struct slot {
+    int fd;                /* our duplicate of the connection's socket */
+    struct timespec since; /* when the current request's clock started */
+    bool headers;          /* the header is in: the body's deadline runs */
+    bool serving;          /* kimchid's handler runs: never cut */
+    bool cut;
+    char key[INET6_ADDRSTRLEN + 4]; /* the address, or an IPv6 /64 */
+};
+
+struct guard {
+    pthread_mutex_t lock;
+    pthread_cond_t stop_cv;
+    bool stopping;
+    pthread_t thread;
+    struct slot **slots;
+    size_t n, cap;
+    struct guard_limits lim;
+    unsigned long cut_total;
+};
+
+static void address_key(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(out, len, "?");
+    if (sa && sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED(&a))
+            memset(&a.s6_addr[8], 0, 8); /* one site (or one attacker) holds a whole /64 */
+        inet_ntop(AF_INET6, &a, out, (socklen_t)len);
+    }
+}
+
+/* Ends the connection (its thread closes it); called with g->lock held. */
+static void cut_locked(struct guard *g, struct slot *s, const char *why)
+{
+    if (s->cut)
+        return;
+    s->cut = true;
+    g->cut_total++;
+    shutdown(s->fd, SHUT_RDWR);
+    log_debug("http: closed a connection from %s: %s", s->key, why);
+}
+
+static void add(struct guard *g, struct MHD_Connection *c, void **socket_context)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct slot *s = calloc(1, sizeof(*s));
+    if (!s || !ci || (s->fd = dup(ci->connect_fd)) < 0) {
+        free(s);
+        return; /* unguarded: libmicrohttpd's idle timeout still holds */
+    }
+    clock_gettime(CLOCK_MONOTONIC, &s->since);
+    address_key(c, s->key, sizeof(s->key));
+    pthread_mutex_lock(&g->lock);
+    size_t same = 0;
+    for (size_t i = 0; i < g->n; i++)
+        same += strcmp(g->slots[i]->key, s->key) == 0;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 64;
+        struct slot **n = realloc(g->slots, cap * sizeof(*n));
+        if (n) {
+            g->slots = n;
+            g->cap = cap;
+        }
+    }
+    if (g->n < g->cap) {
+        g->slots[g->n++] = s;
+        *socket_context = s;
+        if (same >= (size_t)g->lim.per_address)
+            cut_locked(g, s, "too many connections from its address");
+    } else {
+        close(s->fd);
+        free(s);
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void drop(struct guard *g, struct slot *s)
+{
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; i < g->n; i++)
+        if (g->slots[i] == s) {
+            g->slots[i] = g->slots[--g->n];
+            break;
+        }
+    pthread_mutex_unlock(&g->lock);
+    close(s->fd);
+    free(s);
+}
+
+void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode toe)
+{
+    struct guard *g = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        add(g, c, socket_context);
+    else if (*socket_context)
+        drop(g, *socket_context);
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = NULL;
+}
+
+static struct slot *slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phase)
+{
+    struct slot *s = slot_of(c);
+    if (!s)
+        return;
+    pthread_mutex_lock(&g->lock);
+    if (phase == GUARD_HEADERS) {
+        s->headers = true;
+        clock_gettime(CLOCK_MONOTONIC, &s->since);
+    } else if (phase == GUARD_SERVING) {
+        s->serving = true;
+    } else { /* GUARD_DONE: the next request on this connection starts its own clock */
+        s->headers = s->serving = false;
+        clock_gettime(CLOCK_MONOTONIC, &s->since);
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void sweep_locked(struct guard *g)
+{
+    bool pressed = g->n * 4 >= (size_t)g->lim.max_connections * 3;
+    long header_ms = (pressed ? g->lim.pressed_seconds : g->lim.header_seconds) * 1000L;
+    for (size_t i = 0; i < g->n; i++) {
+        struct slot *s = g->slots[i];
+        long long ms = clock_ms_since(&s->since);
+        if (s->serving || s->cut)
+            continue;
+        if (!s->headers && ms > header_ms)
+            cut_locked(g, s,
+                       pressed ? "no complete request header in time, server busy"
+                               : "no complete request header in time");
+        else if (s->headers && ms > g->lim.body_seconds * 1000L)
+            cut_locked(g, s, "no complete request body in time");
+    }
+}
+
+static void *watch(void *arg)
+{
+    struct guard *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->stopping) {
+        struct timespec until = clock_after(CLOCK_MONOTONIC, 250);
+        pthread_cond_timedwait(&g->stop_cv, &g->lock, &until);
+        if (!g->stopping)
+            sweep_locked(g);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
+struct guard *guard_new(const struct guard_limits *lim)
+{
+    struct guard *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->lim = *lim;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->stop_cv, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&g->thread, NULL, watch, g) != 0) {
+        pthread_cond_destroy(&g->stop_cv);
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* After the daemon stopped (every connection closed and dropped). */
+void guard_free(struct guard *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->stopping = true;
+    pthread_cond_signal(&g->stop_cv);
+    pthread_mutex_unlock(&g->lock);
+    pthread_join(g->thread, NULL);
+    for (size_t i = 0; i < g->n; i++) {
+        close(g->slots[i]->fd);
+        free(g->slots[i]);
+    }
+    free(g->slots);
+    pthread_cond_destroy(&g->stop_cv);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}

@@ -1,0 +1,13 @@
+/* clock.h - deadlines and elapsed time in milliseconds. */
+#ifndef KIMCHID_CLOCK_H
+#define KIMCHID_CLOCK_H
+
+#include <time.h>
+
+/* The time `ms` from now on clock `clk` (for pthread_cond_timedwait and the like). */
+struct timespec clock_after(clockid_t clk, long ms);
+
+/* Milliseconds since `t`, a CLOCK_MONOTONIC time. */
+long long clock_ms_since(const struct timespec *t);
+
+#endif
