@@ -18,6 +18,11 @@ struct auth_identity;
 /* Returns the value of query parameter `key` (borrowed) or NULL. */
 typedef const char *(*api_query_fn)(void *cls, const char *key);
 
+/* Calls fn for each query parameter in order; fn returns false to stop. */
+typedef void (*api_query_each_fn)(void *cls,
+                                  bool (*fn)(void *ctx, const char *key, const char *value),
+                                  void *ctx);
+
 /* The longest request path the API reads; the HTTP layer refuses longer ones (400). */
 #define API_MAX_PATH 4096
 
@@ -33,6 +38,7 @@ struct api_request {
     const char *peer;                /* client address, for the login lockout */
     bool tls;                        /* the request came over TLS (cookies get Secure) */
     const struct auth_identity *who; /* set by the gate for handlers */
+    api_query_each_fn query_each;    /* every query parameter (with query_cls); may be NULL */
 };
 
 struct api_reply {

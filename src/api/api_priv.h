@@ -33,6 +33,10 @@ json_t *api_body(const struct api_request *req, const struct jsonv_field *fields
  * "/action" appended when given: what tasks name in target_uri. */
 void api_vm_uri(const char *name, const char *action, char *out, size_t len);
 
+/* filter.c: `list` (stolen) filtered by the request's query parameters as Wok does (see
+ * filter.c); NULL with a 400 in `e` for a bad filter. */
+json_t *api_filter(const struct api_request *req, json_t *list, struct err *e);
+
 /* vms.c */
 int api_vms_list(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);

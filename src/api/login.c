@@ -55,14 +55,12 @@ int api_logout(struct api_ctx *ctx, const struct api_request *req, const char *c
                struct api_reply *rep, struct err *e)
 {
     (void)p;
-    (void)e;
     char token[AUTH_TOKEN_LEN + 2];
     api_cookie_token(req, token, sizeof(token));
     if (ctx->auth && token[0])
         auth_logout(ctx->auth, token);
     set_cookie(ctx, req, rep, "");
-    rep->status = 204;
-    return 0;
+    return api_reply_json(rep, 200, json_object(), e); /* Wok answers 200 {} */
 }
 
 int api_session_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,

@@ -15,7 +15,7 @@
 static const struct jsonv_field migrate_fields[] = {
     {"remote_host", JSONV_STRING, false}, {"user", JSONV_STRING, false},
     {"password", JSONV_STRING, false},    {"delete_source", JSONV_BOOL, false},
-    {"bandwidth", JSONV_INT, false},
+    {"bandwidth", JSONV_INT, false},      {"enable_rdma", JSONV_BOOL, false},
 };
 
 static bool blank(const char *s)
@@ -54,6 +54,10 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
     if (net_host_check(r->remote_host, e) < 0 || (user && *user && net_user_check(user, e) < 0) ||
         (pw && *pw && check_password(pw, e) < 0))
         return -1;
+    if (json_is_true(json_object_get(body, "enable_rdma")))
+        return err_set(e, ERR_INVALID, "KCHMIGR0027E",
+                       "Migration over RDMA is not supported by kimchid: send \"enable_rdma\": "
+                       "false, or leave it out, to migrate over TCP.");
     if (bw && (json_integer_value(bw) < 1 || json_integer_value(bw) > MAX_BANDWIDTH))
         return err_set(e, ERR_INVALID, "KCHVM0069E",
                        "The parameter \"bandwidth\" must be from 1 to %d (MiB/s).", MAX_BANDWIDTH);
@@ -88,7 +92,8 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
     if (virt_name_check(p[0], e) < 0 ||
         !(body = api_body(req, migrate_fields, ARRAY_SIZE(migrate_fields), e)))
         goto cleanup;
-    if (check_fields(body, &r, e) < 0 || check_state(ctx, p[0], e) < 0 ||
+    /* an unknown guest is 404 before anything about the host, as in Kimchi */
+    if (check_state(ctx, p[0], e) < 0 || check_fields(body, &r, e) < 0 ||
         virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0)
         goto cleanup;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password")))) {

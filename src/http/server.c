@@ -56,6 +56,26 @@ static const char *query_value(void *cls, const char *key)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct each_arg {
+    bool (*fn)(void *ctx, const char *key, const char *value);
+    void *ctx;
+};
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    struct each_arg *a = cls;
+    return a->fn(a->ctx, key, value ? value : "") ? MHD_YES : MHD_NO;
+}
+
+static void query_each(void *cls, bool (*fn)(void *ctx, const char *key, const char *value),
+                       void *ctx)
+{
+    struct each_arg a = {fn, ctx};
+    MHD_get_connection_values(cls, MHD_GET_ARGUMENT_KIND, each_value, &a);
+}
+
 static const char *header_value(void *cls, const char *key)
 {
     return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, key);
@@ -178,8 +198,9 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     forwarded(s, c, peer, sizeof(peer), &tls);
     if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
-    struct api_request req = {method,       url, st->body.data, st->body.len, query_value, c,
-                              header_value, c,   peer,          tls,          NULL};
+    struct api_request req = {method,      url, st->body.data, st->body.len,
+                              query_value, c,   header_value,  c,
+                              peer,        tls, NULL,          query_each};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);

@@ -6,7 +6,7 @@ start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 req POST /vms/alpha/clone
 ok "clone of a shut-off guest: 202" eq "$STATUS" 202
 ok "202 body is a running task" eq "$(jq_get .status)" running
-ok "task target_uri names the new guest" eq "$(jq_get .target_uri)" /plugins/kimchi/vms/alpha-clone-1
+ok "task target_uri names the new guest" eq "$(jq_get .target_uri)" /plugins/kimchi/vms/alpha-clone-1/clone
 id=$(jq_get .id)
 ok "task id is a string" eq "$(echo "$BODY" | jq -r '.id | type')" string
 wait_task "$id"
@@ -19,12 +19,12 @@ ok "the clone keeps memory and CPUs" eq "$(jq_get '"\(.memory.current) \(.cpu_in
 
 req POST /vms/alpha/clone
 wait_task "$(jq_get .id)"
-ok "a second clone is alpha-clone-2" eq "$(jq_get .target_uri)" /plugins/kimchi/vms/alpha-clone-2
+ok "a second clone is alpha-clone-2" eq "$(jq_get .target_uri)" /plugins/kimchi/vms/alpha-clone-2/clone
 ok "second clone finished (its volume name did not collide)" eq "$(jq_get .status)" finished
 
 req POST /vms/alpha/clone '{"name":"my-copy"}'
 wait_task "$(jq_get .id)"
-ok "clone with a chosen name" eq "$(jq_get '.status + " " + .target_uri')" "finished /plugins/kimchi/vms/my-copy"
+ok "clone with a chosen name" eq "$(jq_get '.status + " " + .target_uri')" "finished /plugins/kimchi/vms/my-copy/clone"
 
 req POST /vms/busy/clone
 ok "clone of a running guest: 400" eq "$STATUS $(jq_get .reason)" '400 KCHVM0033E: Virtual machine "busy" must be shut off before it can be cloned (its state is "running").'
@@ -44,7 +44,7 @@ req GET /tasks
 ok "GET /tasks lists all four" eq "$(jq_get length)" 4
 req GET "/tasks?status=failed"
 ok "GET /tasks?status=failed filters" eq "$(jq_get '[.[].status] | unique | join(",")')" failed
-req GET "/tasks?target_uri=/plugins/kimchi/vms/my-copy"
+req GET "/tasks?target_uri=/plugins/kimchi/vms/my-copy/clone"
 ok "GET /tasks?target_uri= filters" eq "$(jq_get 'length')" 1
 
 stop_kimchid

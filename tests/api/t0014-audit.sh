@@ -38,7 +38,7 @@ req POST /vms/alpha/clone
 id=$(jq_get .id)
 ok "a clone: 202 and the task it started" line_with 'request="POST /plugins/kimchi/vms/alpha/clone"' "outcome=\"202 task $id\""
 wait_task "$id"
-ok "...and the task's end, under its id" line_with "request=\"task $id /plugins/kimchi/vms/alpha-clone-1\"" 'outcome="finished: OK"'
+ok "...and the task's end, under its id" line_with "request=\"task $id /plugins/kimchi/vms/alpha-clone-1/clone\"" 'outcome="finished: OK"'
 req GET /vms
 ok "reads are not audited" no_match "$AUD" -q 'request="GET '
 ok "the trail is root's only (mode 0600)" eq "$(stat -c %a "$AUD")" 600

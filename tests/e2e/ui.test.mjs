@@ -374,7 +374,7 @@ test('a guest named with %, spaces and accents is listed, cloned and migrated by
     (await (await fetch('/plugins/kimchi/tasks', { headers: { Accept: 'application/json' } })).json()));
   assert.ok(tasks.some((t) => t.target_uri === '/plugins/kimchi/vms/50%25off%20%C3%A9t%C3%A9%20x/migrate'),
     'the task names the guest percent-encoded');
-  assert.ok(tasks.some((t) => t.target_uri === '/plugins/kimchi/vms/50%25off%20%C3%A9t%C3%A9%20x-clone-1'),
+  assert.ok(tasks.some((t) => t.target_uri === '/plugins/kimchi/vms/50%25off%20%C3%A9t%C3%A9%20x-clone-1/clone'),
     "the clone's task names the new guest percent-encoded");
   await moved.locator('button[aria-label="Dismiss"]').click();
 });

@@ -208,8 +208,10 @@ lab guest a vm-term 128 fill persistent
 migrate vm-term '{"remote_host":"host-b","bandwidth":3}'
 term_id=$ID
 ok "the migration is moving data" wait_moving "$term_id"
+sigterms=$(grep -c "signal 15: shutting down" "$KLOG" || true) # earlier runs log there too
 kill -TERM "$KPID"
-sleep 1
+terminating() { [ "$(grep -c "signal 15: shutting down" "$KLOG")" -gt "$sigterms" ]; }
+ok "kimchid took the SIGTERM" eventually 5 terminating
 req GET /vms
 ok "after SIGTERM, with a migration running, reads still work" eq "$STATUS" 200
 req POST /vms/vm-off/clone

@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { notify } from './notify.js';
 
 const MIGRATE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/migrate$/;
+const CLONE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/clone$/; // Kimchi's: the new guest, + /clone
 const watched = new Map(); // task id -> { kind, guest, task }
 const cloneSources = new Map(); // task id -> source guest (clones started from this page)
 
@@ -48,7 +49,7 @@ function announce(w, task) {
     const what = task.message.replace(/^OK: /, '');
     notify(ok ? `Migration finished: ${what}.` : task.message, { error: !ok });
   } else {
-    const name = nameFromUri((task.target_uri ?? '').split('/').pop());
+    const name = nameFromUri(CLONE_RE.exec(task.target_uri ?? '')?.[1] ?? '');
     notify(ok ? `"${w.guest}" was cloned as "${name}".` : task.message, { error: !ok });
   }
 }
