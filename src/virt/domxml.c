@@ -35,6 +35,30 @@ static char *xpath_str(xmlXPathContextPtr ctx, const char *expr)
     return s;
 }
 
+/* Every node of `expr` as text, space-separated; NULL when there is none. */
+static char *xpath_words(xmlXPathContextPtr ctx, const char *expr)
+{
+    xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
+    char *out = NULL;
+    size_t len = 0;
+    for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
+        xmlChar *v = xmlNodeGetContent(o->nodesetval->nodeTab[i]);
+        size_t n = v ? strlen((const char *)v) : 0;
+        char *grown = n ? realloc(out, len + n + 2) : out;
+        if (n && grown) {
+            out = grown;
+            if (len)
+                out[len++] = ' ';
+            memcpy(out + len, v, n + 1);
+            len += n;
+        }
+        xmlFree(v);
+    }
+    if (o)
+        xmlXPathFreeObject(o);
+    return out;
+}
+
 static unsigned long long unit_factor(const char *unit)
 {
     if (!unit || !strcmp(unit, "KiB") || !strcmp(unit, "k") || !strcmp(unit, "K"))
@@ -114,6 +138,10 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     info->maxvcpus = xpath_uint(ctx, "string(/domain/vcpu)", 1);
     info->vcpus = xpath_uint(ctx, "string(/domain/vcpu/@current)", info->maxvcpus);
     read_graphics(ctx, info);
+    info->bootorder = xpath_words(ctx, "/domain/os/boot/@dev");
+    char *menu = xpath_str(ctx, "string(/domain/os/bootmenu/@enable)");
+    info->bootmenu = menu && strcmp(menu, "yes") == 0;
+    free(menu);
     xmlXPathRegisterNs(ctx, (const xmlChar *)"k", (const xmlChar *)VIRT_META_NS);
     info->moved_host = xpath_str(ctx, "string(/domain/metadata/k:moved/@host)");
     info->moved_at = xpath_str(ctx, "string(/domain/metadata/k:moved/@at)");
@@ -131,7 +159,7 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
  * to virt_vm_info_clear and virt_vm_info_copy is a leak or a use-after-free. This stops the
  * build until both are updated and the size below with them (tests/unit/test_domxml.c). */
 #if __SIZEOF_POINTER__ == 8
-_Static_assert(sizeof(struct vm_info) == 128,
+_Static_assert(sizeof(struct vm_info) == 144,
                "struct vm_info changed: update virt_vm_info_clear/copy, then this size");
 #endif
 
@@ -144,6 +172,7 @@ void virt_vm_info_clear(struct vm_info *info)
     free(info->graphics_listen);
     free(info->moved_host);
     free(info->moved_at);
+    free(info->bootorder);
     memset(info, 0, sizeof(*info));
 }
 
@@ -157,12 +186,13 @@ int virt_vm_info_copy(struct vm_info *dst, const struct vm_info *src)
 {
     *dst = *src;
     dst->name = dst->title = dst->description = dst->graphics_type = NULL;
-    dst->graphics_listen = dst->moved_host = dst->moved_at = NULL;
+    dst->graphics_listen = dst->moved_host = dst->moved_at = dst->bootorder = NULL;
     bool ok = dup_opt(&dst->name, src->name) && dup_opt(&dst->title, src->title) &&
               dup_opt(&dst->description, src->description) &&
               dup_opt(&dst->graphics_type, src->graphics_type) &&
               dup_opt(&dst->graphics_listen, src->graphics_listen) &&
-              dup_opt(&dst->moved_host, src->moved_host) && dup_opt(&dst->moved_at, src->moved_at);
+              dup_opt(&dst->moved_host, src->moved_host) &&
+              dup_opt(&dst->moved_at, src->moved_at) && dup_opt(&dst->bootorder, src->bootorder);
     if (!ok)
         virt_vm_info_clear(dst);
     return ok ? 0 : -1;

@@ -94,25 +94,40 @@ static json_t *moved_json(const struct vm_info *in)
     return json_pack("{s:s, s:s?}", "host", in->moved_host, "at", in->moved_at);
 }
 
+/* Kimchi's bootorder: the boot devices in order, e.g. ["hd", "cdrom"]. */
+static json_t *bootorder_json(const char *words)
+{
+    json_t *a = json_array();
+    for (const char *p = words; p && *p;) {
+        size_t n = strcspn(p, " ");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (p[n] == ' ');
+    }
+    return a;
+}
+
 static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart)
 {
     json_t *graphics = json_pack(
         "{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type, "listen", in->graphics_listen,
         "port", in->graphics_port > 0 ? json_integer(in->graphics_port) : json_null(), "passwd",
         "passwdValidTo");
-    json_t *stats =
-        json_pack("{s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0, "net_throughput", 0,
-                  "net_throughput_peak", 100, "io_throughput", 0, "io_throughput_peak", 100);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, s:b, "
-                     "s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o}",
-                     "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
-                     "description", in->description ? in->description : "", "state",
-                     virt_state_name(state), "memory", "current",
-                     (json_int_t)(in->memory_kib / 1024), "maxmemory",
-                     (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
-                     "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
-                     autostart, "graphics", graphics, "stats", stats, "icon", "screenshot", "users",
-                     "groups", "access", "full", "moved_to", moved_json(in));
+    /* Kimchi's figures for a guest it has no samples of yet (kimchid computes none so far) */
+    json_t *stats = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0,
+                              "mem_utilization", 0, "net_throughput", 0, "net_throughput_peak", 100,
+                              "io_throughput", 0, "io_throughput_peak", 100);
+    json_t *vm = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
+        "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s}",
+        "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "", "description",
+        in->description ? in->description : "", "state", virt_state_name(state), "memory",
+        "current", (json_int_t)(in->memory_kib / 1024), "maxmemory",
+        (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus, "maxvcpus",
+        in->maxvcpus, "topology", "persistent", persistent, "autostart", autostart ? 1 : 0,
+        "graphics", graphics, "stats", stats, "icon", "screenshot", "users", "groups", "access",
+        "full", "moved_to", moved_json(in), "bootorder", bootorder_json(in->bootorder), "bootmenu",
+        in->bootmenu ? "yes" : "no");
+    return vm;
 }
 
 static int cmp_names(const void *a, const void *b)

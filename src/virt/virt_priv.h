@@ -25,6 +25,8 @@ struct vm_info {
     int graphics_port; /* -1: none or not yet assigned */
     char *moved_host;  /* kimchid's mark: this definition's guest moved there */
     char *moved_at;    /* ... at this time (ISO 8601, UTC) */
+    char *bootorder;   /* <os><boot dev=…/> in order, space-separated ("hd cdrom"), or NULL */
+    bool bootmenu;     /* <os><bootmenu enable='yes'/> */
 };
 
 /* The namespace of kimchid's own domain metadata. */

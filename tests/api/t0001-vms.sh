@@ -6,7 +6,7 @@ start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 req GET /vms
 ok "GET /vms is 200" eq "$STATUS" 200
 ok "GET /vms lists the three guests sorted" eq "$(jq_get '[.[].name] | join(",")')" "alpha,busy,outside"
-ok "every VM object has all of Kimchi's fields" eq "$(jq_get '[.[] | has("name","uuid","title","description","state","memory","cpu_info","persistent","autostart","graphics","stats","icon","screenshot","users","groups","access") ] | all')" true
+ok "every VM object has all of Kimchi's fields" eq "$(jq_get '[.[] | has("name","uuid","title","description","state","memory","cpu_info","persistent","autostart","graphics","stats","icon","screenshot","users","groups","access","bootorder","bootmenu") ] | all')" true
 
 req GET /vms/alpha
 ok "GET /vms/alpha is 200" eq "$STATUS" 200
@@ -15,7 +15,8 @@ ok "uuid" eq "$(jq_get .uuid)" 11111111-2222-3333-4444-555555555501
 ok "title and description from the XML" eq "$(jq_get '.title + "|" + .description')" "Alpha guest|first test guest"
 ok "memory in MiB (current, maxmemory)" eq "$(jq_get '"\(.memory.current) \(.memory.maxmemory)"')" "256 512"
 ok "cpu_info vcpus/maxvcpus" eq "$(jq_get '"\(.cpu_info.vcpus) \(.cpu_info.maxvcpus)"')" "1 2"
-ok "persistent and autostart are booleans" eq "$(jq_get '"\(.persistent) \(.autostart)"')" "true false"
+ok "persistent is a boolean, autostart a number (libvirt's 0 or 1, as Kimchi sends it)" \
+  eq "$(jq_get '"\(.persistent) \(.autostart) \(.autostart | type)"')" "true 0 number"
 ok "graphics type and listen" eq "$(jq_get '"\(.graphics.type) \(.graphics.listen)"')" "vnc 127.0.0.1"
 ok "graphics password is never shown" eq "$(jq_get .graphics.passwd)" null
 ok "stats present with neutral values" eq "$(jq_get .stats.cpu_utilization)" 0

@@ -3,9 +3,10 @@
 # are regular expressions matched at the start of the field (Wok's re.match), with the exact
 # patterns Kimchi's UI sends; a clone task's target_uri ends in /clone; the migrate dialog's
 # enable_rdma is accepted; logout answers 200 {}; migrating an unknown guest is 404 before
-# anything about the host.
+# anything about the host; the VM object has every key Kimchi's lookup returns, with its type.
 . "$(dirname "$0")/../lib.sh"
 start_kimchid --uri "test://$ROOT/tests/api/node.xml"
+jqc() { echo "$BODY" | jq -c "$1"; }
 
 req POST /vms/alpha/clone
 wait_task "$(jq_get .id)"
@@ -27,6 +28,19 @@ bad=$(tasks --data-urlencode 'target_uri=(' -w ' %{http_code}')
 ok "an invalid pattern: 400" eq "${bad##* }" 400
 ok "...saying which and what to do" eq "$(echo "${bad% *}" | jq -r .reason)" \
   'KCHAPI0015E: The filter target_uri="(" is not a valid regular expression. Fix the pattern, or filter by the exact value.'
+
+# the VM object: every key Kimchi's VMModel.lookup returns, with its JSON type
+req GET /vms/alpha
+ok "the VM object's keys have Kimchi's types" eq "$(jqc '{name, title, description, state,
+  stats, uuid, memory, cpu_info, screenshot, icon, graphics, users, groups, access, persistent,
+  bootorder, bootmenu, autostart} | map_values(type)')" \
+  '{"name":"string","title":"string","description":"string","state":"string","stats":"object","uuid":"string","memory":"object","cpu_info":"object","screenshot":"null","icon":"null","graphics":"object","users":"array","groups":"array","access":"string","persistent":"boolean","bootorder":"array","bootmenu":"string","autostart":"number"}'
+ok "...stats has Kimchi's six figures, mem_utilization included (the UI's memory bar)" \
+  eq "$(jqc '.stats | keys')" '["cpu_utilization","io_throughput","io_throughput_peak","mem_utilization","net_throughput","net_throughput_peak"]'
+ok "...graphics has Kimchi's five keys" eq "$(jqc '.graphics | keys')" '["listen","passwd","passwdValidTo","port","type"]'
+ok "...bootorder and bootmenu from the guest's XML" eq "$(jqc '[.bootorder, .bootmenu]')" '[["hd","cdrom"],"yes"]'
+req GET /vms/busy
+ok "...a guest without them: libvirt's default boot device, and \"no\"" eq "$(jqc '[.bootorder, .bootmenu]')" '[["hd"],"no"]'
 
 req POST /vms/nosuch/migrate '{"remote_host":"localhost"}'
 ok "migrating an unknown guest: 404 before anything about the host" eq "$STATUS $(jq_get .reason)" \

@@ -21,6 +21,7 @@ static const char FULL[] =
     "</metadata>"
     "<memory unit='MiB'>512</memory><currentMemory unit='KiB'>262144</currentMemory>"
     "<vcpu current='2'>4</vcpu>"
+    "<os><type>hvm</type><boot dev='network'/><boot dev='hd'/><bootmenu enable='yes'/></os>"
     "<devices><graphics type='vnc' port='5901' listen='127.0.0.1'/></devices></domain>";
 
 static void expect_full(const struct vm_info *i)
@@ -38,6 +39,8 @@ static void expect_full(const struct vm_info *i)
     assert_int_equal(i->graphics_port, 5901);
     assert_string_equal(i->moved_host, "host-b");
     assert_string_equal(i->moved_at, "2026-11-26T10:00:00Z");
+    assert_string_equal(i->bootorder, "network hd");
+    assert_true(i->bootmenu);
 }
 
 static void parse_reads_every_field(void **state)
@@ -63,6 +66,7 @@ static void copy_is_deep(void **state)
     assert_ptr_not_equal(src.graphics_type, dst.graphics_type);
     assert_ptr_not_equal(src.graphics_listen, dst.graphics_listen);
     assert_ptr_not_equal(src.moved_at, dst.moved_at);
+    assert_ptr_not_equal(src.bootorder, dst.bootorder);
     assert_ptr_not_equal(src.title, dst.title);
     assert_ptr_not_equal(src.moved_host, dst.moved_host);
     virt_vm_info_clear(&src);
@@ -84,6 +88,8 @@ static void copy_of_minimal(void **state)
     assert_null(dst.title);
     assert_null(dst.graphics_type);
     assert_null(dst.moved_host);
+    assert_null(dst.bootorder);
+    assert_false(dst.bootmenu);
     assert_int_equal(dst.graphics_port, -1);
     assert_int_equal(dst.vcpus, 1);
     virt_vm_info_clear(&dst);
