@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
+#include "../util/net.h"
 #include "auth_priv.h"
 
 #define MAX_SESSIONS 4096
@@ -345,19 +346,12 @@ static void succeeded_locked(struct auth *a, const char *key, time_t when)
         }
 }
 
-/* The key of an address: IPv4 as it is; IPv6 by its /64, which one site (or one attacker)
- * holds whole, so that rotating addresses inside it does not evade the count. */
+/* The key of an address: "a:" and its site (util/net.c: an IPv6 address by its /64). */
 static void address_key(const char *addr, char *out, size_t len)
 {
-    struct in6_addr a6;
-    if (addr && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
-        memset(&a6.s6_addr[8], 0, 8);
-        char net[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &a6, net, sizeof(net));
-        snprintf(out, len, "a:%s/64", net);
-        return;
-    }
-    snprintf(out, len, "a:%.64s", addr ? addr : "?");
+    char site[INET6_ADDRSTRLEN + 8];
+    net_site_key(addr, site, sizeof(site));
+    snprintf(out, len, "a:%s", site);
 }
 
 /* See AUTH_FAILURE_FLOOR_MS. */

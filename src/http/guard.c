@@ -18,6 +18,7 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
+#include "../util/net.h"
 #include "http_priv.h"
 
 struct slot {
@@ -26,7 +27,7 @@ struct slot {
     bool headers;          /* the header is in: the body's deadline runs */
     bool serving;          /* kimchid's handler runs: never cut */
     bool cut;
-    char key[INET6_ADDRSTRLEN + 4]; /* the address, or an IPv6 /64 */
+    char key[INET6_ADDRSTRLEN + 8]; /* the address, or an IPv6 /64 */
 };
 
 struct guard {
@@ -40,20 +41,12 @@ struct guard {
     unsigned long cut_total;
 };
 
+/* One site's connections count together (an IPv6 /64: util/net.c). */
 static void address_key(struct MHD_Connection *c, char *out, size_t len)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    snprintf(out, len, "?");
-    if (sa && sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (!IN6_IS_ADDR_V4MAPPED(&a))
-            memset(&a.s6_addr[8], 0, 8); /* one site (or one attacker) holds a whole /64 */
-        inet_ntop(AF_INET6, &a, out, (socklen_t)len);
-    }
+    char peer[INET6_ADDRSTRLEN];
+    http_peer_address(c, peer, sizeof(peer));
+    net_site_key(peer, out, len);
 }
 
 /* Ends the connection (its thread closes it); called with g->lock held. */

@@ -10,6 +10,9 @@
  * comma-separated `names` (--server-name). */
 bool http_host_allowed(const char *host, const char *hostname, const char *names);
 
+/* server.c: the client's numeric address ("?" when unknown). */
+void http_peer_address(struct MHD_Connection *c, char *out, size_t len);
+
 /* guard.c: deadlines for slow clients and a per-address cap (see guard.c). */
 struct guard_limits {
     int max_connections; /* libmicrohttpd's limit: at 3/4 of it, `pressed_seconds` applies */

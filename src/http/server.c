@@ -81,7 +81,7 @@ static const char *header_value(void *cls, const char *key)
     return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, key);
 }
 
-static void peer_address(struct MHD_Connection *c, char *out, size_t len)
+void http_peer_address(struct MHD_Connection *c, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -194,7 +194,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
         return http_static_serve(c, s->ui_dir, url, method);
     char peer[INET6_ADDRSTRLEN];
     bool tls = s->tls;
-    peer_address(c, peer, sizeof(peer));
+    http_peer_address(c, peer, sizeof(peer));
     forwarded(s, c, peer, sizeof(peer), &tls);
     if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");

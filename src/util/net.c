@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -171,4 +172,17 @@ int net_probe(const char *host, const char *addr, int port, int timeout_ms, stru
                    "and that sshd runs there.",
                    host, addr, port,
                    rc == ETIMEDOUT ? "no answer within 10 seconds" : strerror(rc));
+}
+
+void net_site_key(const char *addr, char *out, size_t len)
+{
+    struct in6_addr a6;
+    if (addr && inet_pton(AF_INET6, addr, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(&a6.s6_addr[8], 0, 8);
+        char net[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a6, net, sizeof(net));
+        snprintf(out, len, "%s/64", net);
+        return;
+    }
+    snprintf(out, len, "%.64s", addr ? addr : "?");
 }

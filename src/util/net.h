@@ -26,6 +26,11 @@ int net_resolve(const char *host, char *addr, size_t len, struct err *e);
 /* True when numeric `addr` is loopback or an address of one of this machine's interfaces. */
 bool net_addr_is_local(const char *addr);
 
+/* The key of what one site (or one attacker) holds, for counting per client: an IPv4
+ * address as it is, an IPv6 address by its /64 ("2001:db8:1:2::/64"), since rotating
+ * addresses inside one's own /64 costs nothing. Anything else is copied. */
+void net_site_key(const char *addr, char *out, size_t len);
+
 /* Opens and closes a TCP connection to addr:port within timeout_ms. */
 int net_probe(const char *host, const char *addr, int port, int timeout_ms, struct err *e);
 

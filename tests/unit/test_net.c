@@ -69,6 +69,21 @@ static void this_host_is_recognised_without_lookups(void **state)
     assert_false(net_addr_is_local("::ffff:198.18.0.99"));
 }
 
+/* Clients are counted per site: an IPv6 address by its /64, an IPv4 address as it is. */
+static void sites_key_ipv6_by_their_64(void **state)
+{
+    (void)state;
+    char k[64];
+    net_site_key("2001:db8:1:2:aaaa::1", k, sizeof(k));
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    net_site_key("2001:db8:1:2:ffff:ffff:ffff:ffff", k, sizeof(k));
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    net_site_key("198.51.100.7", k, sizeof(k));
+    assert_string_equal(k, "198.51.100.7");
+    net_site_key("::ffff:198.51.100.7", k, sizeof(k)); /* an IPv4 client on a v6 socket */
+    assert_string_equal(k, "::ffff:198.51.100.7");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -76,6 +91,7 @@ int main(void)
         cmocka_unit_test(bad_host_names_are_refused),
         cmocka_unit_test(user_names_follow_the_pattern),
         cmocka_unit_test(this_host_is_recognised_without_lookups),
+        cmocka_unit_test(sites_key_ipv6_by_their_64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
