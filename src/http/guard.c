@@ -184,11 +184,7 @@ struct guard *guard_new(const struct guard_limits *lim)
         return NULL;
     g->lim = *lim;
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->stop_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init(&g->stop_cv);
     if (pthread_create(&g->thread, NULL, watch, g) != 0) {
         pthread_cond_destroy(&g->stop_cv);
         pthread_mutex_destroy(&g->lock);

@@ -116,18 +116,17 @@ static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, 
     json_t *stats = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0,
                               "mem_utilization", 0, "net_throughput", 0, "net_throughput_peak", 100,
                               "io_throughput", 0, "io_throughput_peak", 100);
-    json_t *vm = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
-        "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s}",
-        "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "", "description",
-        in->description ? in->description : "", "state", virt_state_name(state), "memory",
-        "current", (json_int_t)(in->memory_kib / 1024), "maxmemory",
-        (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus, "maxvcpus",
-        in->maxvcpus, "topology", "persistent", persistent, "autostart", autostart ? 1 : 0,
-        "graphics", graphics, "stats", stats, "icon", "screenshot", "users", "groups", "access",
-        "full", "moved_to", moved_json(in), "bootorder", bootorder_json(in->bootorder), "bootmenu",
-        in->bootmenu ? "yes" : "no");
-    return vm;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
+                     "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s}",
+                     "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
+                     "description", in->description ? in->description : "", "state",
+                     virt_state_name(state), "memory", "current",
+                     (json_int_t)(in->memory_kib / 1024), "maxmemory",
+                     (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
+                     "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
+                     autostart ? 1 : 0, "graphics", graphics, "stats", stats, "icon", "screenshot",
+                     "users", "groups", "access", "full", "moved_to", moved_json(in), "bootorder",
+                     bootorder_json(in->bootorder), "bootmenu", in->bootmenu ? "yes" : "no");
 }
 
 static int cmp_names(const void *a, const void *b)

@@ -155,11 +155,7 @@ static virConnectPtr open_once(const char *uri, const char *host, int deadline_m
     if (!o)
         return NULL;
     pthread_mutex_init(&o->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&o->done_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    clock_cond_init(&o->done_cv);
     snprintf(o->uri, sizeof(o->uri), "%s", uri);
     o->refs = 2;
     pid_t before[MAX_SSH];
