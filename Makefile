@@ -14,6 +14,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 SANLIBS  := -Wl,--no-as-needed -lcrypt -Wl,--as-needed
 
 SRC      := $(wildcard src/*.c src/*/*.c)
+HDRS     := $(wildcard src/*.h src/*/*.h) src/util/msgs.def
 LIBSRC   := $(filter-out src/main.c,$(SRC))
 OBJ      := $(SRC:src/%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:src/%.c=build/asan/obj/%.o)
@@ -29,7 +30,7 @@ build/kimchid: $(OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -40,7 +41,7 @@ build/asan/kimchid: $(ASAN_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS) $(SANLIBS)
 
-build/asan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+build/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC-SAN  $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
@@ -64,7 +65,7 @@ build/tsan/kimchid: $(TSAN_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(TSAN) -o $@ $^ $(LDLIBS) $(SANLIBS)
 
-build/tsan/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+build/tsan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC-TSAN $<"
 	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(TSAN) -c -o $@ $<
@@ -79,7 +80,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 FUZZ_OBJ := $(LIBSRC:src/%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+build/fuzz/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC-FUZZ $<"
 	@clang $(CPPFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -107,7 +108,7 @@ bench: deps all
 run: deps all
 	@scripts/run.sh
 
-FORMATTED = $(SRC) $(wildcard src/*.h src/*/*.h) $(UNIT_SRC)
+FORMATTED = $(SRC) $(filter %.h,$(HDRS)) $(UNIT_SRC)
 
 format:
 	clang-format -i $(FORMATTED)

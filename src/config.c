@@ -115,7 +115,7 @@ static int parse_listen(struct config *cfg, const char *v, struct err *e)
     }
     if (!colon || !end || *end || port < 1 || port > 65535 || alen == 0 ||
         alen >= sizeof(cfg->addr))
-        return err_set(e, ERR_INVALID, "KCHD0010E",
+        return err_set(e, ERR_INVALID, M_D_OPT_LISTEN,
                        "--listen takes ADDR:PORT, e.g. 0.0.0.0:8001 or [::1]:8001; got \"%s\".", v);
     memcpy(cfg->addr, v, alen);
     cfg->addr[alen] = '\0';
@@ -128,7 +128,7 @@ static int parse_long(const char *name, const char *v, long min, long max, long 
     char *end = NULL;
     long n = strtol(v, &end, 10);
     if (!*v || *end || n < min || n > max)
-        return err_set(e, ERR_INVALID, "KCHD0011E", "--%s takes a number from %ld to %ld.", name,
+        return err_set(e, ERR_INVALID, M_D_OPT_NUMBER, "--%s takes a number from %ld to %ld.", name,
                        min, max);
     *out = n;
     return 0;
@@ -144,7 +144,7 @@ static int apply_seconds(struct config *cfg, int opt, const char *v, struct err 
                 : opt == OPT_LIFE ? &cfg->session_lifetime
                                   : &cfg->lockout;
     if (opt != OPT_IDLE && opt != OPT_LIFE && opt != OPT_LOCK)
-        return err_set(e, ERR_INVALID, "KCHD0013E", "Unknown option.");
+        return err_set(e, ERR_INVALID, M_D_OPT_UNKNOWN, "Unknown option.");
     if (parse_long(name, v, 1, 30L * 86400, &n, e) < 0)
         return -1;
     *dst = n;
@@ -165,13 +165,13 @@ static int add_names(struct config *cfg, const char *v, struct err *e)
     if (n == 0 || n > 1000 ||
         strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                   "0123456789-.,") != n)
-        return err_set(e, ERR_INVALID, "KCHD0034E",
+        return err_set(e, ERR_INVALID, M_D_OPT_SERVER_NAME,
                        "--server-name takes DNS names separated by commas (e.g. "
                        "kvm1.example.com,kvm1), not \"%.100s\".",
                        v);
     char *old = cfg->server_names, *joined = NULL;
     if (asprintf(&joined, "%s%s%s", old ? old : "", old ? "," : "", v) < 0)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     free(old);
     cfg->server_names = joined;
     return 0;
@@ -198,7 +198,7 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return 0;
     case OPT_LOG:
         if (log_level_parse(v, &cfg->log_level) < 0)
-            return err_set(e, ERR_INVALID, "KCHD0012E",
+            return err_set(e, ERR_INVALID, M_D_OPT_LOG_LEVEL,
                            "--log-level takes error, warn, info or debug.");
         return 0;
     case OPT_WORKERS:
@@ -229,7 +229,7 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return set_str(&cfg->audit_log, v);
     case OPT_PROXY:
         if (!net_is_ip(v))
-            return err_set(e, ERR_INVALID, "KCHD0016E",
+            return err_set(e, ERR_INVALID, M_D_OPT_PROXY,
                            "--trusted-proxy takes the proxy's numeric address (e.g. 127.0.0.1), "
                            "not \"%.100s\".",
                            v);
@@ -264,14 +264,15 @@ static int file_line(struct config *cfg, const char *path, int lineno, char *lin
     for (const struct option *o = long_opts; o->name; o++)
         if (!strcmp(o->name, key) && o->val != 'c' && o->val != 'h' && o->val != 'V')
             return apply(cfg, o->val, val, e);
-    return err_set(e, ERR_INVALID, "KCHD0014E", "%s:%d: unknown option \"%s\".", path, lineno, key);
+    return err_set(e, ERR_INVALID, M_D_CONF_UNKNOWN, "%s:%d: unknown option \"%s\".", path, lineno,
+                   key);
 }
 
 static int load_file(struct config *cfg, const char *path, struct err *e)
 {
     FILE *f = fopen(path, "re");
     if (!f)
-        return err_set(e, ERR_INVALID, "KCHD0015E", "Cannot open the config file \"%s\".", path);
+        return err_set(e, ERR_INVALID, M_D_CONF_OPEN, "Cannot open the config file \"%s\".", path);
     char line[1024];
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f))
@@ -345,18 +346,19 @@ int config_parse(int argc, char **argv, struct config *cfg, struct err *e)
             return 1;
         }
         if (opt == '?' || opt == ':')
-            return err_set(e, ERR_INVALID, "KCHD0013E",
+            return err_set(e, ERR_INVALID, M_D_OPT_UNKNOWN,
                            "Unknown option or missing value: \"%s\". See kimchid --help.",
                            argv[optind - 1]);
         if (opt != 'c' && apply(cfg, opt, optarg, e) < 0)
             return -1;
     }
     if (optind < argc)
-        return err_set(e, ERR_INVALID, "KCHD0013E", "Unexpected argument \"%s\".", argv[optind]);
+        return err_set(e, ERR_INVALID, M_D_OPT_UNKNOWN, "Unexpected argument \"%s\".",
+                       argv[optind]);
     if (!cfg->ui_dir)
         cfg->ui_dir = default_ui_dir();
     if (!cfg->uri || !cfg->state_dir || !cfg->ui_dir)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     return 0;
 }
 

@@ -42,7 +42,7 @@ static int make_state_dir(const char *dir, struct err *e)
 {
     if (mkdir(dir, 0700) == 0 || errno == EEXIST)
         return 0;
-    return err_set(e, ERR_INTERNAL, "KCHD0020E",
+    return err_set(e, ERR_INTERNAL, M_D_STATE_DIR,
                    "Cannot create the state directory \"%s\": %s. Run as root or pass "
                    "--state-dir.",
                    dir, strerror(errno));
@@ -51,12 +51,12 @@ static int make_state_dir(const char *dir, struct err *e)
 static int check_config(const struct config *cfg, struct err *e)
 {
     if (cfg->http && !http_addr_is_loopback(cfg->addr))
-        return err_set(e, ERR_INVALID, "KCHD0021E",
+        return err_set(e, ERR_INVALID, M_D_HTTP_LOOPBACK,
                        "--http serves plain HTTP and is accepted only on a loopback address "
                        "(127.0.0.1 or ::1), not \"%s\". Drop --http to serve HTTPS.",
                        cfg->addr);
     if (cfg->http && cfg->tls_cert)
-        return err_set(e, ERR_INVALID, "KCHD0022E", "--http and --tls-cert exclude each other.");
+        return err_set(e, ERR_INVALID, M_D_HTTP_TLS, "--http and --tls-cert exclude each other.");
     return 0;
 }
 

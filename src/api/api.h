@@ -58,7 +58,8 @@ struct api_ctx {
     struct trail *audit; /* NULL: no audit trail */
 };
 
-/* True when `path` is API_PREFIX or below it, or /login or /logout. */
+/* True when `path` is API_PREFIX or below it, or one of Wok's root resources kimchid answers
+ * (/login, /logout, /config, /notifications, /logs, and what is below them). */
 bool api_owns_path(const char *path);
 
 /* Routes and runs one request. Always fills `rep`; the caller frees it with api_reply_clear.

@@ -75,6 +75,42 @@ int api_logout(struct api_ctx *, const struct api_request *, const char *const *
 int api_session_get(struct api_ctx *, const struct api_request *, const char *const *,
                     struct api_reply *, struct err *);
 
+/* wok.c: Wok's root resources */
+int api_wok_config(struct api_ctx *, const struct api_request *, const char *const *,
+                   struct api_reply *, struct err *);
+int api_wok_plugins(struct api_ctx *, const struct api_request *, const char *const *,
+                    struct api_reply *, struct err *);
+int api_wok_notifications(struct api_ctx *, const struct api_request *, const char *const *,
+                          struct api_reply *, struct err *);
+int api_wok_notification(struct api_ctx *, const struct api_request *, const char *const *,
+                         struct api_reply *, struct err *);
+int api_wok_logs(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+
+/* kimchi.c: this host and a guest's devices */
+int api_kimchi_config(struct api_ctx *, const struct api_request *, const char *const *,
+                      struct api_reply *, struct err *);
+int api_kimchi_capabilities(struct api_ctx *, const struct api_request *, const char *const *,
+                            struct api_reply *, struct err *);
+int api_host_get(struct api_ctx *, const struct api_request *, const char *const *,
+                 struct api_reply *, struct err *);
+int api_host_cpuinfo(struct api_ctx *, const struct api_request *, const char *const *,
+                     struct api_reply *, struct err *);
+int api_templates_list(struct api_ctx *, const struct api_request *, const char *const *,
+                       struct api_reply *, struct err *);
+int api_vm_storages_list(struct api_ctx *, const struct api_request *, const char *const *,
+                         struct api_reply *, struct err *);
+int api_vm_storages_get(struct api_ctx *, const struct api_request *, const char *const *,
+                        struct api_reply *, struct err *);
+int api_vm_ifaces_list(struct api_ctx *, const struct api_request *, const char *const *,
+                       struct api_reply *, struct err *);
+int api_vm_ifaces_get(struct api_ctx *, const struct api_request *, const char *const *,
+                      struct api_reply *, struct err *);
+int api_vm_snapshots_list(struct api_ctx *, const struct api_request *, const char *const *,
+                          struct api_reply *, struct err *);
+int api_vm_snapshots_get(struct api_ctx *, const struct api_request *, const char *const *,
+                         struct api_reply *, struct err *);
+
 /* gate.c: who is asking, and may they. Fills `who`. */
 int api_gate(struct api_ctx *ctx, const struct api_request *req, const struct api_route *r,
              struct auth_identity *who, struct api_reply *rep, struct err *e);

@@ -29,7 +29,7 @@ static bool collect(void *ctx, const char *key, const char *value)
         return true; /* Wok's flags, not fields */
     if (f->n == MAX_FILTERS || strlen(key) >= sizeof(f->keys[0]) ||
         strlen(value) >= sizeof(f->values[0])) {
-        err_set(f->e, ERR_INVALID, "KCHAPI0014E",
+        err_set(f->e, ERR_INVALID, M_API_FILTER_LIMIT,
                 "Too many or too long filters: give at most %d, each under 512 characters.",
                 MAX_FILTERS);
         f->bad = true;
@@ -39,7 +39,7 @@ static bool collect(void *ctx, const char *key, const char *value)
     snprintf(f->values[f->n], sizeof(f->values[0]), "%s", value);
     f->compiled[f->n] = regcomp(&f->re[f->n], value, REG_EXTENDED) == 0;
     if (!f->compiled[f->n]) {
-        err_set(f->e, ERR_INVALID, "KCHAPI0015E",
+        err_set(f->e, ERR_INVALID, M_API_FILTER_REGEX,
                 "The filter %s=\"%.200s\" is not a valid regular expression. Fix the pattern, "
                 "or filter by the exact value.",
                 key, value);

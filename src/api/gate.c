@@ -52,10 +52,10 @@ static int basic(struct api_ctx *ctx, const struct api_request *req, const char 
         strncasecmp(value, "Basic ", 6) == 0 ? b64_decode(value + 6, decoded, sizeof(decoded)) : -1;
     char *colon = got > 0 ? strchr(decoded, ':') : NULL;
     if (!colon) {
-        err_set(e, ERR_AUTH, "KCHAUTH0003E",
+        err_set(e, ERR_AUTH, M_AUTH_BAD_BASIC,
                 "The Authorization header must be HTTP Basic credentials (user:password).");
     } else if (memchr(decoded, '\0', (size_t)got)) { /* PAM would see only a prefix of it */
-        err_set(e, ERR_AUTH, "KCHAUTH0003E",
+        err_set(e, ERR_AUTH, M_AUTH_BAD_BASIC,
                 "The Basic credentials hold a NUL byte, which no user name or password can "
                 "contain.");
     } else {
@@ -78,7 +78,7 @@ static int identify(struct api_ctx *ctx, const struct api_request *req, struct a
     if (ctx->auth && authz)
         return basic(ctx, req, authz, who, rep, e);
     rep->www_authenticate = !api_header(req, "X-Requested-With"); /* scripts, not the UI */
-    return err_set(e, ERR_AUTH, "KCHAUTH0002E",
+    return err_set(e, ERR_AUTH, M_AUTH_REQUIRED,
                    "Log in first: POST /login with your user name and password, or send HTTP "
                    "Basic credentials.");
 }
@@ -90,14 +90,14 @@ static int same_origin(const struct api_request *req, bool by_cookie, struct err
     char expect[300];
     snprintf(expect, sizeof(expect), "%s://%s", req->tls ? "https" : "http", host ? host : "");
     if (origin && strcmp(origin, expect) != 0)
-        return err_set(e, ERR_FORBIDDEN, "KCHAUTH0007E",
+        return err_set(e, ERR_FORBIDDEN, M_AUTH_CROSS_SITE,
                        "Cross-site request refused: it comes from \"%.100s\", not from kimchid's "
                        "own pages.",
                        origin);
     const char *ct = api_header(req, "Content-Type");
     bool json = ct && strncasecmp(ct, "application/json", 16) == 0;
     if (by_cookie && !json && !api_header(req, "X-Requested-With"))
-        return err_set(e, ERR_FORBIDDEN, "KCHAUTH0007E",
+        return err_set(e, ERR_FORBIDDEN, M_AUTH_CROSS_SITE,
                        "Cross-site request refused: send \"X-Requested-With\" or a JSON body "
                        "with a session cookie.");
     return 0;
@@ -117,7 +117,7 @@ int api_gate(struct api_ctx *ctx, const struct api_request *req, const struct ap
     if (same_origin(req, by_cookie, e) < 0)
         return -1;
     if (!who->admin)
-        return err_set(e, ERR_FORBIDDEN, "KCHAUTH0008E",
+        return err_set(e, ERR_FORBIDDEN, M_API_FORBIDDEN,
                        "User \"%s\" may only look: starting, stopping, cloning, migrating and "
                        "deleting guests need an administrator (root, or a member of the admin "
                        "group).",

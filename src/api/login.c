@@ -38,7 +38,7 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
     int rc = -1;
     snprintf(rep->audit_user, sizeof(rep->audit_user), "%s", jsonv_str(body, "username"));
     if (!ctx->auth)
-        err_set(e, ERR_UNAVAILABLE, "KCHAUTH0004E", "Logins are not available.");
+        err_set(e, ERR_UNAVAILABLE, M_AUTH_UNAVAILABLE, "Logins are not available.");
     else
         rc = auth_login(ctx->auth, jsonv_str(body, "username"), jsonv_str(body, "password"),
                         req->peer, token, &who, &rep->retry_after, e);

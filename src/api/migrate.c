@@ -10,6 +10,9 @@
 #include "api_priv.h"
 
 #define MAX_PASSWORD 1024
+/* The POST knocks on the remote ssh port at most this long: Kimchi's UI sees only failures
+ * answered on the POST or on a task that is still running when it looks. */
+#define KNOCK_TIMEOUT_MS 3000
 #define MAX_BANDWIDTH 100000
 
 static const struct jsonv_field migrate_fields[] = {
@@ -31,10 +34,11 @@ static int check_password(const char *pw, struct err *e)
 {
     size_t len = strlen(pw);
     if (len > MAX_PASSWORD)
-        return err_set(e, ERR_INVALID, "KCHVM0068E", "The password is longer than %d characters.",
-                       MAX_PASSWORD);
+        return err_set(e, ERR_INVALID, M_MIG_BAD_PASSWORD,
+                       "The password is longer than %d characters.", MAX_PASSWORD);
     if (strpbrk(pw, "\r\n"))
-        return err_set(e, ERR_INVALID, "KCHVM0068E", "The password cannot contain line breaks.");
+        return err_set(e, ERR_INVALID, M_MIG_BAD_PASSWORD,
+                       "The password cannot contain line breaks.");
     return 0;
 }
 
@@ -44,30 +48,40 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
     json_t *bw = json_object_get(body, "bandwidth");
     r->remote_host = jsonv_str(body, "remote_host");
     if (blank(r->remote_host))
-        return err_set(e, ERR_INVALID, "KCHVM0060E",
+        return err_set(e, ERR_INVALID, M_MIG_NO_HOST,
                        "remote host field cannot be blank. Give the name or address of the "
                        "host to migrate to.");
     if ((user && *user) != (pw && *pw))
-        return err_set(e, ERR_INVALID, "KCHVM0061E",
+        return err_set(e, ERR_INVALID, M_MIG_USER_PASSWORD,
                        "both user and password fields must be filled. Fill in both to set up "
                        "password-less login, or neither to use the existing one.");
     if (net_host_check(r->remote_host, e) < 0 || (user && *user && net_user_check(user, e) < 0) ||
         (pw && *pw && check_password(pw, e) < 0))
         return -1;
     if (json_is_true(json_object_get(body, "enable_rdma")))
-        return err_set(e, ERR_INVALID, "KCHMIGR0027E",
+        return err_set(e, ERR_INVALID, M_MIG_RDMA,
                        "Migration over RDMA is not supported by kimchid: send \"enable_rdma\": "
                        "false, or leave it out, to migrate over TCP.");
     if (bw && (json_integer_value(bw) < 1 || json_integer_value(bw) > MAX_BANDWIDTH))
-        return err_set(e, ERR_INVALID, "KCHVM0069E",
+        return err_set(e, ERR_INVALID, M_MIG_BANDWIDTH,
                        "The parameter \"bandwidth\" must be from 1 to %d (MiB/s).", MAX_BANDWIDTH);
     if (net_names_self(r->remote_host))
-        return err_set(e, ERR_INVALID, "KCHVM0064E",
+        return err_set(e, ERR_INVALID, M_MIG_LOCALHOST,
                        "\"%s\" is this host. Choose another host to migrate to.", r->remote_host);
     r->user = user && *user ? user : NULL;
     r->delete_source = json_is_true(json_object_get(body, "delete_source"));
     r->bandwidth = bw ? (unsigned long long)json_integer_value(bw) : 0;
     return 0;
+}
+
+/* What is quick and safe before the 202 (as Kimchi checked before its task): the host
+ * resolves, is not this host, and answers on its ssh port. The task checks again. */
+static int check_reach(const char *host, struct err *e)
+{
+    char addr[64];
+    if (net_resolve(host, addr, sizeof(addr), e) < 0 || net_refuse_self(host, addr, e) < 0)
+        return -1;
+    return net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, e);
 }
 
 static int check_state(struct api_ctx *ctx, const char *name, struct err *e)
@@ -78,7 +92,7 @@ static int check_state(struct api_ctx *ctx, const char *name, struct err *e)
     if (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "blocked") ||
         !strcmp(state, "shutoff"))
         return 0;
-    return err_set(e, ERR_STATE, "KCHVM0076E",
+    return err_set(e, ERR_STATE, M_MIG_STATE,
                    "Virtual machine \"%s\" cannot be migrated while its state is \"%s\". Start "
                    "it or shut it off first.",
                    name, state);
@@ -94,10 +108,11 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
         goto cleanup;
     /* an unknown guest is 404 before anything about the host, as in Kimchi */
     if (check_state(ctx, p[0], e) < 0 || check_fields(body, &r, e) < 0 ||
-        virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0)
+        virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0 ||
+        check_reach(r.remote_host, e) < 0)
         goto cleanup;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password")))) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         goto cleanup;
     }
     char uri[1024];

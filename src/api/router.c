@@ -14,6 +14,23 @@
 static const struct api_route routes[] = {
     {"POST", "/login", api_login, true},
     {"POST", "/logout", api_logout, true},
+    {"GET", "/config", api_wok_config, true},
+    {"GET", "/config/plugins", api_wok_plugins, false},
+    {"GET", "/notifications", api_wok_notifications, false},
+    {"GET", "/notifications/:", api_wok_notification, false},
+    {"DELETE", "/notifications/:", api_wok_notification, false},
+    {"GET", "/logs", api_wok_logs, false},
+    {"GET", P "/config", api_kimchi_config, false},
+    {"GET", P "/config/capabilities", api_kimchi_capabilities, false},
+    {"GET", P "/host", api_host_get, false},
+    {"GET", P "/host/cpuinfo", api_host_cpuinfo, false},
+    {"GET", P "/templates", api_templates_list, false},
+    {"GET", P "/vms/:/storages", api_vm_storages_list, false},
+    {"GET", P "/vms/:/storages/:", api_vm_storages_get, false},
+    {"GET", P "/vms/:/ifaces", api_vm_ifaces_list, false},
+    {"GET", P "/vms/:/ifaces/:", api_vm_ifaces_get, false},
+    {"GET", P "/vms/:/snapshots", api_vm_snapshots_list, false},
+    {"GET", P "/vms/:/snapshots/:", api_vm_snapshots_get, false},
     {"GET", P "/session", api_session_get, false},
     {"GET", P "/vms", api_vms_list, false},
     {"GET", P "/vms/:", api_vm_get, false},
@@ -32,11 +49,21 @@ static const struct api_route routes[] = {
 };
 #undef P
 
+/* Wok's root resources kimchid answers besides API_PREFIX */
+static const char *const root_resources[] = {"/login", "/logout", "/config", "/notifications",
+                                             "/logs"};
+
 bool api_owns_path(const char *path)
 {
     size_t n = strlen(API_PREFIX);
-    return (strncmp(path, API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/')) ||
-           strcmp(path, "/login") == 0 || strcmp(path, "/logout") == 0;
+    if (strncmp(path, API_PREFIX, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+        return true;
+    for (size_t i = 0; i < ARRAY_SIZE(root_resources); i++) {
+        size_t r = strlen(root_resources[i]);
+        if (strncmp(path, root_resources[i], r) == 0 && (path[r] == '\0' || path[r] == '/'))
+            return true;
+    }
+    return false;
 }
 
 /* Matches one pattern; fills params. Returns true on a match. */
@@ -91,10 +118,10 @@ const struct api_route *api_route_match(const char *method, const char *path,
             allow_add(allow, allowlen, "HEAD");
     }
     if (allow[0])
-        err_set(e, ERR_METHOD, "KCHAPI0002E", "Method %.16s is not allowed here; use %s.", method,
+        err_set(e, ERR_METHOD, M_API_METHOD, "Method %.16s is not allowed here; use %s.", method,
                 allow);
     else
-        err_set(e, ERR_NOT_FOUND, "KCHAPI0003E",
+        err_set(e, ERR_NOT_FOUND, M_API_NO_RESOURCE,
                 "There is no such resource. Check the URI against docs/API.md.");
     return NULL;
 }
@@ -132,7 +159,7 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
     char trimmed[API_MAX_PATH + 1];
     size_t plen = strlen(path);
     if (plen >= sizeof(trimmed)) {
-        err_set(&e, ERR_NOT_FOUND, "KCHAPI0003E", "There is no such resource.");
+        err_set(&e, ERR_NOT_FOUND, M_API_NO_RESOURCE, "There is no such resource.");
         goto fail;
     }
     memcpy(trimmed, path, plen + 1);
@@ -160,10 +187,11 @@ fail:
 
 void api_reply_error(struct api_reply *rep, const struct err *e)
 {
-    const struct err fallback = {ERR_INTERNAL, "KCHAPI0010E",
-                                 "KCHAPI0010E: An internal error occurred."};
-    if (e->code == ERR_NONE)
+    struct err fallback;
+    if (e->code == ERR_NONE) {
+        err_set(&fallback, ERR_INTERNAL, M_API_INTERNAL, "An internal error occurred.");
         e = &fallback;
+    }
     rep->status = err_http_status(e->code);
     json_t *o = json_pack("{s:s, s:s}", "code", err_status_line(e->code), "reason", e->msg);
     rep->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -181,7 +209,7 @@ int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!s)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     rep->status = status;
     rep->body = s;
     return 0;

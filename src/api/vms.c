@@ -109,7 +109,7 @@ static int clone_checked(struct api_ctx *ctx, const char *name, const char *stat
                          const char *asked, char *new_name, struct api_reply *rep, struct err *e)
 {
     if (strcmp(state, "shutoff") != 0)
-        return err_set(e, ERR_STATE, "KCHVM0033E",
+        return err_set(e, ERR_STATE, M_VM_CLONE_STATE,
                        "Virtual machine \"%s\" must be shut off before it can be cloned (its "
                        "state is \"%s\").",
                        name, state);

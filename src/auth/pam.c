@@ -116,7 +116,8 @@ int auth_pam_check(struct auth *a, const char *user, const char *password, struc
     pthread_mutex_lock(&a->pam_lock);
     int rc = pam_start(a->pam_service, user, &conv, &h);
     if (rc != PAM_SUCCESS) {
-        err_set(e, ERR_INTERNAL, "KCHAUTH0004E", "PAM could not start: %s.", pam_strerror(h, rc));
+        err_set(e, ERR_INTERNAL, M_AUTH_UNAVAILABLE, "PAM could not start: %s.",
+                pam_strerror(h, rc));
         pthread_mutex_unlock(&a->pam_lock);
         return -1;
     }
@@ -130,7 +131,7 @@ int auth_pam_check(struct auth *a, const char *user, const char *password, struc
         char shown[65];
         printable(user, shown, sizeof(shown));
         log_warn("login failed for user \"%s\"", shown);
-        return err_set(e, ERR_AUTH, "KCHAUTH0001E", "The user name or password is wrong.");
+        return err_set(e, ERR_AUTH, M_AUTH_FAILED, "The user name or password is wrong.");
     }
     fill_identity(a, user, id);
     return 0;

@@ -19,7 +19,7 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
 {
     struct auth *a = calloc(1, sizeof(*a));
     if (!a) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     a->cfg = *cfg;
@@ -134,13 +134,13 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
 {
     time_t now = clock_now(a);
     if (new_token(token) < 0)
-        return err_set(e, ERR_INTERNAL, "KCHAUTH0005E", "No randomness for a session token.");
+        return err_set(e, ERR_INTERNAL, M_AUTH_NO_RANDOM, "No randomness for a session token.");
     pthread_mutex_lock(&a->lock);
     drop_expired_locked(a, now);
     drop_users_oldest_locked(a, id->user);
     if (a->nsessions == MAX_SESSIONS) { /* never end another user's session to make room */
         pthread_mutex_unlock(&a->lock);
-        return err_set(e, ERR_UNAVAILABLE, "KCHAUTH0011E",
+        return err_set(e, ERR_UNAVAILABLE, M_AUTH_SESSIONS_FULL,
                        "kimchid holds as many sessions as it can (%d). Try again when some have "
                        "ended, or log out of sessions you no longer use.",
                        MAX_SESSIONS);
@@ -150,7 +150,7 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
         struct session *n = realloc(a->sessions, cap * sizeof(*n));
         if (!n) {
             pthread_mutex_unlock(&a->lock);
-            return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+            return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         }
         a->sessions = n;
         a->capsessions = cap;
@@ -183,7 +183,7 @@ static int recheck(struct auth *a, const char *token, const struct auth_identity
     log_warn("session of \"%s\" ended: the account was removed, locked or expired, or its "
              "rights changed",
              had->user);
-    return err_set(e, ERR_AUTH, "KCHAUTH0009E",
+    return err_set(e, ERR_AUTH, M_AUTH_ACCOUNT_CHANGED,
                    "Your account changed since you logged in (removed, locked, expired, or its "
                    "rights changed), so this session has ended. Log in again.");
 }
@@ -206,7 +206,7 @@ int auth_session(struct auth *a, const char *token, bool changing, struct auth_i
         pthread_mutex_unlock(&a->lock);
     }
     if (i < 0)
-        return err_set(e, ERR_AUTH, "KCHAUTH0002E",
+        return err_set(e, ERR_AUTH, M_AUTH_REQUIRED,
                        "Your session has expired or is not valid. Log in again.");
     return stale ? recheck(a, token, id, now, e) : 0;
 }
@@ -382,13 +382,13 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
     if (adm == TOO_MANY) {
         if (*retry_after <= 0)
             *retry_after = a->cfg.failure_window_seconds;
-        return err_set(e, ERR_BUSY, "KCHAUTH0006E",
+        return err_set(e, ERR_BUSY, M_AUTH_LOCKED,
                        "Too many failed logins. Try again in %ld seconds.", *retry_after);
     }
     if (adm == TABLE_FULL) {
         *retry_after = a->cfg.failure_window_seconds;
         log_warn("login refused: failed logins from too many users and addresses to track");
-        return err_set(e, ERR_BUSY, "KCHAUTH0010E",
+        return err_set(e, ERR_BUSY, M_AUTH_FLOOD,
                        "kimchid is refusing logins for a moment: it sees failed logins from too "
                        "many users and addresses at once. Try again in %ld seconds.",
                        *retry_after);

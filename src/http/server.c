@@ -126,7 +126,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
     return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, enum err_code code, const char *id,
+static enum MHD_Result send_error(struct MHD_Connection *c, enum err_code code, enum msg id,
                                   const char *msg)
 {
     struct err e;
@@ -141,7 +141,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, enum err_code code, 
 
 static enum MHD_Result too_large(struct MHD_Connection *c)
 {
-    return send_error(c, ERR_TOO_LARGE, "KCHAPI0011E",
+    return send_error(c, ERR_TOO_LARGE, M_API_TOO_LARGE,
                       "The request body is larger than 64 KiB. Send a smaller request.");
 }
 
@@ -181,7 +181,7 @@ static enum MHD_Result wrong_host(struct MHD_Connection *c, const char *host)
              "that is how you reach kimchid, start it with --server-name NAME (the name "
              "without the port); else use its address.",
              host);
-    return send_error(c, ERR_INVALID, "KCHAPI0013E", msg);
+    return send_error(c, ERR_INVALID, M_API_WRONG_HOST, msg);
 }
 
 static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c, const char *url,
@@ -197,7 +197,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     http_peer_address(c, peer, sizeof(peer));
     forwarded(s, c, peer, sizeof(peer), &tls);
     if (strlen(url) > API_MAX_PATH)
-        return send_error(c, ERR_INVALID, "KCHAPI0012E", "The URI is too long.");
+        return send_error(c, ERR_INVALID, M_API_URI_TOO_LONG, "The URI is too long.");
     struct api_request req = {method,      url, st->body.data, st->body.len,
                               query_value, c,   header_value,  c,
                               peer,        tls, NULL,          query_each};
@@ -301,13 +301,13 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     struct sockaddr_storage ss;
     bool v6;
     if (make_addr(cfg->addr, cfg->port, &ss, &v6) < 0) {
-        err_set(e, ERR_INVALID, "KCHD0001E", "The listen address \"%s\" is not a numeric IP.",
+        err_set(e, ERR_INVALID, M_D_LISTEN_ADDR, "The listen address \"%s\" is not a numeric IP.",
                 cfg->addr);
         return NULL;
     }
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     s->api = api;
@@ -319,7 +319,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         s->hostname[0] = 0;
     s->server_names = cfg->server_names;
     if (!(s->guard = guard_new(&LIMITS))) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         free(s);
         return NULL;
     }
@@ -341,7 +341,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
         cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
-        err_set(e, ERR_INTERNAL, "KCHD0002E",
+        err_set(e, ERR_INTERNAL, M_D_LISTEN,
                 "Cannot listen on %s port %d (is another process using it?).", cfg->addr,
                 cfg->port);
         guard_free(s->guard);

@@ -18,33 +18,7 @@
 #define CERT_FILE "kimchid-cert.pem"
 #define KEY_FILE "kimchid-key.pem"
 #define CERT_DAYS 825
-
-/* Reads a whole regular file (a FIFO or a device given by mistake would block start-up, or
- * never end). */
-static char *read_file(const char *path, struct err *e)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    char *data = NULL;
-    if (!S_ISREG(st.st_mode) || st.st_size >= 1024 * 1024)
-        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
-                S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
-    else if (!(data = calloc(1, (size_t)st.st_size + 1)) ||
-             read(fd, data, (size_t)st.st_size) != (ssize_t)st.st_size) {
-        err_set(e, ERR_INTERNAL, "KCHD0003E", "Cannot read \"%s\": %s.", path,
-                data ? "short read" : "out of memory");
-        free(data);
-        data = NULL;
-    }
-    close(fd);
-    return data;
-}
+#define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is a mistake */
 
 /* The pair must be usable before HTTP starts, or libmicrohttpd's refusal would read like a
  * busy port. */
@@ -60,7 +34,7 @@ static int check_pair(const char *cert_path, const char *key_path, const char *c
     gnutls_certificate_free_credentials(cred);
     if (rc >= 0)
         return 0;
-    return err_set(e, ERR_INVALID, "KCHD0008E",
+    return err_set(e, ERR_INVALID, M_D_TLS_BAD,
                    "The TLS certificate \"%s\" and key \"%s\" cannot be used: %s. Give a PEM "
                    "certificate (chain) and its unencrypted PEM private key.",
                    cert_path, key_path, gnutls_strerror(rc));
@@ -70,7 +44,7 @@ static int check_pair(const char *cert_path, const char *key_path, const char *c
 static int write_new(const char *path, const gnutls_datum_t *d, mode_t mode, struct err *e)
 {
     if (file_write_new(path, d->data, d->size, mode) < 0)
-        return err_set(e, ERR_INTERNAL, "KCHD0004E", "Cannot write \"%s\": %s.", path,
+        return err_set(e, ERR_INTERNAL, M_D_WRITE, "Cannot write \"%s\": %s.", path,
                        strerror(errno));
     return 0;
 }
@@ -122,7 +96,7 @@ static int generate(const char *cert_path, const char *key_path, struct err *e)
                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
         make_cert(crt, key) < 0 || gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &kd) < 0 ||
         gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cd) < 0) {
-        err_set(e, ERR_INTERNAL, "KCHD0005E", "Cannot generate a self-signed certificate.");
+        err_set(e, ERR_INTERNAL, M_D_SELF_SIGNED, "Cannot generate a self-signed certificate.");
         goto cleanup;
     }
     if (write_new(key_path, &kd, 0600, e) < 0 || write_new(cert_path, &cd, 0644, e) < 0)
@@ -146,7 +120,7 @@ int http_tls_load(const char *state_dir, const char *cert_path, const char *key_
     char cbuf[4096], kbuf[4096];
     *cert_pem = *key_pem = NULL;
     if (!cert_path != !key_path)
-        return err_set(e, ERR_INVALID, "KCHD0006E",
+        return err_set(e, ERR_INVALID, M_D_TLS_PAIR,
                        "Give both --tls-cert and --tls-key, or neither for a self-signed one.");
     if (!cert_path) {
         snprintf(cbuf, sizeof(cbuf), "%s/%s", state_dir, CERT_FILE);
@@ -155,13 +129,14 @@ int http_tls_load(const char *state_dir, const char *cert_path, const char *key_
         key_path = kbuf;
         bool has_c = access(cbuf, F_OK) == 0, has_k = access(kbuf, F_OK) == 0;
         if (has_c != has_k)
-            return err_set(e, ERR_INTERNAL, "KCHD0007E",
+            return err_set(e, ERR_INTERNAL, M_D_TLS_HALF,
                            "Only one of \"%s\" and \"%s\" exists; remove it to get a new pair.",
                            cbuf, kbuf);
         if (!has_c && generate(cbuf, kbuf, e) < 0)
             return -1;
     }
-    if (!(*cert_pem = read_file(cert_path, e)) || !(*key_pem = read_file(key_path, e)) ||
+    if (!(*cert_pem = file_read(cert_path, PEM_MAX, false, e)) ||
+        !(*key_pem = file_read(key_path, PEM_MAX, false, e)) ||
         check_pair(cert_path, key_path, *cert_pem, *key_pem, e) < 0) {
         free(*cert_pem);
         *cert_pem = NULL;

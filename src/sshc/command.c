@@ -36,7 +36,7 @@ int sshc_command_install(const char *dir, char *path, size_t len, struct err *e)
     if (ok)
         return 0;
     unlink(tmp);
-    return err_set(e, ERR_INTERNAL, "KCHD0032E",
+    return err_set(e, ERR_INTERNAL, M_D_SSH_COMMAND,
                    "Cannot write \"%s\" (the ssh command for libvirt's connections): %s. Check "
                    "the state directory's space and permissions.",
                    path, strerror(saved));

@@ -100,7 +100,7 @@ static int changed_key(ssh_session s, const char *host, struct err *e)
     known_fingerprint(host, now ? ssh_key_type(now) : SSH_KEYTYPE_UNKNOWN, old_fp, sizeof(old_fp));
     fingerprint(now, new_fp, sizeof(new_fp));
     ssh_key_free(now);
-    return err_set(e, ERR_FORBIDDEN, "KCHSSH0003E",
+    return err_set(e, ERR_FORBIDDEN, M_SSH_HOST_KEY_CHANGED,
                    "The ssh host key of \"%s\" has changed: %s knows %s but the host now "
                    "presents %s. If the host was reinstalled, remove its line from that file; "
                    "otherwise someone may be intercepting the connection.",
@@ -118,7 +118,7 @@ static int verify_host(ssh_session s, const char *host, struct err *e)
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
         if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return err_set(e, ERR_BACKEND, "KCHSSH0004E",
+            return err_set(e, ERR_BACKEND, M_SSH_KNOWN_HOSTS,
                            "Cannot record the host key of \"%s\" in %s: %s", host, known_hosts,
                            ssh_get_error(s));
         ssh_get_server_publickey(s, &key);
@@ -130,7 +130,7 @@ static int verify_host(ssh_session s, const char *host, struct err *e)
     case SSH_KNOWN_HOSTS_OTHER:
         return changed_key(s, host, e);
     default:
-        return err_set(e, ERR_BACKEND, "KCHSSH0004E", "Cannot check the host key of \"%s\": %s",
+        return err_set(e, ERR_BACKEND, M_SSH_KNOWN_HOSTS, "Cannot check the host key of \"%s\": %s",
                        host, ssh_get_error(s));
     }
 }
@@ -142,7 +142,7 @@ ssh_session sshc_connect(const char *host, const char *user, struct err *e)
     long timeout = SSH_TIMEOUT_S;
     bool no = false;
     if (!s) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     ssh_options_set(s, SSH_OPTIONS_HOST, host);
@@ -152,7 +152,7 @@ ssh_session sshc_connect(const char *host, const char *user, struct err *e)
     ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
     ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
     if (ssh_connect(s) != SSH_OK) {
-        err_set(e, ERR_BACKEND, "KCHSSH0001E", "Cannot open an ssh connection to \"%s\": %s.", host,
+        err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.", host,
                 ssh_get_error(s));
         ssh_free(s);
         return NULL;
@@ -197,7 +197,7 @@ int sshc_auth_password(ssh_session s, const char *host, const char *user, const 
     else if (methods & SSH_AUTH_METHOD_INTERACTIVE)
         rc = auth_kbdint(s, password);
     else
-        return err_set(e, ERR_FORBIDDEN, "KCHSSH0005E",
+        return err_set(e, ERR_FORBIDDEN, M_SSH_NO_PASSWORD_AUTH,
                        "\"%s\" does not accept password logins over ssh. Allow "
                        "PasswordAuthentication in its sshd_config, or set up key login for "
                        "root yourself.",
@@ -205,9 +205,9 @@ int sshc_auth_password(ssh_session s, const char *host, const char *user, const 
     if (rc == SSH_AUTH_SUCCESS)
         return 0;
     if (rc == SSH_AUTH_ERROR)
-        return err_set(e, ERR_BACKEND, "KCHSSH0006E", "ssh login to \"%s\" failed: %s.", host,
+        return err_set(e, ERR_BACKEND, M_SSH_LOGIN, "ssh login to \"%s\" failed: %s.", host,
                        ssh_get_error(s));
-    return err_set(e, ERR_FORBIDDEN, "KCHSSH0007E",
+    return err_set(e, ERR_FORBIDDEN, M_SSH_WRONG_PASSWORD,
                    "\"%s\" refused the password for user \"%s\". Check the user name and the "
                    "password.",
                    host, user);
@@ -238,7 +238,7 @@ int sshc_run(ssh_session s, const char *cmd, const char *input, size_t inlen, ch
         ssh_channel_request_exec(ch, cmd) != SSH_OK ||
         (inlen && ssh_channel_write(ch, input, (uint32_t)inlen) != (int)inlen) ||
         ssh_channel_send_eof(ch) != SSH_OK) {
-        err_set(e, ERR_BACKEND, "KCHSSH0008E", "Cannot run a command over ssh: %s.",
+        err_set(e, ERR_BACKEND, M_SSH_COMMAND, "Cannot run a command over ssh: %s.",
                 ssh_get_error(s));
         goto cleanup;
     }
@@ -250,7 +250,7 @@ int sshc_run(ssh_session s, const char *cmd, const char *input, size_t inlen, ch
     drain(ch, 1, errout, errlen, &used);
     status = ssh_channel_get_exit_status(ch);
     if (status < 0)
-        err_set(e, ERR_BACKEND, "KCHSSH0008E", "A command over ssh did not finish in time.");
+        err_set(e, ERR_BACKEND, M_SSH_COMMAND, "A command over ssh did not finish in time.");
 cleanup:
     if (ch) {
         ssh_channel_close(ch);

@@ -25,7 +25,7 @@
 static int write_file(const char *path, const char *data, mode_t mode, struct err *e)
 {
     if (file_write_new(path, data, strlen(data), mode) < 0)
-        return err_set(e, ERR_INTERNAL, "KCHSSH0010E", "Cannot write \"%s\": %s.", path,
+        return err_set(e, ERR_INTERNAL, M_SSH_WRITE_KEY, "Cannot write \"%s\": %s.", path,
                        strerror(errno));
     return 0;
 }
@@ -62,7 +62,7 @@ static int generate(const char *priv, const char *pub, struct err *e)
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK ||
         ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &priv_b64) != SSH_OK ||
         ssh_pki_export_pubkey_base64(key, &pub_b64) != SSH_OK) {
-        err_set(e, ERR_INTERNAL, "KCHSSH0011E", "Cannot generate an ed25519 key pair.");
+        err_set(e, ERR_INTERNAL, M_MIG_SSH_KEYGEN, "Cannot generate an ed25519 key pair.");
         goto cleanup;
     }
     key_comment(comment, sizeof(comment));
@@ -86,7 +86,7 @@ int sshc_key_ensure(char *pub, size_t publen, struct err *e)
     if (access(priv, F_OK) != 0 && generate(priv, pubpath, e) < 0)
         return -1;
     if (read_line(pubpath, pub, publen) < 0 || strncmp(pub, "ssh-ed25519 ", 12) != 0)
-        return err_set(e, ERR_INTERNAL, "KCHSSH0012E",
+        return err_set(e, ERR_INTERNAL, M_SSH_BAD_KEY,
                        "\"%s\" is missing or not an ed25519 public key. Remove %s and its .pub "
                        "to get a new pair.",
                        pubpath, priv);
@@ -98,12 +98,12 @@ static int add_key_failed(const char *host, const char *user, int status, const 
 {
     if (strstr(errout, "not in the sudoers") || strstr(errout, "may not run sudo") ||
         strstr(errout, "not allowed to execute"))
-        return err_set(e, ERR_FORBIDDEN, "KCHSSH0013E",
+        return err_set(e, ERR_FORBIDDEN, M_SSH_NO_SUDO_RIGHT,
                        "User \"%s\" may not use sudo on \"%s\", so kimchid cannot add its key "
                        "for root there. Use an account with 'SUDO ALL' permission, or root.",
                        user, host);
     if (status == 127)
-        return err_set(e, ERR_BACKEND, "KCHSSH0014E",
+        return err_set(e, ERR_BACKEND, M_SSH_NO_SUDO,
                        "sudo is not installed on \"%s\". Install it, or log in as root.", host);
     char first[160] = "no message";
     if (errout[0]) {
@@ -112,7 +112,7 @@ static int add_key_failed(const char *host, const char *user, int status, const 
         memcpy(first, errout, n);
         first[n] = '\0';
     }
-    return err_set(e, ERR_BACKEND, "KCHSSH0015E",
+    return err_set(e, ERR_BACKEND, M_SSH_ADD_KEY,
                    "Adding kimchid's key for root on \"%s\" failed (exit status %d: %s).", host,
                    status, first);
 }
@@ -134,7 +134,7 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
     secret_free(input);
     sshc_close(s);
     if (n < 0)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     if (status != 0)
         return status < 0 ? -1 : add_key_failed(host, user, status, errout, e);
     log_info("ssh: root on \"%s\" now accepts kimchid's key (set up as \"%s\")", host, user);
@@ -152,12 +152,12 @@ static ssh_session key_login(const char *host, struct err *e)
         return NULL;
     int rc = -1;
     if (ssh_pki_import_privkey_file(priv, NULL, NULL, NULL, &key) != SSH_OK)
-        err_set(e, ERR_FORBIDDEN, "KCHSSH0016E",
+        err_set(e, ERR_FORBIDDEN, M_MIG_NEEDS_LOGIN,
                 "kimchid has no ssh key yet, so root on \"%s\" cannot accept it. Give a user "
                 "and password so kimchid can set up password-less login.",
                 host);
     else if (ssh_userauth_publickey(s, NULL, key) != SSH_AUTH_SUCCESS)
-        err_set(e, ERR_FORBIDDEN, "KCHSSH0016E",
+        err_set(e, ERR_FORBIDDEN, M_MIG_NEEDS_LOGIN,
                 "\"%s\" does not accept kimchid's key for root. Give a user and password (with "
                 "'SUDO ALL' permission) so kimchid can set up password-less login.",
                 host);
@@ -187,7 +187,7 @@ static sftp_session sftp_login(const char *host, const char *path, ssh_session *
         return NULL;
     sftp_session sf = sftp_new(s);
     if (!sf || sftp_init(sf) != SSH_OK) {
-        err_set(e, ERR_BACKEND, "KCHSSH0020E",
+        err_set(e, ERR_BACKEND, M_SSH_SFTP,
                 "Cannot open an SFTP session to \"%s\" to read \"%s\": %s.", host, path,
                 ssh_get_error(s));
         if (sf)
@@ -220,7 +220,7 @@ int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
     } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
         rc = 0;
     } else {
-        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot look for \"%s\" on \"%s\": %s.", path, host,
+        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot look for \"%s\" on \"%s\": %s.", path, host,
                 ssh_get_error(s));
     }
     sftp_done(s, sf);
@@ -238,7 +238,7 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
     if (!f && sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
         total = 0; /* a missing file reads as empty */
     } else if (!f) {
-        err_set(e, ERR_BACKEND, "KCHSSH0020E", "Cannot read \"%s\" on \"%s\": %s.", path, host,
+        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
                 ssh_get_error(s));
     } else {
         total = 0;

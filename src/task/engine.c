@@ -130,7 +130,7 @@ static struct task *find_text_locked(struct task_engine *t, const char *id, stru
     long n = strtol(id, &end, 10);
     long i = (*id && end && !*end && n > 0) ? find_locked(t, n) : -1;
     if (i < 0)
-        err_set(e, ERR_NOT_FOUND, "KCHTASK0005E", "Task \"%.32s\" does not exist.", id);
+        err_set(e, ERR_NOT_FOUND, M_TASK_NOT_FOUND, "Task \"%.32s\" does not exist.", id);
     return i >= 0 ? t->tasks[i] : NULL;
 }
 
@@ -267,14 +267,14 @@ void task_ctx_cancel_answer(struct task_ctx *c, bool stopped, const char *why)
 
 static int cancel_refusal(struct task *k, const char *why, struct err *e)
 {
-    return err_set(e, ERR_CONFLICT, "KCHTASK0008E", "Task %ld cannot be cancelled: %s.", k->id,
-                   why);
+    return err_set(e, ERR_CONFLICT, M_TASK_NOT_CANCELLABLE, "Task %ld cannot be cancelled: %s.",
+                   k->id, why);
 }
 
 static int cancel_locked(struct task_engine *t, struct task *k, const char *user, struct err *e)
 {
     if (k->status != RUNNING)
-        return err_set(e, ERR_CONFLICT, "KCHTASK0007E",
+        return err_set(e, ERR_CONFLICT, M_TASK_FINISHED,
                        "Task %ld has already %s; there is nothing to cancel.", k->id, k->status);
     if (!k->cancellable)
         return cancel_refusal(
@@ -406,7 +406,9 @@ static void run_one(struct task_engine *t, struct task *k)
         set_message(t, k, FINISHED, NULL);
         log_info("task %ld finished: %s", k->id, k->message);
     } else {
-        set_message(t, k, FAILED, strdup(e.msg[0] ? e.msg : "KCHTASK0003E: The task failed."));
+        if (!e.msg[0])
+            err_set(&e, ERR_INTERNAL, M_TASK_FAILED, "The task failed.");
+        set_message(t, k, FAILED, strdup(e.msg));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
     audit_end(t, k);
@@ -464,7 +466,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         if (k)
             k->free_arg = free_arg, k->arg = arg;
         task_free(k);
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     k->status = RUNNING;
@@ -475,11 +477,11 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
     pthread_mutex_lock(&t->lock);
     json_t *out = NULL;
     if (t->stopping || t->draining) {
-        err_set(e, ERR_UNAVAILABLE, "KCHTASK0004E", "kimchid is shutting down; try again later.");
+        err_set(e, ERR_UNAVAILABLE, M_TASK_SHUTDOWN, "kimchid is shutting down; try again later.");
     } else {
         k->id = t->next_id;
         if (append_locked(t, k) < 0)
-            err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+            err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         else
             out = task_to_json_locked(k);
     }
@@ -494,7 +496,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         json_decref(out);
         pthread_mutex_lock(&t->lock);
         unlist_locked(t, k);
-        err_set(e, ERR_STORAGE, "KCHTASK0009E",
+        err_set(e, ERR_STORAGE, M_TASK_STORAGE,
                 "kimchid cannot save task records in its state directory \"%s\" (%s), so it "
                 "refuses new tasks until it can. Free space there or fix its permissions, then "
                 "try again.",
@@ -516,7 +518,7 @@ json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e)
     json_t *out = k ? task_to_json_locked(k) : NULL;
     pthread_mutex_unlock(&t->lock);
     if (k && !out)
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     return out;
 }
 
@@ -592,12 +594,12 @@ static void load_record(void *opaque, const struct task_record *r)
     if (k->status == RUNNING) {
         k->status = FAILED;
         k->updated = now();
-        if (asprintf(&k->message,
-                     "KCHTASK0002E: The task was interrupted because kimchid stopped while it "
-                     "was running (last step: \"%s\"). Check the guest's state and start the "
-                     "task again if needed.",
-                     r->message ? r->message : "") < 0)
-            k->message = NULL;
+        struct err m;
+        err_set(&m, ERR_INTERNAL, M_TASK_INTERRUPTED,
+                "The task was interrupted because kimchid stopped while it was running (last "
+                "step: \"%s\"). Check the guest's state and start the task again if needed.",
+                r->message ? r->message : "");
+        k->message = strdup(m.msg);
         if (append_locked(t, k) == 0)
             persist(t, k);
         else
@@ -614,7 +616,7 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
 {
     struct task_engine *t = calloc(1, sizeof(*t));
     if (!t) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     pthread_mutex_init(&t->lock, NULL);
@@ -635,7 +637,7 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
         if (pthread_create(&t->threads[i], NULL, worker, t) != 0)
             break;
     if (t->nthreads == 0) {
-        err_set(e, ERR_INTERNAL, "KCHTASK0006E", "Cannot start the task workers.");
+        err_set(e, ERR_INTERNAL, M_TASK_WORKERS, "Cannot start the task workers.");
         goto fail;
     }
     return t;
@@ -667,7 +669,7 @@ static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
     err_clear(&e);
     int rc = kind && strcmp(kind, "migrate") == 0
                  ? task_migrate_resume(v, r, &run, &arg, &free_arg, &e)
-                 : err_set(&e, ERR_INTERNAL, "KCHTASK0002E", "unknown kind of task");
+                 : err_set(&e, ERR_INTERNAL, M_TASK_BAD_RECORD, "unknown kind of task");
     json_decref(r);
     if (rc == 0) {
         pthread_mutex_lock(&t->lock);
@@ -679,14 +681,14 @@ static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
     k->orphan = false;
     free(k->resume);
     k->resume = NULL;
-    char *msg = NULL;
-    if (asprintf(&msg,
-                 "KCHTASK0002E: The task was interrupted because kimchid stopped while it was "
-                 "running, and it cannot be taken up again: %s. Check the guest's state and "
-                 "start the task again if needed.",
-                 err_text(&e)) < 0)
-        msg = NULL;
-    set_message(t, k, FAILED, msg);
+    char cause[sizeof(e.msg)];
+    snprintf(cause, sizeof(cause), "%s", err_text(&e));
+    err_set(&e, ERR_INTERNAL, M_TASK_INTERRUPTED,
+            "The task was interrupted because kimchid stopped while it was running, and it "
+            "cannot be taken up again: %s. Check the guest's state and start the task again "
+            "if needed.",
+            cause);
+    set_message(t, k, FAILED, strdup(e.msg));
     log_warn("task %ld failed: %s", k->id, k->message);
 }
 
@@ -704,9 +706,11 @@ static void fail_queued(struct task_engine *t)
     struct task *k;
     while ((k = pop_locked(t))) {
         pthread_mutex_unlock(&t->lock);
-        set_message(t, k, FAILED,
-                    strdup("KCHTASK0002E: The task was interrupted because kimchid stopped "
-                           "before it started. Start it again."));
+        struct err m;
+        err_set(&m, ERR_INTERNAL, M_TASK_INTERRUPTED,
+                "The task was interrupted because kimchid stopped before it started. Start it "
+                "again.");
+        set_message(t, k, FAILED, strdup(m.msg));
         pthread_mutex_lock(&t->lock);
     }
 }

@@ -96,7 +96,7 @@ static int cancel_point(struct migrate_arg *a, struct err *e)
         return 0;
     a->cancelled = true;
     task_ctx_cancel_answer(a->ctx, true, NULL);
-    return err_set(e, ERR_CONFLICT, "KCHMIGR0016E", "cancelled");
+    return err_set(e, ERR_CONFLICT, M_MIG_CANCELLED, "cancelled");
 }
 
 /* Called about every 0.5 s while libvirt moves the guest: reports progress, and passes a
@@ -125,10 +125,8 @@ static int reach(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
     step(ctx, a, "resolving the remote host");
     if (net_resolve(a->host, a->addr, sizeof(a->addr), e) < 0)
         return -1;
-    if (net_names_self(a->host) || net_addr_is_local(a->addr))
-        return err_set(e, ERR_INVALID, "KCHVM0064E",
-                       "\"%s\" (%s) is this host. Choose another host to migrate to.", a->host,
-                       a->addr);
+    if (net_refuse_self(a->host, a->addr, e) < 0)
+        return -1;
     step(ctx, a, "connecting to the remote host");
     return net_probe(a->host, a->addr, 22, PROBE_TIMEOUT_MS, e);
 }
@@ -186,7 +184,7 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return 0;
-    if (err_is(e, "KCHMIGR0024E") || err_is(e, "KCHMIGR0026E"))
+    if (err_is(e, M_MIG_SSH_HUNG) || err_is(e, M_MIG_OPEN_HUNG))
         return -1; /* its ssh server or libvirt does not answer: trying again waits as long */
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
@@ -210,7 +208,7 @@ static int check_disks(struct task_ctx *ctx, struct migrate_arg *a, struct err *
         if (there < 0)
             return -1;
         if (!there)
-            return err_set(e, ERR_INVALID, "KCHMIGR0008E",
+            return err_set(e, ERR_INVALID, M_MIG_READONLY_MISSING,
                            "The read-only image \"%s\" (disk \"%s\", e.g. a CD-ROM) is not on "
                            "\"%s\". Copy it there to the same path, or eject it (virsh "
                            "change-media %s %s --eject), then try again.",
@@ -312,11 +310,12 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
 /* Rewrites "ID: cause" as "ID: Migration of ... failed while <step>: cause". */
 static void name_the_step(struct migrate_arg *a, struct err *e)
 {
-    char cause[sizeof(e->msg)], id[sizeof(e->id)];
+    char cause[sizeof(e->msg)];
     snprintf(cause, sizeof(cause), "%s", err_text(e));
-    snprintf(id, sizeof(id), "%s", e->id[0] ? e->id : "KCHVM0090E");
-    err_set(e, e->code, id, "Migration of \"%s\" to \"%s\" failed while %s: %s", a->name, a->host,
-            a->step, cause);
+    if (!e->id[0])
+        err_set(e, e->code, M_MIG_FAILED, "%s", cause);
+    err_reword(e, "Migration of \"%s\" to \"%s\" failed while %s: %s", a->name, a->host, a->step,
+               cause);
 }
 
 static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
@@ -327,7 +326,7 @@ static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
     int rc = migrate_steps(ctx, a, e);
     wipe_password(a);
     if (rc < 0 && a->cancelled) {
-        err_set(e, ERR_CONFLICT, "KCHMIGR0016E",
+        err_set(e, ERR_CONFLICT, M_MIG_CANCELLED,
                 "Migration of \"%s\" to \"%s\" was cancelled by %s while %s; the guest stays "
                 "on this host.",
                 a->name, a->host, a->cancelled_by, a->step);
@@ -358,7 +357,7 @@ static int run_resumed(struct task_ctx *ctx, void *p, struct err *e)
         return 0;
     }
     if (a->cancelled)
-        err_set(e, ERR_CONFLICT, "KCHMIGR0016E",
+        err_set(e, ERR_CONFLICT, M_MIG_CANCELLED,
                 "Migration of \"%s\" to \"%s\" was cancelled by %s after kimchid restarted; the "
                 "guest stays on this host.",
                 a->name, a->host, a->cancelled_by);
@@ -416,11 +415,11 @@ int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
                                        json_is_true(json_object_get(r, "delete_source"))};
     const char *uuid = json_string_value(json_object_get(r, "uuid"));
     if (!req.name || !req.remote_host || !uuid || strlen(uuid) != VIRT_UUID_LEN - 1)
-        return err_set(e, ERR_INTERNAL, "KCHTASK0002E", "its record is incomplete");
+        return err_set(e, ERR_INTERNAL, M_TASK_BAD_RECORD, "its record is incomplete");
     struct migrate_arg *a = arg_new(v, &req);
     if (!a || disks_from(json_object_get(r, "disks"), &a->storage) < 0) {
         migrate_arg_free(a);
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     }
     snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
     a->offline = json_is_true(json_object_get(r, "offline"));
@@ -447,7 +446,7 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         r->password = NULL;
     }
     if (!a) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     if (virt_busy_claim(v, a->name, "migrating", e) < 0) {

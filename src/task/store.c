@@ -15,7 +15,7 @@ struct task_store {
 
 static int db_err(struct task_store *s, struct err *e, const char *what)
 {
-    return err_set(e, ERR_INTERNAL, "KCHTASK0001E", "%s: %s", what, sqlite3_errmsg(s->db));
+    return err_set(e, ERR_INTERNAL, M_TASK_DB, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
 /* The schema this build writes: 1 = the first release's table, 2 = adds `resume` (what a
@@ -39,7 +39,7 @@ static int upgrade(struct task_store *s, const char *path, struct err *e)
 {
     int v = user_version(s);
     if (v > SCHEMA_VERSION)
-        return err_set(e, ERR_INTERNAL, "KCHTASK0010E",
+        return err_set(e, ERR_INTERNAL, M_TASK_DB_NEWER,
                        "The task database \"%s\" was written by a newer kimchid (schema %d; this "
                        "one knows up to %d). Run that newer kimchid, or move the file away to "
                        "start with an empty task list.",
@@ -60,14 +60,14 @@ struct task_store *task_store_open(const char *path, struct err *e)
 {
     struct task_store *s = calloc(1, sizeof(*s));
     if (!s) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     /* task messages name guests, hosts and users: root's eyes only (SQLite gives its WAL and
      * shared-memory files the database file's mode) */
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 || fchmod(fd, 0600) < 0) {
-        err_set(e, ERR_INTERNAL, "KCHTASK0001E", "Cannot open the task database \"%s\": %s", path,
+        err_set(e, ERR_INTERNAL, M_TASK_DB, "Cannot open the task database \"%s\": %s", path,
                 strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -83,7 +83,7 @@ struct task_store *task_store_open(const char *path, struct err *e)
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        err_set(e, ERR_INTERNAL, "KCHTASK0001E", "Cannot open the task database \"%s\": %s", path,
+        err_set(e, ERR_INTERNAL, M_TASK_DB, "Cannot open the task database \"%s\": %s", path,
                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
         task_store_close(s);
         return NULL;

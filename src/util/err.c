@@ -26,18 +26,34 @@ static const struct {
     {ERR_STORAGE, 507, "507 Insufficient Storage"},
 };
 
-int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, ...)
+/* Writes "ID: text" with the id already in e->id. */
+static void write_msg(struct err *e, const char *fmt, va_list ap)
+{
+    int n = snprintf(e->msg, sizeof(e->msg), "%s: ", e->id);
+    if (n >= 0 && (size_t)n < sizeof(e->msg))
+        vsnprintf(e->msg + n, sizeof(e->msg) - (size_t)n, fmt, ap);
+}
+
+int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...)
 {
     if (!e)
         return -1;
     e->code = code;
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    int n = snprintf(e->msg, sizeof(e->msg), "%s: ", id);
-    if (n < 0 || (size_t)n >= sizeof(e->msg))
+    snprintf(e->id, sizeof(e->id), "%s", msg_id(id));
+    va_list ap;
+    va_start(ap, fmt);
+    write_msg(e, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_reword(struct err *e, const char *fmt, ...)
+{
+    if (!e)
         return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg + n, sizeof(e->msg) - (size_t)n, fmt, ap);
+    write_msg(e, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -50,9 +66,9 @@ const char *err_text(const struct err *e)
     return e->msg;
 }
 
-bool err_is(const struct err *e, const char *id)
+bool err_is(const struct err *e, enum msg id)
 {
-    return strcmp(e->id, id) == 0;
+    return strcmp(e->id, msg_id(id)) == 0;
 }
 
 void err_clear(struct err *e)

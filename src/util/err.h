@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "msg.h"
+
 enum err_code {
     ERR_NONE = 0,
     ERR_INVALID,     /* bad input: 400 */
@@ -22,8 +24,8 @@ enum err_code {
     ERR_STORAGE      /* kimchid cannot write its records: 507 */
 };
 
-/* The message starts with a stable id ("KCHVM0002E: ...") and is a whole sentence; the id is
- * also kept apart, so that no caller parses it out of the text. */
+/* The message starts with a stable id from msgs.def ("ID: text") and is a whole sentence; the
+ * id is also kept apart, so that no caller parses it out of the text. */
 struct err {
     enum err_code code;
     char id[16];
@@ -32,14 +34,17 @@ struct err {
 
 /* Sets code and a formatted message "ID: text"; returns -1 so callers can
  * write `return err_set(...)`. A NULL carrier is allowed and ignored. */
-int err_set(struct err *e, enum err_code code, const char *id, const char *fmt, ...)
+int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Replaces the message's text, keeping its code and id (a step naming its cause). */
+int err_reword(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The message without its "ID: " prefix. */
 const char *err_text(const struct err *e);
 
 /* Whether the error carries this id. */
-bool err_is(const struct err *e, const char *id);
+bool err_is(const struct err *e, enum msg id);
 
 /* Resets the carrier to "no error". */
 void err_clear(struct err *e);

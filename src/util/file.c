@@ -1,6 +1,9 @@
-/* file.c - writing a small file whole (see file.h). */
+/* file.c - writing a small file whole, reading one (see file.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "file.h"
@@ -30,4 +33,31 @@ int file_write_new(const char *path, const void *data, size_t len, mode_t mode)
     unlink(path);
     errno = saved;
     return -1;
+}
+
+char *file_read(const char *path, size_t max_bytes, bool tail, struct err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        err_set(e, ERR_INTERNAL, M_D_READ, "Cannot read \"%s\": %s.", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    size_t size = S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
+    size_t want = size > max_bytes ? max_bytes : size;
+    char *data = NULL;
+    if (!S_ISREG(st.st_mode) || (size > max_bytes && !tail))
+        err_set(e, ERR_INTERNAL, M_D_READ, "Cannot read \"%s\": %s.", path,
+                S_ISREG(st.st_mode) ? "larger than the limit" : "not a regular file");
+    else if (!(data = calloc(1, want + 1)) ||
+             pread(fd, data, want, (off_t)(size - want)) != (ssize_t)want) {
+        err_set(e, ERR_INTERNAL, M_D_READ, "Cannot read \"%s\": %s.", path,
+                data ? "short read" : "out of memory");
+        free(data);
+        data = NULL;
+    }
+    close(fd);
+    return data;
 }

@@ -70,7 +70,7 @@ json_t *jsonv_parse_object(const char *body, size_t len, struct err *e)
     json_error_t je;
     json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!v) {
-        err_set(e, ERR_INVALID, "KCHAPI0005E",
+        err_set(e, ERR_INVALID, M_API_BAD_JSON,
                 "The request body is not valid JSON (%s at line %d, column %d). Send a JSON "
                 "object.",
                 je.text, je.line, je.column);
@@ -78,12 +78,12 @@ json_t *jsonv_parse_object(const char *body, size_t len, struct err *e)
     }
     if (!json_is_object(v)) {
         json_decref(v);
-        err_set(e, ERR_INVALID, "KCHAPI0005E", "The request body must be a JSON object.");
+        err_set(e, ERR_INVALID, M_API_SCHEMA, "The request body must be a JSON object.");
         return NULL;
     }
     if (jsonv_depth(v) > JSONV_MAX_DEPTH) {
         json_decref(v);
-        err_set(e, ERR_INVALID, "KCHAPI0005E", "The request body is nested too deeply.");
+        err_set(e, ERR_INVALID, M_API_BAD_JSON, "The request body is nested too deeply.");
         return NULL;
     }
     return v;
@@ -106,15 +106,15 @@ int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, s
     {
         const struct jsonv_field *f = find_field(fields, n, key);
         if (!f)
-            return err_set(e, ERR_INVALID, "KCHAPI0001E",
+            return err_set(e, ERR_INVALID, M_API_UNKNOWN_PARAM,
                            "Unknown parameter \"%.64s\". Remove it from the request.", key);
         if (!type_ok(v, f->type))
-            return err_set(e, ERR_INVALID, "KCHAPI0008E", "The parameter \"%s\" must be %s.",
+            return err_set(e, ERR_INVALID, M_API_SCHEMA, "The parameter \"%s\" must be %s.",
                            f->name, type_name(f->type));
     }
     for (size_t i = 0; i < n; i++)
         if (fields[i].required && !json_object_get(obj, fields[i].name))
-            return err_set(e, ERR_INVALID, "KCHAPI0009E", "The parameter \"%s\" is required.",
+            return err_set(e, ERR_INVALID, M_API_SCHEMA, "The parameter \"%s\" is required.",
                            fields[i].name);
     return 0;
 }

@@ -46,7 +46,7 @@ int net_host_check(const char *host, struct err *e)
     }
     if (ok)
         return 0;
-    return err_set(e, ERR_INVALID, "KCHVM0062E",
+    return err_set(e, ERR_INVALID, M_MIG_BAD_HOSTNAME,
                    "\"%.64s\" is not a valid host name or IP address. Use a name such as "
                    "\"host-b\" or \"host-b.example.com\", or an address.",
                    host);
@@ -60,7 +60,7 @@ int net_user_check(const char *user, struct err *e)
         ok = isalnum((unsigned char)user[i]) || user[i] == '_' || user[i] == '.' || user[i] == '-';
     if (ok)
         return 0;
-    return err_set(e, ERR_INVALID, "KCHVM0063E",
+    return err_set(e, ERR_INVALID, M_MIG_BAD_USER,
                    "\"%.40s\" is not a valid user name: use letters, digits, '_', '.' and '-', "
                    "starting with a letter, at most 32 characters.",
                    user);
@@ -118,7 +118,7 @@ int net_resolve(const char *host, char *addr, size_t len, struct err *e)
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0)
-        return err_set(e, ERR_INVALID, "KCHVM0065E",
+        return err_set(e, ERR_INVALID, M_MIG_RESOLVE,
                        "Cannot resolve \"%s\": %s. Check the host name.", host, gai_strerror(rc));
     const void *src = res->ai_family == AF_INET
                           ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
@@ -156,18 +156,18 @@ int net_probe(const char *host, const char *addr, int port, int timeout_ms, stru
         a6->sin6_port = htons((uint16_t)port);
         sl = sizeof(*a6);
     } else {
-        return err_set(e, ERR_INVALID, "KCHVM0066E", "\"%s\" is not an address.", addr);
+        return err_set(e, ERR_INVALID, M_MIG_NOT_ADDRESS, "\"%s\" is not an address.", addr);
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return err_set(e, ERR_INTERNAL, "KCHVM0066E", "Cannot open a socket: %s.", strerror(errno));
+        return err_set(e, ERR_INTERNAL, M_D_SOCKET, "Cannot open a socket: %s.", strerror(errno));
     int rc = connect(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
     if (rc == EINPROGRESS)
         rc = connect_wait(fd, timeout_ms);
     close(fd);
     if (rc == 0)
         return 0;
-    return err_set(e, ERR_BACKEND, "KCHVM0067E",
+    return err_set(e, ERR_BACKEND, M_MIG_UNREACHABLE,
                    "Cannot reach \"%s\" (%s) on port %d: %s. Check the address, the network, "
                    "and that sshd runs there.",
                    host, addr, port,
@@ -185,4 +185,12 @@ void net_site_key(const char *addr, char *out, size_t len)
         return;
     }
     snprintf(out, len, "%.64s", addr ? addr : "?");
+}
+
+int net_refuse_self(const char *host, const char *addr, struct err *e)
+{
+    if (net_names_self(host) || net_addr_is_local(addr))
+        return err_set(e, ERR_INVALID, M_MIG_LOCALHOST,
+                       "\"%s\" (%s) is this host. Choose another host to migrate to.", host, addr);
+    return 0;
 }

@@ -34,4 +34,8 @@ void net_site_key(const char *addr, char *out, size_t len);
 /* Opens and closes a TCP connection to addr:port within timeout_ms. */
 int net_probe(const char *host, const char *addr, int port, int timeout_ms, struct err *e);
 
+/* Refuses (400, Kimchi's "migrate to localhost") a `host` that resolved to `addr` on this
+ * machine, or that names it. */
+int net_refuse_self(const char *host, const char *addr, struct err *e);
+
 #endif

@@ -3,9 +3,21 @@
 #ifndef KIMCHID_TRAIL_H
 #define KIMCHID_TRAIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "err.h"
 
 struct trail;
+
+/* One line read back: the values unescaped (a \xNN stays as written). */
+struct trail_rec {
+    char time[32]; /* "2026-11-26T14:51:02Z" */
+    char user[128];
+    char from[64];
+    char request[2048];
+    char outcome[2048];
+};
 
 /* Opens (creating, mode 0600) `path` for appending. NULL with `e` on failure. */
 struct trail *trail_open(const char *path, struct err *e);
@@ -17,5 +29,10 @@ void trail_close(struct trail *a);
  * Values are quoted with control bytes, quotes and backslashes escaped. NULL `a`: nothing. */
 void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
                  const char *outcome);
+
+/* Calls fn for the lines of the trail, newest first, reading at most the last `max_bytes` of
+ * the file; fn returns false to stop. Returns -1 with `e` when the file cannot be read. */
+int trail_each(const struct trail *a, size_t max_bytes,
+               bool (*fn)(void *ctx, const struct trail_rec *r), void *ctx, struct err *e);
 
 #endif

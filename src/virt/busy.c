@@ -15,7 +15,7 @@ static long find_locked(struct virt *v, const char *name)
 
 static int conflict(const char *name, const char *what, struct err *e)
 {
-    return err_set(e, ERR_CONFLICT, "KCHVM0080E",
+    return err_set(e, ERR_CONFLICT, M_VM_BUSY,
                    "Virtual machine \"%s\" is busy %s. Wait for that task to finish.", name, what);
 }
 
@@ -26,14 +26,14 @@ static int claim_locked(struct virt *v, const char *name, const char *what, stru
         return conflict(name, v->busy[i].what, e);
     struct busy_entry *nb = realloc(v->busy, (v->nbusy + 1) * sizeof(*nb));
     if (!nb)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     v->busy = nb;
     nb[v->nbusy].name = strdup(name);
     nb[v->nbusy].what = strdup(what);
     if (!nb[v->nbusy].name || !nb[v->nbusy].what) {
         free(nb[v->nbusy].name);
         free(nb[v->nbusy].what);
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     }
     v->nbusy++;
     return 0;
@@ -74,7 +74,7 @@ int virt_name_reserve(struct virt *v, const char *name, struct err *e)
     int rc;
     pthread_mutex_lock(&v->busy_lock);
     if (virt_snapshot_find(s, name) >= 0 || find_locked(v, name) >= 0)
-        rc = err_set(e, ERR_CONFLICT, "KCHVM0081E",
+        rc = err_set(e, ERR_CONFLICT, M_VM_EXISTS,
                      "A virtual machine named \"%s\" already exists. Choose another name.", name);
     else
         rc = claim_locked(v, name, "being created by a clone", e);
@@ -92,7 +92,7 @@ int virt_clone_name_reserve(struct virt *v, const char *name, char *out, size_t 
     for (int n = 1; n < 100000 && rc < 0; n++) {
         int w = snprintf(out, outlen, "%s-clone-%d", name, n);
         if (w < 0 || (size_t)w >= outlen) {
-            err_set(e, ERR_INVALID, "KCHVM0070E", "The guest name \"%s\" is too long to clone.",
+            err_set(e, ERR_INVALID, M_VM_BAD_NAME, "The guest name \"%s\" is too long to clone.",
                     name);
             break;
         }

@@ -31,7 +31,7 @@ static bool connection_broke(const char *m)
 }
 
 int virt_err_connection(struct err *e, virConnectPtr local, const char *host, const char *addr,
-                        const char *id, const char *what)
+                        enum msg id, const char *what)
 {
     const char *lm = virGetLastErrorMessage();
     char m[512]; /* a copy: the next libvirt call (virConnectIsAlive) frees libvirt's */
@@ -40,15 +40,15 @@ int virt_err_connection(struct err *e, virConnectPtr local, const char *host, co
 }
 
 int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char *host,
-                   const char *addr, const char *id, const char *what)
+                   const char *addr, enum msg id, const char *what)
 {
     if (local && virConnectIsAlive(local) == 0) /* the broken connection is this host's */
-        return err_set(e, ERR_BACKEND, "KCHMIGR0025E",
+        return err_set(e, ERR_BACKEND, M_MIG_LOCAL_LIBVIRT_DIED,
                        "%s: this host's libvirt stopped answering during the move (libvirt: "
                        "\"%s\"); it may have been restarted.",
                        what, m);
     if (ssh_hung(m))
-        return err_set(e, ERR_BACKEND, "KCHMIGR0024E",
+        return err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG,
                        "%s: the ssh server on \"%s\" accepted the connection but did not answer "
                        "within %d s (it may be hung or overloaded). Check sshd on \"%s\", then "
                        "try again.",
@@ -57,12 +57,12 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
         return err_set(e, ERR_BACKEND, id, "%s: %s", what, m);
     struct err pe;
     if (net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, &pe) < 0)
-        return err_set(e, ERR_BACKEND, "KCHMIGR0022E",
+        return err_set(e, ERR_BACKEND, M_MIG_NETWORK_DOWN,
                        "%s: the connection to \"%s\" broke off (libvirt: \"%s\"), and \"%s\" no "
                        "longer answers on its ssh port: the network to it, or the host itself, "
                        "is down.",
                        what, host, m, host);
-    return err_set(e, ERR_BACKEND, "KCHMIGR0023E",
+    return err_set(e, ERR_BACKEND, M_MIG_REMOTE_LIBVIRT_DIED,
                    "%s: the libvirt of \"%s\" stopped answering (libvirt: \"%s\"); the host still "
                    "answers on its ssh port, so its libvirtd crashed, restarted or hangs. Check "
                    "it there (systemctl status libvirtd).",

@@ -62,7 +62,7 @@ static char *attr(xmlNodePtr n, const char *name)
 
 static int not_in_pool(struct clone_job *j, const char *what, struct err *e)
 {
-    return err_set(e, ERR_INVALID, "KCHVM0035E",
+    return err_set(e, ERR_INVALID, M_VM_CLONE_FAILED,
                    "The disk \"%s\" of virtual machine \"%s\" is not in a storage pool; kimchid "
                    "can clone only disks that live in a storage pool.",
                    what, j->name);
@@ -108,7 +108,7 @@ static int resolve_disks(struct clone_job *j, struct err *e)
     for (int i = 0; j->disks && i < n && rc == 0; i++, j->ndisks++)
         rc = resolve_disk(j, o->nodesetval->nodeTab[i], &j->disks[i], e);
     if (!j->disks)
-        rc = err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        rc = err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     /* a disk without <source> (empty drive) has nothing to copy */
     xmlXPathFreeObject(o);
     xmlXPathFreeContext(ctx);
@@ -129,13 +129,13 @@ static char *volume_xml(virStorageVolPtr vol, const char *name, struct err *e)
 {
     char *xml = virStorageVolGetXMLDesc(vol, 0);
     if (!xml) {
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0036E", "Cannot read a disk volume's XML");
+        virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, "Cannot read a disk volume's XML");
         return NULL;
     }
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "vol.xml", NULL, XML_PARSE_NONET);
     free(xml);
     if (!doc) {
-        err_set(e, ERR_BACKEND, "KCHVM0036E", "libvirt returned unreadable volume XML.");
+        err_set(e, ERR_BACKEND, M_VM_CLONE_FAILED, "libvirt returned unreadable volume XML.");
         return NULL;
     }
     set_child_text(xmlDocGetRootElement(doc), "name", name);
@@ -147,7 +147,7 @@ static char *volume_xml(virStorageVolPtr vol, const char *name, struct err *e)
     char *out = outx ? strdup((const char *)outx) : NULL;
     xmlFree(outx);
     if (!out)
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     return out;
 }
 
@@ -166,11 +166,11 @@ static int copy_disk(struct clone_job *j, struct clone_disk *d, virt_step_fn ste
     free(xml);
     if (!d->copy) {
         snprintf(msg, sizeof(msg), "Cannot copy disk \"%s\"", old);
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0036E", msg);
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, msg);
     }
     char *value = !strcmp(d->attr, "volume") ? strdup(name) : virStorageVolGetPath(d->copy);
     if (!value)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0036E", "Cannot read the copy's path");
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, "Cannot read the copy's path");
     xmlSetProp(d->source, (const xmlChar *)d->attr, (const xmlChar *)value);
     free(value);
     return 0;
@@ -182,11 +182,11 @@ static int define_clone(struct clone_job *j, struct err *e)
     int len = 0;
     xmlDocDumpMemory(j->doc, &xml, &len);
     if (!xml)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     virDomainPtr nd = virDomainDefineXML(j->conn, (const char *)xml);
     xmlFree(xml);
     if (!nd)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0034E", "Cannot define the clone");
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, "Cannot define the clone");
     virDomainFree(nd);
     return 0;
 }
@@ -199,14 +199,14 @@ static int read_source(struct clone_job *j, struct err *e)
     int state = -1, reason, rc = -1;
     char *xml = NULL;
     if (virDomainGetState(d, &state, &reason, 0) < 0)
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0033E", "Cannot read the guest's state");
+        virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, "Cannot read the guest's state");
     else if (state != VIR_DOMAIN_SHUTOFF)
-        err_set(e, ERR_STATE, "KCHVM0033E",
+        err_set(e, ERR_STATE, M_VM_CLONE_STATE,
                 "Virtual machine \"%s\" must be shut off before it can be cloned.", j->name);
     else if (!(xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE)))
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0033E", "Cannot read the guest's XML");
+        virt_err_libvirt(e, ERR_BACKEND, M_VM_CLONE_FAILED, "Cannot read the guest's XML");
     else if (!(j->doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET)))
-        err_set(e, ERR_BACKEND, "KCHVM0033E", "libvirt returned unreadable guest XML.");
+        err_set(e, ERR_BACKEND, M_VIRT_BAD_XML, "libvirt returned unreadable guest XML.");
     else
         rc = 0;
     free(xml);

@@ -22,7 +22,7 @@ static void register_event_impl(void)
     event_impl_rc = virEventRegisterDefaultImpl();
 }
 
-int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const char *what)
+int virt_err_libvirt(struct err *e, enum err_code code, enum msg id, const char *what)
 {
     const char *m = virGetLastErrorMessage();
     return err_set(e, code, id, "%s: %s", what, m && *m ? m : "unknown libvirt error");
@@ -47,7 +47,7 @@ static int open_locked(struct virt *v, struct err *e)
 {
     virConnectPtr c = virConnectOpen(v->uri);
     if (!c)
-        return virt_err_libvirt(e, ERR_UNAVAILABLE, "KCHVIRT0001E", "Cannot connect to libvirt");
+        return virt_err_libvirt(e, ERR_UNAVAILABLE, M_VIRT_CONNECT, "Cannot connect to libvirt");
     v->callback_id = virConnectDomainEventRegisterAny(
         c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
     if (v->callback_id < 0)
@@ -103,13 +103,13 @@ struct virt *virt_new(const char *uri, struct err *e)
 {
     pthread_once(&event_once, register_event_impl);
     if (event_impl_rc < 0) {
-        err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start libvirt's event loop.");
+        err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop.");
         return NULL;
     }
     struct virt *v = calloc(1, sizeof(*v));
     if (!v || !(v->uri = strdup(uri))) {
         free(v);
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
     v->callback_id = -1;
@@ -120,7 +120,7 @@ struct virt *virt_new(const char *uri, struct err *e)
     pthread_mutex_init(&v->remote_lock, NULL);
     pthread_cond_init(&v->inv_cond, NULL);
     if (pthread_create(&v->event_thread, NULL, event_loop, v) != 0) {
-        err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start libvirt's event loop thread.");
+        err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop thread.");
         goto fail_threads;
     }
     pthread_mutex_lock(&v->conn_lock);

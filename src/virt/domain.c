@@ -25,18 +25,18 @@ int virt_name_check(const char *name, struct err *e)
 {
     size_t len = strlen(name);
     if (len == 0 || len > 200)
-        return err_set(e, ERR_INVALID, "KCHVM0070E",
+        return err_set(e, ERR_INVALID, M_VM_BAD_NAME,
                        "A guest name must be 1 to 200 characters long.");
     if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return err_set(e, ERR_INVALID, "KCHVM0070E",
+        return err_set(e, ERR_INVALID, M_VM_BAD_NAME,
                        "A guest cannot be named \".\" or \"..\" (they name directories in "
                        "paths and URIs). Choose another name.");
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '/' || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-            return err_set(e, ERR_INVALID, "KCHVM0070E",
+            return err_set(e, ERR_INVALID, M_VM_BAD_NAME,
                            "A guest name cannot contain '/' or control characters.");
     if (bidi_control(name))
-        return err_set(e, ERR_INVALID, "KCHVM0070E",
+        return err_set(e, ERR_INVALID, M_VM_BAD_NAME,
                        "A guest name cannot contain bidirectional text controls (U+200E, U+200F, "
                        "U+061C, U+202A to U+202E, U+2066 to U+2069): they make a name read as "
                        "another one. Remove them.");
@@ -50,9 +50,9 @@ virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e
         return d;
     virErrorPtr le = virGetLastError();
     if (le && le->code == VIR_ERR_NO_DOMAIN)
-        err_set(e, ERR_NOT_FOUND, "KCHVM0002E", "Virtual machine \"%s\" does not exist.", name);
+        err_set(e, ERR_NOT_FOUND, M_VM_NOT_FOUND, "Virtual machine \"%s\" does not exist.", name);
     else
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0002E", "Cannot look the guest up");
+        virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot look the guest up");
     return NULL;
 }
 
@@ -75,7 +75,7 @@ char *virt_vms_json(struct virt *v, struct err *e)
     char *out = strdup(s->list_json);
     virt_snapshot_put(s);
     if (!out)
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     return out;
 }
 
@@ -103,7 +103,7 @@ char *virt_vm_json(struct virt *v, const char *name, struct err *e)
         if (virt_inventory_refresh(v, e) < 0)
             return NULL;
     }
-    err_set(e, ERR_NOT_FOUND, "KCHVM0002E", "Virtual machine \"%s\" does not exist.", name);
+    err_set(e, ERR_NOT_FOUND, M_VM_NOT_FOUND, "Virtual machine \"%s\" does not exist.", name);
     return NULL;
 }
 
@@ -111,7 +111,7 @@ static int domain_state(virDomainPtr d, struct err *e)
 {
     int state, reason;
     if (virDomainGetState(d, &state, &reason, 0) < 0)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0003E", "Cannot read the guest's state");
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's state");
     return state;
 }
 
@@ -135,6 +135,8 @@ struct action_def {
     int (*run)(virDomainPtr d);
     unsigned int allowed; /* bit mask of libvirt states that allow it */
     const char *refusal;  /* why not, when the state forbids it */
+    enum msg refused;     /* Kimchi's "cannot X in this state" id */
+    enum msg failed;      /* Kimchi's "unable to X" id, libvirt's reason following */
 };
 
 #define S(x) (1u << (x))
@@ -154,19 +156,20 @@ static int run_reset(virDomainPtr d)
 
 static const struct action_def actions[] = {
     [VIRT_START] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
-                    "it is already running"},
+                    "it is already running", M_VM_START_STATE, M_VM_START_FAILED},
     [VIRT_POWEROFF] = {"power off", virDomainDestroy, ACTIVE_STATES | S(VIR_DOMAIN_CRASHED),
-                       "it is not running"},
+                       "it is not running", M_VM_POWEROFF_STATE, M_VM_POWEROFF_FAILED},
     [VIRT_SHUTDOWN] = {"shut down", run_shutdown, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
-                       "it is not running"},
+                       "it is not running", M_VM_SHUTDOWN_STATE, M_VM_SHUTDOWN_FAILED},
     [VIRT_RESET] = {"reset", run_reset,
                     S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED),
-                    "it is not running"},
+                    "it is not running", M_VM_RESET_STATE, M_VM_RESET_FAILED},
     [VIRT_SUSPEND] = {"suspend", virDomainSuspend, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
-                      "it is not running"},
-    [VIRT_RESUME] = {"resume", virDomainResume, S(VIR_DOMAIN_PAUSED), "it is not paused"},
+                      "it is not running", M_VM_SUSPEND_STATE, M_VM_SUSPEND_FAILED},
+    [VIRT_RESUME] = {"resume", virDomainResume, S(VIR_DOMAIN_PAUSED), "it is not paused",
+                     M_VM_RESUME_STATE, M_VM_RESUME_FAILED},
     [VIRT_START_FORCE] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
-                          "it is already running"},
+                          "it is already running", M_VM_START_STATE, M_VM_START_FAILED},
 };
 
 /* Starting the old definition of a guest kimchid moved elsewhere would run a second copy:
@@ -180,7 +183,7 @@ static int moved_guard(virDomainPtr d, const char *name, enum virt_action act, s
         return 0;
     if (act == VIRT_START_FORCE)
         return virt_moved_set(d, NULL, e);
-    return err_set(e, ERR_CONFLICT, "KCHMIGR0014E",
+    return err_set(e, ERR_CONFLICT, M_MIG_MOVED,
                    "\"%s\" was moved to \"%s\" at %s and should be running there; this is its "
                    "old definition, and starting it would run a second copy of the guest. If you "
                    "know the guest is not running on \"%s\", start it with {\"force\": true}.",
@@ -193,13 +196,13 @@ static int run_action(virDomainPtr d, const char *name, const struct action_def 
     if (state < 0)
         return -1;
     if (!(a->allowed & S(state)))
-        return err_set(e, ERR_STATE, "KCHVM0019E",
+        return err_set(e, ERR_STATE, a->refused,
                        "Cannot %s virtual machine \"%s\" because %s (its state is \"%s\").",
                        a->verb, name, a->refusal, virt_state_name(state));
     if (a->run(d) < 0) {
         char what[300];
         snprintf(what, sizeof(what), "Cannot %s virtual machine \"%s\"", a->verb, name);
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0019E", what);
+        return virt_err_libvirt(e, ERR_BACKEND, a->failed, what);
     }
     log_info("guest \"%s\": %s", name, a->verb);
     return 0;
@@ -222,7 +225,7 @@ static int undefine(virDomainPtr d, const char *name, struct err *e)
     }
     char what[300];
     snprintf(what, sizeof(what), "Cannot delete virtual machine \"%s\"", name);
-    return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0021E", what);
+    return virt_err_libvirt(e, ERR_BACKEND, M_VM_DELETE_FAILED, what);
 }
 
 static int delete_domain(virDomainPtr d, const char *name, struct err *e)
@@ -234,7 +237,7 @@ static int delete_domain(virDomainPtr d, const char *name, struct err *e)
     if (state != VIR_DOMAIN_SHUTOFF && virDomainDestroy(d) < 0) {
         char what[300];
         snprintf(what, sizeof(what), "Cannot power off virtual machine \"%s\"", name);
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0021E", what);
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_DELETE_FAILED, what);
     }
     if (persistent == 1 && undefine(d, name, e) < 0)
         return -1;
@@ -253,7 +256,7 @@ static int no_libvirt_job(virDomainPtr d, struct err *e)
     if (rc < 0 || type == VIR_DOMAIN_JOB_NONE)
         return 0; /* no job, or a driver that cannot tell (the test driver) */
     const char *name = virDomainGetName(d);
-    return err_set(e, ERR_CONFLICT, "KCHMIGR0019E",
+    return err_set(e, ERR_CONFLICT, M_MIG_JOB,
                    "libvirt is running a job on virtual machine \"%s\" (a migration or another "
                    "long operation, started outside kimchid or before it restarted). Wait for it "
                    "to end, or stop it (virsh domjobabort %s), then try again.",

@@ -20,8 +20,33 @@ const char *virt_state_name(int state)
     return state_names[state];
 }
 
-/* New string with the value of an XPath expression, or NULL when it is empty. */
-static char *xpath_str(xmlXPathContextPtr ctx, const char *expr)
+int virt_xml_open(struct virt_xml *x, char *xml, const char *expr, struct err *e)
+{
+    memset(x, 0, sizeof(*x));
+    if (!xml)
+        return -1;
+    x->doc = xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL, XML_PARSE_NONET);
+    free(xml);
+    x->ctx = x->doc ? xmlXPathNewContext(x->doc) : NULL;
+    if (x->ctx && expr)
+        x->set = xmlXPathEvalExpression((const xmlChar *)expr, x->ctx);
+    if (!x->ctx || (expr && !x->set)) {
+        virt_xml_close(x);
+        return err_set(e, ERR_BACKEND, M_VIRT_BAD_XML, "libvirt returned XML kimchid cannot read.");
+    }
+    x->n = x->set && x->set->nodesetval ? x->set->nodesetval->nodeNr : 0;
+    return 0;
+}
+
+void virt_xml_close(struct virt_xml *x)
+{
+    xmlXPathFreeObject(x->set);
+    xmlXPathFreeContext(x->ctx);
+    xmlFreeDoc(x->doc);
+    memset(x, 0, sizeof(*x));
+}
+
+char *virt_xpath_str(xmlXPathContextPtr ctx, const char *expr)
 {
     xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
     char *s = NULL;
@@ -84,8 +109,8 @@ static unsigned long long xpath_kib(xmlXPathContextPtr ctx, const char *elem)
     char expr[64], uexpr[64];
     snprintf(expr, sizeof(expr), "string(/domain/%s)", elem);
     snprintf(uexpr, sizeof(uexpr), "string(/domain/%s/@unit)", elem);
-    char *val = xpath_str(ctx, expr);
-    char *unit = xpath_str(ctx, uexpr);
+    char *val = virt_xpath_str(ctx, expr);
+    char *unit = virt_xpath_str(ctx, uexpr);
     unsigned long long kib = 0;
     if (val)
         kib = strtoull(val, NULL, 10) * unit_factor(unit) / 1024ULL;
@@ -96,7 +121,7 @@ static unsigned long long xpath_kib(xmlXPathContextPtr ctx, const char *elem)
 
 static unsigned int xpath_uint(xmlXPathContextPtr ctx, const char *expr, unsigned int dflt)
 {
-    char *s = xpath_str(ctx, expr);
+    char *s = virt_xpath_str(ctx, expr);
     unsigned int v = s ? (unsigned int)strtoul(s, NULL, 10) : dflt;
     free(s);
     return v;
@@ -104,9 +129,9 @@ static unsigned int xpath_uint(xmlXPathContextPtr ctx, const char *expr, unsigne
 
 static void read_graphics(xmlXPathContextPtr ctx, struct vm_info *info)
 {
-    info->graphics_type = xpath_str(ctx, "string(/domain/devices/graphics[1]/@type)");
-    info->graphics_listen = xpath_str(ctx, "string(/domain/devices/graphics[1]/@listen)");
-    char *port = xpath_str(ctx, "string(/domain/devices/graphics[1]/@port)");
+    info->graphics_type = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@type)");
+    info->graphics_listen = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@listen)");
+    char *port = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@port)");
     info->graphics_port = port ? atoi(port) : -1;
     if (info->graphics_port <= 0)
         info->graphics_port = -1;
@@ -118,18 +143,18 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     memset(info, 0, sizeof(*info));
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
     if (!doc)
-        return err_set(e, ERR_BACKEND, "KCHVIRT0003E", "libvirt returned unreadable guest XML.");
+        return err_set(e, ERR_BACKEND, M_VIRT_BAD_XML, "libvirt returned unreadable guest XML.");
     xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
     if (!ctx) {
         xmlFreeDoc(doc);
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     }
-    info->name = xpath_str(ctx, "string(/domain/name)");
-    char *uuid = xpath_str(ctx, "string(/domain/uuid)");
+    info->name = virt_xpath_str(ctx, "string(/domain/name)");
+    char *uuid = virt_xpath_str(ctx, "string(/domain/uuid)");
     snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
     free(uuid);
-    info->title = xpath_str(ctx, "string(/domain/title)");
-    info->description = xpath_str(ctx, "string(/domain/description)");
+    info->title = virt_xpath_str(ctx, "string(/domain/title)");
+    info->description = virt_xpath_str(ctx, "string(/domain/description)");
     unsigned long long mem = xpath_kib(ctx, "memory");
     unsigned long long cur = xpath_kib(ctx, "currentMemory");
     unsigned long long max = xpath_kib(ctx, "maxMemory");
@@ -139,17 +164,17 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     info->vcpus = xpath_uint(ctx, "string(/domain/vcpu/@current)", info->maxvcpus);
     read_graphics(ctx, info);
     info->bootorder = xpath_words(ctx, "/domain/os/boot/@dev");
-    char *menu = xpath_str(ctx, "string(/domain/os/bootmenu/@enable)");
+    char *menu = virt_xpath_str(ctx, "string(/domain/os/bootmenu/@enable)");
     info->bootmenu = menu && strcmp(menu, "yes") == 0;
     free(menu);
     xmlXPathRegisterNs(ctx, (const xmlChar *)"k", (const xmlChar *)VIRT_META_NS);
-    info->moved_host = xpath_str(ctx, "string(/domain/metadata/k:moved/@host)");
-    info->moved_at = xpath_str(ctx, "string(/domain/metadata/k:moved/@at)");
+    info->moved_host = virt_xpath_str(ctx, "string(/domain/metadata/k:moved/@host)");
+    info->moved_at = virt_xpath_str(ctx, "string(/domain/metadata/k:moved/@at)");
     xmlXPathFreeContext(ctx);
     xmlFreeDoc(doc);
     if (!info->name) {
         virt_vm_info_clear(info);
-        return err_set(e, ERR_BACKEND, "KCHVIRT0003E",
+        return err_set(e, ERR_BACKEND, M_VIRT_BAD_XML,
                        "libvirt returned guest XML without a name.");
     }
     return 0;

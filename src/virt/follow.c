@@ -16,7 +16,7 @@ static int uuid_fn(virConnectPtr c, virDomainPtr d, void *out, struct err *e)
     (void)c;
     if (virDomainGetUUIDString(d, out) == 0)
         return 0;
-    return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0070E", "Cannot read the guest's UUID");
+    return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's UUID");
 }
 
 int virt_vm_uuid(struct virt *v, const char *name, char out[VIRT_UUID_LEN], struct err *e)
@@ -77,7 +77,7 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
     if (f->note)
         f->note[0] = 0;
     if (!uuid_valid(f->uuid))
-        return err_set(e, ERR_INTERNAL, "KCHMIGR0020E", "its record names no valid UUID");
+        return err_set(e, ERR_INTERNAL, M_TASK_BAD_RECORD, "its record names no valid UUID");
     virConnectPtr c = virt_conn_get(v, NULL);
     virDomainPtr d = c ? virDomainLookupByUUIDString(c, f->uuid) : NULL;
     if (d) {
@@ -106,7 +106,7 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
         char left[1024] = "";
         if (f->storage)
             virt_storage_unprepare(v, f->host, f->storage, left, sizeof(left));
-        err_set(e, ERR_BACKEND, "KCHMIGR0020E",
+        err_set(e, ERR_BACKEND, M_MIG_NOT_DONE,
                 "kimchid stopped while the move ran, and the move did not complete: the guest "
                 "is on this host.%s%s%s%s%s",
                 note[0] ? " " : "", note,
@@ -115,7 +115,7 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
                         : "",
                 left, left[0] ? "; remove them." : "");
     } else {
-        err_set(e, ERR_BACKEND, "KCHMIGR0021E",
+        err_set(e, ERR_BACKEND, M_MIG_UNKNOWN_WHERE,
                 "kimchid stopped while the move ran and cannot tell where the guest is now: %s",
                 note);
     }

@@ -106,16 +106,17 @@ static json_t *bootorder_json(const char *words)
     return a;
 }
 
-static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart)
+static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart,
+                          const struct vm_stats *st)
 {
     json_t *graphics = json_pack(
         "{s:s?, s:s?, s:o, s:n, s:n}", "type", in->graphics_type, "listen", in->graphics_listen,
         "port", in->graphics_port > 0 ? json_integer(in->graphics_port) : json_null(), "passwd",
         "passwdValidTo");
-    /* Kimchi's figures for a guest it has no samples of yet (kimchid computes none so far) */
-    json_t *stats = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "cpu_utilization", 0,
-                              "mem_utilization", 0, "net_throughput", 0, "net_throughput_peak", 100,
-                              "io_throughput", 0, "io_throughput_peak", 100);
+    json_t *stats =
+        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "cpu_utilization", st->cpu, "mem_utilization",
+                  st->mem, "net_throughput", st->net, "net_throughput_peak", st->net_peak,
+                  "io_throughput", st->io, "io_throughput_peak", st->io_peak);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
                      "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s}",
                      "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
@@ -141,7 +142,7 @@ static char *uuid_set(virConnectPtr c, unsigned int flags, struct err *e)
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(c, &doms, flags);
     if (n < 0) {
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0004E", "Cannot list guests");
+        virt_err_libvirt(e, ERR_BACKEND, M_VIRT_LIST, "Cannot list guests");
         return NULL;
     }
     char *set = calloc((size_t)n + 1, VIR_UUID_STRING_BUFLEN);
@@ -173,24 +174,130 @@ static int record_state(virDomainStatsRecordPtr r)
     return VIR_DOMAIN_NOSTATE;
 }
 
+/* What the bulk call asks for: the state, and the counters Kimchi's figures come from. */
+#define STATS_FLAGS                                                                                \
+    (VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON |              \
+     VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK)
+#define MIN_SAMPLE_NS 500000000LL /* a refresh sooner than this keeps the previous figures */
+
+static unsigned long long param_ull(const virTypedParameter *p)
+{
+    switch (p->type) {
+    case VIR_TYPED_PARAM_ULLONG:
+        return p->value.ul;
+    case VIR_TYPED_PARAM_LLONG:
+        return p->value.l > 0 ? (unsigned long long)p->value.l : 0;
+    case VIR_TYPED_PARAM_UINT:
+        return p->value.ui;
+    case VIR_TYPED_PARAM_INT:
+        return p->value.i > 0 ? (unsigned long long)p->value.i : 0;
+    default:
+        return 0;
+    }
+}
+
+/* True when `field` is "<prefix>.<N>.<suffix>" (net.0.rx.bytes, block.1.wr.bytes). */
+static bool indexed(const char *field, const char *prefix, const char *suffix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(field, prefix, n) || field[n] != '.')
+        return false;
+    const char *dot = strchr(field + n + 1, '.');
+    return dot && !strcmp(dot + 1, suffix);
+}
+
+struct counters {
+    unsigned long long cpu_ns, net_bytes, io_bytes, available, unused, rss;
+};
+
+static void read_counters(virDomainStatsRecordPtr r, struct counters *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < r->nparams; i++) {
+        const char *f = r->params[i].field;
+        unsigned long long v = param_ull(&r->params[i]);
+        if (!strcmp(f, "cpu.time"))
+            c->cpu_ns = v;
+        else if (!strcmp(f, "balloon.available"))
+            c->available = v;
+        else if (!strcmp(f, "balloon.unused"))
+            c->unused = v;
+        else if (!strcmp(f, "balloon.rss"))
+            c->rss = v;
+        else if (indexed(f, "net", "rx.bytes") || indexed(f, "net", "tx.bytes"))
+            c->net_bytes += v;
+        else if (indexed(f, "block", "rd.bytes") || indexed(f, "block", "wr.bytes"))
+            c->io_bytes += v;
+    }
+}
+
+static double clamp_pct(double x)
+{
+    return x < 0 ? 0 : x > 100 ? 100 : x;
+}
+
+/* A rate in KB/s (Kimchi's unit) from two counter readings; a counter that went back (the
+ * guest restarted) counts from zero. */
+static double kbps(unsigned long long now, unsigned long long before, double seconds)
+{
+    return (double)(now >= before ? now - before : now) / 1000.0 / seconds;
+}
+
+void virt_stats_compute(virDomainStatsRecordPtr r, int state, const struct vm_info *info,
+                        const struct vm_stats *old, long long now_ns, struct vm_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->net_peak = old && old->net_peak > 100 ? old->net_peak : 100;
+    st->io_peak = old && old->io_peak > 100 ? old->io_peak : 100;
+    if (state != VIR_DOMAIN_RUNNING && state != VIR_DOMAIN_BLOCKED && state != VIR_DOMAIN_PAUSED)
+        return; /* not running: no figures, no sample to count from */
+    struct counters c;
+    read_counters(r, &c);
+    if (old && old->at_ns && now_ns - old->at_ns < MIN_SAMPLE_NS) {
+        *st = *old; /* too soon for a meaningful rate: keep the last one */
+        return;
+    }
+    st->at_ns = now_ns;
+    st->cpu_ns = c.cpu_ns;
+    st->net_bytes = c.net_bytes;
+    st->io_bytes = c.io_bytes;
+    if (c.available && c.unused <= c.available)
+        st->mem = clamp_pct(100.0 * (double)(c.available - c.unused) / (double)c.available);
+    else if (c.rss && info->memory_kib)
+        st->mem = clamp_pct(100.0 * (double)c.rss / (double)info->memory_kib);
+    if (!old || !old->at_ns)
+        return;
+    double seconds = (double)(now_ns - old->at_ns) / 1e9;
+    double cpu_s = (double)(c.cpu_ns >= old->cpu_ns ? c.cpu_ns - old->cpu_ns : 0) / 1e9;
+    st->cpu = clamp_pct(100.0 * cpu_s / seconds / (info->vcpus ? info->vcpus : 1));
+    st->net = kbps(c.net_bytes, old->net_bytes, seconds);
+    st->io = kbps(c.io_bytes, old->io_bytes, seconds);
+    st->net_peak = st->net > st->net_peak ? st->net : st->net_peak;
+    st->io_peak = st->io > st->io_peak ? st->io : st->io_peak;
+}
+
 /* Fills `out` for one stats record, reusing the cached XML facts when still valid. */
-static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, struct xml_cache_entry *out,
-                         struct err *e)
+static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, long long now_ns,
+                         struct xml_cache_entry *out, struct err *e)
 {
     memset(out, 0, sizeof(*out));
     virDomainGetUUIDString(r->dom, out->uuid);
     out->state = record_state(r);
     const struct xml_cache_entry *old = cache_find(v, out->uuid);
     if (old && !old->stale && old->state == out->state) {
+        virt_stats_compute(r, out->state, &old->info, &old->stats, now_ns, &out->stats);
         return virt_vm_info_copy(&out->info, &old->info) == 0
                    ? 0
-                   : err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+                   : err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     }
     char *xml = virDomainGetXMLDesc(r->dom, 0);
     if (!xml)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0005E", "Cannot read a guest's XML");
+        return virt_err_libvirt(e, ERR_BACKEND, M_VIRT_XML, "Cannot read a guest's XML");
     int rc = virt_domxml_parse(xml, &out->info, e);
     free(xml);
+    if (rc == 0)
+        virt_stats_compute(r, out->state, &out->info, old ? &old->stats : NULL, now_ns,
+                           &out->stats);
     return rc;
 }
 
@@ -206,7 +313,7 @@ static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, c
     json_t *list = json_array();
     for (size_t i = 0; s->names && s->jsons && i < n; i++) {
         json_t *o = vm_to_json(&ents[i].info, ents[i].state, strstr(pset, ents[i].uuid) != NULL,
-                               strstr(aset, ents[i].uuid) != NULL);
+                               strstr(aset, ents[i].uuid) != NULL, &ents[i].stats);
         s->names[i] = strdup(ents[i].info.name);
         s->jsons[i] = o ? json_dumps(o, JSON_COMPACT) : NULL;
         s->n = i + 1;
@@ -247,9 +354,9 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     virDomainStatsRecordPtr *recs = NULL;
     struct xml_cache_entry *ents = NULL;
     char *pset = NULL, *aset = NULL;
-    int rc = -1, n = virConnectGetAllDomainStats(c, VIR_DOMAIN_STATS_STATE, &recs, 0);
+    int rc = -1, n = virConnectGetAllDomainStats(c, STATS_FLAGS, &recs, 0);
     if (n < 0) {
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVIRT0004E", "Cannot list guests");
+        virt_err_libvirt(e, ERR_BACKEND, M_VIRT_LIST, "Cannot list guests");
         goto cleanup;
     }
     if (!(pset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, e)) ||
@@ -257,9 +364,12 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
         goto cleanup;
     ents = calloc((size_t)n + 1, sizeof(*ents));
     size_t got = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
     for (int i = 0; ents && i < n; i++) {
         struct err ignore;
-        if (refresh_entry(v, recs[i], &ents[got], &ignore) == 0)
+        if (refresh_entry(v, recs[i], now_ns, &ents[got], &ignore) == 0)
             got++; /* a guest that vanished meanwhile is simply left out */
     }
     if (!ents)
@@ -267,7 +377,7 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     qsort(ents, got, sizeof(*ents), cmp_names);
     struct snapshot *s = build_snapshot(ents, got, pset, aset);
     if (!s) {
-        err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         for (size_t i = 0; i < got; i++)
             virt_vm_info_clear(&ents[i].info);
         goto cleanup;
@@ -335,7 +445,7 @@ int virt_inventory_start(struct virt *v, struct err *e)
     if (virt_inventory_refresh(v, e) < 0)
         return -1;
     if (pthread_create(&v->inv_thread, NULL, inventory_loop, v) != 0)
-        return err_set(e, ERR_INTERNAL, "KCHVIRT0002E", "Cannot start the inventory thread.");
+        return err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start the inventory thread.");
     return 0;
 }
 

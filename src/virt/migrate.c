@@ -16,22 +16,19 @@ static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struc
 {
     char *caps = virConnectGetCapabilities(c);
     if (!caps)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0070E", "Cannot read host capabilities");
-    xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "caps.xml", NULL, XML_PARSE_NONET);
-    free(caps);
-    xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
+        return virt_err_libvirt(e, ERR_BACKEND, M_HOST_INFO, "Cannot read host capabilities");
+    struct virt_xml x;
+    if (virt_xml_open(&x, caps, NULL, e) < 0)
+        return -1;
     const char *exprs[2] = {"string(/capabilities/host/uuid)",
                             "string(/capabilities/host/cpu/arch)"};
     char *outs[2] = {uuid, arch};
     for (int i = 0; i < 2; i++) {
-        xmlXPathObjectPtr o = ctx ? xmlXPathEvalExpression((const xmlChar *)exprs[i], ctx) : NULL;
-        xmlChar *v = o ? xmlXPathCastToString(o) : NULL;
-        snprintf(outs[i], len, "%s", v ? (const char *)v : "");
-        xmlFree(v);
-        xmlXPathFreeObject(o);
+        char *v = virt_xpath_str(x.ctx, exprs[i]);
+        snprintf(outs[i], len, "%s", v ? v : "");
+        free(v);
     }
-    xmlXPathFreeContext(ctx);
-    xmlFreeDoc(doc);
+    virt_xml_close(&x);
     return 0;
 }
 
@@ -41,19 +38,19 @@ static int compare_hosts(virConnectPtr local, virConnectPtr remote, const char *
     if (host_facts(local, lu, la, 64, e) < 0 || host_facts(remote, ru, ra, 64, e) < 0)
         return -1;
     if (lu[0] && strcmp(lu, ru) == 0)
-        return err_set(e, ERR_INVALID, "KCHVM0071E",
+        return err_set(e, ERR_INVALID, M_MIG_SAME_UUID,
                        "\"%s\" has the same libvirt host UUID (%s) as this host: either it is "
                        "this host, or the two were cloned. Set a unique host_uuid in "
                        "/etc/libvirt/libvirtd.conf on one of them and restart libvirtd.",
                        host, lu);
     if (strcmp(la, ra) != 0)
-        return err_set(e, ERR_INVALID, "KCHVM0072E",
+        return err_set(e, ERR_INVALID, M_MIG_ARCH,
                        "\"%s\" is a %s host and this one is %s; a guest can move only between "
                        "hosts of the same architecture.",
                        host, ra, la);
     const char *lt = virConnectGetType(local), *rt = virConnectGetType(remote);
     if (lt && rt && strcmp(lt, rt) != 0)
-        return err_set(e, ERR_INVALID, "KCHVM0073E",
+        return err_set(e, ERR_INVALID, M_MIG_HYPERVISOR,
                        "\"%s\" runs the %s hypervisor and this host %s; both must be the same.",
                        host, rt, lt);
     return 0;
@@ -80,23 +77,23 @@ static int remote_collision(virConnectPtr rc, virDomainPtr d, const char *host, 
     const char *name = virDomainGetName(d);
     char uuid[VIR_UUID_STRING_BUFLEN], ruuid[VIR_UUID_STRING_BUFLEN] = "";
     if (virDomainGetUUIDString(d, uuid) < 0)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHVM0070E", "Cannot read the guest's UUID");
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's UUID");
     virDomainPtr same_name = virDomainLookupByName(rc, name);
     virDomainPtr same_uuid = virDomainLookupByUUIDString(rc, uuid);
     int rcode = 0;
     if (same_name && virDomainGetUUIDString(same_name, ruuid) == 0 && strcmp(ruuid, uuid) != 0)
-        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0011E",
+        rcode = err_set(e, ERR_CONFLICT, M_MIG_NAME_TAKEN,
                         "\"%s\" already has another guest named \"%s\" (UUID %s; this one is "
                         "%s). Rename or remove one of them, then try again.",
                         host, name, ruuid, uuid);
     else if (same_uuid && virDomainIsActive(same_uuid) == 1)
-        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0012E",
+        rcode = err_set(e, ERR_CONFLICT, M_MIG_RUNS_THERE,
                         "\"%s\" is already running a guest with the UUID of \"%s\" (%s, named "
                         "\"%s\" there): a copy of this guest runs there. Find out which copy is "
                         "current and stop the other before moving it.",
                         host, name, uuid, virDomainGetName(same_uuid));
     else if (same_uuid && strcmp(virDomainGetName(same_uuid), name) != 0)
-        rcode = err_set(e, ERR_CONFLICT, "KCHMIGR0013E",
+        rcode = err_set(e, ERR_CONFLICT, M_MIG_UUID_THERE,
                         "\"%s\" has this guest's UUID (%s) under another name, \"%s\". Remove "
                         "that definition there (virsh undefine %s) or rename it, then try again.",
                         host, uuid, virDomainGetName(same_uuid), virDomainGetName(same_uuid));
@@ -246,7 +243,7 @@ static void stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_
 
 int virt_stall_error(struct err *e, const char *host, long stall_ms)
 {
-    return err_set(e, ERR_BACKEND, "KCHMIGR0018E",
+    return err_set(e, ERR_BACKEND, M_MIG_STALLED,
                    "The migration stalled: no data moved to \"%s\" for %ld s (the network to it, "
                    "or its libvirt, may be down or hung), so kimchid stopped it. Check \"%s\" "
                    "and try again.",
@@ -406,7 +403,7 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
     virConnectPtr local = virDomainGetConnect(d); /* now: a call after the failure would reset
                                                    * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     virt_watch_start(&p->w, v, d, o->host, p->w.fn, p->w.opaque);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
@@ -423,7 +420,7 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
             disk_list(o->storage, disks, sizeof(disks));
         snprintf(what, sizeof(what), "libvirt could not migrate \"%s\" to \"%s\"%s%s", name,
                  o->host, disks[0] ? " while copying " : "", disks);
-        virt_err_connection(e, local, o->host, o->addr, "KCHVM0075E", what);
+        virt_err_connection(e, local, o->host, o->addr, M_MIG_FAILED, what);
         if (p->w.stall.stalled)
             virt_stall_error(e, o->host, p->w.stall.stall_ms);
         if (p->w.unstuck) {
@@ -568,7 +565,7 @@ static int abort_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
     (void)arg;
     if (virDomainAbortJob(d) == 0)
         return 0;
-    return virt_err_libvirt(e, ERR_CONFLICT, "KCHMIGR0017E",
+    return virt_err_libvirt(e, ERR_CONFLICT, M_MIG_PAST_RETURN,
                             "the move is past the point where it can be stopped");
 }
 
@@ -653,7 +650,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         goto cleanup;
     int persistent = virDomainIsPersistent(d);
     if (virDomainGetState(d, &state, &reason, 0) < 0 || persistent < 0) {
-        virt_err_libvirt(e, ERR_BACKEND, "KCHVM0075E", "Cannot read the guest's state");
+        virt_err_libvirt(e, ERR_BACKEND, M_MIG_FAILED, "Cannot read the guest's state");
         goto cleanup;
     }
     struct poller p = {.w = {.fn = progress, .opaque = opaque}};

@@ -50,7 +50,7 @@ int virt_moved_set(virDomainPtr d, const char *host, struct err *e)
     }
     if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, host ? xml : NULL,
                              host ? META_KEY : NULL, VIRT_META_NS, VIR_DOMAIN_AFFECT_CONFIG) < 0)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHMIGR0015E",
+        return virt_err_libvirt(e, ERR_BACKEND, M_MIG_MARK,
                                 "Cannot record where the guest moved in its old definition");
     return 0;
 }

@@ -90,13 +90,13 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
         char what[400];
         snprintf(what, sizeof(what), "Cannot connect to libvirt on \"%s\"", host);
         if (hung)
-            err_set(e, ERR_BACKEND, "KCHMIGR0026E",
+            err_set(e, ERR_BACKEND, M_MIG_OPEN_HUNG,
                     "%s: it accepted the connection but did not answer within %d s, twice (it "
                     "may be hung, overloaded or still starting). Check it there (systemctl "
                     "status libvirtd), then try again.",
                     what, VIRT_OPEN_DEADLINE_MS / 1000);
         else
-            virt_err_cause(e, m, NULL, host, NULL, "KCHVM0074E",
+            virt_err_cause(e, m, NULL, host, NULL, M_MIG_REMOTE_LIBVIRT,
                            strcat(what, " (is libvirtd running there?)"));
         return NULL;
     }

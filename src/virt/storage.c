@@ -138,7 +138,7 @@ static int read_disk(virConnectPtr c, virDomainPtr dom, xmlNodePtr n, struct vir
     free(tgt);
     free(fmt);
     if (d->path && !d->readonly && !d->shared && d->capacity == 0)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHMIGR0001E", "Cannot read the size of a disk");
+        return virt_err_libvirt(e, ERR_BACKEND, M_MIG_DISKS, "Cannot read the size of a disk");
     return 0;
 }
 
@@ -147,27 +147,22 @@ int virt_storage_plan(virConnectPtr c, virDomainPtr dom, struct virt_storage *s,
     memset(s, 0, sizeof(*s));
     char *xml = virDomainGetXMLDesc(dom, 0);
     if (!xml)
-        return virt_err_libvirt(e, ERR_BACKEND, "KCHMIGR0001E", "Cannot read the guest's disks");
-    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "dom.xml", NULL, XML_PARSE_NONET);
-    free(xml);
-    xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
-    xmlXPathObjectPtr o =
-        ctx ? xmlXPathEvalExpression((const xmlChar *)"/domain/devices/disk", ctx) : NULL;
-    int n = (o && o->nodesetval) ? o->nodesetval->nodeNr : 0, rc = 0;
-    s->disks = calloc((size_t)n + 1, sizeof(*s->disks));
-    if (!doc || !s->disks)
-        rc = err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
-    for (int i = 0; rc == 0 && i < n; i++) {
+        return virt_err_libvirt(e, ERR_BACKEND, M_MIG_DISKS, "Cannot read the guest's disks");
+    struct virt_xml x;
+    if (virt_xml_open(&x, xml, "/domain/devices/disk", e) < 0)
+        return -1;
+    int rc = 0;
+    if (!(s->disks = calloc((size_t)x.n + 1, sizeof(*s->disks))))
+        rc = err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+    for (int i = 0; rc == 0 && i < x.n; i++) {
         struct virt_disk *d = &s->disks[s->n];
-        rc = read_disk(c, dom, o->nodesetval->nodeTab[i], d, e);
+        rc = read_disk(c, dom, x.set->nodesetval->nodeTab[i], d, e);
         if (rc == 0 && (d->path || d->network))
             s->n++;
         else
             free(d->path), d->path = NULL;
     }
-    xmlXPathFreeObject(o);
-    xmlXPathFreeContext(ctx);
-    xmlFreeDoc(doc);
+    virt_xml_close(&x);
     if (rc < 0)
         virt_storage_clear(s);
     return rc;
@@ -204,7 +199,7 @@ static const char *base_name(const char *path)
 
 static int no_pool(const char *host, const struct virt_disk *d, const char *dir, struct err *e)
 {
-    return err_set(e, ERR_INVALID, "KCHMIGR0002E",
+    return err_set(e, ERR_INVALID, M_MIG_NO_POOL_THERE,
                    "Disk \"%s\" (\"%s\") is on this host's local storage, so it must be copied, "
                    "but no active storage pool on \"%s\" has \"%s\" as its directory. Create one "
                    "there (virsh pool-define-as images dir --target %s; virsh pool-start images) "
@@ -218,7 +213,7 @@ static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%.*s", (int)(base_name(d->path) - d->path - 1), d->path);
     if (d->block)
-        return err_set(e, ERR_INVALID, "KCHMIGR0010E",
+        return err_set(e, ERR_INVALID, M_MIG_BLOCK_DEVICE,
                        "Disk \"%s\" is the local block device \"%s\"; kimchid copies only "
                        "file disks. Put the guest's disk on shared storage to move it.",
                        d->target, d->path);
@@ -234,7 +229,7 @@ static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d
     int rcode = -1;
     if (old) {
         virStorageVolFree(old);
-        err_set(e, ERR_CONFLICT, "KCHMIGR0003E",
+        err_set(e, ERR_CONFLICT, M_MIG_FILE_EXISTS,
                 "\"%s\" already exists on \"%s\", and kimchid never overwrites a file there. "
                 "If it is a leftover, remove it on \"%s\" (virsh vol-delete %s) and try again.",
                 d->path, host, host, d->path);
@@ -252,7 +247,7 @@ static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d
         } else {
             char what[PATH_MAX + 64];
             snprintf(what, sizeof(what), "Cannot create \"%s\" on \"%s\"", d->path, host);
-            virt_err_libvirt(e, ERR_BACKEND, "KCHMIGR0004E", what);
+            virt_err_libvirt(e, ERR_BACKEND, M_MIG_VOLUME, what);
         }
     }
     virStoragePoolFree(pool);
@@ -319,7 +314,7 @@ int virt_storage_remove_source(virConnectPtr c, struct virt_storage *s, char *re
             continue; /* shared disks are what the moved guest runs on */
         int del = delete_path(c, d->path);
         if (del < 0 || (del == 1 && unlink(d->path) < 0)) {
-            err_set(e, ERR_BACKEND, "KCHMIGR0005E",
+            err_set(e, ERR_BACKEND, M_MIG_OLD_DISK,
                     "The guest runs on the destination, but its old copy \"%s\" could not be "
                     "removed here: %s. Remove it by hand.",
                     d->path, del < 0 ? "libvirt refused" : strerror(errno));
@@ -342,7 +337,7 @@ static int stream_fail(virStreamPtr a, virStreamPtr b, const struct virt_disk *d
     char what[PATH_MAX + 64];
     snprintf(what, sizeof(what), "Copying disk \"%s\" (\"%s\") to \"%s\" failed", d->target,
              d->path, host);
-    virt_err_libvirt(e, ERR_BACKEND, "KCHMIGR0006E", what);
+    virt_err_libvirt(e, ERR_BACKEND, M_MIG_COPY, what);
     if (a)
         virStreamAbort(a);
     if (b)
@@ -369,7 +364,7 @@ static int copy_one(virConnectPtr lc, virConnectPtr rc, const char *host, const 
     virStreamPtr in = src ? virStreamNew(lc, 0) : NULL, out = dst ? virStreamNew(rc, 0) : NULL;
     int result = -1;
     if (!src)
-        err_set(e, ERR_INVALID, "KCHMIGR0007E",
+        err_set(e, ERR_INVALID, M_MIG_NO_POOL_HERE,
                 "Disk \"%s\" (\"%s\") is in no storage pool on this host, so kimchid cannot "
                 "copy it. Define a pool over its directory and try again.",
                 d->target, d->path);
@@ -408,7 +403,7 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
 {
     char *buf = malloc(CHUNK);
     if (!buf)
-        return err_set(e, ERR_INTERNAL, "KCHAPI0010E", "Out of memory.");
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     int rcode = 0;
     for (size_t i = 0; rcode == 0 && i < s->n; i++)
         if (virt_disk_copied(&s->disks[i]))

@@ -36,6 +36,17 @@ char *virt_vms_json(struct virt *v, struct err *e);
 /* JSON VM object of one guest; ERR_NOT_FOUND when it does not exist. */
 char *virt_vm_json(struct virt *v, const char *name, struct err *e);
 
+/* devices.c: a guest's storages, interfaces or snapshots as Kimchi lists them (JSON array
+ * text), or, with `one`, the one whose dev, MAC or name it is (404 with Kimchi's id). */
+enum virt_devices { VIRT_STORAGES, VIRT_IFACES, VIRT_SNAPSHOTS };
+char *virt_vm_devices_json(struct virt *v, const char *name, enum virt_devices kind,
+                           const char *one, struct err *e);
+
+/* host.c: Kimchi's /host ({"arch"}) and /host/cpuinfo (the CPU topology libvirt reports), as
+ * JSON text. */
+char *virt_host_json(struct virt *v, struct err *e);
+char *virt_cpuinfo_json(struct virt *v, struct err *e);
+
 /* State name of a guest ("running", "shutoff", ...) into `out` (size >= 16). */
 int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e);
 

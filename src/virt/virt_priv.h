@@ -3,6 +3,7 @@
 #define KIMCHID_VIRT_PRIV_H
 
 #include <libvirt/libvirt.h>
+#include <libxml/xpath.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -44,12 +45,28 @@ struct snapshot {
     char *list_json;
 };
 
+/* A guest's counters at one refresh and Kimchi's figures computed from the previous one:
+ * percentages, KB/s, and the highest rates seen (at least 100, as Kimchi starts them). */
+struct vm_stats {
+    long long at_ns; /* CLOCK_MONOTONIC of the counters; 0: none yet */
+    unsigned long long cpu_ns, net_bytes, io_bytes;
+    double cpu, mem, net, io, net_peak, io_peak;
+};
+
+/* inventory.c: Kimchi's figures for one guest from a bulk stats record `r` (taken at now_ns,
+ * CLOCK_MONOTONIC) and the previous sample `old` (NULL for a new guest): CPU time over wall
+ * time and vCPUs, memory used (the guest's own balloon figures, else QEMU's resident size) over
+ * its memory, network and disk bytes per second. A guest not running has none. */
+void virt_stats_compute(virDomainStatsRecordPtr r, int state, const struct vm_info *info,
+                        const struct vm_stats *old, long long now_ns, struct vm_stats *st);
+
 /* Cached per-guest XML facts, keyed by UUID; `stale` forces a new XML read. */
 struct xml_cache_entry {
     char uuid[VIR_UUID_STRING_BUFLEN];
     int state;
     bool stale;
     struct vm_info info;
+    struct vm_stats stats;
 };
 
 struct busy_entry {
@@ -101,18 +118,20 @@ struct virt {
 virConnectPtr virt_conn_get(struct virt *v, struct err *e);
 
 /* Sets `e` from libvirt's last error of this thread: "<what>: <libvirt text>". */
-int virt_err_libvirt(struct err *e, enum err_code code, const char *id, const char *what);
+int virt_err_libvirt(struct err *e, enum err_code code, enum msg id, const char *what);
 
 /* cause.c: like virt_err_libvirt for a failure of a connection to `host`, but in words an
  * operator can act on: this host's libvirt gone (`local`, the connection the call was made on,
- * closed: KCHMIGR0025E), an ssh server that never answered (KCHMIGR0024E) and, when `addr` is
+ * closed: M_MIG_LOCAL_LIBVIRT_DIED), an ssh server that never answered (M_MIG_SSH_HUNG) and,
+ * when `addr` is
  * given, a broken connection told apart by knocking on the host's ssh port: network or host
- * down (KCHMIGR0022E), or its libvirt stopped (KCHMIGR0023E). Other errors keep `id`. */
+ * down (M_MIG_NETWORK_DOWN), or its libvirt stopped (M_MIG_REMOTE_LIBVIRT_DIED). Other
+ * errors keep `id`. */
 int virt_err_connection(struct err *e, virConnectPtr local, const char *host, const char *addr,
-                        const char *id, const char *what);
+                        enum msg id, const char *what);
 /* The same for libvirt's message `m` read on another thread (opener.c). */
 int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char *host,
-                   const char *addr, const char *id, const char *what);
+                   const char *addr, enum msg id, const char *what);
 
 /* Looks a guest up by name; ERR_NOT_FOUND with Kimchi's message when unknown. */
 virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e);
@@ -121,6 +140,23 @@ virDomainPtr virt_domain_lookup(virConnectPtr c, const char *name, struct err *e
  * released after). Returns fn's result, or -1 with `e` when the guest cannot be found. */
 typedef int (*virt_domain_fn)(virConnectPtr c, virDomainPtr d, void *arg, struct err *e);
 int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *arg, struct err *e);
+
+/* domxml.c: an XML document from libvirt and the nodes one XPath expression selects in it. */
+struct virt_xml {
+    xmlDocPtr doc;
+    xmlXPathContextPtr ctx;
+    xmlXPathObjectPtr set; /* NULL without an expression */
+    int n;                 /* nodes in set */
+};
+
+/* Parses `xml` (freed here; NULL is libvirt's failure, already in `e`) and, when `expr` is
+ * given, selects its nodes. -1 with `e` when libvirt's XML cannot be read. */
+int virt_xml_open(struct virt_xml *x, char *xml, const char *expr, struct err *e);
+void virt_xml_close(struct virt_xml *x);
+
+/* domxml.c: a new string with the value of an XPath expression (evaluated at ctx->node for a
+ * relative one), or NULL when it is empty. */
+char *virt_xpath_str(xmlXPathContextPtr ctx, const char *expr);
 
 /* Parses domain XML into `info` (zeroed first). */
 int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e);
@@ -253,7 +289,7 @@ void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, cons
 /* One look at d's job; true when libvirt reports one. */
 bool virt_watch_once(struct virt_watch *w);
 
-/* migrate.c: KCHMIGR0018E, the message of a move stopped as stalled. Returns -1. */
+/* migrate.c: M_MIG_STALLED, the message of a move stopped as stalled. Returns -1. */
 int virt_stall_error(struct err *e, const char *host, long stall_ms);
 
 /* remote.c: the cached connection to host if it is alive (new reference), else NULL; never

@@ -12,7 +12,7 @@ req GET /vms
 ok "the list shows it running right after" eq "$(jq_get '.[] | select(.name=="alpha") | .state')" running
 act alpha start
 ok "start a running guest: 400" eq "$STATUS" 400
-ok "start a running guest: message says why" eq "$BODY" '{"code":"400 Bad Request","reason":"KCHVM0019E: Cannot start virtual machine \"alpha\" because it is already running (its state is \"running\")."}'
+ok "start a running guest: message says why" eq "$BODY" '{"code":"400 Bad Request","reason":"KCHVM0048E: Cannot start virtual machine \"alpha\" because it is already running (its state is \"running\")."}'
 act alpha suspend
 ok "suspend: paused" eq "$STATUS $(jq_get .state)" "200 paused"
 act alpha suspend

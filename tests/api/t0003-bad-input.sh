@@ -5,19 +5,19 @@ start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 
 req POST /vms/alpha/clone '{"name":'
 ok "malformed JSON: 400" eq "$STATUS" 400
-ok "malformed JSON: message" has "$(jq_get .reason)" "KCHAPI0005E: The request body is not valid JSON"
+ok "malformed JSON: message" has "$(jq_get .reason)" "WOKAPI0006E: The request body is not valid JSON"
 req POST /vms/alpha/clone '[1]'
-ok "a JSON array body: 400" eq "$STATUS $(jq_get .reason)" "400 KCHAPI0005E: The request body must be a JSON object."
+ok "a JSON array body: 400" eq "$STATUS $(jq_get .reason)" "400 WOKAPI0008E: The request body must be a JSON object."
 req POST /vms/alpha/clone '{"name":5}'
-ok "wrong type: 400 naming the field" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0008E: The parameter "name" must be a string.'
+ok "wrong type: 400 naming the field" eq "$STATUS $(jq_get .reason)" '400 WOKAPI0008E: The parameter "name" must be a string.'
 req POST /vms/alpha/clone '{"name":"x","color":"red"}'
 ok "unknown field: 400 naming it" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0001E: Unknown parameter "color". Remove it from the request.'
 req POST /vms/alpha/clone '{"name":"a","name":"b"}'
 ok "duplicate keys: 400" eq "$STATUS" 400
 req POST /vms/alpha/clone '{"name":"bad/name"}'
-ok "invalid guest name: 400" eq "$STATUS $(jq_get .reason)" "400 KCHVM0070E: A guest name cannot contain '/' or control characters."
+ok "invalid guest name: 400" eq "$STATUS $(jq_get .reason)" "400 KCHVM0100E: A guest name cannot contain '/' or control characters."
 req POST /vms/alpha/clone '{"name":"busy"}'
-ok "clone to an existing name: 409" eq "$STATUS $(jq_get .reason)" '409 KCHVM0081E: A virtual machine named "busy" already exists. Choose another name.'
+ok "clone to an existing name: 409" eq "$STATUS $(jq_get .reason)" '409 KCHVM0001E: A virtual machine named "busy" already exists. Choose another name.'
 
 big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 req POST /vms/alpha/start "{\"x\":\"$big\"}"
@@ -31,7 +31,7 @@ ok "a very long name: 4xx, not a crash" eq "${STATUS:0:1}" 4
 req GET "/vms/a%01b"
 ok "control characters in a name are refused" eq "${STATUS:0:1}" 4
 req GET /tasks/abc
-ok "non-numeric task id: 404" eq "$STATUS $(jq_get .reason)" '404 KCHTASK0005E: Task "abc" does not exist.'
+ok "non-numeric task id: 404" eq "$STATUS $(jq_get .reason)" '404 WOKASYNC0001E: Task "abc" does not exist.'
 raw=$(printf 'GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 3 socat - TCP:127.0.0.1:$PORT 2>/dev/null | head -1)
 ok "garbage request line gets an HTTP error" has "$raw" "HTTP/1.1"
 req GET /vms

@@ -14,7 +14,7 @@ for r in "${ROUTES[@]}"; do
   ok "$r without a login: 401" eq "$(code -X "${r% *}" "$BASE${r#* }")" 401
 done
 body=$(curl -s "$BASE/vms")
-ok "401 body says how to log in" has "$body" 'KCHAUTH0002E: Log in first: POST /login'
+ok "401 body says how to log in" has "$body" 'WOKAUTH0002E: Log in first: POST /login'
 ok "401 asks scripts for Basic credentials" has "$(curl -s -i "$BASE/vms")" 'WWW-Authenticate: Basic realm="kimchid"'
 ok "...but not the UI (no browser prompt)" bash -c "! curl -s -i -H 'X-Requested-With: x' '$BASE/vms' | grep -qi WWW-Authenticate"
 ok "static UI files need no login" eq "$(code "$WEB/")" 200
@@ -73,9 +73,9 @@ ok "after logout the token no longer works" eq "$(code -b "kimchid_session=$toke
 
 out=$(login "$ADMIN_USER" wrong)
 ok "wrong password: 401" has "$out" "HTTP/1.1 401"
-ok "wrong password: one message" eq "$(echo "$out" | tail -1 | jq -r .reason)" "KCHAUTH0001E: The user name or password is wrong."
-ok "unknown user: the very same message" eq "$(login no-such-user-xyz wrong | tail -1 | jq -r .reason)" "KCHAUTH0001E: The user name or password is wrong."
-ok "login without a password: 400" has "$(curl -s -i -H 'Content-Type: application/json' -d "{\"username\":\"$ADMIN_USER\"}" "$WEB/login")" 'KCHAPI0009E: The parameter \"password\" is required.'
+ok "wrong password: one message" eq "$(echo "$out" | tail -1 | jq -r .reason)" "WOKAUTH0008E: The user name or password is wrong."
+ok "unknown user: the very same message" eq "$(login no-such-user-xyz wrong | tail -1 | jq -r .reason)" "WOKAUTH0008E: The user name or password is wrong."
+ok "login without a password: 400" has "$(curl -s -i -H 'Content-Type: application/json' -d "{\"username\":\"$ADMIN_USER\"}" "$WEB/login")" 'WOKAPI0008E: The parameter \"password\" is required.'
 
 # lockout: 3 failures within 30 s for one user close it to new places (addresses it has not
 # logged in from) for --lockout-seconds (3 here), doubling with each lockout in a row; where it

@@ -5,7 +5,7 @@
 start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 
 req POST /tasks/42/cancel
-ok "cancel of an unknown task: 404" eq "$STATUS $(jq_get .reason)" '404 KCHTASK0005E: Task "42" does not exist.'
+ok "cancel of an unknown task: 404" eq "$STATUS $(jq_get .reason)" '404 WOKASYNC0001E: Task "42" does not exist.'
 req POST /tasks/abc/cancel
 ok "cancel of a malformed id: 404" eq "$STATUS" 404
 req POST /vms/alpha/clone

@@ -19,10 +19,10 @@ ok "a login: 200" eq "$(post_login "$ADMIN_USER" "$ADMIN_PW")" 200
 ok "...is in the audit trail, with who and from where" \
   line_with "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /login\"" 'outcome="200"'
 ok "a failed login: 401" eq "$(post_login "$VIEWER_USER" wrong-password)" 401
-ok "...is there with its error id" line_with "user=\"$VIEWER_USER\"" 'outcome="401 KCHAUTH0001E"'
+ok "...is there with its error id" line_with "user=\"$VIEWER_USER\"" 'outcome="401 WOKAUTH0008E"'
 post_login "$(printf 'evil\n2026-01-01T00:00:00Z user="root"')" x >/dev/null
 ok "a user name with a newline cannot forge a line" \
-  line_with 'user="evil\x0a2026-01-01T00:00:00Z user=\"root\""' 'outcome="401 KCHAUTH0001E"'
+  line_with 'user="evil\x0a2026-01-01T00:00:00Z user=\"root\""' 'outcome="401 WOKAUTH0008E"'
 
 req POST /vms/busy/suspend
 ok "a change: who asked for what, and the answer" \
@@ -33,7 +33,7 @@ ok "a refused change: its error id" line_with 'request="POST /plugins/kimchi/vms
 # shellcheck disable=SC2086
 curl -s -o /dev/null $VIEW -X POST "$BASE/vms/busy/suspend"
 ok "a viewer's attempt: 403, with the viewer's name" \
-  line_with "user=\"$VIEWER_USER\"" 'outcome="403 KCHAUTH0008E"'
+  line_with "user=\"$VIEWER_USER\"" 'outcome="403 WOKAPI0009E"'
 req POST /vms/alpha/clone
 id=$(jq_get .id)
 ok "a clone: 202 and the task it started" line_with 'request="POST /plugins/kimchi/vms/alpha/clone"' "outcome=\"202 task $id\""

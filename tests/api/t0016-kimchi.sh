@@ -47,7 +47,7 @@ ok "migrating an unknown guest: 404 before anything about the host" eq "$STATUS 
   '404 KCHVM0002E: Virtual machine "nosuch" does not exist.'
 req POST /vms/busy/migrate '{"remote_host":"localhost","enable_rdma":false}'
 ok "enable_rdma (Kimchi's dialog always sends it) is accepted: the host check answers" \
-  eq "$STATUS $(jq_get .reason)" '400 KCHVM0064E: "localhost" is this host. Choose another host to migrate to.'
+  eq "$STATUS $(jq_get .reason)" '400 KCHVM0055E: "localhost" is this host. Choose another host to migrate to.'
 req POST /vms/busy/migrate '{"remote_host":"host-b","enable_rdma":true}'
 ok "enable_rdma true: 400 saying RDMA is not supported and what to send" eq "$STATUS $(jq_get .reason)" \
   '400 KCHMIGR0027E: Migration over RDMA is not supported by kimchid: send "enable_rdma": false, or leave it out, to migrate over TCP.'

@@ -68,7 +68,7 @@ before(async () => {
 let loginError = '';
 
 test('the login page refuses a wrong password and lets the right one in', async () => {
-  assert.equal(loginError, 'KCHAUTH0001E: The user name or password is wrong.');
+  assert.equal(loginError, 'WOKAUTH0008E: The user name or password is wrong.');
   assert.equal(await page.evaluate(() => document.getElementById('login-dialog').open), false);
   assert.equal(await page.textContent('#who'), 'kimchiadmin (administrator)');
   assert.ok(await page.isVisible('#logout'));

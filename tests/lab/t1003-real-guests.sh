@@ -27,6 +27,15 @@ follow() {
 for g in vm-shared vm-local vm-busy; do
   ok "$g has booted on host-a and prints its heartbeat" wait_hb a "$g" 1 90
 done
+# Kimchi's stats from libvirt's bulk stats: a booted guest writing memory uses CPU and memory
+busy_stats() { req GET /vms/vm-busy; STATS=$(jq -c .stats <<<"$BODY"); jq -e '.stats.cpu_utilization > 0 and .stats.mem_utilization > 0' <<<"$BODY" >/dev/null; }
+ok "vm-busy's stats show it busy: cpu_utilization and mem_utilization above 0" eventually 10 busy_stats
+ok "...percentages within 0-100, throughputs and peaks numbers ($STATS)" jq -e \
+  '(.cpu_utilization <= 100) and (.mem_utilization <= 100) and (.net_throughput >= 0) and (.io_throughput >= 0) and (.net_throughput_peak >= 100) and (.io_throughput_peak >= 100)' <<<"$STATS"
+req GET /vms/vm-local/storages
+ok "vm-local's storages from its XML: its disk on host-a's images, in Kimchi's shape" \
+  eq "$(jq -c '[.[] | select(.type == "disk") | {dev, path, bus}]' <<<"$BODY")" \
+  "[{\"dev\":\"vda\",\"path\":\"$IMAGES/vm-local.qcow2\",\"bus\":\"virtio\"}]"
 ok "the lab's pools: default and shared on both hosts" eq \
   "$(lab info | jq -c '[.pools[] | "\(.host):\(.name):\(.path)"] | sort')" \
   '["host-a:default:/var/lib/libvirt/images","host-a:shared:/var/lib/libvirt/shared","host-b:default:/var/lib/libvirt/images","host-b:shared:/var/lib/libvirt/shared"]'

@@ -95,12 +95,81 @@ static void copy_of_minimal(void **state)
     virt_vm_info_clear(&dst);
 }
 
+/* ---- Kimchi's stats from bulk stats records ---- */
+
+static virTypedParameter param(const char *field, unsigned long long v)
+{
+    virTypedParameter p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.field, sizeof(p.field), "%s", field);
+    p.type = VIR_TYPED_PARAM_ULLONG;
+    p.value.ul = v;
+    return p;
+}
+
+/* Counters: cpu.time, two interfaces' and two disks' bytes, and memory as given. */
+static void counters(virTypedParameter *ps, int *n, unsigned long long cpu_ns,
+                     unsigned long long net, unsigned long long io, bool balloon)
+{
+    *n = 0;
+    ps[(*n)++] = param("state.state", VIR_DOMAIN_RUNNING);
+    ps[(*n)++] = param("cpu.time", cpu_ns);
+    ps[(*n)++] = param("net.0.rx.bytes", net / 2);
+    ps[(*n)++] = param("net.1.tx.bytes", net - net / 2);
+    ps[(*n)++] = param("net.0.rx.pkts", 999999); /* not bytes: not counted */
+    ps[(*n)++] = param("block.0.rd.bytes", io / 4);
+    ps[(*n)++] = param("block.1.wr.bytes", io - io / 4);
+    ps[(*n)++] = param("block.count", 2);
+    if (balloon) {
+        ps[(*n)++] = param("balloon.available", 1000000);
+        ps[(*n)++] = param("balloon.unused", 750000);
+    }
+    ps[(*n)++] = param("balloon.rss", 131072);
+}
+
+static void stats_are_kimchis_figures(void **state)
+{
+    (void)state;
+    struct vm_info info = {.vcpus = 2, .memory_kib = 262144};
+    virTypedParameter ps[16];
+    struct _virDomainStatsRecord rec = {.params = ps};
+    struct vm_stats first, second, soon, off;
+    counters(ps, &rec.nparams, 5000000000ULL, 1000000, 2000000, false);
+    virt_stats_compute(&rec, VIR_DOMAIN_RUNNING, &info, NULL, 10000000000LL, &first);
+    /* a new guest: no rate yet, memory from QEMU's resident size (128 of 256 MiB) */
+    assert_true(first.cpu == 0 && first.net == 0 && first.io == 0);
+    assert_true(first.mem > 49.9 && first.mem < 50.1);
+    assert_true(first.net_peak == 100 && first.io_peak == 100);
+    /* 2 s later: 1 s of CPU over 2 vCPUs = 25 %; 400 kB of network = 200 KB/s; 1 MB of disk
+     * = 500 KB/s; the guest's own balloon figures win for memory (25 % used) */
+    counters(ps, &rec.nparams, 6000000000ULL, 1400000, 3000000, true);
+    virt_stats_compute(&rec, VIR_DOMAIN_RUNNING, &info, &first, 12000000000LL, &second);
+    assert_true(second.cpu > 24.9 && second.cpu < 25.1);
+    assert_true(second.net > 199.9 && second.net < 200.1);
+    assert_true(second.io > 499.9 && second.io < 500.1);
+    assert_true(second.mem > 24.9 && second.mem < 25.1);
+    assert_true(second.net_peak == second.net && second.io_peak == second.io);
+    /* a refresh 0.1 s later keeps the last figures rather than a noisy rate */
+    counters(ps, &rec.nparams, 6500000000ULL, 9400000, 3000000, true);
+    virt_stats_compute(&rec, VIR_DOMAIN_RUNNING, &info, &second, 12100000000LL, &soon);
+    assert_true(soon.cpu == second.cpu && soon.net == second.net && soon.at_ns == second.at_ns);
+    /* more CPU than wall time is 100 %, never more */
+    counters(ps, &rec.nparams, 60000000000ULL, 1400000, 3000000, true);
+    virt_stats_compute(&rec, VIR_DOMAIN_RUNNING, &info, &second, 14000000000LL, &soon);
+    assert_true(soon.cpu == 100 && soon.net == 0 && soon.net_peak == second.net_peak);
+    /* shut off: no figures, the peaks remembered */
+    virt_stats_compute(&rec, VIR_DOMAIN_SHUTOFF, &info, &second, 16000000000LL, &off);
+    assert_true(off.cpu == 0 && off.mem == 0 && off.at_ns == 0);
+    assert_true(off.net_peak == second.net_peak);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_reads_every_field),
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(copy_of_minimal),
+        cmocka_unit_test(stats_are_kimchis_figures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,7 +121,7 @@ static void every_api_route_needs_a_login(void **state)
         struct api_reply rep = run(routes[i][0], routes[i][1], none);
         assert_int_equal(rep.status, 401);
         assert_true(rep.www_authenticate);
-        assert_non_null(strstr(rep.body, "KCHAUTH0002E"));
+        assert_non_null(strstr(rep.body, "WOKAUTH0002E"));
         api_reply_clear(&rep);
     }
     const char *ui[] = {"X-Requested-With: kimchid-ui", NULL};

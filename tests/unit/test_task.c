@@ -49,7 +49,7 @@ static int job_fail(struct task_ctx *ctx, void *arg, struct err *e)
 {
     (void)arg;
     task_ctx_message(ctx, "trying");
-    return err_set(e, ERR_BACKEND, "KCHTEST001E", "It broke in step \"%s\".", "trying");
+    return err_set(e, ERR_BACKEND, M_TASK_FAILED, "It broke in step \"%s\".", "trying");
 }
 
 static int freed;
@@ -107,7 +107,7 @@ static void task_failure_keeps_the_error_message(void **state)
     json_t *done = wait_done(t, "1");
     assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
     assert_string_equal(json_string_value(json_object_get(done, "message")),
-                        "KCHTEST001E: It broke in step \"trying\".");
+                        "KCHTASK0003E: It broke in step \"trying\".");
     json_decref(done);
     assert_null(task_engine_get(t, "99", &e));
     assert_int_equal(e.code, ERR_NOT_FOUND);
@@ -328,7 +328,7 @@ static int job_cancellable(struct task_ctx *ctx, void *arg, struct err *e)
         if (task_ctx_cancel_asked(ctx, by, sizeof(by))) {
             task_ctx_cancel_answer(ctx, !refuse, refuse ? "it is switching over" : NULL);
             if (!refuse)
-                return err_set(e, ERR_CONFLICT, "KCHTEST002E", "Cancelled by %s.", by);
+                return err_set(e, ERR_CONFLICT, M_MIG_CANCELLED, "Cancelled by %s.", by);
             break;
         }
         usleep(2000);
@@ -371,7 +371,7 @@ static void cancel_stops_a_job_that_can_stop(void **state)
     json_t *done = wait_done(t, "1");
     assert_string_equal(json_string_value(json_object_get(done, "status")), "failed");
     assert_string_equal(json_string_value(json_object_get(done, "message")),
-                        "KCHTEST002E: Cancelled by root.");
+                        "KCHMIGR0016E: Cancelled by root.");
     json_decref(done);
     assert_int_equal(task_engine_cancel(t, "1", "root", &e), -1);
     assert_int_equal(e.code, ERR_CONFLICT);

@@ -39,18 +39,25 @@ static void err_set_prefixes_the_message_id(void **state)
 {
     (void)state;
     struct err e;
-    assert_int_equal(err_set(&e, ERR_NOT_FOUND, "KCHVM0002E", "VM \"%s\" is gone.", "a"), -1);
+    assert_int_equal(err_set(&e, ERR_NOT_FOUND, M_VM_NOT_FOUND, "VM \"%s\" is gone.", "a"), -1);
     assert_int_equal(e.code, ERR_NOT_FOUND);
     assert_string_equal(e.msg, "KCHVM0002E: VM \"a\" is gone.");
-    assert_int_equal(err_set(NULL, ERR_INVALID, "X", "y"), -1); /* NULL carrier is fine */
+    assert_int_equal(err_set(NULL, ERR_INVALID, M_API_SCHEMA, "y"), -1); /* NULL carrier is fine */
     /* the id is kept apart: no caller parses it out of the text */
-    assert_true(err_is(&e, "KCHVM0002E"));
-    assert_false(err_is(&e, "KCHVM0002"));
+    assert_string_equal(e.id, "KCHVM0002E");
+    assert_true(err_is(&e, M_VM_NOT_FOUND));
+    assert_false(err_is(&e, M_VM_EXISTS));
     assert_string_equal(err_text(&e), "VM \"a\" is gone.");
-    err_set(&e, ERR_BACKEND, "KCHVM0075E", "a: b: c"); /* colons in the text stay */
+    err_set(&e, ERR_BACKEND, M_MIG_FAILED, "a: b: c"); /* colons in the text stay */
     assert_string_equal(err_text(&e), "a: b: c");
     err_clear(&e);
-    assert_false(err_is(&e, "KCHVM0075E"));
+    assert_false(err_is(&e, M_MIG_FAILED));
+    /* a step names its cause: the id stays */
+    err_set(&e, ERR_BACKEND, M_MIG_FAILED, "cause");
+    err_reword(&e, "while moving: %s", "cause");
+    assert_string_equal(e.msg, "KCHVM0058E: while moving: cause");
+    assert_int_equal(e.code, ERR_BACKEND);
+    err_clear(&e);
     assert_string_equal(err_text(&e), "");
 }
 
@@ -118,11 +125,11 @@ static void jsonv_names_the_offending_field(void **state)
     assert_string_equal(e.msg, "KCHAPI0001E: Unknown parameter \"color\". Remove it from the "
                                "request.");
     assert_int_equal(check("{\"remote_host\":7}", &e), -1);
-    assert_string_equal(e.msg, "KCHAPI0008E: The parameter \"remote_host\" must be a string.");
+    assert_string_equal(e.msg, "WOKAPI0008E: The parameter \"remote_host\" must be a string.");
     assert_int_equal(check("{\"remote_host\":\"b\",\"delete_source\":\"yes\"}", &e), -1);
     assert_non_null(strstr(e.msg, "\"delete_source\" must be true or false"));
     assert_int_equal(check("{\"user\":\"x\"}", &e), -1);
-    assert_string_equal(e.msg, "KCHAPI0009E: The parameter \"remote_host\" is required.");
+    assert_string_equal(e.msg, "WOKAPI0008E: The parameter \"remote_host\" is required.");
 }
 
 static void jsonv_refuses_deep_nesting(void **state)

@@ -1,0 +1,87 @@
+/* kimchi.c - Kimchi's resources that describe this host and a guest's devices, which Kimchi's
+ * UI loads to show its pages: /config, /config/capabilities, /host, /host/cpuinfo,
+ * /templates, and /vms/:name/storages, /ifaces, /snapshots. */
+#include <stdlib.h>
+
+#include "../virt/virt.h"
+#include "api_priv.h"
+
+/* Sets a reply from JSON text made by the virt layer (stolen); -1 when it failed. */
+static int reply_text(struct api_reply *rep, char *json)
+{
+    if (!json)
+        return -1;
+    rep->status = 200;
+    rep->body = json;
+    return 0;
+}
+
+int api_kimchi_config(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                      struct api_reply *rep, struct err *e)
+{
+    (void)ctx, (void)req, (void)p;
+    return api_reply_json(rep, 200,
+                          json_pack("{s:b, s:s}", "federation", 0, "version", KIMCHID_VERSION), e);
+}
+
+/* What kimchid offers of Kimchi's optional features: none of them (no ISO streaming, SPICE
+ * console, screenshots, PCI passthrough, memory hot-plug), so Kimchi's UI hides them. */
+int api_kimchi_capabilities(struct api_ctx *ctx, const struct api_request *req,
+                            const char *const *p, struct api_reply *rep, struct err *e)
+{
+    (void)ctx, (void)req, (void)p;
+    return api_reply_json(rep, 200,
+                          json_pack("{s:[], s:b, s:b, s:b, s:b, s:b, s:b}",
+                                    "libvirt_stream_protocols", "qemu_spice", 0, "qemu_stream", 0,
+                                    "screenshot", 0, "kernel_vfio", 0, "nm_running", 0,
+                                    "mem_hotplug_support", 0),
+                          e);
+}
+
+int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                 struct api_reply *rep, struct err *e)
+{
+    (void)req, (void)p;
+    return reply_text(rep, virt_host_json(ctx->virt, e));
+}
+
+int api_host_cpuinfo(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                     struct api_reply *rep, struct err *e)
+{
+    (void)req, (void)p;
+    return reply_text(rep, virt_cpuinfo_json(ctx->virt, e));
+}
+
+/* kimchid creates no guests from templates: the honest list is empty. */
+int api_templates_list(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                       struct api_reply *rep, struct err *e)
+{
+    (void)ctx, (void)req, (void)p;
+    return api_reply_json(rep, 200, json_array(), e);
+}
+
+static int devices(struct api_ctx *ctx, const char *const *p, enum virt_devices kind, bool one,
+                   struct api_reply *rep, struct err *e)
+{
+    if (virt_name_check(p[0], e) < 0)
+        return -1;
+    return reply_text(rep, virt_vm_devices_json(ctx->virt, p[0], kind, one ? p[1] : NULL, e));
+}
+
+#define DEVICE_HANDLERS(fn, kind)                                                                  \
+    int api_vm_##fn##_list(struct api_ctx *ctx, const struct api_request *req,                     \
+                           const char *const *p, struct api_reply *rep, struct err *e)             \
+    {                                                                                              \
+        (void)req;                                                                                 \
+        return devices(ctx, p, kind, false, rep, e);                                               \
+    }                                                                                              \
+    int api_vm_##fn##_get(struct api_ctx *ctx, const struct api_request *req,                      \
+                          const char *const *p, struct api_reply *rep, struct err *e)              \
+    {                                                                                              \
+        (void)req;                                                                                 \
+        return devices(ctx, p, kind, true, rep, e);                                                \
+    }
+
+DEVICE_HANDLERS(storages, VIRT_STORAGES)
+DEVICE_HANDLERS(ifaces, VIRT_IFACES)
+DEVICE_HANDLERS(snapshots, VIRT_SNAPSHOTS)
