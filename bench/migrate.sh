@@ -14,6 +14,7 @@ RUNS=${BENCH_MIGRATIONS:-5}
 MODE=${1:-idle}
 V="virsh -q -c qemu:///system"
 IMG=/var/lib/libvirt/images/vm-bench.qcow2
+. "$ROOT/bench/lib-lab.sh"
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 "$lab" up >/dev/null
 # a quiet lab, as the figures were first measured: the lab's booted guests would compete for
@@ -28,20 +29,10 @@ else
   "$lab" guest a vm-bench 256 nofill persistent
   COPY=
 fi
-# host-b -> host-a trust, only so the bench can move the guest back between runs
-"$lab" exec b ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
-mkdir -p "$LAB/a/root/.ssh" && cat "$LAB/b/root/.ssh/id_ed25519.pub" >>"$LAB/a/root/.ssh/authorized_keys"
-"$lab" exec b sh -c 'ssh-keyscan host-a 2>/dev/null >>/root/.ssh/known_hosts'
-mkdir -p "$LAB/a/state"
-"$lab" exec a "$ROOT/build/kimchid" --listen 198.18.0.1:8011 --state-dir "$LAB/a/state" \
-  --log-level warn >"$LAB/kimchid.log" 2>&1 &
-KPID=$!
-BASE=https://198.18.0.1:8011/plugins/kimchi
-for _ in $(seq 1 100); do curl -sk -o /dev/null "$BASE/vms" && break; sleep 0.1; done
-pw=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
+back_trust
+start_kimchid
 body=$(mktemp)
 printf '{"remote_host":"host-b","user":"labadmin","password":"%s"}' "$pw" >"$body"
-now() { date +%s%N; }
 back() { # puts the guest back on host-a (not timed); host-b's disk copy goes, host-a's stays
   # shellcheck disable=SC2086
   "$lab" exec b $V migrate --live --p2p --persistent --undefinesource $COPY \

@@ -45,6 +45,8 @@ static const char usage[] =
     "      --lockout-seconds S after 3 failed logins in 30 s, refuse the address (and the\n"
     "                          user, from new places) this long, doubling in a row (60)\n"
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
+    "      --converge-timeout S  stop a live migration whose remaining data has not shrunk\n"
+    "                          for this long (default 300; 0: never)\n"
     "      --shutdown-timeout S  on SIGTERM, let running tasks finish this long (default 60)\n"
     "  -h, --help              show this help\n"
     "  -V, --version           show the version\n";
@@ -63,6 +65,7 @@ enum {
     OPT_LIFE,
     OPT_LOCK,
     OPT_STALL,
+    OPT_CONVERGE,
     OPT_SHUTDOWN,
     OPT_PROXY,
     OPT_NAME,
@@ -90,6 +93,7 @@ static const struct option long_opts[] = {
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
     {"stall-timeout", required_argument, NULL, OPT_STALL},
+    {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -216,6 +220,11 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->stall_timeout = n;
         return 0;
+    case OPT_CONVERGE:
+        if (parse_long("converge-timeout", v, 0, 86400, &n, e) < 0)
+            return -1;
+        cfg->converge_timeout = n;
+        return 0;
     case OPT_SHUTDOWN:
         if (parse_long("shutdown-timeout", v, 0, 3600, &n, e) < 0)
             return -1;
@@ -312,6 +321,7 @@ static void set_defaults(struct config *cfg)
     cfg->workers = 4;
     cfg->task_ttl = 86400;
     cfg->stall_timeout = 60;
+    cfg->converge_timeout = 300;
     cfg->shutdown_timeout = 60;
     cfg->admin_group = strdup("sudo");
     cfg->session_idle = 600;

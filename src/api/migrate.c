@@ -14,12 +14,57 @@
  * answered on the POST or on a task that is still running when it looks. */
 #define KNOCK_TIMEOUT_MS 3000
 #define MAX_BANDWIDTH 100000
+#define MAX_DOWNTIME_MS 60000
+#define MAX_PARALLEL 16
 
 static const struct jsonv_field migrate_fields[] = {
     {"remote_host", JSONV_STRING, false}, {"user", JSONV_STRING, false},
     {"password", JSONV_STRING, false},    {"delete_source", JSONV_BOOL, false},
     {"bandwidth", JSONV_INT, false},      {"enable_rdma", JSONV_BOOL, false},
+    {"max_downtime", JSONV_INT, false},   {"auto_converge", JSONV_BOOL, false},
+    {"postcopy", JSONV_BOOL, false},      {"parallel", JSONV_INT, false},
+    {"compression", JSONV_BOOL, false},
 };
+
+/* An integer field that must be in [lo, hi] when present; `dflt` when absent. */
+static int int_field(json_t *body, const char *key, long long lo, long long hi, long long dflt,
+                     long long *out)
+{
+    json_t *v = json_object_get(body, key);
+    *out = v ? json_integer_value(v) : dflt;
+    return !v || (*out >= lo && *out <= hi) ? 0 : -1;
+}
+
+/* The convergence fields (see docs/API.md): auto-converge unless refused, post-copy only when
+ * asked, since a network failure during post-copy loses the guest. */
+static int check_policy(json_t *body, struct virt_policy *p, struct err *e)
+{
+    long long bw, downtime, parallel;
+    if (int_field(body, "bandwidth", 1, MAX_BANDWIDTH, 0, &bw) < 0)
+        return err_set(e, ERR_INVALID, M_MIG_BANDWIDTH,
+                       "The parameter \"bandwidth\" must be from 1 to %d (MiB/s).", MAX_BANDWIDTH);
+    if (int_field(body, "max_downtime", 1, MAX_DOWNTIME_MS, 0, &downtime) < 0)
+        return err_set(e, ERR_INVALID, M_MIG_DOWNTIME,
+                       "The parameter \"max_downtime\" must be from 1 to %d (milliseconds the "
+                       "guest may pause at the switch-over).",
+                       MAX_DOWNTIME_MS);
+    if (int_field(body, "parallel", 1, MAX_PARALLEL, 1, &parallel) < 0)
+        return err_set(e, ERR_INVALID, M_MIG_PARALLEL,
+                       "The parameter \"parallel\" must be from 1 to %d (connections).",
+                       MAX_PARALLEL);
+    json_t *ac = json_object_get(body, "auto_converge");
+    *p = (struct virt_policy){.bandwidth = (unsigned long long)bw,
+                              .max_downtime_ms = (int)downtime,
+                              .auto_converge = !ac || json_is_true(ac),
+                              .postcopy = json_is_true(json_object_get(body, "postcopy")),
+                              .parallel = (int)parallel,
+                              .compression = json_is_true(json_object_get(body, "compression"))};
+    if (p->compression && p->parallel > 1)
+        return err_set(e, ERR_INVALID, M_MIG_COMPRESSION,
+                       "\"compression\" (XBZRLE) and \"parallel\" connections cannot be combined "
+                       "in this QEMU: choose one.");
+    return 0;
+}
 
 static bool blank(const char *s)
 {
@@ -45,7 +90,6 @@ static int check_password(const char *pw, struct err *e)
 static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
 {
     const char *user = jsonv_str(body, "user"), *pw = jsonv_str(body, "password");
-    json_t *bw = json_object_get(body, "bandwidth");
     r->remote_host = jsonv_str(body, "remote_host");
     if (blank(r->remote_host))
         return err_set(e, ERR_INVALID, M_MIG_NO_HOST,
@@ -62,15 +106,13 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
         return err_set(e, ERR_INVALID, M_MIG_RDMA,
                        "Migration over RDMA is not supported by kimchid: send \"enable_rdma\": "
                        "false, or leave it out, to migrate over TCP.");
-    if (bw && (json_integer_value(bw) < 1 || json_integer_value(bw) > MAX_BANDWIDTH))
-        return err_set(e, ERR_INVALID, M_MIG_BANDWIDTH,
-                       "The parameter \"bandwidth\" must be from 1 to %d (MiB/s).", MAX_BANDWIDTH);
+    if (check_policy(body, &r->policy, e) < 0)
+        return -1;
     if (net_names_self(r->remote_host))
         return err_set(e, ERR_INVALID, M_MIG_LOCALHOST,
                        "\"%s\" is this host. Choose another host to migrate to.", r->remote_host);
     r->user = user && *user ? user : NULL;
     r->delete_source = json_is_true(json_object_get(body, "delete_source"));
-    r->bandwidth = bw ? (unsigned long long)json_integer_value(bw) : 0;
     return 0;
 }
 

@@ -21,7 +21,7 @@ struct migrate_arg {
     char *user;
     char *password;
     bool delete_source;
-    unsigned long long bandwidth;
+    struct virt_policy policy;
     bool claimed;     /* holds the guest's busy claim */
     const char *step; /* the step running now, for the failure message */
     char addr[64];
@@ -85,6 +85,12 @@ static json_t *progress_json(const struct virt_job_info *i)
         json_object_set_new(j, "disk_processed", num_or_null(i->disk_processed));
         json_object_set_new(j, "memory_total", num_or_null(i->memory_total));
         json_object_set_new(j, "memory_processed", num_or_null(i->memory_processed));
+        json_object_set_new(j, "iteration", num_or_null(i->iteration));
+        json_object_set_new(j, "dirty_bps", num_or_null(i->dirty_bps));
+        json_object_set_new(j, "expected_downtime_ms", num_or_null(i->expected_downtime_ms));
+        json_object_set_new(j, "throttle_percent", num_or_null(i->throttle_pct));
+        json_object_set_new(j, "converging",
+                            i->converging < 0 ? json_null() : json_boolean(i->converging));
     }
     return j;
 }
@@ -295,9 +301,16 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                              "a shut-off guest's disks are being copied, and that copy cannot "
                              "be stopped halfway; wait for it to end");
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
-    struct virt_migrate_opts o = {a->host,         a->addr,      a->delete_source,   a->bandwidth,
-                                  &a->storage,     a->removed,   sizeof(a->removed), a->note,
-                                  sizeof(a->note), record_resume};
+    struct virt_migrate_opts o = {.host = a->host,
+                                  .addr = a->addr,
+                                  .delete_source = a->delete_source,
+                                  .policy = a->policy,
+                                  .storage = &a->storage,
+                                  .removed = a->removed,
+                                  .removed_len = sizeof(a->removed),
+                                  .note = a->note,
+                                  .note_len = sizeof(a->note),
+                                  .calling = record_resume};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
@@ -397,7 +410,7 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
     a->host = strdup(r->remote_host);
     a->user = r->user ? strdup(r->user) : NULL;
     a->delete_source = r->delete_source;
-    a->bandwidth = r->bandwidth;
+    a->policy = r->policy;
     a->step = "queued";
     if (!a->name || !a->host || (r->user && !a->user)) {
         migrate_arg_free(a);

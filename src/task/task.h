@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "../util/err.h"
+#include "../virt/virt.h"
 
 struct task_engine;
 struct task_ctx;
@@ -96,7 +97,7 @@ struct task_migrate_req {
     const char *user; /* NULL: use existing key login */
     char *password;   /* stolen (wiped and freed by the job), NULL with user */
     bool delete_source;
-    unsigned long long bandwidth; /* MiB/s, 0 = unlimited */
+    struct virt_policy policy; /* bandwidth and how a live move converges */
 };
 
 /* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")

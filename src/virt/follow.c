@@ -40,7 +40,7 @@ static void follow_job(struct virt *v, virDomainPtr d, const char *host, virt_pr
                        void *opaque)
 {
     struct virt_watch w;
-    virt_watch_start(&w, v, d, host, fn, opaque);
+    virt_watch_start(&w, v, d, host, NULL, fn, opaque);
     for (int idle = 0; idle < 2; usleep(VIRT_POLL_MS * 1000))
         idle = virt_watch_once(&w) ? 0 : idle + 1;
 }

@@ -152,6 +152,16 @@ static void fill_info(virTypedParameterPtr p, int n, struct virt_job_info *i)
     i->elapsed_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED);
     i->remaining_ms = param_ll(p, n, VIR_DOMAIN_JOB_TIME_REMAINING);
     i->downtime_ms = param_ll(p, n, VIR_DOMAIN_JOB_DOWNTIME);
+    i->expected_downtime_ms = -1;
+    i->iteration = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_ITERATION);
+    long long dirty = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE); /* pages/s */
+    long long page = param_ll(p, n, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
+    i->dirty_bps = dirty >= 0 ? dirty * (page > 0 ? page : 4096) : -1;
+    int throttle = -1;
+    i->throttle_pct =
+        virTypedParamsGetInt(p, n, VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE, &throttle) == 1 ? throttle
+                                                                                          : -1;
+    i->converging = -1;
     long long disk_bps = param_ll(p, n, VIR_DOMAIN_JOB_DISK_BPS);
     /* libvirt mirrors the disks first; memory starts moving once they are in sync */
     i->phase = i->memory_processed > 0 ? "memory" : i->disk_total > 0 ? "disks" : "setup";
@@ -172,6 +182,8 @@ static void info_unknown(struct virt_job_info *i)
     i->data_total = i->data_processed = i->data_remaining = -1;
     i->disk_total = i->disk_processed = i->memory_total = i->memory_processed = -1;
     i->memory_bps = i->elapsed_ms = i->remaining_ms = i->downtime_ms = -1;
+    i->expected_downtime_ms = i->iteration = i->dirty_bps = -1;
+    i->throttle_pct = i->converging = -1;
 }
 
 int virt_job_stats(virDomainPtr d, unsigned int flags, struct virt_job_info *out)
@@ -277,11 +289,13 @@ static void unstick(struct virt_watch *p)
 }
 
 void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, const char *host,
-                      virt_progress_fn fn, void *opaque)
+                      const struct virt_policy *policy, virt_progress_fn fn, void *opaque)
 {
     *w = (struct virt_watch){
         .v = v, .dom = d, .host = host, .fn = fn, .opaque = opaque, .disk_first = -1};
     stall_start(&w->stall, v->stall_ms);
+    const struct virt_policy none = {0};
+    virt_converge_start(&w->converge, policy ? policy : &none, v->converge_ms);
 }
 
 bool virt_watch_once(struct virt_watch *w)
@@ -289,7 +303,11 @@ bool virt_watch_once(struct virt_watch *w)
     struct virt_job_info info;
     bool have = virt_job_stats(w->dom, 0, &info) == 0;
     if (have) {
+        /* a running job's downtime is libvirt's estimate; the real one comes at the end */
+        info.expected_downtime_ms = info.downtime_ms;
+        info.downtime_ms = -1;
         disk_rate(w, &info);
+        virt_converge_check(&w->converge, w->dom, &info);
         w->phase = info.phase;
         w->fn(w->opaque, &info);
     }
@@ -353,8 +371,15 @@ static int build_params(const struct virt_migrate_opts *o, bool live, virTypedPa
     snprintf(uri, sizeof(uri), "tcp://%s%s%s", v6 ? "[" : "", o->addr, v6 ? "]" : "");
     if (live && virTypedParamsAddString(p, n, &max, VIR_MIGRATE_PARAM_URI, uri) < 0)
         return -1;
-    if (o->bandwidth &&
-        virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, o->bandwidth) < 0)
+    const struct virt_policy *pol = &o->policy;
+    if (pol->bandwidth &&
+        virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, pol->bandwidth) < 0)
+        return -1;
+    if (live && pol->parallel > 1 &&
+        virTypedParamsAddInt(p, n, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, pol->parallel) < 0)
+        return -1;
+    if (live && pol->compression &&
+        virTypedParamsAddString(p, n, &max, VIR_MIGRATE_PARAM_COMPRESSION, "xbzrle") < 0)
         return -1;
     for (size_t i = 0; live && o->storage && i < o->storage->n; i++)
         if (virt_disk_copied(&o->storage->disks[i]) &&
@@ -370,7 +395,11 @@ static unsigned int migrate_flags(int state, bool persistent, const struct virt_
     if (state == VIR_DOMAIN_SHUTOFF)
         f |= VIR_MIGRATE_OFFLINE | VIR_MIGRATE_PERSIST_DEST;
     else
-        f |= VIR_MIGRATE_LIVE | (persistent ? VIR_MIGRATE_PERSIST_DEST : 0);
+        f |= VIR_MIGRATE_LIVE | (persistent ? VIR_MIGRATE_PERSIST_DEST : 0) |
+             (o->policy.auto_converge ? VIR_MIGRATE_AUTO_CONVERGE : 0) |
+             (o->policy.postcopy ? VIR_MIGRATE_POSTCOPY : 0) |
+             (o->policy.parallel > 1 ? VIR_MIGRATE_PARALLEL : 0) |
+             (o->policy.compression ? VIR_MIGRATE_COMPRESSED : 0);
     if (state != VIR_DOMAIN_SHUTOFF && o->storage && virt_storage_copies(o->storage))
         f |= VIR_MIGRATE_NON_SHARED_DISK; /* exactly the disks named in MIGRATE_DISKS */
     if (o->delete_source && persistent)
@@ -404,7 +433,7 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
                                                    * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
-    virt_watch_start(&p->w, v, d, o->host, p->w.fn, p->w.opaque);
+    virt_watch_start(&p->w, v, d, o->host, live ? &o->policy : NULL, p->w.fn, p->w.opaque);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
@@ -423,6 +452,8 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
         virt_err_connection(e, local, o->host, o->addr, M_MIG_FAILED, what);
         if (p->w.stall.stalled)
             virt_stall_error(e, o->host, p->w.stall.stall_ms);
+        else if (p->w.converge.gave_up)
+            virt_converge_error(e, &p->w.converge, o->host);
         if (p->w.unstuck) {
             size_t used = strlen(e->msg);
             snprintf(e->msg + used, sizeof(e->msg) - used,

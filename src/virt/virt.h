@@ -86,13 +86,30 @@ int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_s
 
 /* Migration job figures; -1 where not (yet) known. */
 struct virt_job_info {
-    const char *phase; /* "setup", "disks", "memory"; static string */
+    const char *phase; /* "setup", "disks", "memory", "postcopy", "finishing"; static */
     double percent;
     long long data_total, data_processed, data_remaining; /* bytes, disks and memory */
     long long disk_total, disk_processed;                 /* bytes of copied disks */
     long long memory_total, memory_processed;             /* bytes of guest memory */
     long long memory_bps;                                 /* bytes/s */
-    long long elapsed_ms, remaining_ms, downtime_ms;
+    long long elapsed_ms, remaining_ms;
+    long long downtime_ms;          /* the completed move's; -1 while it runs */
+    long long expected_downtime_ms; /* while it runs: libvirt's estimate of the pause */
+    long long iteration;            /* pre-copy passes over guest memory */
+    long long dirty_bps;            /* how fast the guest writes memory, bytes/s */
+    int throttle_pct;               /* how much auto-converge slows the guest's vCPUs */
+    int converging;                 /* 1: what remains shrinks; 0: it does not; -1: unknown */
+};
+
+/* How a live move converges, as the request asked (kimchid's defaults: auto-converge on,
+ * no post-copy). A shut-off guest's move copies no memory and ignores it. */
+struct virt_policy {
+    unsigned long long bandwidth; /* MiB/s; 0 = unlimited */
+    int max_downtime_ms;          /* 0: libvirt's default */
+    bool auto_converge;           /* libvirt slows a guest that writes faster than the link */
+    bool postcopy;                /* switch to post-copy when pre-copy stops making progress */
+    int parallel;                 /* connections for the memory; 0 or 1: one */
+    bool compression;             /* XBZRLE: re-sent pages go as their changes */
 };
 
 /* One disk of a guest as a migration sees it (virt_vm_storage). */
@@ -135,7 +152,7 @@ struct virt_migrate_opts {
     const char *host;             /* as given: names the remote libvirt (qemu+ssh://root@host) */
     const char *addr;             /* numeric address the migration data goes to */
     bool delete_source;           /* undefine the source definition on success */
-    unsigned long long bandwidth; /* MiB/s; 0 = unlimited */
+    struct virt_policy policy;    /* how a live move converges */
     struct virt_storage *storage; /* from virt_vm_storage: targets are created and filled */
     char *removed;                /* out: the source's copies removed (delete_source) */
     size_t removed_len;
@@ -193,6 +210,10 @@ struct virt_follow {
  * when libvirt still has them); -1 with `e` saying where it is and what kimchid did. Blocking. */
 int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn fn, void *opaque,
                    struct virt_job_info *final, struct err *e);
+
+/* A live move that stops making progress (what remains does not shrink) for this long is
+ * stopped as not converging (M_MIG_NOT_CONVERGING); 0: never. */
+void virt_set_converge_timeout(struct virt *v, long seconds);
 
 /* Requests a fresh snapshot soon (after an out-of-band change). */
 void virt_inventory_poke(struct virt *v);

@@ -107,6 +107,7 @@ struct virt {
     size_t nremotes;
 
     long stall_ms;          /* see virt_set_stall_timeout */
+    long converge_ms;       /* see virt_set_converge_timeout */
     char ssh_command[1024]; /* see virt_set_ssh_command; empty: libvirt's default ssh */
 
     pthread_mutex_t busy_lock;
@@ -272,6 +273,27 @@ struct virt_stall {
  * applies the stall rule, and kills the destination's hung incoming copy of a move the stall
  * rule stopped but libvirt cannot end (unstick). Used during the call and after a restart. */
 #define VIRT_POLL_MS 500
+/* converge.c: the convergence policy of one live move, applied at each look at its job. */
+struct virt_converge {
+    struct virt_policy policy;
+    long timeout_ms;             /* not converging this long: stopped (0: never) */
+    bool downtime_set;           /* max_downtime reached libvirt */
+    long long best_remaining;    /* the least data remaining seen in the memory phase */
+    struct timespec best_at;     /* ... and when; no new least since: not converging */
+    int throttle;                /* the highest auto-converge throttle seen (%) */
+    struct timespec throttle_at; /* ... and when it last rose */
+    bool switched;               /* post-copy started: the guest runs on the destination */
+    bool gave_up;                /* stopped as not converging */
+    long long gave_up_dirty_bps; /* the figures then, for the message */
+    long long gave_up_bps;
+};
+void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, long timeout_ms);
+/* Applies the policy to the job's latest figures `i` (updating phase, converging and
+ * remaining_ms) and acts: sets max_downtime once, switches to post-copy, or stops the job. */
+void virt_converge_check(struct virt_converge *c, virDomainPtr d, struct virt_job_info *i);
+/* M_MIG_NOT_CONVERGING, the message of a move stopped as not converging. Returns -1. */
+int virt_converge_error(struct err *e, const struct virt_converge *c, const char *host);
+
 struct virt_watch {
     struct virt *v;
     virDomainPtr dom;
@@ -279,13 +301,15 @@ struct virt_watch {
     virt_progress_fn fn;
     void *opaque;
     struct virt_stall stall;
+    struct virt_converge converge;
     const char *phase;             /* the last phase seen, for a failure message */
     bool unstuck;                  /* kimchid killed the destination's hung incoming copy */
     long long disk_first;          /* disk bytes at the first disk-phase sample */
     struct timespec disk_first_at; /* ... and when */
 };
+/* `policy`: the live move's (NULL: none, for a move followed after a restart). */
 void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, const char *host,
-                      virt_progress_fn fn, void *opaque);
+                      const struct virt_policy *policy, virt_progress_fn fn, void *opaque);
 /* One look at d's job; true when libvirt reports one. */
 bool virt_watch_once(struct virt_watch *w);
 

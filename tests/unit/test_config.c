@@ -40,10 +40,12 @@ static void config_defaults_and_overrides(void **state)
     assert_true(c.http);
     assert_int_equal(c.workers, 2);
     assert_int_equal(c.stall_timeout, 60);
+    assert_int_equal(c.converge_timeout, 300);
     config_free(&c);
-    char *a3[] = {"kimchid", "--stall-timeout", "15", NULL};
-    assert_int_equal(parse(&c, &e, 3, a3), 0);
+    char *a3[] = {"kimchid", "--stall-timeout", "15", "--converge-timeout", "0", NULL};
+    assert_int_equal(parse(&c, &e, 5, a3), 0);
     assert_int_equal(c.stall_timeout, 15);
+    assert_int_equal(c.converge_timeout, 0);
     config_free(&c);
 }
 
@@ -62,6 +64,10 @@ static void config_rejects_bad_values_with_a_message(void **state)
     char *a4[] = {"kimchid", "--stall-timeout", "2", NULL};
     assert_int_equal(parse(&c, &e, 3, a4), -1);
     assert_non_null(strstr(e.msg, "stall-timeout"));
+    config_free(&c);
+    char *a5[] = {"kimchid", "--converge-timeout", "-1", NULL};
+    assert_int_equal(parse(&c, &e, 3, a5), -1);
+    assert_non_null(strstr(e.msg, "converge-timeout"));
     config_free(&c);
     char *a3[] = {"kimchid", "--bogus", NULL};
     assert_int_equal(parse(&c, &e, 2, a3), -1);

@@ -16,12 +16,19 @@ export function duration(ms) {
   return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-// "27% · 4.0 MiB/s · 12 s left"
+// "27% · 4.0 MiB/s · 12 s left", and for a busy guest why it is slow:
+// "61% · 20 MiB/s · not converging: the guest writes 48 MiB/s · pass 7"
 export function progressLine(p) {
   const parts = [`${p?.percent ?? 0}%`];
   const r = rate(p?.memory_bps);
   if (r) parts.push(r);
-  const left = duration(p?.remaining_ms);
-  if (left) parts.push(`${left} left`);
+  if (p?.converging === false) {
+    parts.push(`not converging: the guest writes ${rate(p.dirty_bps) ?? 'memory'} faster than it moves`);
+  } else {
+    const left = duration(p?.remaining_ms);
+    if (left) parts.push(`${left} left`);
+  }
+  if (p?.throttle_percent > 0) parts.push(`guest slowed ${p.throttle_percent}% to converge`);
+  if (p?.iteration > 1) parts.push(`pass ${p.iteration}`);
   return parts.join(' · ');
 }

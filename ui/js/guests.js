@@ -141,7 +141,10 @@ function renderTask(td, running) {
   else bar.removeAttribute('value'); // indeterminate until figures arrive
   bar.setAttribute('aria-label', kind === 'migrate' ? 'Migration progress' : 'Clone progress');
   // a local disk is copied before memory moves: say which part is being copied
-  const what = task.progress?.phase === 'disks' ? 'Copying disks' : 'Migrating';
+  const phase = task.progress?.phase;
+  const what = phase === 'disks' ? 'Copying disks'
+    : phase === 'postcopy' ? 'Post-copy (the guest runs on the destination)'
+      : phase === 'finishing' ? 'Switching over' : 'Migrating';
   box.querySelector('.figures').textContent =
     kind === 'migrate' ? `${what}: ${progressLine(task.progress)}` : 'Cloning';
   box.querySelector('.step').textContent = task.message;
