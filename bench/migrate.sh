@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# migrate.sh [idle|disk] - migration host-a -> host-b in the lab: kimchid (POST to the task's
-# end, all its checks included) against `virsh migrate` with the same flags, alternately,
-# 5 times each. Prints both medians and the ratio. Needs root.
+# migrate.sh [idle|disk|tls] - migration host-a -> host-b in the lab: kimchid (POST to the
+# task's end, all its checks included) against `virsh migrate` with the same flags (kimchid's
+# defaults: TLS, auto-converge), alternately, 5 times each. Prints both medians and the ratio.
+# Needs root.
+#   tls:  the idle guest through kimchid, encrypted (the default) against "encrypted": false
 #   idle: an idle 256 MiB TCG guest, no disk (the default)
 #   disk: a booted guest whose 256 MiB local qcow2 disk is fully written; kimchid copies it
 #         (pre-creating the target itself); virsh gets --copy-storage-all with the target
@@ -56,7 +58,7 @@ virsh_once() {
   [ "$MODE" != disk ] || "$lab" exec b qemu-img create -q -f qcow2 "$IMG" 256M # virsh needs it
   t0=$(now)
   # shellcheck disable=SC2086
-  "$lab" exec a $V migrate --live --p2p --persistent --undefinesource $COPY \
+  "$lab" exec a $V migrate --live --p2p --persistent --undefinesource --tls --auto-converge $COPY \
     --migrateuri tcp://198.18.0.2 vm-bench qemu+ssh://root@host-b/system >/dev/null
   echo $(( ($(now) - t0) / 1000000 ))
 }
@@ -64,14 +66,28 @@ virsh_once() {
 first=$(kimchid_once); back
 printf '{"remote_host":"host-b","delete_source":true}' >"$body"
 k=(); v=()
+plain=$(mktemp)
+printf '{"remote_host":"host-b","delete_source":true,"encrypted":false}' >"$plain"
 for _ in $(seq 1 "$RUNS"); do
   k+=("$(kimchid_once)"); back
-  v+=("$(virsh_once)"); back
+  if [ "$MODE" == tls ]; then
+    v+=("$(body=$plain kimchid_once)"); back
+  else
+    v+=("$(virsh_once)"); back
+  fi
 done
+rm -f "$plain"
 rm -f "$body"
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 km=$(median "${k[@]}"); vm=$(median "${v[@]}")
+if [ "$MODE" == tls ]; then
+  echo "migration of an idle 256 MiB TCG guest host-a -> host-b through kimchid, $RUNS runs each, alternating"
+  echo "  encrypted (TLS, the default): ${k[*]} ms, median $km ms"
+  echo "  \"encrypted\": false: ${v[*]} ms, median $vm ms"
+  awk -v a="$km" -v b="$vm" 'BEGIN {printf "  cost of encryption: %.3f of the plain wall time (target <= 1.25)\n", a/b}'
+  exit 0
+fi
 if [ "$MODE" == disk ]; then
   echo "migration of a booted guest with a 256 MiB local disk, fully written, host-a -> host-b (disk copied), $RUNS runs each, alternating"
 else

@@ -51,5 +51,6 @@ done
 cat "$OUT/memory.txt" | tee -a "$RES"; rm -f "$OUT/memory.txt"
 [ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" idle | tee -a "$RES"
 [ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" disk | tee -a "$RES"
+[ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" tls | tee -a "$RES"
 [ -x "$ROOT/bench/busy.sh" ] && "$ROOT/bench/busy.sh" | tee -a "$RES"
 say "targets (100 guests): /vms >= 3000 req/s, p99 <= 20 ms; /vms/:name >= 10000 req/s; RSS <= 20 MiB; start <= 200 ms"

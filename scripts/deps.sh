@@ -8,7 +8,8 @@ BUILD="gcc make pkg-config libvirt-dev libmicrohttpd-dev libjansson-dev libsqlit
 TEST="curl jq gnutls-bin sqlite3 procps psmisc clang clang-format libclang-rt-14-dev valgrind
       nginx-light"
 LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-     openssh-server openssh-client iproute2 sudo socat qemu-utils glusterfs-server glusterfs-client"
+     openssh-server openssh-client iproute2 sudo socat qemu-utils glusterfs-server glusterfs-client
+     tcpdump"
 BENCH="wrk python3"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;

@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "config.h"
 #include "http/http.h"
+#include "pki/pki.h"
 #include "sshc/sshc.h"
 #include "task/task.h"
 #include "util/log.h"
@@ -108,6 +109,8 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
         return -1;
     virt_set_ssh_command(d->virt, ssh);
+    if (pki_init(cfg->state_dir, e) < 0) /* the CA that makes migrations encrypted */
+        return -1;
     char audit[4200];
     snprintf(audit, sizeof(audit), "%s/audit.log", cfg->state_dir);
     if (!(d->audit = trail_open(cfg->audit_log ? cfg->audit_log : audit, e)))
@@ -161,6 +164,7 @@ static void stop(struct daemon *d)
     virt_free(d->virt);
     auth_free(d->auth);
     trail_close(d->audit);
+    pki_done();
     secret_free(d->key); /* a memset before free may be optimized away */
     free(d->cert);
 }

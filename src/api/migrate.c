@@ -23,7 +23,7 @@ static const struct jsonv_field migrate_fields[] = {
     {"bandwidth", JSONV_INT, false},      {"enable_rdma", JSONV_BOOL, false},
     {"max_downtime", JSONV_INT, false},   {"auto_converge", JSONV_BOOL, false},
     {"postcopy", JSONV_BOOL, false},      {"parallel", JSONV_INT, false},
-    {"compression", JSONV_BOOL, false},
+    {"compression", JSONV_BOOL, false},   {"encrypted", JSONV_BOOL, false},
 };
 
 /* An integer field that must be in [lo, hi] when present; `dflt` when absent. */
@@ -58,7 +58,8 @@ static int check_policy(json_t *body, struct virt_policy *p, struct err *e)
                               .auto_converge = !ac || json_is_true(ac),
                               .postcopy = json_is_true(json_object_get(body, "postcopy")),
                               .parallel = (int)parallel,
-                              .compression = json_is_true(json_object_get(body, "compression"))};
+                              .compression = json_is_true(json_object_get(body, "compression")),
+                              .encrypted = !json_is_false(json_object_get(body, "encrypted"))};
     if (p->compression && p->parallel > 1)
         return err_set(e, ERR_INVALID, M_MIG_COMPRESSION,
                        "\"compression\" (XBZRLE) and \"parallel\" connections cannot be combined "

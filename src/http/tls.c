@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../pki/pki.h"
 #include "../util/file.h"
 #include "../util/log.h"
 #include "http.h"
@@ -49,15 +50,11 @@ static int write_new(const char *path, const gnutls_datum_t *d, mode_t mode, str
     return 0;
 }
 
-static int add_names(gnutls_x509_crt_t crt)
+static int add_names(gnutls_x509_crt_t crt, const char *host)
 {
-    char host[256] = "localhost";
-    gethostname(host, sizeof(host) - 1);
     const unsigned char lo[4] = {127, 0, 0, 1};
-    int rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, host,
-                                           (unsigned int)strlen(host));
-    rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
-                                               (unsigned int)strlen(host), GNUTLS_FSAN_APPEND);
+    int rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, host,
+                                                  (unsigned int)strlen(host), GNUTLS_FSAN_APPEND);
     rc |= gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
                                                GNUTLS_FSAN_APPEND);
     rc |=
@@ -67,17 +64,10 @@ static int add_names(gnutls_x509_crt_t crt)
 
 static int make_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key)
 {
-    unsigned char serial[16];
-    time_t t = time(NULL);
-    if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial)) < 0)
-        return -1;
-    serial[0] &= 0x7f; /* a positive serial */
-    int rc = gnutls_x509_crt_set_version(crt, 3);
-    rc |= gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
-    rc |= gnutls_x509_crt_set_activation_time(crt, t - 3600);
-    rc |= gnutls_x509_crt_set_expiration_time(crt, t + (time_t)CERT_DAYS * 86400);
-    rc |= add_names(crt);
-    rc |= gnutls_x509_crt_set_key(crt, key);
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    int rc = pki_cert_base(crt, key, host, CERT_DAYS);
+    rc |= add_names(crt, host);
     rc |= gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
     rc |= gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
     rc |= gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);

@@ -31,6 +31,13 @@ int sshc_remote_file_exists(const char *host, const char *path, struct err *e);
  * into buf, NUL-terminated. Returns the bytes read (0 for a missing file), or -1 with `e`. */
 long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e);
 
+/* Writes `len` bytes to `path` on `host` over SFTP (as root, with the daemon's key; no
+ * remote shell sees the path or the data): into a new file beside it with `mode` and, when
+ * gid >= 0, that group, then put in place of `path`. Missing parent directories are created
+ * (0755). */
+int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
+                      unsigned int mode, long gid, struct err *e);
+
 /* How long an ssh connect (TCP, banner, key exchange) may take, in seconds. */
 #define SSHC_CONNECT_TIMEOUT_S 15
 #define SSHC_CONNECT_TIMEOUT_TEXT "15"

@@ -187,9 +187,8 @@ static sftp_session sftp_login(const char *host, const char *path, ssh_session *
         return NULL;
     sftp_session sf = sftp_new(s);
     if (!sf || sftp_init(sf) != SSH_OK) {
-        err_set(e, ERR_BACKEND, M_SSH_SFTP,
-                "Cannot open an SFTP session to \"%s\" to read \"%s\": %s.", host, path,
-                ssh_get_error(s));
+        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot open an SFTP session to \"%s\" for \"%s\": %s.",
+                host, path, ssh_get_error(s));
         if (sf)
             sftp_free(sf);
         sshc_close(s);
@@ -252,4 +251,56 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
         buf[total] = 0;
     sftp_done(s, sf);
     return total;
+}
+
+/* Creates the parent directories of `path` that are missing (0755), as "mkdir -p" would. */
+static void sftp_parents(sftp_session sf, const char *path)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        sftp_mkdir(sf, dir, 0755); /* an existing one fails harmlessly */
+        *p = '/';
+    }
+}
+
+static int sftp_put(sftp_session sf, const char *tmp, const char *data, size_t len,
+                    unsigned int mode, long gid)
+{
+    sftp_file f = sftp_open(sf, tmp, O_WRONLY | O_CREAT | O_TRUNC, (mode_t)mode);
+    if (!f)
+        return -1;
+    size_t done = 0;
+    ssize_t n = 0;
+    while (done < len && (n = sftp_write(f, data + done, len - done)) > 0)
+        done += (size_t)n;
+    int rc = sftp_close(f) == SSH_OK && done == len ? 0 : -1;
+    if (rc == 0 && gid >= 0)
+        rc = sftp_chown(sf, tmp, 0, (gid_t)gid);
+    return rc == 0 ? sftp_chmod(sf, tmp, (mode_t)mode) : -1; /* the umask applied to open */
+}
+
+int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
+                      unsigned int mode, long gid, struct err *e)
+{
+    ssh_session s;
+    sftp_session sf = sftp_login(host, path, &s, e);
+    if (!sf)
+        return -1;
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.kimchid-new", path);
+    sftp_parents(sf, path);
+    int rc = sftp_put(sf, tmp, data, len, mode, gid);
+    if (rc == 0) { /* SFTP's rename does not replace: the old file goes first */
+        sftp_unlink(sf, path);
+        rc = sftp_rename(sf, tmp, path);
+    }
+    if (rc != 0) {
+        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot write \"%s\" on \"%s\": %s.", path, host,
+                ssh_get_error(s));
+        sftp_unlink(sf, tmp);
+    }
+    sftp_done(s, sf);
+    return rc == 0 ? 0 : -1;
 }

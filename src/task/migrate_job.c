@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../pki/pki.h"
 #include "../sshc/sshc.h"
+#include "../util/log.h"
 #include "../util/net.h"
 #include "../util/qemuconf.h"
 #include "../util/secret.h"
@@ -281,6 +283,21 @@ static void record_resume(void *opaque)
                               "delete_source", a->delete_source, "disks", disks));
 }
 
+/* A live move is encrypted unless the request said otherwise: both hosts get what libvirt's
+ * TLS migration reads, once (later moves find it in place). */
+static int setup_tls(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    if (a->offline || !a->policy.encrypted)
+        return 0;
+    step(ctx, a, "setting up encryption (TLS certificates)");
+    char did[512];
+    if (pki_migration_ready(a->host, a->addr, did, sizeof(did), e) < 0)
+        return -1;
+    if (did[0])
+        log_info("migration of \"%s\" to \"%s\": installed %s", a->name, a->host, did);
+    return 0;
+}
+
 static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
     if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0) ||
@@ -296,6 +313,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
         virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0)
         return -1;
     a->offline = strcmp(state, "shutoff") == 0;
+    if (setup_tls(ctx, a, e) < 0 || cancel_point(a, e) < 0)
+        return -1;
     if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
         task_ctx_cancellable(ctx, false,
                              "a shut-off guest's disks are being copied, and that copy cannot "
@@ -347,6 +366,7 @@ static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
     } else if (rc < 0) {
         name_the_step(a, e);
         task_ctx_progress(ctx, NULL); /* a failed move's last figures would only mislead */
+        pki_forget(a->host);          /* the next move checks its certificates again */
     }
     return rc;
 }

@@ -399,7 +399,8 @@ static unsigned int migrate_flags(int state, bool persistent, const struct virt_
              (o->policy.auto_converge ? VIR_MIGRATE_AUTO_CONVERGE : 0) |
              (o->policy.postcopy ? VIR_MIGRATE_POSTCOPY : 0) |
              (o->policy.parallel > 1 ? VIR_MIGRATE_PARALLEL : 0) |
-             (o->policy.compression ? VIR_MIGRATE_COMPRESSED : 0);
+             (o->policy.compression ? VIR_MIGRATE_COMPRESSED : 0) |
+             (o->policy.encrypted ? VIR_MIGRATE_TLS : 0);
     if (state != VIR_DOMAIN_SHUTOFF && o->storage && virt_storage_copies(o->storage))
         f |= VIR_MIGRATE_NON_SHARED_DISK; /* exactly the disks named in MIGRATE_DISKS */
     if (o->delete_source && persistent)

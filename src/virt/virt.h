@@ -110,6 +110,7 @@ struct virt_policy {
     bool postcopy;                /* switch to post-copy when pre-copy stops making progress */
     int parallel;                 /* connections for the memory; 0 or 1: one */
     bool compression;             /* XBZRLE: re-sent pages go as their changes */
+    bool encrypted;               /* TLS for the memory and disk streams (pki makes it work) */
 };
 
 /* One disk of a guest as a migration sees it (virt_vm_storage). */

@@ -1,0 +1,255 @@
+/* install.c - what libvirt's TLS migration reads, put in place on both hosts: this host's
+ * files directly, the destination's over SFTP as root (no remote shell). Files kimchid did
+ * not write are never replaced; the CA bundle only gains kimchid's CA. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../sshc/sshc.h"
+#include "../util/clock.h"
+#include "../util/file.h"
+#include "../util/log.h"
+#include "pki_priv.h"
+
+#define FILE_MAX (256 * 1024)
+#define RECHECK_MS (10 * 60 * 1000) /* a destination found ready is trusted this long */
+#define MAX_READY 64
+#define QEMU_GROUP "libvirt-qemu" /* Debian's QEMU runs in this group: it reads the keys */
+
+/* Where files go: this host (host NULL) or another one over SFTP. */
+struct place {
+    const char *host;
+    const char *label; /* for messages: "this host" or the host's name */
+    long gid;          /* QEMU_GROUP's id there, or -1 */
+};
+
+/* A file's text in PKI_QEMU_DIR of the place ("" when missing); NULL with `e`. */
+static char *place_read(const struct place *p, const char *file, struct err *e)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", PKI_QEMU_DIR, file);
+    if (!p->host)
+        return access(path, F_OK) < 0 && errno == ENOENT ? strdup("")
+                                                         : file_read(path, FILE_MAX, false, e);
+    char *buf = malloc(FILE_MAX);
+    if (buf && sshc_remote_read(p->host, path, buf, FILE_MAX, e) < 0)
+        buf = (free(buf), NULL);
+    return buf;
+}
+
+static int local_write(const char *path, const char *data, unsigned int mode, long gid)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof(tmp), "%s.kimchid-new", path);
+    unlink(tmp);
+    mkdir("/etc/pki", 0755);
+    mkdir(PKI_QEMU_DIR, 0755);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(data), done = 0;
+    ssize_t n = 0;
+    while (done < len && (n = write(fd, data + done, len - done)) > 0)
+        done += (size_t)n;
+    int rc =
+        done == len && (gid < 0 || fchown(fd, 0, (gid_t)gid) == 0) && fchmod(fd, (mode_t)mode) == 0
+            ? 0
+            : -1;
+    close(fd);
+    if (rc == 0 && rename(tmp, path) == 0)
+        return 0;
+    unlink(tmp);
+    return -1;
+}
+
+static int place_write(const struct place *p, const char *file, const char *data, bool secret,
+                       struct err *e)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", PKI_QEMU_DIR, file);
+    unsigned int mode = !secret ? 0644 : p->gid >= 0 ? 0640 : 0600;
+    long gid = secret ? p->gid : -1;
+    if (p->host)
+        return sshc_remote_write(p->host, path, data, strlen(data), mode, gid, e);
+    if (local_write(path, data, mode, gid) == 0)
+        return 0;
+    return err_set(e, ERR_INTERNAL, M_PKI_INSTALL, "Cannot write \"%s\" on this host: %s.", path,
+                   strerror(errno));
+}
+
+/* QEMU_GROUP's id in a group file's text, or -1. */
+static long group_id(const char *groups)
+{
+    size_t n = strlen(QEMU_GROUP);
+    for (const char *l = groups; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        long gid;
+        if (!strncmp(l, QEMU_GROUP, n) && l[n] == ':' && sscanf(l + n, ":%*[^:]:%ld", &gid) == 1)
+            return gid;
+    }
+    return -1;
+}
+
+static int place_open(struct place *p, const char *host, struct err *e)
+{
+    *p = (struct place){host, host ? host : "this host", -1};
+    if (!host) {
+        const struct group *g = getgrnam(QEMU_GROUP);
+        p->gid = g ? (long)g->gr_gid : -1;
+        return 0;
+    }
+    char *groups = malloc(FILE_MAX);
+    if (!groups || sshc_remote_read(host, "/etc/group", groups, FILE_MAX, e) < 0) {
+        free(groups);
+        return groups ? -1 : err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+    }
+    p->gid = group_id(groups);
+    free(groups);
+    return 0;
+}
+
+static void note(char *did, size_t len, const char *what, const struct place *p)
+{
+    size_t used = strlen(did);
+    snprintf(did + used, len - used, "%s%s on %s", used ? ", " : "", what, p->label);
+}
+
+/* kimchid's CA among those the place trusts (appended to an existing bundle). */
+static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e)
+{
+    char *have = place_read(p, "ca-cert.pem", e);
+    if (!have)
+        return -1;
+    int rc = 0;
+    if (!strstr(have, pki_ca_pem())) {
+        size_t n = strlen(have);
+        size_t size = n + strlen(pki_ca_pem()) + 2;
+        char *bundle = malloc(size);
+        if (!bundle) {
+            free(have);
+            return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        }
+        snprintf(bundle, size, "%s%s%s", have, n && have[n - 1] != '\n' ? "\n" : "", pki_ca_pem());
+        rc = place_write(p, "ca-cert.pem", bundle, false, e);
+        free(bundle);
+        if (rc == 0)
+            note(did, len, "kimchid's CA", p);
+    }
+    free(have);
+    return rc;
+}
+
+/* The place's certificate for `role`: kept when kimchid's own and valid, issued when missing
+ * or kimchid's but stale, refused when someone else's. */
+static int ensure_leaf(const struct place *p, enum pki_role role, const char *name,
+                       const char *addr, char *did, size_t len, struct err *e)
+{
+    const char *cert_file = role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem";
+    const char *key_file = role == PKI_SERVER ? "server-key.pem" : "client-key.pem";
+    char *have = place_read(p, cert_file, e);
+    if (!have)
+        return -1;
+    int mine = have[0] ? pki_check(have, role, name, addr) : 0;
+    free(have);
+    if (mine == 1)
+        return 0;
+    if (mine < 0)
+        return err_set(
+            e, ERR_CONFLICT, M_PKI_FOREIGN,
+            "%s already has a TLS certificate for migrations, %s/%s, that kimchid did not issue, "
+            "and kimchid does not replace it. Remove it and %s there to let kimchid issue its "
+            "own, or migrate with \"encrypted\": false on a network you trust.",
+            p->label, PKI_QEMU_DIR, cert_file, key_file);
+    struct pki_pair pair;
+    if (pki_issue(role, name, addr, &pair, e) < 0)
+        return -1;
+    int rc = place_write(p, key_file, pair.key, true, e);
+    if (rc == 0)
+        rc = place_write(p, cert_file, pair.cert, false, e);
+    pki_pair_clear(&pair);
+    if (rc == 0) {
+        note(did, len, role == PKI_SERVER ? "a server certificate" : "a client certificate", p);
+        log_info("installed kimchid's %s certificate for \"%s\" in %s on %s",
+                 role == PKI_SERVER ? "server" : "client", name, PKI_QEMU_DIR, p->label);
+    }
+    return rc;
+}
+
+/* Destinations found ready lately: each move's check then costs no ssh connection. */
+static struct {
+    pthread_mutex_t lock;
+    struct {
+        char host[256], addr[64];
+        struct timespec at;
+    } hosts[MAX_READY];
+    size_t n;
+} ready = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool ready_lately(const char *host, const char *addr)
+{
+    bool yes = false;
+    pthread_mutex_lock(&ready.lock);
+    for (size_t i = 0; i < ready.n && !yes; i++)
+        yes = !strcmp(ready.hosts[i].host, host) && !strcmp(ready.hosts[i].addr, addr) &&
+              clock_ms_since(&ready.hosts[i].at) < RECHECK_MS;
+    pthread_mutex_unlock(&ready.lock);
+    return yes;
+}
+
+void pki_forget(const char *host)
+{
+    pthread_mutex_lock(&ready.lock);
+    for (size_t i = 0; i < ready.n;)
+        if (!strcmp(ready.hosts[i].host, host))
+            ready.hosts[i] = ready.hosts[--ready.n];
+        else
+            i++;
+    pthread_mutex_unlock(&ready.lock);
+}
+
+static void ready_now(const char *host, const char *addr)
+{
+    pki_forget(host);
+    pthread_mutex_lock(&ready.lock);
+    size_t i = ready.n < MAX_READY ? ready.n++ : 0; /* full: the first slot goes */
+    snprintf(ready.hosts[i].host, sizeof(ready.hosts[i].host), "%s", host);
+    snprintf(ready.hosts[i].addr, sizeof(ready.hosts[i].addr), "%s", addr);
+    clock_gettime(CLOCK_MONOTONIC, &ready.hosts[i].at);
+    pthread_mutex_unlock(&ready.lock);
+}
+
+/* One set-up at a time: two moves must not write the same files at once. */
+static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int setup(const char *host, const char *addr, char *did, size_t didlen, struct err *e)
+{
+    did[0] = '\0';
+    if (!pki_ca_pem())
+        return err_set(e, ERR_INTERNAL, M_PKI_CA, "kimchid's migration CA is not loaded.");
+    char me[256] = "localhost";
+    gethostname(me, sizeof(me) - 1);
+    struct place here, there;
+    if (place_open(&here, NULL, e) < 0 || ensure_ca(&here, did, didlen, e) < 0 ||
+        ensure_leaf(&here, PKI_CLIENT, me, "", did, didlen, e) < 0)
+        return -1;
+    if (ready_lately(host, addr))
+        return 0;
+    if (place_open(&there, host, e) < 0 || ensure_ca(&there, did, didlen, e) < 0 ||
+        ensure_leaf(&there, PKI_SERVER, host, addr, did, didlen, e) < 0)
+        return -1;
+    ready_now(host, addr);
+    return 0;
+}
+
+int pki_migration_ready(const char *host, const char *addr, char *did, size_t didlen, struct err *e)
+{
+    pthread_mutex_lock(&setup_lock);
+    int rc = setup(host, addr, did, didlen, e);
+    pthread_mutex_unlock(&setup_lock);
+    return rc;
+}

@@ -1,0 +1,115 @@
+/* test_pki.c - kimchid's migration CA: created once (key 0600) and loaded again, the
+ * certificates it issues are recognised as its own for what they name, and anything else
+ * is not (so it is never replaced). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pki/pki_priv.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/kimchid-pki-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pki_done();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void ca_is_created_once_and_kept_private(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(pki_init(dir, &e), 0);
+    char key[128], *first = strdup(pki_ca_pem());
+    snprintf(key, sizeof(key), "%s/pki/ca-key.pem", dir);
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    pki_done();
+    assert_null(pki_ca_pem());
+    assert_int_equal(pki_init(dir, &e), 0); /* a restart loads the same CA */
+    assert_string_equal(pki_ca_pem(), first);
+    free(first);
+}
+
+static void issued_certificates_are_recognised_for_what_they_name(void **state)
+{
+    (void)state;
+    struct err e;
+    struct pki_pair server, client;
+    assert_int_equal(pki_init(dir, &e), 0);
+    assert_int_equal(pki_issue(PKI_SERVER, "host-b", "198.18.0.2", &server, &e), 0);
+    assert_non_null(strstr(server.key, "PRIVATE KEY"));
+    assert_int_equal(pki_check(server.cert, PKI_SERVER, "host-b", "198.18.0.2"), 1);
+    /* kimchid's own, but for another host, address or role: to be replaced */
+    assert_int_equal(pki_check(server.cert, PKI_SERVER, "host-c", "198.18.0.2"), 0);
+    assert_int_equal(pki_check(server.cert, PKI_SERVER, "host-b", "198.18.0.3"), 0);
+    assert_int_equal(pki_check(server.cert, PKI_CLIENT, "host-a", ""), 0);
+    /* a host given by its address: the address is what it names */
+    struct pki_pair by_ip;
+    assert_int_equal(pki_issue(PKI_SERVER, "198.18.0.2", "198.18.0.2", &by_ip, &e), 0);
+    assert_int_equal(pki_check(by_ip.cert, PKI_SERVER, "198.18.0.2", "198.18.0.2"), 1);
+    assert_int_equal(pki_issue(PKI_CLIENT, "host-a", "", &client, &e), 0);
+    assert_int_equal(pki_check(client.cert, PKI_CLIENT, "host-a", ""), 1);
+    /* another CA's certificate (or garbage) is not kimchid's: never replaced */
+    char other[80];
+    snprintf(other, sizeof(other), "%s-other", dir);
+    mkdir(other, 0700);
+    pki_done();
+    assert_int_equal(pki_init(other, &e), 0);
+    assert_int_equal(pki_check(server.cert, PKI_SERVER, "host-b", "198.18.0.2"), -1);
+    assert_int_equal(pki_check("not a certificate", PKI_SERVER, "host-b", "198.18.0.2"), -1);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", other);
+    assert_int_equal(system(cmd), 0);
+    pki_pair_clear(&server);
+    pki_pair_clear(&by_ip);
+    pki_pair_clear(&client);
+    assert_null(server.key);
+}
+
+static void an_unreadable_ca_is_refused_with_what_to_do(void **state)
+{
+    (void)state;
+    struct err e;
+    char path[128];
+    assert_int_equal(pki_init(dir, &e), 0);
+    pki_done();
+    snprintf(path, sizeof(path), "%s/pki/ca-cert.pem", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("garbage\n", f);
+    fclose(f);
+    assert_int_equal(pki_init(dir, &e), -1);
+    assert_string_equal(e.id, "KCHMIGR0043E");
+    assert_non_null(strstr(e.msg, "Remove"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(ca_is_created_once_and_kept_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(issued_certificates_are_recognised_for_what_they_name,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(an_unreadable_ca_is_refused_with_what_to_do, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
