@@ -15,11 +15,19 @@
 typedef int (*api_handler_fn)(struct api_ctx *ctx, const struct api_request *req,
                               const char *const *params, struct api_reply *rep, struct err *e);
 
+/* Who may use a route; a change always needs an administrator. */
+enum api_access {
+    API_LOGIN,  /* anyone logged in */
+    API_PUBLIC, /* without a login (/login, /logout, Wok's /config) */
+    API_ADMIN,  /* only an administrator, even to read (the activity log: who did what, from where)
+                 */
+};
+
 struct api_route {
     const char *method;
     const char *pattern; /* absolute; ":" stands for one segment */
     api_handler_fn handler;
-    bool public; /* reachable without a login (/login, /logout) */
+    enum api_access access;
 };
 
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */

@@ -108,10 +108,15 @@ int api_gate(struct api_ctx *ctx, const struct api_request *req, const struct ap
 {
     bool by_cookie = false;
     memset(who, 0, sizeof(*who));
-    if (r->public)
+    if (r->access == API_PUBLIC)
         return changes_state(req->method) ? same_origin(req, false, e) : 0;
     if (identify(ctx, req, who, &by_cookie, rep, e) < 0)
         return -1;
+    if (r->access == API_ADMIN && !who->admin)
+        return err_set(e, ERR_FORBIDDEN, M_API_FORBIDDEN,
+                       "User \"%s\" may not read the activity log: it needs an administrator "
+                       "(root, or a member of the admin group).",
+                       who->user);
     if (!changes_state(req->method))
         return 0;
     if (same_origin(req, by_cookie, e) < 0)

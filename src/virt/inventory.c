@@ -208,6 +208,7 @@ static bool indexed(const char *field, const char *prefix, const char *suffix)
 
 struct counters {
     unsigned long long cpu_ns, net_bytes, io_bytes, available, unused, rss;
+    bool have_net, have_io; /* a group libvirt skipped (NOWAIT, a busy guest) is absent */
 };
 
 static void read_counters(virDomainStatsRecordPtr r, struct counters *c)
@@ -225,9 +226,9 @@ static void read_counters(virDomainStatsRecordPtr r, struct counters *c)
         else if (!strcmp(f, "balloon.rss"))
             c->rss = v;
         else if (indexed(f, "net", "rx.bytes") || indexed(f, "net", "tx.bytes"))
-            c->net_bytes += v;
+            c->net_bytes += v, c->have_net = true;
         else if (indexed(f, "block", "rd.bytes") || indexed(f, "block", "wr.bytes"))
-            c->io_bytes += v;
+            c->io_bytes += v, c->have_io = true;
     }
 }
 
@@ -257,21 +258,25 @@ void virt_stats_compute(virDomainStatsRecordPtr r, int state, const struct vm_in
         *st = *old; /* too soon for a meaningful rate: keep the last one */
         return;
     }
+    bool sampled = old && old->at_ns;
     st->at_ns = now_ns;
     st->cpu_ns = c.cpu_ns;
-    st->net_bytes = c.net_bytes;
-    st->io_bytes = c.io_bytes;
+    /* a group libvirt left out this time keeps its last counter and figure */
+    st->net_bytes = c.have_net || !sampled ? c.net_bytes : old->net_bytes;
+    st->io_bytes = c.have_io || !sampled ? c.io_bytes : old->io_bytes;
     if (c.available && c.unused <= c.available)
         st->mem = clamp_pct(100.0 * (double)(c.available - c.unused) / (double)c.available);
     else if (c.rss && info->memory_kib)
         st->mem = clamp_pct(100.0 * (double)c.rss / (double)info->memory_kib);
-    if (!old || !old->at_ns)
+    else if (sampled)
+        st->mem = old->mem;
+    if (!sampled)
         return;
     double seconds = (double)(now_ns - old->at_ns) / 1e9;
     double cpu_s = (double)(c.cpu_ns >= old->cpu_ns ? c.cpu_ns - old->cpu_ns : 0) / 1e9;
     st->cpu = clamp_pct(100.0 * cpu_s / seconds / (info->vcpus ? info->vcpus : 1));
-    st->net = kbps(c.net_bytes, old->net_bytes, seconds);
-    st->io = kbps(c.io_bytes, old->io_bytes, seconds);
+    st->net = c.have_net ? kbps(c.net_bytes, old->net_bytes, seconds) : old->net;
+    st->io = c.have_io ? kbps(c.io_bytes, old->io_bytes, seconds) : old->io;
     st->net_peak = st->net > st->net_peak ? st->net : st->net_peak;
     st->io_peak = st->io > st->io_peak ? st->io : st->io_peak;
 }
@@ -354,7 +359,10 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     virDomainStatsRecordPtr *recs = NULL;
     struct xml_cache_entry *ents = NULL;
     char *pset = NULL, *aset = NULL;
-    int rc = -1, n = virConnectGetAllDomainStats(c, STATS_FLAGS, &recs, 0);
+    /* NOWAIT: a guest whose libvirt job is busy (a migration) gets what can be read without
+     * waiting for it; the rest keeps its last figures. A refresh never holds a move up. */
+    int rc = -1, n = virConnectGetAllDomainStats(c, STATS_FLAGS, &recs,
+                                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
     if (n < 0) {
         virt_err_libvirt(e, ERR_BACKEND, M_VIRT_LIST, "Cannot list guests");
         goto cleanup;

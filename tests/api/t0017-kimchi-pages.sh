@@ -48,6 +48,10 @@ ok "a search (Wok's filter fields): {uri, records} with the matching records onl
   eq "$STATUS $(jqc '[.uri, (.records | length), (.records | map(.status) | unique)]')" '200 [null,1,[400]]'
 get "/logs?user=kimchid-t-admin&req=POST"
 ok "...filters combine" eq "$(jqc '.records | length')" 3
+viewer=$(curl -s --netrc-file "$TEST_USERS_DIR/viewer.netrc" -w ' %{http_code}' "$ROOTURL/logs")
+ok "a user who may only look cannot read the activity log (who did what, from where): 403" \
+  eq "${viewer##* } $(echo "${viewer% *}" | jq -r .reason)" \
+  "403 WOKAPI0009E: User \"$VIEWER_USER\" may not read the activity log: it needs an administrator (root, or a member of the admin group)."
 get "/logs?message=x"
 ok "...a field Wok does not search: 400 with Wok's id" eq "$STATUS $(jq_get .reason)" \
   '400 WOKLOG0001E: Invalid filter parameter "message". Filter parameters allowed: app, date, ip, req, status, user, time.'
