@@ -30,6 +30,10 @@ struct api_route {
     enum api_access access;
 };
 
+/* Sets a reply whose body is already JSON text (stolen), as the virt layer makes it; -1 when
+ * `json` is NULL (its producer failed and set the error). */
+int api_reply_text(struct api_reply *rep, int status, char *json);
+
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
 int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e);
 

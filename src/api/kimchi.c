@@ -6,16 +6,6 @@
 #include "../virt/virt.h"
 #include "api_priv.h"
 
-/* Sets a reply from JSON text made by the virt layer (stolen); -1 when it failed. */
-static int reply_text(struct api_reply *rep, char *json)
-{
-    if (!json)
-        return -1;
-    rep->status = 200;
-    rep->body = json;
-    return 0;
-}
-
 int api_kimchi_config(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                       struct api_reply *rep, struct err *e)
 {
@@ -42,14 +32,14 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
                  struct api_reply *rep, struct err *e)
 {
     (void)req, (void)p;
-    return reply_text(rep, virt_host_json(ctx->virt, e));
+    return api_reply_text(rep, 200, virt_host_json(ctx->virt, e));
 }
 
 int api_host_cpuinfo(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                      struct api_reply *rep, struct err *e)
 {
     (void)req, (void)p;
-    return reply_text(rep, virt_cpuinfo_json(ctx->virt, e));
+    return api_reply_text(rep, 200, virt_cpuinfo_json(ctx->virt, e));
 }
 
 /* kimchid creates no guests from templates: the honest list is empty. */
@@ -65,7 +55,8 @@ static int devices(struct api_ctx *ctx, const char *const *p, enum virt_devices 
 {
     if (virt_name_check(p[0], e) < 0)
         return -1;
-    return reply_text(rep, virt_vm_devices_json(ctx->virt, p[0], kind, one ? p[1] : NULL, e));
+    return api_reply_text(rep, 200,
+                          virt_vm_devices_json(ctx->virt, p[0], kind, one ? p[1] : NULL, e));
 }
 
 #define DEVICE_HANDLERS(fn, kind)                                                                  \

@@ -204,6 +204,15 @@ void api_reply_clear(struct api_reply *rep)
     rep->body = NULL;
 }
 
+int api_reply_text(struct api_reply *rep, int status, char *json)
+{
+    if (!json)
+        return -1; /* the producer set the error */
+    rep->status = status;
+    rep->body = json;
+    return 0;
+}
+
 int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e)
 {
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;

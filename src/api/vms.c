@@ -8,17 +8,6 @@
 #include "../virt/virt.h"
 #include "api_priv.h"
 
-/* Sets a reply whose body is already JSON text (stolen). */
-static int reply_text(struct api_reply *rep, int status, char *json, struct err *e)
-{
-    if (!json)
-        return -1; /* e was set by the producer */
-    (void)e;
-    rep->status = status;
-    rep->body = json;
-    return 0;
-}
-
 /* Actions and DELETE take no parameters: an empty body or {} only. */
 static int no_params(const struct api_request *req, struct err *e)
 {
@@ -32,7 +21,7 @@ int api_vms_list(struct api_ctx *ctx, const struct api_request *req, const char 
 {
     (void)req;
     (void)p;
-    return reply_text(rep, 200, virt_vms_json(ctx->virt, e), e);
+    return api_reply_text(rep, 200, virt_vms_json(ctx->virt, e));
 }
 
 int api_vm_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
@@ -41,7 +30,7 @@ int api_vm_get(struct api_ctx *ctx, const struct api_request *req, const char *c
     (void)req;
     if (virt_name_check(p[0], e) < 0)
         return -1;
-    return reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e), e);
+    return api_reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e));
 }
 
 int api_vm_delete(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
@@ -60,7 +49,7 @@ static int action(struct api_ctx *ctx, const struct api_request *req, const char
     if (virt_name_check(name, e) < 0 || no_params(req, e) < 0 ||
         virt_vm_action(ctx->virt, name, a, e) < 0)
         return -1;
-    return reply_text(rep, 200, virt_vm_json(ctx->virt, name, e), e);
+    return api_reply_text(rep, 200, virt_vm_json(ctx->virt, name, e));
 }
 
 #define ACTION_HANDLER(fn, act)                                                                    \
@@ -85,7 +74,7 @@ int api_vm_start(struct api_ctx *ctx, const struct api_request *req, const char 
     json_decref(body);
     if (virt_vm_action(ctx->virt, p[0], act, e) < 0)
         return -1;
-    return reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e), e);
+    return api_reply_text(rep, 200, virt_vm_json(ctx->virt, p[0], e));
 }
 ACTION_HANDLER(api_vm_poweroff, VIRT_POWEROFF)
 ACTION_HANDLER(api_vm_shutdown, VIRT_SHUTDOWN)

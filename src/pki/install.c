@@ -43,6 +43,7 @@ static char *place_read(const struct place *p, const char *file, struct err *e)
     return buf;
 }
 
+/* Writes `path` whole through a new file beside it (file_write_new), then puts it in place. */
 static int local_write(const char *path, const char *data, unsigned int mode, long gid)
 {
     char tmp[300];
@@ -50,21 +51,14 @@ static int local_write(const char *path, const char *data, unsigned int mode, lo
     unlink(tmp);
     mkdir("/etc/pki", 0755);
     mkdir(PKI_QEMU_DIR, 0755);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
+    if (file_write_new(tmp, data, strlen(data), 0600) < 0)
         return -1;
-    size_t len = strlen(data), done = 0;
-    ssize_t n = 0;
-    while (done < len && (n = write(fd, data + done, len - done)) > 0)
-        done += (size_t)n;
-    int rc =
-        done == len && (gid < 0 || fchown(fd, 0, (gid_t)gid) == 0) && fchmod(fd, (mode_t)mode) == 0
-            ? 0
-            : -1;
-    close(fd);
-    if (rc == 0 && rename(tmp, path) == 0)
+    if ((gid < 0 || chown(tmp, 0, (gid_t)gid) == 0) && chmod(tmp, (mode_t)mode) == 0 &&
+        rename(tmp, path) == 0)
         return 0;
+    int saved = errno;
     unlink(tmp);
+    errno = saved;
     return -1;
 }
 
