@@ -261,3 +261,18 @@ int pki_check(const char *cert_pem, enum pki_role role, const char *name, const 
     gnutls_x509_crt_deinit(crt);
     return rc;
 }
+
+char *pki_dh_pem(void)
+{
+    gnutls_dh_params_t dh = NULL;
+    gnutls_datum_t out = {NULL, 0};
+    char *pem = NULL;
+    if (gnutls_dh_params_init(&dh) == 0 &&
+        gnutls_dh_params_import_raw(dh, &gnutls_ffdhe_2048_group_prime,
+                                    &gnutls_ffdhe_2048_group_generator) == 0 &&
+        gnutls_dh_params_export2_pkcs3(dh, GNUTLS_X509_FMT_PEM, &out) == 0)
+        pem = strndup((const char *)out.data, out.size);
+    gnutls_free(out.data);
+    gnutls_dh_params_deinit(dh);
+    return pem;
+}

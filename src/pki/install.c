@@ -174,6 +174,27 @@ static int ensure_leaf(const struct place *p, enum pki_role role, const char *na
     return rc;
 }
 
+/* Diffie-Hellman parameters where QEMU looks for them (see pki_dh_pem): written when
+ * missing, an existing file (the operator's own) left as it is. */
+static int ensure_dh(const struct place *p, char *did, size_t len, struct err *e)
+{
+    char *have = place_read(p, "dh-params.pem", e);
+    if (!have)
+        return -1;
+    bool missing = !have[0];
+    free(have);
+    if (!missing)
+        return 0;
+    char *pem = pki_dh_pem();
+    if (!pem)
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+    int rc = place_write(p, "dh-params.pem", pem, false, e);
+    free(pem);
+    if (rc == 0)
+        note(did, len, "Diffie-Hellman parameters", p);
+    return rc;
+}
+
 /* Destinations found ready lately: each move's check then costs no ssh connection. */
 static struct {
     pthread_mutex_t lock;
@@ -234,7 +255,8 @@ static int setup(const char *host, const char *addr, char *did, size_t didlen, s
     if (ready_lately(host, addr))
         return 0;
     if (place_open(&there, host, e) < 0 || ensure_ca(&there, did, didlen, e) < 0 ||
-        ensure_leaf(&there, PKI_SERVER, host, addr, did, didlen, e) < 0)
+        ensure_leaf(&there, PKI_SERVER, host, addr, did, didlen, e) < 0 ||
+        ensure_dh(&there, did, didlen, e) < 0)
         return -1;
     ready_now(host, addr);
     return 0;

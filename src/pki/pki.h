@@ -20,7 +20,8 @@ int pki_init(const char *state_dir, struct err *e);
 /* Makes sure TLS migration from this host to `host` (numeric address `addr`) can work:
  * this host's PKI_QEMU_DIR trusts kimchid's CA and holds a client certificate it issued;
  * `host`'s (written as root over SFTP with the daemon's key) trusts the CA and holds a
- * server certificate naming `host` and `addr`. Certificates that are valid for this are
+ * server certificate naming `host` and `addr`, and Diffie-Hellman parameters (written when
+ * missing, never replaced). Certificates that are valid for this are
  * kept; kimchid's own that expire within 30 days or name other hosts are replaced; a
  * certificate kimchid did not issue is never replaced: refused, saying what to do. A
  * destination found ready in the last 10 minutes is not checked again. Sets `did` to what it

@@ -47,7 +47,10 @@ ok "host-b trusts it and holds a server certificate naming host-b and its addres
   "'$LABCMD' exec b certtool -i --infile $PKI/server-cert.pem | grep -q 'DNSname: host-b' &&
    '$LABCMD' exec b certtool -i --infile $PKI/server-cert.pem | grep -q 'IPAddress: 198.18.0.2'"
 ok "...its key readable by root and QEMU's group only" eq "$(lab exec b stat -c '%a %U %G' "$PKI/server-key.pem")" "640 root libvirt-qemu"
-ok "kimchid's log says what it installed, once" eq "$(grep -c ': installed kimchid.s CA on this host, a client certificate on this host, kimchid.s CA on host-b, a server certificate on host-b$' "$KLOG")" 1
+ok "...and RFC 7919's ffdhe2048 group as its Diffie-Hellman parameters (else QEMU makes its own on every move)" \
+  bash -c "'$LABCMD' exec b cat $PKI/dh-params.pem | grep -q '^MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz$' &&
+   [ \"\$('$LABCMD' exec b stat -c %a $PKI/dh-params.pem)\" == 644 ]"
+ok "kimchid's log says what it installed, once" eq "$(grep -c ': installed kimchid.s CA on this host, a client certificate on this host, kimchid.s CA on host-b, a server certificate on host-b, Diffie-Hellman parameters on host-b$' "$KLOG")" 1
 
 # 2. not encrypted when asked: the same memory is readable on the wire
 moved vm-mark2 '{"remote_host":"host-b","encrypted":false}'
@@ -75,12 +78,15 @@ certtool --generate-certificate --load-privkey <(lab exec b cat "$PKI/server-key
   --template <(lab exec b cat /tmp/tmpl) --outfile "$expiring" 2>/dev/null
 lab exec b sh -c "cat > $PKI/server-cert.pem" <"$expiring"
 rm -f "$expiring"
+lab exec b sh -c "certtool --get-dh-params --sec-param high 2>/dev/null | sed -n '/BEGIN/,/END/p' > $PKI/dh-params.pem"
+own_dh=$(lab exec b sha256sum "$PKI/dh-params.pem")
 moved vm-mark3 '{"remote_host":"host-b"}'
 ok "with kimchid's certificate on host-b expiring in 5 days, the move finishes" eq "$(jq_get .status)" finished
 ok "...encrypted" eq "$(marks)" 0
 ok "...and host-b's certificate was renewed (a year now)" bash -c \
   "'$LABCMD' exec b certtool -i --infile $PKI/server-cert.pem | grep -q 'Not After: .*$(date -d '+396 days' +%Y)'"
 ok "...which is not the one before" bash -c "[ \"\$('$LABCMD' exec b sha256sum $PKI/server-cert.pem)\" != '$before' ]"
+ok "...while Diffie-Hellman parameters kimchid did not write stay as they were" eq "$(lab exec b sha256sum "$PKI/dh-params.pem")" "$own_dh"
 ok "...the guest carried on" survived vm-mark3
 
 # 4. a certificate kimchid did not issue is never replaced

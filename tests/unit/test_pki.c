@@ -102,6 +102,33 @@ static void an_unreadable_ca_is_refused_with_what_to_do(void **state)
     assert_non_null(strstr(e.msg, "Remove"));
 }
 
+/* QEMU reads these when it accepts a TLS migration; the group must be RFC 7919's ffdhe2048
+ * (its prime begins 0xFFFFFFFFFFFFFFFF ADF85458A2BB4A9A: the base64 below). */
+static void dh_params_are_the_published_ffdhe2048_group(void **state)
+{
+    (void)state;
+    char *pem = pki_dh_pem();
+    assert_non_null(pem);
+    assert_non_null(strstr(pem,
+                           "-----BEGIN DH PARAMETERS-----\n"
+                           "MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz"));
+    assert_non_null(strstr(pem, "-----END DH PARAMETERS-----"));
+    gnutls_dh_params_t dh;
+    assert_int_equal(gnutls_dh_params_init(&dh), 0);
+    gnutls_datum_t d = {(unsigned char *)pem, (unsigned int)strlen(pem)};
+    assert_int_equal(gnutls_dh_params_import_pkcs3(dh, &d, GNUTLS_X509_FMT_PEM), 0);
+    gnutls_datum_t prime, gen;
+    unsigned int bits = 0;
+    assert_int_equal(gnutls_dh_params_export_raw(dh, &prime, &gen, &bits), 0);
+    assert_int_equal(prime.size, 256); /* 2048 bits */
+    assert_int_equal(gen.size, 1);
+    assert_int_equal(gen.data[0], 2);
+    gnutls_free(prime.data);
+    gnutls_free(gen.data);
+    gnutls_dh_params_deinit(dh);
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +137,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(an_unreadable_ca_is_refused_with_what_to_do, setup,
                                         teardown),
+        cmocka_unit_test(dh_params_are_the_published_ffdhe2048_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
