@@ -17,6 +17,7 @@
 #include "pki/pki.h"
 #include "sshc/sshc.h"
 #include "task/task.h"
+#include "util/bus.h"
 #include "util/log.h"
 #include "util/secret.h"
 #include "util/statelock.h"
@@ -76,6 +77,9 @@ static void wait_for_signal(const sigset_t *set, struct task_engine *tasks)
     }
 }
 
+/* What the event stream keeps for clients that reconnect (the newest frames, by size). */
+#define EVENTS_KEPT (2 * 1024 * 1024)
+
 struct daemon {
     struct auth *auth;
     struct virt *virt;
@@ -83,6 +87,7 @@ struct daemon {
     struct api_ctx api;
     struct http_server *http;
     struct trail *audit;
+    struct bus *events;
     char *cert;
     char *key;
 };
@@ -103,6 +108,10 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;
     task_engine_purge(d->tasks);
+    if (!(d->events = bus_new(EVENTS_KEPT)))
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+    virt_set_events(d->virt, d->events);
+    task_engine_set_events(d->tasks, d->events);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
     virt_set_converge_timeout(d->virt, cfg->converge_timeout);
     char ssh[1100];
@@ -121,6 +130,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     d->api.tasks = d->tasks;
     d->api.auth = d->auth;
     d->api.audit = d->audit;
+    d->api.events = d->events;
     if (!cfg->http &&
         http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
         return -1;
@@ -159,11 +169,13 @@ static size_t drain(struct daemon *d, long timeout)
 /* Shutdown order: HTTP, then tasks (drain and join), then libvirt. */
 static void stop(struct daemon *d)
 {
+    bus_close(d->events); /* stream clients end, so HTTP's threads can be joined */
     http_server_stop(d->http);
     task_engine_free(d->tasks);
     virt_free(d->virt);
     auth_free(d->auth);
     trail_close(d->audit);
+    bus_free(d->events);
     pki_done();
     secret_free(d->key); /* a memset before free may be optimized away */
     free(d->cert);
@@ -201,6 +213,7 @@ int main(int argc, char **argv)
         if (drain(&d, cfg.shutdown_timeout) > 0) {
             /* a task stuck in a remote call cannot be joined: stop serving and leave; the
              * records are on disk (each write is committed) */
+            bus_close(d.events);
             http_server_stop(d.http);
             log_info("kimchid stopped, leaving running tasks to the next start");
             _exit(0);

@@ -49,6 +49,9 @@ struct api_reply {
     long retry_after;      /* "Retry-After" seconds for 429, else 0 */
     bool www_authenticate; /* ask a script for Basic credentials (401) */
     char audit_user[64];   /* for the audit line when no login identifies the caller (login) */
+    bool stream;           /* 200 as a text/event-stream of ctx->events from stream_pos */
+    unsigned long long stream_pos;
+    bool stream_reload; /* the client must reload what it shows (its id was from elsewhere) */
 };
 
 struct api_ctx {
@@ -56,6 +59,7 @@ struct api_ctx {
     struct task_engine *tasks;
     struct auth *auth;   /* NULL: every route that needs a login answers 401 */
     struct trail *audit; /* NULL: no audit trail */
+    struct bus *events;  /* NULL: GET /plugins/kimchi/events answers 503 */
 };
 
 /* True when `path` is API_PREFIX or below it, or one of Wok's root resources kimchid answers

@@ -134,6 +134,8 @@ void api_cookie_token(const struct api_request *req, char *out, size_t len);
 const char *api_header(const struct api_request *req, const char *name);
 
 /* tasks.c */
+int api_events(struct api_ctx *, const struct api_request *, const char *const *,
+               struct api_reply *, struct err *);
 int api_tasks_list(struct api_ctx *, const struct api_request *, const char *const *,
                    struct api_reply *, struct err *);
 int api_task_get(struct api_ctx *, const struct api_request *, const char *const *,

@@ -43,6 +43,7 @@ static const struct api_route routes[] = {
     {"POST", P "/vms/:/resume", api_vm_resume, API_LOGIN},
     {"POST", P "/vms/:/clone", api_vm_clone, API_LOGIN},
     {"POST", P "/vms/:/migrate", api_vm_migrate, API_LOGIN},
+    {"GET", P "/events", api_events, API_LOGIN},
     {"GET", P "/tasks", api_tasks_list, API_LOGIN},
     {"GET", P "/tasks/:", api_task_get, API_LOGIN},
     {"POST", P "/tasks/:/cancel", api_task_cancel, API_LOGIN},

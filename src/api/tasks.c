@@ -1,7 +1,35 @@
-/* tasks.c - /tasks: the task list (filtered as Wok does: filter.c), one task, cancel. */
+/* tasks.c - /tasks: the task list (filtered as Wok does: filter.c), one task, cancel; and
+ * /events, the stream of what changes (the HTTP layer sends it: http/stream.c). */
+#include <stdint.h>
+
 #include "../auth/auth.h"
 #include "../task/task.h"
+#include "../util/bus.h"
 #include "api_priv.h"
+
+/* GET /events: where the stream starts for this client. A browser's EventSource sends the
+ * last id it saw (Last-Event-ID) when it reconnects: the stream goes on from there. */
+int api_events(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+               struct api_reply *rep, struct err *e)
+{
+    (void)p;
+    if (!ctx->events)
+        return err_set(e, ERR_UNAVAILABLE, M_EVENTS_OFF, "The event stream is not available.");
+    const char *last = req->header ? req->header(req->header_cls, "Last-Event-ID") : NULL;
+    uint64_t pos = bus_now(ctx->events);
+    int known = last && *last ? bus_parse_id(ctx->events, last, &pos) : 1;
+    if (known < 0)
+        return err_set(e, ERR_INVALID, M_EVENTS_BAD_ID,
+                       "The Last-Event-ID header \"%.48s\" is not an id this event stream "
+                       "sends (they look like 1795716946209.42). Reconnect without it and "
+                       "reload what you show.",
+                       last);
+    rep->status = 200;
+    rep->stream = true;
+    rep->stream_pos = pos;
+    rep->stream_reload = known != 0;
+    return 0;
+}
 
 int api_tasks_list(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                    struct api_reply *rep, struct err *e)

@@ -35,6 +35,12 @@ void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phas
 enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, const char *url,
                                   const char *method);
 
+struct api_reply;
+struct bus;
+/* stream.c: queues the event stream `rep` asks for (rep->stream), read from `bus`. */
+enum MHD_Result http_stream_events(struct MHD_Connection *c, struct bus *bus,
+                                   const struct api_reply *rep);
+
 /* Queues a small text response with the security headers. */
 enum MHD_Result http_queue_text(struct MHD_Connection *c, unsigned int status, const char *text);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../util/array.h"
+#include "../util/bus.h"
 #include "../util/log.h"
 #include "../util/trail.h"
 #include "task.h"
@@ -56,12 +57,29 @@ struct task_engine {
     char state_dir[1024];   /* for messages */
     char store_error[1024]; /* the last failed write, while writes fail; else empty */
     struct trail *audit;    /* NULL: no audit trail */
+    struct bus *events;     /* NULL: no event stream */
 };
 
 struct task_ctx {
     struct task_engine *t;
     struct task *task;
 };
+
+static json_t *task_to_json_locked(const struct task *k);
+
+/* Tells stream clients the task's state (its GET /tasks/:id object). Under t->lock, so that
+ * two threads' updates of one task reach the bus in the order they were made. */
+static void announce_locked(struct task_engine *t, const struct task *k)
+{
+    if (!t->events)
+        return;
+    json_t *o = task_to_json_locked(k);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text)
+        bus_publish(t->events, "task", text);
+    free(text);
+}
 
 static double now(void)
 {
@@ -183,11 +201,11 @@ static void set_message(struct task_engine *t, struct task *k, const char *statu
     k->updated = now();
     pthread_mutex_unlock(&t->lock);
     persist(t, k);
-    if (status != RUNNING) { /* after the record is written: a drain may exit right after */
-        pthread_mutex_lock(&t->lock);
+    pthread_mutex_lock(&t->lock); /* after the record is written: what clients see is saved */
+    announce_locked(t, k);
+    if (status != RUNNING) /* a drain may exit right after */
         pthread_cond_broadcast(&t->idle_cond);
-        pthread_mutex_unlock(&t->lock);
-    }
+    pthread_mutex_unlock(&t->lock);
 }
 
 void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
@@ -217,6 +235,9 @@ static void set_json_field(struct task_ctx *c, char **field, json_t *value)
 void task_ctx_progress(struct task_ctx *c, json_t *progress)
 {
     set_json_field(c, &c->task->progress, progress);
+    pthread_mutex_lock(&c->t->lock);
+    announce_locked(c->t, c->task);
+    pthread_mutex_unlock(&c->t->lock);
 }
 
 void task_ctx_resume(struct task_ctx *c, json_t *resume)
@@ -368,6 +389,11 @@ void task_engine_set_audit(struct task_engine *t, struct trail *a)
     t->audit = a;
 }
 
+void task_engine_set_events(struct task_engine *t, struct bus *b)
+{
+    t->events = b;
+}
+
 /* The task's end, for the audit trail (who started it is in the line of its request). */
 static void audit_end(struct task_engine *t, struct task *k)
 {
@@ -507,6 +533,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
     }
     pthread_mutex_lock(&t->lock);
     enqueue_locked(t, k);
+    announce_locked(t, k);
     pthread_mutex_unlock(&t->lock);
     return out;
 }

@@ -43,6 +43,11 @@ struct trail;
 /* Each task's end goes to this audit trail too (NULL: none). Before the first task. */
 void task_engine_set_audit(struct task_engine *t, struct trail *a);
 
+struct bus;
+/* Each task's creation, progress and end go to this event bus as "task" frames (its GET
+ * /tasks/:id object; NULL: none). Before the first task. */
+void task_engine_set_events(struct task_engine *t, struct bus *b);
+
 /* Removes finished and failed tasks last changed more than the TTL ago. */
 void task_engine_purge(struct task_engine *t);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../util/bus.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -336,8 +337,53 @@ static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, c
     return s;
 }
 
+/* What a guest was busy with ("migrating", ...), or NULL; copied into `out`. */
+static const char *busy_with(struct virt *v, const char *name, char *out, size_t len)
+{
+    const char *what = NULL;
+    pthread_mutex_lock(&v->busy_lock);
+    for (size_t i = 0; i < v->nbusy && !what; i++)
+        if (!strcmp(v->busy[i].name, name))
+            what = snprintf(out, len, "%s", v->busy[i].what) >= 0 ? out : NULL;
+    pthread_mutex_unlock(&v->busy_lock);
+    return what;
+}
+
+static void announce(struct virt *v, const char *change, const char *name, const char *vm_json)
+{
+    json_t *vm = vm_json ? json_loads(vm_json, 0, NULL) : NULL;
+    char busy[64];
+    const char *why = vm ? NULL : busy_with(v, name, busy, sizeof(busy));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", "change", change, "name", name, "vm",
+                          vm ? vm : json_null(), "while", why);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (text)
+        bus_publish(v->events, "vm", text);
+    free(text);
+}
+
+/* Tells stream clients which guests appeared, went or changed between two snapshots (both
+ * sorted by name): a changed guest's whole VM object, as GET /vms/:name gives it. */
+static void announce_changes(struct virt *v, const struct snapshot *old, const struct snapshot *s)
+{
+    size_t i = 0, j = 0, on = old ? old->n : 0;
+    while (v->events && s && (i < on || j < s->n)) { /* s NULL: stopping */
+        int c = i == on ? 1 : j == s->n ? -1 : strcmp(old->names[i], s->names[j]);
+        if (c < 0)
+            announce(v, "removed", old->names[i++], NULL);
+        else if (c > 0)
+            announce(v, "added", s->names[j], s->jsons[j]), j++;
+        else if (strcmp(old->jsons[i++], s->jsons[j]) != 0)
+            announce(v, "changed", s->names[j], s->jsons[j]), j++;
+        else
+            j++;
+    }
+}
+
 static void publish(struct virt *v, struct snapshot *s)
 {
+    announce_changes(v, v->snap, s); /* v->snap changes only here, under refresh_lock */
     pthread_mutex_lock(&v->inv_lock);
     struct snapshot *old = v->snap;
     v->snap = s;
@@ -465,4 +511,11 @@ void virt_inventory_stop(struct virt *v)
     pthread_mutex_unlock(&v->inv_lock);
     pthread_join(v->inv_thread, NULL);
     publish(v, NULL);
+}
+
+void virt_set_events(struct virt *v, struct bus *b)
+{
+    pthread_mutex_lock(&v->refresh_lock);
+    v->events = b;
+    pthread_mutex_unlock(&v->refresh_lock);
 }

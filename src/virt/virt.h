@@ -177,6 +177,11 @@ int virt_remote_guest_check(struct virt *v, const char *host, const char *name, 
  * libvirt cannot stop it any more (switch-over, post-copy, finished). Blocking. */
 int virt_vm_abort_job(struct virt *v, const char *name, struct err *e);
 
+struct bus;
+/* Guests that appear, go or change (state, stats, definition) go to this event bus as "vm"
+ * frames (NULL: none). Call at start-up, before clients connect. */
+void virt_set_events(struct virt *v, struct bus *b);
+
 /* A migration that moves no data for this long is stopped and fails as stalled. Call
  * before the first migration (start-up). */
 void virt_set_stall_timeout(struct virt *v, long seconds);

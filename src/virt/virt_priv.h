@@ -106,6 +106,7 @@ struct virt {
     struct remote_entry *remotes;
     size_t nremotes;
 
+    struct bus *events;     /* see virt_set_events */
     long stall_ms;          /* see virt_set_stall_timeout */
     long converge_ms;       /* see virt_set_converge_timeout */
     char ssh_command[1024]; /* see virt_set_ssh_command; empty: libvirt's default ssh */
