@@ -118,6 +118,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
         return -1;
     virt_set_ssh_command(d->virt, ssh);
+    sshc_peers_init(cfg->state_dir);
     if (pki_init(cfg->state_dir, e) < 0) /* the CA that makes migrations encrypted */
         return -1;
     char audit[4200];

@@ -51,7 +51,8 @@ struct api_reply {
     char audit_user[64];   /* for the audit line when no login identifies the caller (login) */
     bool stream;           /* 200 as a text/event-stream of ctx->events from stream_pos */
     unsigned long long stream_pos;
-    bool stream_reload; /* the client must reload what it shows (its id was from elsewhere) */
+    bool stream_reload;    /* the client must reload what it shows (its id was from elsewhere) */
+    char stream_token[80]; /* the session the stream belongs to ("" for Basic credentials) */
 };
 
 struct api_ctx {
@@ -69,6 +70,11 @@ bool api_owns_path(const char *path);
 /* Routes and runs one request. Always fills `rep`; the caller frees it with api_reply_clear.
  * Called from HTTP threads, concurrently. */
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep);
+
+/* Whether a stream opened with session `token` may go on: the session is still alive (and
+ * kept alive by the open page, as its polling did), its account still allowed. An empty
+ * token (Basic credentials, checked when the stream opened): always. */
+bool api_stream_allowed(struct api_ctx *ctx, const char *token);
 
 /* Fills `rep` with Kimchi's error body for `e`. */
 void api_reply_error(struct api_reply *rep, const struct err *e);

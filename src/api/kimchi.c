@@ -2,7 +2,9 @@
  * UI loads to show its pages: /config, /config/capabilities, /host, /host/cpuinfo,
  * /templates, and /vms/:name/storages, /ifaces, /snapshots. */
 #include <stdlib.h>
+#include <string.h>
 
+#include "../sshc/sshc.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
 
@@ -32,7 +34,24 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
                  struct api_reply *rep, struct err *e)
 {
     (void)req, (void)p;
-    return api_reply_text(rep, 200, virt_host_json(ctx->virt, e));
+    char *text = virt_host_json(ctx->virt, e);
+    json_t *host = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!host)
+        return text ? err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.") : -1;
+    json_t *peers = json_array();
+    char *list = sshc_peers_text();
+    for (char *l = list, *end; l && *l; l = end ? end + 1 : NULL) {
+        if ((end = strchr(l, '\n')))
+            *end = '\0';
+        if (*l)
+            json_array_append_new(peers, json_string(l));
+        if (!end)
+            break;
+    }
+    free(list);
+    json_object_set_new(host, "peers", peers); /* the Migrate dialog's suggestions */
+    return api_reply_json(rep, 200, host, e);
 }
 
 int api_host_cpuinfo(struct api_ctx *ctx, const struct api_request *req, const char *const *p,

@@ -4,6 +4,7 @@
 
 #include "../auth/auth.h"
 #include "../util/array.h"
+#include "../util/bus.h"
 #include "api_priv.h"
 
 static const struct jsonv_field login_fields[] = {
@@ -59,6 +60,7 @@ int api_logout(struct api_ctx *ctx, const struct api_request *req, const char *c
     api_cookie_token(req, token, sizeof(token));
     if (ctx->auth && token[0])
         auth_logout(ctx->auth, token);
+    bus_wake(ctx->events); /* its streams see the session ended, and end */
     set_cookie(ctx, req, rep, "");
     return api_reply_json(rep, 200, json_object(), e); /* Wok answers 200 {} */
 }

@@ -24,6 +24,7 @@ int api_events(struct api_ctx *ctx, const struct api_request *req, const char *c
                        "sends (they look like 1795716946209.42). Reconnect without it and "
                        "reload what you show.",
                        last);
+    api_cookie_token(req, rep->stream_token, sizeof(rep->stream_token));
     rep->status = 200;
     rep->stream = true;
     rep->stream_pos = pos;
@@ -45,6 +46,16 @@ int api_task_get(struct api_ctx *ctx, const struct api_request *req, const char 
     (void)req;
     json_t *t = task_engine_get(ctx->tasks, p[0], e);
     return t ? api_reply_json(rep, 200, t, e) : -1;
+}
+
+_Static_assert(sizeof(((struct api_reply *)0)->stream_token) > AUTH_TOKEN_LEN,
+               "a session token fits in stream_token");
+
+bool api_stream_allowed(struct api_ctx *ctx, const char *token)
+{
+    struct auth_identity who;
+    struct err e;
+    return !token[0] || !ctx->auth || auth_session(ctx->auth, token, false, &who, &e) == 0;
 }
 
 /* POST /tasks/:id/cancel (admins, like every change): 202 with the task once it stopped or

@@ -35,10 +35,11 @@ void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phas
 enum MHD_Result http_static_serve(struct MHD_Connection *c, const char *ui_dir, const char *url,
                                   const char *method);
 
+struct api_ctx;
 struct api_reply;
-struct bus;
-/* stream.c: queues the event stream `rep` asks for (rep->stream), read from `bus`. */
-enum MHD_Result http_stream_events(struct MHD_Connection *c, struct bus *bus,
+/* stream.c: queues the event stream `rep` asks for (rep->stream), read from api->events for
+ * as long as its session lives. */
+enum MHD_Result http_stream_events(struct MHD_Connection *c, struct api_ctx *api,
                                    const struct api_reply *rep);
 
 /* Queues a small text response with the security headers. */

@@ -204,8 +204,7 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);
-    enum MHD_Result ret =
-        rep.stream ? http_stream_events(c, s->api->events, &rep) : send_reply(c, &rep);
+    enum MHD_Result ret = rep.stream ? http_stream_events(c, s->api, &rep) : send_reply(c, &rep);
     api_reply_clear(&rep);
     return ret;
 }

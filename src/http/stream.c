@@ -11,17 +11,22 @@
 
 #include "../api/api.h"
 #include "../util/bus.h"
+#include "../util/clock.h"
 #include "http_priv.h"
 
 #define KEEPALIVE_MS 15000 /* a comment line this often: proxies and MHD's 30 s timeout */
+#define CHECK_MS 5000      /* the session is looked at least this often (and on logout) */
 #define BLOCK (256 * 1024) /* the most one read sends; a larger frame is a gap */
 #define RETRY_MS 1000      /* how soon a browser reconnects */
 
 struct sse {
     struct bus *bus;
+    struct api_ctx *api;
+    char token[80]; /* the session the stream belongs to: it ends with it */
     uint64_t pos;
     bool greeted;
     bool reload;
+    struct timespec wrote; /* the last write, for keep-alives */
 };
 
 static ssize_t ready_frame(struct sse *s, char *buf, size_t max, bool reload)
@@ -33,6 +38,13 @@ static ssize_t ready_frame(struct sse *s, char *buf, size_t max, bool reload)
     return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+static ssize_t keepalive(char *buf)
+{
+    static const char line[] = ": keep-alive\n\n"; /* a comment: clients ignore it */
+    memcpy(buf, line, sizeof(line) - 1);
+    return (ssize_t)sizeof(line) - 1;
+}
+
 static ssize_t sse_read(void *cls, uint64_t offset, char *buf, size_t max)
 {
     (void)offset;
@@ -41,27 +53,30 @@ static ssize_t sse_read(void *cls, uint64_t offset, char *buf, size_t max)
         s->greeted = true;
         return ready_frame(s, buf, max, s->reload);
     }
-    bool gap;
-    ssize_t n = bus_read(s->bus, &s->pos, buf, max, KEEPALIVE_MS, &gap);
-    if (n < 0)
-        return MHD_CONTENT_READER_END_OF_STREAM; /* kimchid is stopping */
-    if (gap)
-        return ready_frame(s, buf, max, true);
-    if (n == 0) {
-        static const char keepalive[] = ": keep-alive\n\n";
-        memcpy(buf, keepalive, sizeof(keepalive) - 1);
-        return (ssize_t)sizeof(keepalive) - 1;
+    for (;;) {
+        bool gap;
+        ssize_t n = bus_read(s->bus, &s->pos, buf, max, CHECK_MS, &gap);
+        if (n < 0 || !api_stream_allowed(s->api, s->token))
+            return MHD_CONTENT_READER_END_OF_STREAM; /* kimchid stops, or the session ended */
+        if (gap || n > 0 || clock_ms_since(&s->wrote) >= KEEPALIVE_MS) {
+            clock_gettime(CLOCK_MONOTONIC, &s->wrote);
+            return gap ? ready_frame(s, buf, max, true) : n > 0 ? n : keepalive(buf);
+        }
     }
-    return n;
 }
 
-enum MHD_Result http_stream_events(struct MHD_Connection *c, struct bus *bus,
+enum MHD_Result http_stream_events(struct MHD_Connection *c, struct api_ctx *api,
                                    const struct api_reply *rep)
 {
     struct sse *s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
-    *s = (struct sse){bus, rep->stream_pos, false, rep->stream_reload};
+    s->bus = api->events;
+    s->api = api;
+    snprintf(s->token, sizeof(s->token), "%s", rep->stream_token);
+    s->pos = rep->stream_pos;
+    s->reload = rep->stream_reload;
+    clock_gettime(CLOCK_MONOTONIC, &s->wrote);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, BLOCK, sse_read, s, free);
     if (!r) {

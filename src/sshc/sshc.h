@@ -47,6 +47,13 @@ int sshc_remote_write(const char *host, const char *path, const char *data, size
  * keepalives. Its path goes into `path`. Start-up, main thread. */
 int sshc_command_install(const char *dir, char *path, size_t len, struct err *e);
 
+/* peers.c: the hosts kimchid logs in to with its key, kept in `state_dir`/peers (start-up,
+ * before the first migration); sshc_peer_note adds one (once); sshc_peers_text gives them,
+ * one a line (a new string, "" when none). */
+void sshc_peers_init(const char *state_dir);
+void sshc_peer_note(const char *host);
+char *sshc_peers_text(void);
+
 /* Path of the daemon user's known_hosts file, for messages. Static string. */
 const char *sshc_known_hosts_path(void);
 

@@ -458,6 +458,19 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* "2026-11-26T18:30:48.123Z" from seconds since the epoch. */
+static json_t *iso_time(double t)
+{
+    time_t secs = (time_t)t;
+    struct tm tm;
+    char out[40];
+    if (!gmtime_r(&secs, &tm))
+        return json_null();
+    size_t n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, sizeof(out) - n, ".%03dZ", (int)((t - (double)secs) * 1000.0) % 1000);
+    return json_string(out);
+}
+
 static json_t *task_to_json_locked(const struct task *k)
 {
     char id[24];
@@ -466,6 +479,10 @@ static json_t *task_to_json_locked(const struct task *k)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:o}", "id", id, "status", k->status, "message",
                           k->message ? k->message : "", "target_uri", k->target_uri, "progress",
                           progress ? progress : json_null());
+    if (o) { /* extensions: when it began and last changed (the history page's durations) */
+        json_object_set_new(o, "created", iso_time(k->created));
+        json_object_set_new(o, "updated", iso_time(k->updated));
+    }
     if (o && k->unsaved) /* extension, only while this state is not on disk */
         json_object_set_new(o, "record_error",
                             json_string("kimchid could not save this task's latest state; it "

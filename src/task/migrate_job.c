@@ -191,12 +191,13 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
 {
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
-        return 0;
+        return sshc_peer_note(a->host), 0; /* its key login works: a host to suggest */
     if (err_is(e, M_MIG_SSH_HUNG) || err_is(e, M_MIG_OPEN_HUNG))
         return -1; /* its ssh server or libvirt does not answer: trying again waits as long */
     step(ctx, a, "checking root's key login on the remote host");
     if (sshc_key_login_check(a->host, e) < 0)
         return -1;
+    sshc_peer_note(a->host);
     step(ctx, a, "checking libvirt on the remote host");
     return virt_remote_check(a->virt, a->host, e);
 }

@@ -25,6 +25,7 @@ struct bus {
     struct frame *head, *tail;
     size_t bytes, max_bytes;
     bool closed;
+    uint64_t wakes; /* bus_wake calls: a waiting reader returns when it changes */
 };
 
 struct bus *bus_new(size_t max_bytes)
@@ -104,6 +105,16 @@ void bus_publish(struct bus *b, const char *type, const char *data)
     pthread_mutex_unlock(&b->lock);
 }
 
+void bus_wake(struct bus *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->wakes++;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
 uint64_t bus_now(struct bus *b)
 {
     pthread_mutex_lock(&b->lock);
@@ -165,7 +176,9 @@ ssize_t bus_read(struct bus *b, uint64_t *pos, char *out, size_t len, int timeou
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&b->lock);
-    while (!b->closed && b->seq <= *pos && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0)
+    uint64_t wakes = b->wakes;
+    while (!b->closed && b->seq <= *pos && b->wakes == wakes &&
+           pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0)
         ;
     ssize_t rc = b->closed ? -1 : (ssize_t)copy_locked(b, pos, out, len, gap);
     pthread_mutex_unlock(&b->lock);

@@ -24,6 +24,10 @@ void bus_free(struct bus *b);
 /* Adds one frame: `type` (a word) and `data` (JSON text on one line). NULL `b`: no-op. */
 void bus_publish(struct bus *b, const char *type, const char *data);
 
+/* Wakes every waiting reader without a new frame (it returns 0 at once): something it
+ * checks between reads changed (a session ended). NULL `b`: no-op. */
+void bus_wake(struct bus *b);
+
 /* Where a client starting now begins: after the newest frame. */
 uint64_t bus_now(struct bus *b);
 

@@ -63,7 +63,10 @@ req GET /config/capabilities
 ok "GET /config/capabilities: Kimchi's keys, every optional feature off (kimchid has none)" \
   eq "$STATUS $(jqc .)" '200 {"libvirt_stream_protocols":[],"qemu_spice":false,"qemu_stream":false,"screenshot":false,"kernel_vfio":false,"nm_running":false,"mem_hotplug_support":false}'
 req GET /host
-ok "GET /host: the architecture libvirt reports" eq "$STATUS $(jqc .)" '200 {"arch":"i686"}'
+ok "GET /host: the architecture libvirt reports" eq "$STATUS $(jqc .arch)" '200 "i686"'
+ok "...and (kimchid's) this host's name, CPUs, memory, versions and the hosts it logs in to" \
+  eq "$(jqc '[.name, .cpus, .memory.total, .libvirt_version, .qemu_version, .peers]')" \
+  "[\"$(hostname)\",16,3072,\"$(virsh -v | sed 's/^\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/')\",\"0.0.2\",[]]"
 req GET /host/cpuinfo
 ok "GET /host/cpuinfo: the topology (the test driver's node: 2 nodes x 2 sockets x 2 cores x 2 threads)" \
   eq "$STATUS $(jqc .)" '200 {"guest_threads_enabled":true,"sockets":4,"cores_per_socket":2,"cores_present":8,"cores_available":8,"threads_per_core":2}'

@@ -63,6 +63,17 @@ ok "a malformed Last-Event-ID: 400 saying what to do" eq "$st $(jq -r .reason "$
 listen "$EV2" "Last-Event-ID: 12.5"
 ok "an id from another run of kimchid: ready says reload" eq "$(frames "$EV2" ready)" '{"reload":true}'
 
+# a stream lives as long as its session: logging out ends it
+login=$(mktemp); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
+cookie=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \
+  "http://127.0.0.1:$PORT/login" | sed -n 's/^Set-Cookie: \([^;]*\).*/\1/ip'); rm -f "$login"
+curl -sN -H "Cookie: $cookie" "$BASE/events" >"$EV2" &
+SESS=$!
+eventually 5 grep -q '^event: ready' "$EV2"
+curl -s -o /dev/null -X POST -H "Cookie: $cookie" -H 'X-Requested-With: t' "http://127.0.0.1:$PORT/logout"
+ok "logging out ends that session's stream at once" eventually 2 bash -c "! kill -0 $SESS 2>/dev/null"
+ok "...while a stream with Basic credentials carries on" kill -0 "$CURL"
+
 t0=$(date +%s%N)
 stop_kimchid
 ok "kimchid stops at once with a client connected ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \

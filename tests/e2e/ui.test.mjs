@@ -51,7 +51,8 @@ before(async () => {
   page = await ctx.newPage();
   page.setDefaultTimeout(30000);
   page.on('console', (m) => m.type() === 'error' && console.log(`# browser: ${m.text()}`));
-  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  // allHeaders: with what the browser's network stack adds (an EventSource's Last-Event-ID)
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData(), headers: r.allHeaders().catch(() => ({})) }));
   await page.goto(BASE);
   await page.waitForFunction(() => document.getElementById('login-dialog').open);
   await shot('00-login');
@@ -170,11 +171,15 @@ test('Cancel and Esc close the dialog and send nothing', async () => {
   await openMigrate('vm-one');
   assert.equal(await page.inputValue('#migrate-host'), '', 'the dialog starts empty again');
   await fillMigrate({ host: 'host-b' });
-  // the list refreshes every second: keep the dialog open across two refreshes first
-  const listed = () => requests.filter((r) => r.method === 'GET' && r.url.endsWith('/plugins/kimchi/vms')).length;
-  const seen = listed();
-  for (let i = 0; i < 50 && listed() < seen + 2; i++) await page.waitForTimeout(100);
-  assert.ok(listed() >= seen + 2, 'the list refreshed while the dialog was open');
+  // the list changes under the open dialog (a guest paused and resumed behind kimchid's back)
+  const shows = (state) => page.waitForFunction((s) =>
+    document.querySelector('tr[data-name="vm-transient"] .badge')?.textContent === s, state, { timeout: 5000 });
+  virsh('a', 'suspend', 'vm-transient');
+  await shows('paused');
+  virsh('a', 'resume', 'vm-transient');
+  await shows('running');
+  assert.equal(await dialogOpen(), true, 'the dialog stayed open while the list changed');
+  assert.equal(await page.inputValue('#migrate-host'), 'host-b', 'and kept what was typed');
   await page.keyboard.press('Escape');
   assert.equal(await dialogOpen(), false);
   assert.equal(await focusedLabel(), 'Actions for vm-one', 'Esc gives focus back to the Actions button');
@@ -235,7 +240,7 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   await bar.waitFor({ timeout: 60000 });
   await page.waitForFunction(() => {
     const f = document.querySelector('tr[data-name="vm-one"] .figures');
-    return f && /Migrating: \d+% · [\d.]+ MiB\/s · \d+ (s|min \d+ s) left/.test(f.textContent);
+    return f && /Migrating: \d+% · [\d.]+ MiB\/s( · guest writes [\d.]+ MiB\/s)? · \d+ (s|min \d+ s) left/.test(f.textContent);
   }, null, { timeout: 60000 });
   await shot('07-migration-in-progress');
   const note = await waitNote('success', 'Migration finished');
@@ -254,6 +259,9 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   assert.deepEqual(JSON.parse(post.body), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password });
   const stored = await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + location.href);
   assert.ok(!stored.includes(admin.password), 'the password is not in storage or the URL');
+  // the progress, the end and the state changes came from the event stream: no polling
+  const polls = requests.filter((r) => r.method === 'GET' && /\/plugins\/kimchi\/(vms|tasks)/.test(r.url));
+  assert.deepEqual(polls.map((r) => r.url), [], 'no guest or task list was polled while the stream was up');
 });
 
 test('a reload during a migration still shows it; with the box the guest is removed', async () => {
@@ -379,8 +387,101 @@ test('a guest named with %, spaces and accents is listed, cloned and migrated by
   await moved.locator('button[aria-label="Dismiss"]').click();
 });
 
+const badge = (name) => page.evaluate((n) =>
+  document.querySelector(`tr[data-name="${n}"] .badge`)?.textContent ?? null, name);
+
+test('a guest started with virsh behind kimchid\'s back shows up running within a second', async () => {
+  lab('guest', 'a', 'vm-side', '64', 'nofill', 'persistent');
+  await row('vm-side').waitFor({ timeout: 5000 });
+  virsh('a', 'destroy', 'vm-side');
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-name="vm-side"] .badge')?.textContent === 'shutoff', null, { timeout: 5000 });
+  requests.length = 0;
+  virsh('a', 'start', 'vm-side');
+  const t0 = Date.now();
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-name="vm-side"] .badge')?.textContent === 'running', null, { timeout: 5000 });
+  const ms = Date.now() - t0;
+  console.log(`# vm-side shown running ${ms} ms after virsh start returned`);
+  assert.ok(ms < 1000, `shown running after ${ms} ms`);
+  assert.equal(requests.filter((r) => /\/plugins\/kimchi\/vms/.test(r.url)).length, 0, 'it came from the stream');
+  virsh('a', 'destroy', 'vm-side');
+  virsh('a', 'undefine', 'vm-side');
+  await page.waitForFunction(() => !document.querySelector('tr[data-name="vm-side"]'), null, { timeout: 5000 });
+});
+
+test('the list shows what a busy guest uses, and this host in the header', async () => {
+  await page.waitForFunction(() => {
+    const m = document.querySelector('tr[data-name="vm-busy"] .usage meter');
+    return m && m.value > 0;
+  }, null, { timeout: 20000 });
+  const usage = await row('vm-busy').locator('.usage').textContent();
+  assert.match(usage, /CPU .* \d+%Mem .* \d+%disk [\d.]+ [KM]B\/s · net [\d.]+ [KM]B\/s/);
+  assert.equal(await row('vm-off').locator('.usage').textContent(), '—', 'a guest that is off uses nothing');
+  const facts = await page.textContent('#host-facts');
+  assert.match(facts, /^host-a · \d+ CPUs · ([\d.]+ [MG]iB of )?[\d.]+ [MG]iB memory · libvirt \d+\.\d+\.\d+ · QEMU \d+\.\d+\.\d+$/);
+  await shot('15-list-with-usage');
+});
+
+test('the stream dropping and coming back loses no task end', async () => {
+  lab('guest', 'a', 'vm-drop', '128', 'fill', 'persistent');
+  virsh('a', 'migrate-setspeed', 'vm-drop', '3');
+  await row('vm-drop').waitFor({ timeout: 5000 });
+  await openMigrate('vm-drop');
+  await fillMigrate({ host: 'host-b', del: true });
+  requests.length = 0;
+  await page.click('#migrate-start');
+  await row('vm-drop').locator('.progress progress[value]').waitFor({ timeout: 60000 });
+  // kimchid's side of every connection from the browser is cut, the stream's too
+  lab('exec', 'a', 'ss', '-K', 'sport = :8443');
+  await page.locator('#stream-state').waitFor({ state: 'visible', timeout: 5000 });
+  await shot('16-stream-reconnecting');
+  await page.locator('#stream-state').waitFor({ state: 'hidden', timeout: 15000 });
+  const streams = requests.filter((r) => r.url.endsWith('/plugins/kimchi/events'));
+  const ids = await Promise.all(streams.map(async (r) => (await r.headers)['last-event-id'] ?? null));
+  assert.ok(ids.some((id) => /^\d+\.\d+$/.test(id ?? '')), `the browser reconnected with the last event id it saw (${ids})`);
+  await waitNote('success', '"vm-drop" migrated to "host-b"');
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('.note.success', { hasText: '"vm-drop" migrated' }).count(), 1, 'the end is told once');
+  await page.waitForFunction(() => !document.querySelector('tr[data-name="vm-drop"]'), null, { timeout: 10000 });
+});
+
+test('the Tasks page lists the finished migrations with their figures', async () => {
+  await page.click('nav.pages a[href="tasks.html"]');
+  await page.waitForSelector('#history tbody tr');
+  await page.selectOption('#f-kind', 'migrate');
+  await page.selectOption('#f-outcome', 'finished');
+  await page.fill('#f-guest', 'vm-one');
+  const cells = await page.locator('#history tbody tr').first().locator('td').allTextContents();
+  const [, guest, kind, outcome, took, speed, downtime, message] = cells;
+  assert.deepEqual([guest, kind, outcome], ['vm-one', 'migration', 'finished']);
+  assert.match(took, /^[\d.]+ s$|^\d+ min \d+ s$/);
+  assert.match(speed, /^[\d.]+ MiB\/s$/);
+  assert.match(downtime, /^\d+ ms$/);
+  assert.match(message, /"vm-one" migrated to "host-b"/);
+  await page.fill('#f-guest', '');
+  await page.selectOption('#f-outcome', 'failed');
+  const failed = await page.locator('#history tbody td.outcome').allTextContents();
+  assert.ok(failed.length >= 1 && failed.every((t) => t === 'failed'), 'the outcome filter keeps failures only');
+  await page.selectOption('#f-outcome', '');
+  await page.selectOption('#f-kind', '');
+  await shot('17-task-history');
+  await page.click('nav.pages a[href="./"]');
+  await page.waitForSelector('tr[data-name="vm-off"]');
+});
+
+test('the Migrate dialog suggests the hosts kimchid already logs in to', async () => {
+  await openMigrate('vm-off');
+  const options = await page.locator('#migrate-hosts option').evaluateAll((os) => os.map((o) => o.value));
+  assert.deepEqual(options, ['host-b']);
+  assert.equal(await page.getAttribute('#migrate-host', 'type'), 'text', 'the field stays a plain text field');
+  await page.keyboard.press('Escape');
+});
+
 test('an expired session asks for the login again over the page, which carries on', async () => {
-  await page.context().clearCookies(); // what an idle timeout looks like to the browser
+  // the session ends on the server (as an idle timeout or a logout in another tab does): its
+  // event stream ends with it, and the page asks for a login
+  await page.evaluate(() => fetch('/logout', { method: 'POST', headers: { 'X-Requested-With': 'kimchid-ui' } }));
   await page.waitForFunction(() => document.getElementById('login-dialog').open, null, { timeout: 10000 });
   assert.match(await page.textContent('#login-why'), /Your session has ended/);
   assert.ok(await row('vm-off').isVisible(), 'the page behind stays as it was');
@@ -390,7 +491,8 @@ test('an expired session asks for the login again over the page, which carries o
   await page.click('#login-submit');
   await page.waitForFunction(() => !document.getElementById('login-dialog').open);
   await page.waitForTimeout(1500);
-  assert.equal(await page.locator('#load-error').isVisible(), false, 'polling resumed without errors');
+  assert.equal(await page.locator('#load-error').isVisible(), false, 'the page carries on without errors');
+  await page.locator('#stream-state').waitFor({ state: 'hidden', timeout: 10000 }); // live again
 });
 
 test('Log out ends the session and shows the login', async () => {

@@ -50,7 +50,13 @@ ok "root's key is in host-b's authorized_keys once" eq "$(grep -c kimchid-root@h
 ok "host-b's key was recorded in host-a's known_hosts" grep -q '^host-b ' "$LAB/a/root/.ssh/known_hosts"
 ok "root key login from host-a to host-b now works" "$LABCMD" exec a ssh -o BatchMode=yes root@host-b true
 
-# 2. second running guest, no credentials (trust is set up), delete_source
+# 2. second running guest, no credentials (trust is set up), delete_source; the event stream
+# tells a listener the guest moved away
+EVS=$(mktemp)
+# shellcheck disable=SC2086
+curl -sN $CURL_OPTS $AUTH "$BASE/events" >"$EVS" &
+EVPID=$!
+eventually 5 grep -q '^event: ready' "$EVS"
 migrate vm-two '{"remote_host":"host-b","delete_source":true}'
 ok "migrate without credentials, delete_source: 202" eq "$STATUS" 202
 wait_task "$ID"
@@ -60,6 +66,11 @@ ok "vm-two runs on host-b" eq "$(vm_state b vm-two)" running
 ok "vm-two is gone from host-a" eq "$(vm_state a vm-two)" absent
 unlisted() { req GET /vms/vm-two; [ "$STATUS" == 404 ]; }
 ok "kimchid no longer lists vm-two" eventually 5 unlisted
+moved_away() { grep -q '^data: {"change":"removed","name":"vm-two","vm":null,"while":"migrating"}$' "$EVS"; }
+ok "the event stream told a listener vm-two went away while migrating" eventually 3 moved_away
+ok "...after its task's progress frames (the stream carried the move)" \
+  test "$(grep -c '^data: {"id":"'"$ID"'","status":"running"' "$EVS")" -ge 3
+kill "$EVPID"; rm -f "$EVS"
 
 # 3. transient guest
 migrate vm-transient '{"remote_host":"host-b"}'

@@ -117,7 +117,7 @@ static void *wait_one(void *arg)
     return NULL;
 }
 
-static void a_waiting_reader_wakes_on_publish_and_on_close(void **state)
+static void a_waiting_reader_wakes_on_publish_on_wake_and_on_close(void **state)
 {
     (void)state;
     struct bus *b = bus_new(1 << 20);
@@ -128,6 +128,13 @@ static void a_waiting_reader_wakes_on_publish_and_on_close(void **state)
     bus_publish(b, "vm", "{}");
     pthread_join(t, NULL);
     assert_true(w.n > 0);
+    /* a wake (a session ended) makes a waiting reader look up without a frame */
+    w.n = 99;
+    pthread_create(&t, NULL, wait_one, &w);
+    usleep(50 * 1000);
+    bus_wake(b);
+    pthread_join(t, NULL);
+    assert_int_equal(w.n, 0);
     pthread_create(&t, NULL, wait_one, &w);
     usleep(50 * 1000);
     bus_close(b);
@@ -142,7 +149,7 @@ int main(void)
         cmocka_unit_test(frames_come_in_order_and_resume_after_an_id),
         cmocka_unit_test(ids_from_elsewhere_are_told_apart),
         cmocka_unit_test(a_client_too_far_behind_is_told_to_reload),
-        cmocka_unit_test(a_waiting_reader_wakes_on_publish_and_on_close),
+        cmocka_unit_test(a_waiting_reader_wakes_on_publish_on_wake_and_on_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

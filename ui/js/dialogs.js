@@ -24,6 +24,12 @@ function setupClose(dialog, returnFocus) {
   });
 }
 
+// The hosts kimchid already logs in to, offered in "Remote server" (which stays free text).
+export function setHostSuggestions(hosts) {
+  const list = document.getElementById('migrate-hosts');
+  list.replaceChildren(...hosts.map((h) => Object.assign(document.createElement('option'), { value: h })));
+}
+
 let migrateGuest = null;
 let migrateReturn = null;
 

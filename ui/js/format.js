@@ -9,6 +9,13 @@ export function rate(bytesPerSecond) {
   return m >= 10 ? `${m.toFixed(0)} MiB/s` : `${m.toFixed(1)} MiB/s`;
 }
 
+// Kimchi's throughput figures are KB/s (1000 bytes).
+export function kbps(kb) {
+  const n = Number(kb) || 0;
+  if (n >= 1000) return `${(n / 1000).toFixed(n >= 10000 ? 0 : 1)} MB/s`;
+  return `${n.toFixed(n >= 10 ? 0 : 1)} KB/s`;
+}
+
 export function duration(ms) {
   if (ms == null) return null;
   const s = Math.round(ms / 1000);
@@ -16,7 +23,7 @@ export function duration(ms) {
   return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-// "27% · 4.0 MiB/s · 12 s left", and for a busy guest why it is slow:
+// "27% · 4.0 MiB/s · guest writes 1.2 MiB/s · 12 s left", and for a busy guest why it is slow:
 // "61% · 20 MiB/s · not converging: the guest writes 48 MiB/s · pass 7"
 export function progressLine(p) {
   const parts = [`${p?.percent ?? 0}%`];
@@ -25,6 +32,8 @@ export function progressLine(p) {
   if (p?.converging === false) {
     parts.push(`not converging: the guest writes ${rate(p.dirty_bps) ?? 'memory'} faster than it moves`);
   } else {
+    // what the guest dirties against what the link carries: why a move is slow, if it is
+    if (p?.dirty_bps > 0) parts.push(`guest writes ${rate(p.dirty_bps)}`);
     const left = duration(p?.remaining_ms);
     if (left) parts.push(`${left} left`);
   }

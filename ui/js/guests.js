@@ -1,6 +1,6 @@
 // guests.js - the guests table: one row per guest, kept in place between refreshes so an
 // open menu survives, with an actions menu whose items follow the guest's state.
-import { mib, progressLine } from './format.js';
+import { kbps, mib, progressLine } from './format.js';
 
 const ACTIVE = ['running', 'paused', 'blocked', 'shutdown', 'pmsuspended', 'nostate'];
 
@@ -107,7 +107,7 @@ function buildMenu(name) {
 function buildRow(name) {
   const tr = document.createElement('tr');
   tr.dataset.name = name;
-  for (const cls of ['name', 'state', 'mem', 'cpus', 'task', 'actions']) {
+  for (const cls of ['name', 'state', 'mem', 'cpus', 'usage', 'task', 'actions']) {
     const td = document.createElement('td');
     td.className = cls;
     tr.append(td);
@@ -150,6 +150,32 @@ function renderTask(td, running) {
   box.querySelector('.step').textContent = task.message;
 }
 
+// One small bar with its figure: "CPU 12%".
+function meter(label, percent) {
+  const span = document.createElement('span');
+  span.className = 'meter';
+  const bar = document.createElement('meter');
+  bar.min = 0;
+  bar.max = 100;
+  bar.value = percent;
+  bar.setAttribute('aria-label', `${label} use`);
+  span.append(`${label} `, bar, ` ${Math.round(percent)}%`);
+  return span;
+}
+
+// What the guest uses now (Kimchi's stats: percentages and KB/s), read at a glance.
+function renderUsage(td, vm) {
+  const s = vm.stats;
+  if (!ACTIVE.includes(vm.state) || !s) {
+    td.replaceChildren('—');
+    return;
+  }
+  const io = document.createElement('span');
+  io.className = 'io';
+  io.textContent = `disk ${kbps(s.io_throughput)} · net ${kbps(s.net_throughput)}`;
+  td.replaceChildren(meter('CPU', s.cpu_utilization), meter('Mem', s.mem_utilization), io);
+}
+
 function updateRow(tr, vm, running) {
   const stateTd = tr.querySelector('.state');
   const key = `${vm.state} ${vm.moved_to?.host ?? ''}`;
@@ -168,6 +194,7 @@ function updateRow(tr, vm, running) {
   }
   tr.querySelector('.mem').textContent = mib(vm.memory.current);
   tr.querySelector('.cpus').textContent = String(vm.cpu_info.vcpus);
+  renderUsage(tr.querySelector('.usage'), vm);
   renderTask(tr.querySelector('.task'), running);
   for (const [action, label, allowed] of ITEMS) {
     const item = tr.querySelector(`[data-action="${action}"]`);

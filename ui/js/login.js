@@ -2,6 +2,29 @@
 // a session expires (so nothing on the page is lost); the user and logout in the header.
 import { api } from './api.js';
 
+// The dialog, the same on every page: added to the page when this module loads (a constant:
+// nothing from the user or the server goes into it as markup).
+const DIALOG = `
+<dialog id="login-dialog" aria-labelledby="login-title">
+    <form id="login-form" novalidate>
+      <h2 id="login-title">Log in to kimchid</h2>
+      <p id="login-why" class="optional-text">Use an account of this host. Administrators (root, or members of the admin group) can change guests; everyone else can look.</p>
+      <div class="field">
+        <label for="login-user">User</label>
+        <input id="login-user" name="username" type="text" autocomplete="username" spellcheck="false">
+      </div>
+      <div class="field">
+        <label for="login-password">Password</label>
+        <input id="login-password" name="password" type="password" autocomplete="current-password">
+      </div>
+      <p id="login-error" class="form-error" role="alert" hidden></p>
+      <div class="buttons">
+        <button type="submit" id="login-submit" class="primary">Log in</button>
+      </div>
+    </form>
+  </dialog>`;
+document.body.insertAdjacentHTML('beforeend', DIALOG);
+
 let waiting = null; // resolves when the user has logged in
 
 function showUser(who) {

@@ -1,10 +1,15 @@
-// main.js - the guests page: polls guests and running tasks, wires menus and dialogs.
+// main.js - the guests page: follows guests and tasks from kimchid's event stream (polling
+// every second only while the stream is down), wires menus and dialogs.
 import { api, setUnauthorizedHandler, vmPath } from './api.js';
-import { initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog } from './dialogs.js';
+import {
+  initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog, setHostSuggestions,
+} from './dialogs.js';
+import { mib } from './format.js';
 import { closeAllMenus, menuButtonFor, renderGuests, setActionHandler } from './guests.js';
 import { askLogin, ensureLogin, initLogin } from './login.js';
 import { notify } from './notify.js';
-import { pollTasks, tasksByGuest, trackClone, trackMigration } from './tasks.js';
+import { startLive, stopLive, streamUp } from './live.js';
+import { applyTask, pollTasks, tasksByGuest, trackClone, trackMigration } from './tasks.js';
 
 const POLL_MS = 1000;
 let timer = null;
@@ -14,6 +19,38 @@ let started = false; // the first login is ensureLogin's; later 401s mean a sess
 
 let polling = false; // one poll at a time: a refresh asked for meanwhile runs right after
 let pollAgain = false;
+let vms = []; // what the page shows, sorted by name as kimchid lists them
+
+const render = () => renderGuests(vms, tasksByGuest());
+
+// Brings one guest change from the stream into the list.
+function applyVm(change) {
+  const rest = vms.filter((vm) => vm.name !== change.name);
+  if (change.change !== 'removed' && change.vm) rest.push(change.vm);
+  vms = rest.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  render();
+}
+
+// The header's facts about this host, and the Migrate dialog's suggestions: read when the
+// page (re)loads what it shows and when a migration ends (a new host may log in now).
+async function loadHost() {
+  try {
+    const h = await api('GET', '/host');
+    const used = h.memory?.used != null ? `${mib(h.memory.used)} of ` : '';
+    document.getElementById('host-facts').textContent = [
+      h.name, `${h.cpus} CPUs`, `${used}${mib(h.memory?.total ?? 0)} memory`,
+      `libvirt ${h.libvirt_version}`, `QEMU ${h.qemu_version}`,
+    ].join(' · ');
+    setHostSuggestions(h.peers ?? []);
+  } catch {
+    // the facts are a convenience: the guest list says when kimchid cannot be reached
+  }
+}
+
+function reconnecting(yes) {
+  const banner = document.getElementById('stream-state');
+  banner.hidden = !yes;
+}
 
 async function refresh() {
   clearTimeout(timer);
@@ -26,8 +63,8 @@ async function refresh() {
   const banner = document.getElementById('load-error');
   try {
     await pollTasks();
-    const vms = await api('GET', '/vms');
-    renderGuests(vms, tasksByGuest());
+    vms = await api('GET', '/vms');
+    render();
     banner.hidden = true;
   } catch (err) {
     if (!loggedOut) {
@@ -39,9 +76,39 @@ async function refresh() {
   if (pollAgain) {
     pollAgain = false;
     refresh();
-  } else if (!loggedOut) {
-    timer = setTimeout(refresh, POLL_MS);
+  } else if (!loggedOut && !streamUp()) {
+    timer = setTimeout(refresh, POLL_MS); // the stream is down: poll until it is back
   }
+}
+
+// After a change made from this page: the stream brings its effect; without it, look now.
+function refreshUnlessLive() {
+  if (streamUp()) render();
+  else refresh();
+}
+
+function goLive() {
+  startLive({
+    ready(reload) {
+      reconnecting(false);
+      clearTimeout(timer);
+      if (reload) { // a first connection, or events were missed: fetch it all once
+        refresh();
+        loadHost();
+      } else render();
+    },
+    vm: applyVm,
+    task(task) {
+      applyTask(task);
+      render();
+      if (task.status !== 'running' && task.target_uri?.endsWith('/migrate')) loadHost();
+    },
+    down() {
+      reconnecting(true);
+      refresh();
+    },
+  });
+  refresh(); // and polls until the stream is up (a proxy may hold it back)
 }
 
 // Pauses polling until someone logs in (again).
@@ -49,9 +116,10 @@ async function loginAgain(expired) {
   if (!started || loggedOut) return;
   loggedOut = true;
   clearTimeout(timer);
+  stopLive();
   await askLogin(expired);
   loggedOut = false;
-  refresh();
+  goLive();
 }
 
 setUnauthorizedHandler(() => loginAgain(true));
@@ -67,7 +135,7 @@ async function lifecycle(action, name) {
   } catch (err) {
     notify(err.message, { error: true });
   }
-  refresh();
+  refreshUnlessLive();
 }
 
 async function clone(name) {
@@ -76,7 +144,7 @@ async function clone(name) {
   } catch (err) {
     notify(err.message, { error: true });
   }
-  refresh();
+  refreshUnlessLive();
 }
 
 setActionHandler((action, name, button) => {
@@ -92,11 +160,11 @@ document.addEventListener('click', (ev) => {
 
 initMigrateDialog((task, name) => {
   trackMigration(task, name);
-  refresh();
+  refreshUnlessLive();
 });
-initDeleteDialog(() => refresh());
+initDeleteDialog(() => refreshUnlessLive());
 initLogin(() => loginAgain(false));
 ensureLogin().then(() => {
   started = true;
-  refresh();
+  goLive();
 });

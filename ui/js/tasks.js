@@ -1,5 +1,5 @@
 // tasks.js - follows kimchid's running tasks (so a reload keeps showing them) and
-// announces how each one ended.
+// announces how each one ended, once, whether the end came from the event stream or a poll.
 import { api } from './api.js';
 import { notify } from './notify.js';
 
@@ -7,6 +7,8 @@ const MIGRATE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/migrate$/;
 const CLONE_RE = /^\/plugins\/kimchi\/vms\/(.+)\/clone$/; // Kimchi's: the new guest, + /clone
 const watched = new Map(); // task id -> { kind, guest, task }
 const cloneSources = new Map(); // task id -> source guest (clones started from this page)
+const ended = new Map(); // task id -> its final state, for ends seen before the POST answered
+const announced = new Set(); // task ids whose end was told
 
 // A guest name from a task's target_uri: kimchid percent-encodes it; a record written by an
 // older kimchid holds it raw ("50%off" is not valid encoding: taken as it is).
@@ -27,13 +29,20 @@ function describe(task) {
   return null;
 }
 
+// A task started from this page: followed until it ends (the stream may have brought its
+// end before the request that started it answered).
+function track(task, w) {
+  if (ended.has(task.id)) announce(w, ended.get(task.id));
+  else watched.set(task.id, { ...w, task });
+}
+
 export function trackClone(task, source) {
   cloneSources.set(task.id, source);
-  watched.set(task.id, { kind: 'clone', guest: source, task });
+  track(task, { kind: 'clone', guest: source });
 }
 
 export function trackMigration(task, guest) {
-  watched.set(task.id, { kind: 'migrate', guest, task });
+  track(task, { kind: 'migrate', guest });
 }
 
 // Running task per guest name, for the rows.
@@ -44,6 +53,9 @@ export function tasksByGuest() {
 }
 
 function announce(w, task) {
+  watched.delete(task.id);
+  if (announced.has(task.id)) return;
+  announced.add(task.id);
   const ok = task.status === 'finished';
   if (w.kind === 'migrate') {
     const what = task.message.replace(/^OK: /, '');
@@ -51,6 +63,17 @@ function announce(w, task) {
   } else {
     const name = nameFromUri(CLONE_RE.exec(task.target_uri ?? '')?.[1] ?? '');
     notify(ok ? `"${w.guest}" was cloned as "${name}".` : task.message, { error: !ok });
+  }
+}
+
+// A task's new state from the event stream.
+export function applyTask(task) {
+  const w = watched.get(task.id) ?? describe(task);
+  if (task.status === 'running') {
+    if (w) watched.set(task.id, { ...w, task });
+  } else {
+    ended.set(task.id, task);
+    if (w) announce(w, task);
   }
 }
 
@@ -65,8 +88,8 @@ export async function pollTasks() {
   }
   for (const [id, w] of watched) {
     if (ids.has(id)) continue;
-    watched.delete(id);
     const task = await api('GET', `/tasks/${encodeURIComponent(id)}`).catch(() => null);
     if (task) announce(w, task);
+    else watched.delete(id);
   }
 }
