@@ -22,13 +22,20 @@ ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan tsan unit deps check bench run format format-check install clean fuzz
+.PHONY: all asan tsan unit deps check bench run format format-check install uninstall man deb clean fuzz FORCE
 
 all: build/kimchid
 
 build/kimchid: $(OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# config.c bakes in the version and where the UI lives: rebuilt when PREFIX or VERSION change
+build/.paths: FORCE
+	@mkdir -p build
+	@echo '$(VERSION) $(PREFIX)' | cmp -s - $@ || echo '$(VERSION) $(PREFIX)' >$@
+build/obj/config.o build/asan/obj/config.o build/tsan/obj/config.o: build/.paths
+FORCE:
 
 build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -117,11 +124,35 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $(FORMATTED) && echo "format: all C files as make format writes them"
 
-install: all
+# The manual page: the options from `kimchid --help` (one source), the rest from
+# scripts/kimchid.8.h2m.
+man: build/kimchid.8
+build/kimchid.8: build/kimchid scripts/kimchid.8.h2m
+	help2man --no-info --section=8 --name="virtual machine manager for libvirt/KVM hosts, with live migration" \
+	  --include=scripts/kimchid.8.h2m --version-string="kimchid $(VERSION)" -o $@ build/kimchid
+
+SYSTEMDDIR ?= /lib/systemd/system
+# /etc/kimchid.conf is installed only where none is (an administrator's file is kept).
+install: all man
 	install -D -m 0755 build/kimchid $(DESTDIR)$(PREFIX)/sbin/kimchid
 	install -D -m 0644 scripts/kimchid.pam $(DESTDIR)/etc/pam.d/kimchid
+	[ -e $(DESTDIR)/etc/kimchid.conf ] || install -D -m 0644 scripts/kimchid.conf $(DESTDIR)/etc/kimchid.conf
+	sed 's|/usr/sbin/kimchid|$(PREFIX)/sbin/kimchid|' scripts/kimchid.service >build/kimchid.service
+	install -D -m 0644 build/kimchid.service $(DESTDIR)$(SYSTEMDDIR)/kimchid.service
+	install -D -m 0644 build/kimchid.8 $(DESTDIR)$(PREFIX)/share/man/man8/kimchid.8
 	mkdir -p $(DESTDIR)$(PREFIX)/share/kimchid
 	cp -r ui $(DESTDIR)$(PREFIX)/share/kimchid/
+
+# Removes what install put in place, except /etc/kimchid.conf and the state directory
+# (/var/lib/kimchid: tasks, the migration CA), as a package's removal keeps them.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/kimchid $(DESTDIR)/etc/pam.d/kimchid \
+	  $(DESTDIR)$(SYSTEMDDIR)/kimchid.service $(DESTDIR)$(PREFIX)/share/man/man8/kimchid.8
+	rm -rf $(DESTDIR)$(PREFIX)/share/kimchid
+
+# The Debian package, in build/deb/ (built from a copy of the tree: scripts/deb.sh).
+deb:
+	@scripts/deb.sh build/deb
 
 clean:
 	rm -rf build

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 
-BUILD="gcc make pkg-config libvirt-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
+BUILD="gcc make pkg-config help2man libvirt-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
        libgnutls28-dev libxml2-dev libcmocka-dev libssh-dev libpam0g-dev"
 TEST="curl jq gnutls-bin sqlite3 procps psmisc clang clang-format libclang-rt-14-dev valgrind
       nginx-light"
@@ -11,10 +11,12 @@ LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
      openssh-server openssh-client iproute2 sudo socat qemu-utils glusterfs-server glusterfs-client
      tcpdump"
 BENCH="wrk python3"
+PACKAGE="debhelper lintian dpkg-dev fakeroot systemd"
 case "${1:-all}" in
   build) WANT="$BUILD" ;;
   lab)   WANT="$LAB jq" ;;
-  *)     WANT="$BUILD $TEST $LAB $BENCH" ;;
+  package) WANT="$BUILD $PACKAGE" ;;
+  *)     WANT="$BUILD $TEST $LAB $BENCH $PACKAGE" ;;
 esac
 
 missing=()

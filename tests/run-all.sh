@@ -2,7 +2,8 @@
 # run-all.sh - runs every test layer and ends with one line "N passed, N failed".
 # Layers: unit (cmocka, ASan/UBSan build), api (kimchid over real HTTP), tsan (unit and api
 # again under ThreadSanitizer), fuzz (libFuzzer, 60 s), lab (two real
-# libvirt hosts, migrations), e2e (Playwright + Chromium). Exits non-zero on any failure.
+# libvirt hosts, migrations), e2e (Playwright + Chromium), package (the .deb built, installed,
+# run and purged). Exits non-zero on any failure.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -10,7 +11,7 @@ export ARTIFACTS=$ROOT/tests/artifacts
 mkdir -p "$ARTIFACTS"
 PASSED=0
 FAILED=0
-LAYERS=${LAYERS:-unit api tsan fuzz lab e2e}
+LAYERS=${LAYERS:-unit api tsan fuzz lab e2e package}
 
 count_tap() { # count_tap LOGFILE : adds ok / not ok lines of a script's output
   local p f
@@ -84,6 +85,7 @@ for layer in $LAYERS; do
     tsan) run_tsan ;;
     fuzz) run_fuzz ;;
     lab) [ -x tests/lab/run.sh ] && { tests/lab/run.sh; r=$?; count_tap "$ARTIFACTS/lab-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/lab-all.log" && FAILED=$((FAILED + 1)); } ;;
+    package) run_scripts tests/package ;;
     e2e) [ -x tests/e2e/run.sh ] && { tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
   esac
 done

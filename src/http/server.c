@@ -28,6 +28,11 @@ struct http_server {
 
 /* Room for everyone: a few addresses cannot take all connections (32 x 32 are needed), slow
  * clients are cut at their deadline, and sooner when 3/4 of the connections are taken. */
+/* Each connection's memory pool (request line and headers, response headers). 24 KiB takes
+ * headers of about 20 KiB (browsers send 1-2); an open event stream holds its pool for hours,
+ * and 100 of them must cost little (bench/events.sh). */
+#define CONNECTION_POOL (24 * 1024)
+
 static const struct guard_limits LIMITS = {.max_connections = 1024,
                                            .per_address = 32,
                                            .header_seconds = 10,
@@ -338,7 +343,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         MHD_OPTION_NOTIFY_CONNECTION, guard_notify, s->guard, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned int)LIMITS.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned int)LIMITS.per_address, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_POOL, MHD_OPTION_ARRAY,
         cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_INTERNAL, M_D_LISTEN,
