@@ -243,8 +243,6 @@ static void run_sql(const char *sql)
     assert_int_equal(system(cmd), 0);
 }
 
-/* A database written by the first release's schema (no resume column, user_version 0) is
- * upgraded in place and its records kept; one from a newer schema is refused. */
 /* The task database and its WAL are readable by root only, whatever the umask. */
 static void the_database_is_private(void **state)
 {
@@ -270,6 +268,34 @@ static void the_database_is_private(void **state)
     umask(old);
 }
 
+/* A database written by today's release (schema 2: the resume column, user_version 2), frozen
+ * here as that release writes it: every later kimchid must open it with its records, a
+ * migration's resume data included (the package's upgrade path). */
+static void a_database_of_todays_release_opens_with_its_records(void **state)
+{
+    (void)state;
+    run_sql("CREATE TABLE tasks (id INTEGER PRIMARY KEY, status TEXT NOT NULL, message TEXT NOT "
+            "NULL, target_uri TEXT, progress TEXT, created REAL NOT NULL, updated REAL NOT NULL, "
+            "resume TEXT); PRAGMA user_version = 2;"
+            "INSERT INTO tasks VALUES (7, 'finished', 'OK: moved', "
+            "'/plugins/kimchi/vms/a/migrate', '{\\\"percent\\\":100}', 1e12, 1e12, NULL);");
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    assert_non_null(t);
+    char msg[256];
+    assert_string_equal(status_of(t, "7", msg, sizeof(msg)), "finished");
+    assert_string_equal(msg, "OK: moved");
+    json_t *task = task_engine_get(t, "7", &e);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(task, "progress"), "percent")), 100);
+    json_decref(task);
+    json_decref(task_engine_submit(t, "/n", job_ok, NULL, NULL, &e)); /* ids go on after it */
+    json_decref(wait_done(t, "8"));
+    task_engine_free(t);
+}
+
+/* A database written by the first release's schema (no resume column, user_version 0) is
+ * upgraded in place and its records kept; one from a newer schema is refused. */
 static void an_older_database_is_upgraded_a_newer_one_refused(void **state)
 {
     (void)state;
@@ -427,6 +453,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(purge_removes_old_finished_tasks_only, setup, teardown),
         cmocka_unit_test_setup_teardown(a_task_with_resume_data_waits_for_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(resume_data_is_stored_and_cleared_at_the_end, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_database_of_todays_release_opens_with_its_records, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(an_older_database_is_upgraded_a_newer_one_refused, setup,
                                         teardown),
