@@ -40,15 +40,9 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
     if (!host)
         return text ? err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.") : -1;
     json_t *peers = json_array();
-    char *list = sshc_peers_text();
-    for (char *l = list, *end; l && *l; l = end ? end + 1 : NULL) {
-        if ((end = strchr(l, '\n')))
-            *end = '\0';
-        if (*l)
-            json_array_append_new(peers, json_string(l));
-        if (!end)
-            break;
-    }
+    char *list = sshc_peers_text(), *save = NULL;
+    for (char *l = list ? strtok_r(list, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+        json_array_append_new(peers, json_string(l));
     free(list);
     json_object_set_new(host, "peers", peers); /* the Migrate dialog's suggestions */
     return api_reply_json(rep, 200, host, e);

@@ -68,6 +68,16 @@ int virt_busy_check(struct virt *v, const char *name, struct err *e)
     return rc;
 }
 
+const char *virt_busy_what(struct virt *v, const char *name, char *out, size_t len)
+{
+    pthread_mutex_lock(&v->busy_lock);
+    long i = find_locked(v, name);
+    if (i >= 0)
+        snprintf(out, len, "%s", v->busy[i].what);
+    pthread_mutex_unlock(&v->busy_lock);
+    return i >= 0 ? out : NULL;
+}
+
 int virt_name_reserve(struct virt *v, const char *name, struct err *e)
 {
     struct snapshot *s = virt_snapshot_get(v);

@@ -337,23 +337,11 @@ static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, c
     return s;
 }
 
-/* What a guest was busy with ("migrating", ...), or NULL; copied into `out`. */
-static const char *busy_with(struct virt *v, const char *name, char *out, size_t len)
-{
-    const char *what = NULL;
-    pthread_mutex_lock(&v->busy_lock);
-    for (size_t i = 0; i < v->nbusy && !what; i++)
-        if (!strcmp(v->busy[i].name, name))
-            what = snprintf(out, len, "%s", v->busy[i].what) >= 0 ? out : NULL;
-    pthread_mutex_unlock(&v->busy_lock);
-    return what;
-}
-
 static void announce(struct virt *v, const char *change, const char *name, const char *vm_json)
 {
     json_t *vm = vm_json ? json_loads(vm_json, 0, NULL) : NULL;
     char busy[64];
-    const char *why = vm ? NULL : busy_with(v, name, busy, sizeof(busy));
+    const char *why = vm ? NULL : virt_busy_what(v, name, busy, sizeof(busy));
     json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", "change", change, "name", name, "vm",
                           vm ? vm : json_null(), "while", why);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;

@@ -116,6 +116,9 @@ struct virt {
     size_t nbusy;
 };
 
+/* busy.c: what guest `name` is busy with ("migrating", ...) copied into `out`, or NULL. */
+const char *virt_busy_what(struct virt *v, const char *name, char *out, size_t len);
+
 /* Returns a new reference to a live connection, reconnecting if needed. */
 virConnectPtr virt_conn_get(struct virt *v, struct err *e);
 
