@@ -700,7 +700,9 @@ cleanup:
     if (d)
         virDomainFree(d);
     virConnectClose(c);
-    virt_inventory_poke(v);
+    /* the guest list sees the move now, while the job still claims the guest: stream clients
+     * learn it went away "while migrating", not after */
+    virt_inventory_refresh(v, NULL);
     return rc;
 }
 
