@@ -16,9 +16,9 @@
 
 #define KEEPALIVE_MS 15000 /* a comment line this often: proxies and MHD's 30 s timeout */
 #define CHECK_MS 5000      /* the session is looked at least this often (and on logout) */
-#define BLOCK                                                                                      \
-    (8 * 1024)        /* the most one read sends (MHD allocates it per stream); a larger           \
-                       * frame is a gap: frames are a few KiB */
+/* The most one read sends (MHD allocates it for each stream): frames are a few KiB; a larger
+ * one is a gap (the client reloads). */
+#define BLOCK (8 * 1024)
 #define RETRY_MS 1000 /* how soon a browser reconnects */
 
 struct sse {

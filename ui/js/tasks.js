@@ -9,6 +9,12 @@ const watched = new Map(); // task id -> { kind, guest, task }
 const cloneSources = new Map(); // task id -> source guest (clones started from this page)
 const ended = new Map(); // task id -> its final state, for ends seen before the POST answered
 const announced = new Set(); // task ids whose end was told
+const REMEMBER = 200; // ended and announced keep this many (a page may stay open for weeks)
+
+function remember(collection, add) {
+  add();
+  if (collection.size > REMEMBER) collection.delete(collection.keys().next().value);
+}
 
 // A guest name from a task's target_uri: kimchid percent-encodes it; a record written by an
 // older kimchid holds it raw ("50%off" is not valid encoding: taken as it is).
@@ -55,7 +61,7 @@ export function tasksByGuest() {
 function announce(w, task) {
   watched.delete(task.id);
   if (announced.has(task.id)) return;
-  announced.add(task.id);
+  remember(announced, () => announced.add(task.id));
   const ok = task.status === 'finished';
   if (w.kind === 'migrate') {
     const what = task.message.replace(/^OK: /, '');
@@ -72,7 +78,7 @@ export function applyTask(task) {
   if (task.status === 'running') {
     if (w) watched.set(task.id, { ...w, task });
   } else {
-    ended.set(task.id, task);
+    remember(ended, () => ended.set(task.id, task));
     if (w) announce(w, task);
   }
 }
