@@ -27,7 +27,25 @@ ok "parameters starting with _ are Wok's flags, not filters" eq "$(tasks --data-
 bad=$(tasks --data-urlencode 'target_uri=(' -w ' %{http_code}')
 ok "an invalid pattern: 400" eq "${bad##* }" 400
 ok "...saying which and what to do" eq "$(echo "${bad% *}" | jq -r .reason)" \
-  'KCHAPI0015E: The filter target_uri="(" is not a valid regular expression. Fix the pattern, or filter by the exact value.'
+  'KCHAPI0015E: The filter target_uri="(" is not a valid regular expression (missing closing parenthesis, at character 1). Fix the pattern, or filter by the exact value.'
+ok "Python's syntax: \\d, (?:...), lazy quantifiers (target_uri=(?:/plugins)/kimchi/vms/\\w+?-clone-\\d/)" \
+  eq "$(tasks --data-urlencode 'target_uri=(?:/plugins)/kimchi/vms/\w+?-clone-\d/' | jq length)" 1
+# hostile patterns from any logged-in user: glibc's regex crashed kimchid on the first
+# (CVE-2019-9192) and grew it to gigabytes on the second
+viewer_tasks() { curl -s --netrc-file "$TEST_USERS_DIR/viewer.netrc" -G "$BASE/tasks" "$@"; }
+ok "a viewer's (|)(\\1\\1)* is a pattern like any other: 200" \
+  eq "$(viewer_tasks --data-urlencode 'target_uri=(|)(\1\1)*' -o /dev/null -w '%{http_code}')" 200
+bad=$(tasks --data-urlencode 'target_uri=((((a{0,99}){0,99}){0,99}){0,99})' -w ' %{http_code}' -m 5)
+ok "nested counted repeats: 400 at once" eq "${bad##* }" 400
+ok "...saying the pattern is too large" has "$(echo "${bad% *}" | jq -r .reason)" 'KCHAPI0015E: The filter target_uri="((((a{0,99}){0,99}){0,99}){0,99})" is not a valid regular expression (regular expression is too large'
+bad=$(tasks --data-urlencode 'target_uri=(.|..)*\d\d' -w ' %{http_code}' -m 5)
+ok "catastrophic backtracking ((.|..)*\\d\\d on a target_uri with one digit): 400 at once" eq "${bad##* }" 400
+ok "...naming the limit it crossed" has "$(echo "${bad% *}" | jq -r .reason)" 'KCHAPI0018E: The filter target_uri="(.|..)*\d\d" needs more backtracking steps than kimchid allows one pattern.'
+long=$(printf 'a%.0s' $(seq 300))
+bad=$(tasks --data-urlencode "target_uri=$long" -w ' %{http_code}')
+ok "a pattern of 300 characters: 400 naming the limit" eq "$(echo "${bad% *}" | jq -r .reason)" \
+  'KCHAPI0014E: The filter target_uri is 300 characters long: a pattern may have at most 256.'
+ok "kimchid is still serving after all of them" eq "$(tasks -o /dev/null -w '%{http_code}')" 200
 
 # the VM object: every key Kimchi's VMModel.lookup returns, with its JSON type
 req GET /vms/alpha

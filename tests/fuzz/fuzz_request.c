@@ -1,6 +1,7 @@
 /* fuzz_request.c - libFuzzer harness: arbitrary method, URI, headers and body through the
  * router, the gate (cookie, Basic and Origin parsing), JSON parsing and field validation,
- * and the name checks. Input: "METHOD\nURI\nHeader: value\n...\n\nBODY". */
+ * the name checks, and the task filters (the URI's query, as patterns, on a task list).
+ * Input: "METHOD\nURI\nHeader: value\n...\n\nBODY". */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +82,36 @@ static const struct jsonv_field migrate_fields[] = {
     {"bandwidth", JSONV_INT, false},
 };
 
+/* Each key=value of the text after the URI's '?' (as given: no %-decoding), '&'-separated. */
+static void query_each(void *cls, bool (*fn)(void *ctx, const char *key, const char *value),
+                       void *ctx)
+{
+    char *q = strchr((char *)cls, '?');
+    if (!q)
+        return;
+    char *copy = strdup(q + 1), *save = NULL;
+    for (char *kv = copy ? strtok_r(copy, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq)
+            *eq = '\0';
+        if (!fn(ctx, kv, eq ? eq + 1 : ""))
+            break;
+    }
+    free(copy);
+}
+
+static void filter_tasks(const char *uri)
+{
+    struct api_request req = {.method = "GET", .query_each = query_each, .query_cls = (void *)uri};
+    json_t *list = json_pack("[{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i}]", "target_uri",
+                             "/plugins/kimchi/vms/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/migrate",
+                             "status", "running", "message", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!",
+                             "id", 1, "target_uri", "/plugins/kimchi/vms/b/clone", "status",
+                             "failed", "message", "", "id", 22);
+    struct err e;
+    json_decref(api_filter(&req, list, &e));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *buf = malloc(size + 1);
@@ -97,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct api_reply rep;
     if (in.path[0] == '/')
         api_handle(&ctx, &req, &rep), api_reply_clear(&rep);
+    filter_tasks(in.path);
     struct err e;
     json_t *o = jsonv_parse_object(in.body, in.body_len, &e);
     if (o) {
