@@ -29,8 +29,8 @@ static json_t *tasks(void)
 {
     return json_pack("[{s:s,s:s,s:i},{s:s,s:s,s:i},{s:s,s:s,s:i}]", "target_uri",
                      "/plugins/kimchi/vms/vm-one/migrate", "status", "finished", "id", 1,
-                     "target_uri", "/plugins/kimchi/vms/vm-two/clone", "status", "running",
-                     "id", 2, "target_uri",
+                     "target_uri", "/plugins/kimchi/vms/vm-two/clone", "status", "running", "id", 2,
+                     "target_uri",
                      "/plugins/kimchi/vms/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"
                      "/clone",
@@ -62,8 +62,8 @@ static void filter_is_python_re_match(void **state)
     char ids[64];
     const char *cases[][3] = {
         {"target_uri", "^/plugins/kimchi/vms/.+/clone", "2,3"},
-        {"target_uri", "/plugins/kimchi/vms/.+/migrate", "1"}, /* anchored at the start */
-        {"target_uri", "vms/", ""},                             /* not a search */
+        {"target_uri", "/plugins/kimchi/vms/.+/migrate", "1"},     /* anchored at the start */
+        {"target_uri", "vms/", ""},                                /* not a search */
         {"target_uri", "(?:/plugins)/kimchi/vms/vm-\\w+/", "1,2"}, /* Python's syntax */
         {"target_uri", "/plugins/kimchi/vms/.+?/clone", "2,3"},    /* lazy */
         {"id", "\\d", "1,2,3"},
@@ -145,8 +145,14 @@ static void filter_refuses_bad_and_oversized_patterns(void **state)
 static void filter_allows_at_most_eight(void **state)
 {
     (void)state;
-    struct query q = {{{"a", "1"}, {"b", "1"}, {"c", "1"}, {"d", "1"}, {"e", "1"}, {"f", "1"},
-                       {"g", "1"}, {"h", "1"}}};
+    struct query q = {{{"a", "1"},
+                       {"b", "1"},
+                       {"c", "1"},
+                       {"d", "1"},
+                       {"e", "1"},
+                       {"f", "1"},
+                       {"g", "1"},
+                       {"h", "1"}}};
     struct api_request req = {.method = "GET", .query_each = each, .query_cls = &q};
     struct err e;
     json_t *out = api_filter(&req, tasks(), &e);
