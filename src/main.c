@@ -18,6 +18,7 @@
 #include "sshc/sshc.h"
 #include "task/task.h"
 #include "util/bus.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/secret.h"
 #include "util/statelock.h"
@@ -42,7 +43,7 @@ static void raise_fd_limit(void)
 
 static int make_state_dir(const char *dir, struct err *e)
 {
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+    if (file_mkdir(dir, 0700) == 0)
         return 0;
     return err_set(e, ERR_INTERNAL, M_D_STATE_DIR,
                    "Cannot create the state directory \"%s\": %s. Run as root or pass "

@@ -146,7 +146,7 @@ int pki_init(const char *state_dir, struct err *e)
     snprintf(dir, sizeof(dir), "%s/pki", state_dir);
     snprintf(cert_path, sizeof(cert_path), "%s/ca-cert.pem", dir);
     snprintf(key_path, sizeof(key_path), "%s/ca-key.pem", dir);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+    if (file_mkdir(dir, 0700) < 0)
         return err_set(e, ERR_INTERNAL, M_D_WRITE, "Cannot create \"%s\": %s.", dir,
                        strerror(errno));
     if (access(key_path, F_OK) < 0 && access(cert_path, F_OK) < 0 &&

@@ -49,8 +49,8 @@ static int local_write(const char *path, const char *data, unsigned int mode, lo
     char tmp[300];
     snprintf(tmp, sizeof(tmp), "%s.kimchid-new", path);
     unlink(tmp);
-    mkdir("/etc/pki", 0755);
-    mkdir(PKI_QEMU_DIR, 0755);
+    file_mkdir("/etc/pki", 0755); /* QEMU (libvirt-qemu) reads below them */
+    file_mkdir(PKI_QEMU_DIR, 0755);
     if (file_write_new(tmp, data, strlen(data), 0600) < 0)
         return -1;
     if ((gid < 0 || chown(tmp, 0, (gid_t)gid) == 0) && chmod(tmp, (mode_t)mode) == 0 &&

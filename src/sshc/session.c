@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/file.h"
 #include "../util/log.h"
 #include "sshc_priv.h"
 
@@ -34,7 +35,7 @@ static void paths_init(void)
 const char *sshc_dir(void)
 {
     pthread_once(&paths_once, paths_init);
-    mkdir(ssh_dir, 0700); /* it may have been removed since; EEXIST otherwise */
+    file_mkdir(ssh_dir, 0700); /* it may have been removed since */
     return ssh_dir;
 }
 

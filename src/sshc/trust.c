@@ -253,14 +253,16 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
     return total;
 }
 
-/* Creates the parent directories of `path` that are missing (0755), as "mkdir -p" would. */
+/* Creates the parent directories of `path` that are missing, as "mkdir -p" would, each 0755
+ * whatever the umask of the remote SFTP server (an existing one keeps its mode). */
 static void sftp_parents(sftp_session sf, const char *path)
 {
     char dir[1024];
     snprintf(dir, sizeof(dir), "%s", path);
     for (char *p = strchr(dir + 1, '/'); p; p = strchr(p + 1, '/')) {
         *p = '\0';
-        sftp_mkdir(sf, dir, 0755); /* an existing one fails harmlessly */
+        if (sftp_mkdir(sf, dir, 0755) == 0) /* an existing one fails harmlessly */
+            sftp_chmod(sf, dir, 0755);
         *p = '/';
     }
 }

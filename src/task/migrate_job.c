@@ -1,5 +1,6 @@
 /* migrate_job.c - the migration task: each step sets the message; on failure the message
  * names the step and the cause; the password is used once and wiped. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct migrate_arg {
     char warning[512];           /* shared disks without a lock manager on a host */
     char uuid[VIRT_UUID_LEN];    /* the guest's, for a restarted kimchid to find it by */
     bool offline;                /* the guest was shut off when the move began */
+    bool autostart;              /* the guest autostarted here before the move */
+    char autostart_note[512];    /* what became of its autostart, for the message */
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -166,14 +169,14 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
     if (f->downtime_ms >= 0)
         snprintf(downtime, sizeof(downtime), ", downtime %lld ms", f->downtime_ms);
     if (f->elapsed_ms >= 0)
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s%s", a->name,
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\" in %.1f s%s%s%s%s%s%s%s%s", a->name,
                          a->host, (double)f->elapsed_ms / 1000.0, speed, downtime, copied,
                          a->delete_source ? "; source definition removed" : "", a->removed, a->note,
-                         a->warning);
+                         a->autostart_note, a->warning);
     else
-        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s%s", a->name, a->host, copied,
+        task_ctx_message(ctx, "OK: \"%s\" migrated to \"%s\"%s%s%s%s%s%s", a->name, a->host, copied,
                          a->delete_source ? "; source definition removed" : "", a->removed, a->note,
-                         a->warning);
+                         a->autostart_note, a->warning);
     if (f->elapsed_ms >= 0) {
         struct virt_job_info whole = *f;
         if (whole.disk_total <= 0 && a->disk_total > 0) { /* the disks count in the total */
@@ -266,6 +269,69 @@ static void check_lock_manager(struct migrate_arg *a)
                  without, QEMU_CONF);
 }
 
+static void autostart_say(struct migrate_arg *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void autostart_say(struct migrate_arg *a, const char *fmt, ...)
+{
+    size_t used = strlen(a->autostart_note);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->autostart_note + used, sizeof(a->autostart_note) - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The guest autostarts only where it lives. Before it leaves (its record written: a restarted
+ * kimchid knows it had autostart), this host's definition stops autostarting, so a reboot of
+ * this host while the move runs, or after it with the old definition left, cannot start a
+ * second copy. */
+static void autostart_off_here(struct migrate_arg *a)
+{
+    struct err e = {0};
+    if (a->autostart && virt_autostart_set(a->virt, NULL, a->uuid, false, &e) < 0)
+        log_warn("could not turn autostart off for \"%s\" before its move: %s", a->name, e.msg);
+}
+
+/* Once kimchid knows where the guest is: autostart on there, off for whatever definition is
+ * left here; or back on here when the guest stayed. An old record (no "autostart") leaves it
+ * to this host's definition: still on means the guest had it. */
+static void autostart_after(struct migrate_arg *a, enum virt_where w)
+{
+    struct err e = {0};
+    bool here = false;
+    a->autostart_note[0] = 0;
+    if (w == VIRT_WHERE_SOURCE && a->autostart &&
+        virt_autostart_set(a->virt, NULL, a->uuid, true, &e) < 0)
+        autostart_say(a,
+                      " Its autostart could not be turned back on here (%s): run \"virsh "
+                      "autostart %s\".",
+                      e.msg, a->name);
+    if ((w == VIRT_WHERE_UNKNOWN || w == VIRT_WHERE_SPLIT) && a->autostart)
+        autostart_say(a,
+                      " Its autostart stays off on both hosts until you know where it "
+                      "runs: turn it on there (virsh autostart %s).",
+                      a->name);
+    if (w != VIRT_WHERE_DEST)
+        return;
+    if (virt_vm_autostart(a->virt, a->name, &here, &e) < 0)
+        here = false; /* no definition left here (delete_source) */
+    if (!a->autostart && !here)
+        return;
+    if (virt_autostart_set(a->virt, a->host, a->uuid, true, &e) == 0)
+        autostart_say(a, "; autostart follows the guest: on at \"%s\"%s", a->host,
+                      a->delete_source ? "" : ", off for the old definition here");
+    else
+        autostart_say(a,
+                      "; its autostart could not be turned on at \"%s\" (%s): run "
+                      "\"virsh autostart %s\" there",
+                      a->host, e.msg, a->name);
+    if (virt_autostart_set(a->virt, NULL, a->uuid, false, &e) < 0)
+        autostart_say(a,
+                      "; warning: autostart could not be turned off for the old definition "
+                      "here (%s), so this host's next boot would start a second copy: run "
+                      "\"virsh autostart --disable %s\" now",
+                      e.msg, a->name);
+}
+
 /* The move is about to start and may outlive this kimchid: record what a restarted one needs
  * to follow it to its end (the guest, the destination, the disk copies begun there). */
 static void record_resume(void *opaque)
@@ -278,10 +344,11 @@ static void record_resume(void *opaque)
             json_array_append_new(disks, json_pack("{s:s, s:s, s:b}", "target", d->target, "path",
                                                    d->path, "created", d->created));
     }
-    task_ctx_resume(a->ctx,
-                    json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "kind", "migrate", "name",
-                              a->name, "host", a->host, "uuid", a->uuid, "offline", a->offline,
-                              "delete_source", a->delete_source, "disks", disks));
+    task_ctx_resume(a->ctx, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:o}", "kind", "migrate",
+                                      "name", a->name, "host", a->host, "uuid", a->uuid, "offline",
+                                      a->offline, "delete_source", a->delete_source, "autostart",
+                                      a->autostart, "disks", disks));
+    autostart_off_here(a);
 }
 
 /* A live move is encrypted unless the request said otherwise: both hosts get what libvirt's
@@ -311,7 +378,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
     check_lock_manager(a);
     char state[16];
     if (virt_vm_state(a->virt, a->name, state, e) < 0 ||
-        virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0)
+        virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0 ||
+        virt_vm_autostart(a->virt, a->name, &a->autostart, e) < 0)
         return -1;
     a->offline = strcmp(state, "shutoff") == 0;
     if (setup_tls(ctx, a, e) < 0 || cancel_point(a, e) < 0)
@@ -321,6 +389,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                              "a shut-off guest's disks are being copied, and that copy cannot "
                              "be stopped halfway; wait for it to end");
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
+    enum virt_where where = VIRT_WHERE_SOURCE;
     struct virt_migrate_opts o = {.host = a->host,
                                   .addr = a->addr,
                                   .delete_source = a->delete_source,
@@ -330,12 +399,16 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                                   .removed_len = sizeof(a->removed),
                                   .note = a->note,
                                   .note_len = sizeof(a->note),
-                                  .calling = record_resume};
+                                  .calling = record_resume,
+                                  .where = &where};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
-    if (rc < 0)
+    autostart_after(a, where);
+    if (rc < 0) {
+        err_append(e, "%s", a->autostart_note);
         return -1;
+    }
     finish_message(ctx, a, &final);
     return 0;
 }
@@ -381,11 +454,15 @@ static int run_resumed(struct task_ctx *ctx, void *p, struct err *e)
     task_ctx_message(ctx, "kimchid restarted while \"%s\" moved to \"%s\"; following the move",
                      a->name, a->host);
     task_ctx_cancellable(ctx, true, NULL);
-    struct virt_follow f = {a->name,          a->host,     a->uuid, a->offline,
-                            a->delete_source, &a->storage, a->note, sizeof(a->note)};
+    enum virt_where where = VIRT_WHERE_UNKNOWN;
+    struct virt_follow f = {a->name,     a->host, a->uuid,         a->offline, a->delete_source,
+                            &a->storage, a->note, sizeof(a->note), &where};
     struct virt_job_info final;
     int rc = virt_vm_follow(a->virt, &f, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
+    autostart_after(a, where);
+    if (rc < 0)
+        err_append(e, "%s", a->autostart_note);
     if (rc == 0) {
         finish_message(ctx, a, &final);
         return 0;
@@ -457,6 +534,7 @@ int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
     }
     snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
     a->offline = json_is_true(json_object_get(r, "offline"));
+    a->autostart = json_is_true(json_object_get(r, "autostart"));
     if (virt_busy_claim(v, a->name, "migrating", e) < 0) {
         migrate_arg_free(a);
         return -1;

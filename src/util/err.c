@@ -58,6 +58,17 @@ int err_reword(struct err *e, const char *fmt, ...)
     return -1;
 }
 
+void err_append(struct err *e, const char *fmt, ...)
+{
+    if (!e)
+        return;
+    size_t used = strlen(e->msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg + used, sizeof(e->msg) - used, fmt, ap);
+    va_end(ap);
+}
+
 const char *err_text(const struct err *e)
 {
     size_t n = strlen(e->id);

@@ -40,6 +40,9 @@ int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...
 /* Replaces the message's text, keeping its code and id (a step naming its cause). */
 int err_reword(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Adds formatted text to the end of the message (cut where it no longer fits). */
+void err_append(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The message without its "ID: " prefix. */
 const char *err_text(const struct err *e);
 

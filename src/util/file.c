@@ -35,6 +35,13 @@ int file_write_new(const char *path, const void *data, size_t len, mode_t mode)
     return -1;
 }
 
+int file_mkdir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0)
+        return chmod(path, mode); /* mkdir's mode passed through the umask */
+    return errno == EEXIST ? 0 : -1;
+}
+
 char *file_read(const char *path, size_t max_bytes, bool tail, struct err *e)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);

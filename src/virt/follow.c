@@ -87,6 +87,8 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
     char note[512], done[1400];
     enum virt_where w =
         virt_migration_settle(v, f->uuid, f->name, f->host, f->offline, note, sizeof(note));
+    if (f->where)
+        *f->where = w;
     int rc = -1;
     if (w == VIRT_WHERE_DEST) {
         if (d)

@@ -642,6 +642,8 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
              virDomainGetName(d), e->msg);
     enum virt_where w =
         virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, note, sizeof(note));
+    if (o->where)
+        *o->where = w;
     if (w == VIRT_WHERE_DEST) {
         if (o->note)
             snprintf(o->note, o->note_len,
@@ -673,6 +675,8 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         o->removed[0] = 0;
     if (o->note)
         o->note[0] = 0;
+    if (o->where)
+        *o->where = VIRT_WHERE_SOURCE; /* until libvirt's call or settling says otherwise */
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
         return -1;
@@ -690,6 +694,8 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
         rc = settle(v, d, o, e);
+    if (rc == 0 && o->where)
+        *o->where = VIRT_WHERE_DEST;
     if (rc == 0)
         virt_completed_stats(v, d, o->host, final);
     if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))

@@ -13,13 +13,7 @@
 /* How long the destination gets to answer (it may be restarting) before we give up on it. */
 #define SETTLE_BUDGET_MS 30000
 
-struct view {
-    bool reached; /* the host answered */
-    bool exists;  /* it has a domain with this UUID */
-    int state, reason;
-};
-
-static void look(virConnectPtr c, const char *uuid, struct view *out)
+static void look(virConnectPtr c, const char *uuid, struct virt_view *out)
 {
     memset(out, 0, sizeof(*out));
     virDomainPtr d = virDomainLookupByUUIDString(c, uuid);
@@ -34,7 +28,7 @@ static void look(virConnectPtr c, const char *uuid, struct view *out)
 }
 
 /* Running for real: vCPUs going. A copy paused by the migration itself is not. */
-static bool running(const struct view *v)
+static bool running(const struct virt_view *v)
 {
     if (!v->exists)
         return false;
@@ -45,14 +39,14 @@ static bool running(const struct view *v)
            v->reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED;
 }
 
-static bool active(const struct view *v)
+static bool active(const struct virt_view *v)
 {
     return v->exists && v->state != VIR_DOMAIN_SHUTOFF && v->state != VIR_DOMAIN_CRASHED;
 }
 
 /* Asks a host (NULL: this one), retrying with fresh connections while it does not answer:
  * its libvirtd may be restarting. */
-static void look_retry(struct virt *v, const char *host, const char *uuid, struct view *out)
+static void look_retry(struct virt *v, const char *host, const char *uuid, struct virt_view *out)
 {
     unsigned int delay = 250, spent = 0;
     for (;;) {
@@ -109,7 +103,7 @@ static int destroy_and_undefine(virDomainPtr d)
 }
 
 /* A shut-off guest's move copies its definition: it went where the definition now is. */
-static enum virt_where decide_offline(const char *host, const struct view *dst, char *note,
+static enum virt_where decide_offline(const char *host, const struct virt_view *dst, char *note,
                                       size_t len)
 {
     if (dst->reached)
@@ -121,77 +115,127 @@ static enum virt_where decide_offline(const char *host, const struct view *dst, 
     return VIRT_WHERE_UNKNOWN;
 }
 
-static enum virt_where decide(struct virt *v, const char *host, const char *uuid,
-                              const struct view *src, const struct view *dst, char *note,
-                              size_t len)
+/* Half of a post-copy move: the source paused with pages the destination has not fetched,
+ * or the destination running on pages it still fetches from the source. Neither half can
+ * run alone: stopping either one loses the guest. */
+static bool postcopy_half(const struct virt_view *v)
 {
+    if (!v->exists)
+        return false;
+    if (v->state == VIR_DOMAIN_PAUSED)
+        return v->reason == VIR_DOMAIN_PAUSED_POSTCOPY ||
+               v->reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED;
+    return v->state == VIR_DOMAIN_RUNNING && (v->reason == VIR_DOMAIN_RUNNING_POSTCOPY ||
+                                              v->reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED);
+}
+
+static const char *view_words(const struct virt_view *v)
+{
+    if (!v->reached)
+        return "unreachable";
+    if (!v->exists)
+        return "not defined";
+    if (postcopy_half(v))
+        return v->state == VIR_DOMAIN_PAUSED ? "paused, holding the pages not yet moved"
+                                             : "running on the pages it has";
+    return virt_state_name(v->state);
+}
+
+static enum virt_where split(const char *host, const struct virt_view *src,
+                             const struct virt_view *dst, struct virt_settle_plan *p)
+{
+    snprintf(p->note, sizeof(p->note),
+             "The move failed during post-copy: the guest's memory is split between this host "
+             "(%s) and \"%s\" (%s), and neither half can run alone, so kimchid stopped neither. "
+             "When the network to \"%s\" works again, finish the move: virsh migrate --live "
+             "--p2p --postcopy --postcopy-resume GUEST qemu+ssh://root@%s/system.",
+             view_words(src), host, view_words(dst), host, host);
+    return p->where = VIRT_WHERE_SPLIT;
+}
+
+enum virt_where virt_settle_decide(const char *host, const struct virt_view *src,
+                                   const struct virt_view *dst, struct virt_settle_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    if (postcopy_half(src) || postcopy_half(dst))
+        return split(host, src, dst, p);
     if (!src->reached && running(dst))
-        return VIRT_WHERE_DEST; /* this host's libvirt is away, but the guest runs there */
+        return p->where = VIRT_WHERE_DEST; /* this host's libvirt is away; the guest runs there */
     if (!src->reached) {
-        snprintf(note, len,
+        snprintf(p->note, sizeof(p->note),
                  "This host's libvirt did not answer afterwards, so kimchid cannot tell where "
                  "the guest is; check both hosts (virsh list --all) before starting it.");
-        return VIRT_WHERE_UNKNOWN;
+        return p->where = VIRT_WHERE_UNKNOWN;
     }
     if (!dst->reached) {
         if (running(src)) {
-            snprintf(note, len,
+            snprintf(p->note, sizeof(p->note),
                      "kimchid could not reach \"%s\" afterwards to check that no copy of the "
                      "guest runs there; check it.",
                      host);
-            return VIRT_WHERE_SOURCE;
+            return p->where = VIRT_WHERE_SOURCE;
         }
-        snprintf(note, len,
+        snprintf(p->note, sizeof(p->note),
                  "kimchid could not reach \"%s\" to learn whether the guest runs there, and here "
                  "it is %s. Check \"%s\" before starting it here.",
-                 host, src->exists ? virt_state_name(src->state) : "not defined", host);
-        return VIRT_WHERE_UNKNOWN;
+                 host, view_words(src), host);
+        return p->where = VIRT_WHERE_UNKNOWN;
     }
     if (running(dst) && active(src)) {
-        if (!running(src)) { /* paused by the move (its disks' leases are held there) */
-            on_copy(v, NULL, uuid, destroy);
-            snprintf(note, len, "this host's paused copy was stopped");
-            return VIRT_WHERE_DEST;
+        if (!running(src)) { /* paused by the move before post-copy: the destination has all */
+            p->act = VIRT_SETTLE_STOP_HERE;
+            snprintf(p->note, sizeof(p->note), "this host's paused copy was stopped");
+            return p->where = VIRT_WHERE_DEST;
         }
-        on_copy(v, host, uuid, destroy_and_undefine);
-        snprintf(note, len,
+        p->act = VIRT_SETTLE_STOP_THERE;
+        snprintf(p->note, sizeof(p->note),
                  "The guest was running on both hosts after the error, so kimchid stopped the "
                  "copy on \"%s\" and kept this one.",
                  host);
-        return VIRT_WHERE_SOURCE;
+        return p->where = VIRT_WHERE_SOURCE;
     }
     if (running(dst))
-        return VIRT_WHERE_DEST;
+        return p->where = VIRT_WHERE_DEST;
     if (active(dst)) /* an incoming copy left paused: libvirt would remove it; do it now */
+        p->act = VIRT_SETTLE_STOP_THERE;
+    if (active(src) && !running(src))
+        p->resume_here = true;
+    return p->where = VIRT_WHERE_SOURCE;
+}
+
+static enum virt_where decide(struct virt *v, const char *host, const char *uuid,
+                              const struct virt_view *src, const struct virt_view *dst, char *note,
+                              size_t len)
+{
+    struct virt_settle_plan p;
+    enum virt_where w = virt_settle_decide(host, src, dst, &p);
+    if (p.act == VIRT_SETTLE_STOP_HERE)
+        on_copy(v, NULL, uuid, destroy);
+    else if (p.act == VIRT_SETTLE_STOP_THERE)
         on_copy(v, host, uuid, destroy_and_undefine);
-    if (active(src) && !running(src)) {
-        bool ok = on_copy(v, NULL, uuid, resume) == 0;
-        snprintf(note, len,
-                 ok ? "The guest was left paused here; kimchid resumed it."
-                    : "The guest is left paused here and could not be resumed.");
-    }
-    return VIRT_WHERE_SOURCE;
+    if (p.resume_here)
+        snprintf(p.note, sizeof(p.note), "%s",
+                 on_copy(v, NULL, uuid, resume) == 0
+                     ? "The guest was left paused here; kimchid resumed it."
+                     : "The guest is left paused here and could not be resumed.");
+    snprintf(note, len, "%s", p.note);
+    return w;
 }
 
 enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
                                       const char *host, bool offline, char *note, size_t len)
 {
     note[0] = 0;
-    struct view src, dst;
+    struct virt_view src, dst;
     look_retry(v, NULL, uuid, &src);
     look_retry(v, host, uuid, &dst);
     enum virt_where w = offline ? decide_offline(host, &dst, note, len)
                                 : decide(v, host, uuid, &src, &dst, note, len);
     log_info("after the interrupted move of \"%s\": here %s, on %s %s: the guest is %s%s%s", name,
-             !src.reached ? "unreachable"
-             : src.exists ? virt_state_name(src.state)
-                          : "absent",
-             host,
-             !dst.reached ? "unreachable"
-             : dst.exists ? virt_state_name(dst.state)
-                          : "absent",
+             view_words(&src), host, view_words(&dst),
              w == VIRT_WHERE_DEST     ? "there"
              : w == VIRT_WHERE_SOURCE ? "here"
+             : w == VIRT_WHERE_SPLIT  ? "split between both"
                                       : "unknown",
              note[0] ? "; " : "", note);
     return w;

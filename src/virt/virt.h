@@ -147,7 +147,12 @@ void virt_storage_clear(struct virt_storage *s);
 typedef void (*virt_progress_fn)(void *opaque, const struct virt_job_info *info);
 
 /* Where a guest runs after a migration call failed (virt_vm_migrate settles it). */
-enum virt_where { VIRT_WHERE_SOURCE, VIRT_WHERE_DEST, VIRT_WHERE_UNKNOWN };
+enum virt_where {
+    VIRT_WHERE_SOURCE,
+    VIRT_WHERE_DEST,
+    VIRT_WHERE_UNKNOWN,
+    VIRT_WHERE_SPLIT /* a post-copy move broke off: part of its memory on each host */
+};
 
 struct virt_migrate_opts {
     const char *host;             /* as given: names the remote libvirt (qemu+ssh://root@host) */
@@ -162,7 +167,17 @@ struct virt_migrate_opts {
     void (*calling)(void *opaque); /* called (with the progress opaque) once the destination's
                                     * volumes exist, just before the move starts: from here on
                                     * the move can outlive kimchid */
+    enum virt_where *where;        /* out (may be NULL): where the guest is after a failure */
 };
+
+/* A guest's autostart flag (libvirt's: started when its host's libvirtd starts). */
+int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e);
+
+/* Sets the autostart flag of the guest with this UUID on `host` (NULL: this host), over a
+ * fresh connection. The guest autostarts only where it lives: a move turns it off here before
+ * the guest leaves (an old definition left behind would otherwise start a second copy at the
+ * next boot), on there once it runs there, and back on here when the move fails. Blocking. */
+int virt_autostart_set(struct virt *v, const char *host, const char *uuid, bool on, struct err *e);
 
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
  * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */
@@ -208,6 +223,7 @@ struct virt_follow {
     struct virt_storage *storage; /* the copied disks (path, and created on the destination) */
     char *note;                   /* out: how the move ended, when it completed */
     size_t note_len;
+    enum virt_where *where; /* out (may be NULL): where the guest is, as learnt */
 };
 
 /* After a restart: follows libvirt's job on the guest (progress as for virt_vm_migrate) until

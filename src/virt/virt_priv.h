@@ -240,6 +240,25 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
                              const struct virt_storage *s, virt_copied_fn fn, void *opaque,
                              struct err *e);
 
+/* settle.c: what one host says of the guest (by UUID). */
+struct virt_view {
+    bool reached; /* the host answered */
+    bool exists;  /* it has a domain with this UUID */
+    int state, reason;
+};
+
+/* settle.c: what to do once both hosts have answered: at most one copy may stay, and no half of
+ * a post-copy move is ever stopped (that loses the guest). Pure: unit-tested. */
+enum virt_settle_act { VIRT_SETTLE_NOTHING, VIRT_SETTLE_STOP_HERE, VIRT_SETTLE_STOP_THERE };
+struct virt_settle_plan {
+    enum virt_where where;
+    enum virt_settle_act act;
+    bool resume_here; /* the guest stays here, left paused by the move */
+    char note[640];   /* what kimchid found, in words, or "" */
+};
+enum virt_where virt_settle_decide(const char *host, const struct virt_view *src,
+                                   const struct virt_view *dst, struct virt_settle_plan *p);
+
 /* settle.c: after a failed migration call (or a restart during one), asks both hosts (fresh
  * connections, each retried for up to 30 s) where the guest with this UUID is, leaves at most
  * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.

@@ -15,9 +15,10 @@ start_lab_kimchid() {
   PORT=$(free_port)
   KLOG=$LAB/kimchid.log
   mkdir -p "$STATE"
+  # under the packaged unit's UMask=0077, as on a real host (scripts/kimchid.service)
   # shellcheck disable=SC2086 # KIMCHID_ARGS: a test's extra options
-  "$LABCMD" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$STATE" \
-    --log-level debug ${KIMCHID_ARGS:-} >>"$KLOG" 2>&1 &
+  (umask 077 && exec "$LABCMD" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$STATE" \
+    --log-level debug ${KIMCHID_ARGS:-}) >>"$KLOG" 2>&1 &
   KPID=$!
   BASE=https://198.18.0.1:$PORT/plugins/kimchi
   wait_ready "$BASE/vms" "-k"

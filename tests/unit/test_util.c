@@ -245,6 +245,35 @@ static void file_write_new_writes_whole_new_files(void **state)
     rmdir(dir);
 }
 
+/* The packaged service runs with UMask=0077: a directory kimchid makes for QEMU to read must
+ * still come out 0755 (it came out 0700 from a bare mkdir). */
+static void file_mkdir_sets_the_mode_whatever_the_umask(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kimchid-test-mkdir-XXXXXX", sub[64], kept[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/pki", dir);
+    snprintf(kept, sizeof(kept), "%s/kept", dir);
+    mode_t old = umask(077);
+    assert_int_equal(file_mkdir(sub, 0755), 0);
+    assert_int_equal(mkdir(kept, 0750), 0);
+    assert_int_equal(file_mkdir(kept, 0755), 0); /* there already: its mode is an operator's */
+    assert_int_equal(file_mkdir(sub, 0755), 0);
+    umask(old);
+    struct stat st;
+    assert_int_equal(stat(sub, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(stat(kept, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700); /* 0750 through the umask, left alone */
+    char missing[96];
+    snprintf(missing, sizeof(missing), "%s/no/such", dir);
+    assert_int_equal(file_mkdir(missing, 0755), -1);
+    assert_int_equal(errno, ENOENT);
+    rmdir(sub);
+    rmdir(kept);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +289,7 @@ int main(void)
         cmocka_unit_test(qemuconf_finds_the_lock_manager),
         cmocka_unit_test(log_escapes_control_bytes),
         cmocka_unit_test(file_write_new_writes_whole_new_files),
+        cmocka_unit_test(file_mkdir_sets_the_mode_whatever_the_umask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
