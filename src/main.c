@@ -1,6 +1,9 @@
 /* main.c - start-up and shutdown order, and the signal wait; nothing else. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +79,35 @@ static void wait_for_signal(const sigset_t *set, struct task_engine *tasks)
         if (sig < 0 && errno == EAGAIN)
             task_engine_purge(tasks);
     }
+}
+
+/* Start-up can block for long (a libvirtd that accepts but does not answer, PAM, resuming
+ * tasks) with SIGTERM held: a watcher thread answers it meanwhile. Before start-up is done,
+ * nothing is served and every record is committed, so it ends the process at once; a signal
+ * that comes as start-up ends is handed to main. */
+struct startup_watch {
+    const sigset_t *set;
+    atomic_bool started;
+    atomic_int pending; /* a signal taken after start-up ended, for main */
+    pthread_t thread;
+};
+
+static void *watch_startup(void *arg)
+{
+    struct startup_watch *w = arg;
+    while (!atomic_load(&w->started)) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(w->set, NULL, &ts);
+        if (sig != SIGINT && sig != SIGTERM)
+            continue;
+        if (atomic_load(&w->started)) {
+            atomic_store(&w->pending, sig);
+            break;
+        }
+        log_info("signal %d during start-up: stopping before serving anything", sig);
+        _exit(0);
+    }
+    return NULL;
 }
 
 /* What the event stream keeps for clients that reconnect (the newest frames, by size). */
@@ -206,12 +238,23 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread: all inherit the mask */
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
-    if (check_config(&cfg, &e) < 0 || make_state_dir(cfg.state_dir, &e) < 0 ||
-        state_lock(cfg.state_dir, &e) < 0 || start(&d, &cfg, &e) < 0) {
+    struct startup_watch w = {.set = &set};
+    bool watching = pthread_create(&w.thread, NULL, watch_startup, &w) == 0;
+    int started = check_config(&cfg, &e) < 0 || make_state_dir(cfg.state_dir, &e) < 0 ||
+                          state_lock(cfg.state_dir, &e) < 0 || start(&d, &cfg, &e) < 0
+                      ? -1
+                      : 0;
+    atomic_store(&w.started, true);
+    if (watching)
+        pthread_join(w.thread, NULL);
+    if (started < 0) {
         log_error("%s", e.msg);
         rc = 1;
     } else {
-        wait_for_signal(&set, d.tasks);
+        if (atomic_load(&w.pending))
+            log_info("signal %d: shutting down", atomic_load(&w.pending));
+        else
+            wait_for_signal(&set, d.tasks);
         if (drain(&d, cfg.shutdown_timeout) > 0) {
             /* a task stuck in a remote call cannot be joined: stop serving and leave; the
              * records are on disk (each write is committed) */

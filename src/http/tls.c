@@ -104,6 +104,22 @@ cleanup:
     return rc;
 }
 
+/* A private key every user of the host can read lets any of them impersonate kimchid (and
+ * read its logins' passwords off the wire): refused, never used silently. A group may read it
+ * (Debian's ssl-cert group, 0640). */
+static int key_private(const char *key_path, struct err *e)
+{
+    struct stat st;
+    if (stat(key_path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_IROTH | S_IWOTH)))
+        return 0; /* a missing or odd file gets file_read's own message */
+    return err_set(e, ERR_INVALID, M_D_TLS_KEY_MODE,
+                   "The TLS private key \"%s\" can be %s by every user of this host (mode "
+                   "%04o), so any of them could pose as kimchid. Run \"chmod 600 %s\" (or 640 "
+                   "for a group such as ssl-cert), then start kimchid again.",
+                   key_path, st.st_mode & S_IWOTH ? "changed" : "read",
+                   (unsigned int)(st.st_mode & 07777), key_path);
+}
+
 int http_tls_load(const char *state_dir, const char *cert_path, const char *key_path,
                   char **cert_pem, char **key_pem, struct err *e)
 {
@@ -125,6 +141,8 @@ int http_tls_load(const char *state_dir, const char *cert_path, const char *key_
         if (!has_c && generate(cbuf, kbuf, e) < 0)
             return -1;
     }
+    if (key_private(key_path, e) < 0)
+        return -1;
     if (!(*cert_pem = file_read(cert_path, PEM_MAX, false, e)) ||
         !(*key_pem = file_read(key_path, PEM_MAX, false, e)) ||
         check_pair(cert_path, key_path, *cert_pem, *key_pem, e) < 0) {

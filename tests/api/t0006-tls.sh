@@ -52,4 +52,32 @@ out=$(timeout 10 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --ur
 ok "a FIFO as key file does not hang start-up: it is refused at once (exit 1)" eq "$?" 1
 ok "...saying it is not a regular file" has "$out" "Cannot read \"$fifo\": not a regular file."
 rm -f "$bad" "$fifo"
+# a private key every user can read is refused, naming the file and the chmod to run
+open_key=$(mktemp); cp "$STATE/kimchid-key.pem" "$open_key"; chmod 644 "$open_key"
+out=$(timeout 10 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
+  --tls-cert "$STATE/kimchid-cert.pem" --tls-key "$open_key" 2>&1)
+ok "a world-readable private key is refused at start (exit 1)" eq "$?" 1
+ok "...naming the file and the chmod to run" has "$out" \
+  "KCHD0036E: The TLS private key \"$open_key\" can be read by every user of this host (mode 0644), so any of them could pose as kimchid. Run \"chmod 600 $open_key\""
+chmod 640 "$open_key"
+out=$(timeout 3 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
+  --tls-cert "$STATE/kimchid-cert.pem" --tls-key "$open_key" 2>&1)
+ok "...a group-readable one (0640, as Debian's ssl-cert) is used (kimchid ran until stopped)" eq "$?" 124
+rm -f "$open_key"
+# SIGTERM while start-up blocks (here on a libvirt socket that accepts and never answers) stops
+# kimchid at once; before, the signal waited for start-up to end
+mute=$(mktemp -u /tmp/kimchid-mute.XXXXXX.sock)
+socat "UNIX-LISTEN:$mute,fork" EXEC:"sleep 30" & mute_pid=$!
+for _ in $(seq 1 50); do [ -S "$mute" ] && break; sleep 0.1; done
+"$KIMCHID" --http --listen "127.0.0.1:$PORT" --state-dir "$STATE" --log-level info \
+  --uri "qemu+unix:///system?socket=$mute" >"$ARTIFACTS/t0006-startup-term.log" 2>&1 & start_pid=$!
+sleep 1.5
+kill -TERM "$start_pid"
+t0=$(date +%s%N)
+for _ in $(seq 1 50); do kill -0 "$start_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$start_pid" 2>/dev/null && { kill -9 "$start_pid"; fail_note "still running 5 s after SIGTERM"; }
+wait "$start_pid"; term_rc=$?
+ok "SIGTERM during a blocked start-up stops kimchid within 5 s, exit 0 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" eq "$term_rc" 0
+ok "...saying so" has "$(cat "$ARTIFACTS/t0006-startup-term.log")" "signal 15 during start-up: stopping before serving anything"
+kill "$mute_pid" 2>/dev/null; wait "$mute_pid" 2>/dev/null; rm -f "$mute"
 done_testing
