@@ -14,7 +14,7 @@ int file_write_new(const char *path, const void *data, size_t len, mode_t mode)
     if (fd < 0)
         return -1;
     const char *p = data;
-    int saved = 0;
+    int saved = fchmod(fd, mode) < 0 ? errno : 0; /* exactly `mode`, whatever the umask */
     while (len > 0 && !saved) {
         ssize_t n = write(fd, p, len);
         if (n > 0) {

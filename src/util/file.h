@@ -8,7 +8,8 @@
 
 #include "err.h"
 
-/* Creates `path` with `mode` (never replacing a file or following a link there) and writes
+/* Creates `path` with exactly `mode`, whatever the umask (never replacing a file or following a
+ * link there), and writes
  * `len` bytes, retrying short writes. On failure nothing is left at `path` and -1 is returned
  * with errno set; the descriptor is closed either way. */
 int file_write_new(const char *path, const void *data, size_t len, mode_t mode);
