@@ -92,7 +92,7 @@ ok "...the guest carried on" survived vm-mark3
 # 4. a certificate kimchid did not issue is never replaced
 stop_kimchid
 start_lab_kimchid
-lab exec b sh -c "cp $PKI/server-cert.pem /root/kimchid-cert.pem && cp $PKI/server-key.pem /root/kimchid-key.pem"
+lab exec b sh -c "cp -p $PKI/server-cert.pem /root/kimchid-cert.pem && cp -p $PKI/server-key.pem /root/kimchid-key.pem" # -p: QEMU (libvirt-qemu) reads the key through its group
 lab exec b certtool --generate-privkey --outfile "$PKI/server-key.pem" 2>/dev/null
 lab exec b sh -c "printf 'cn = host-b\nexpiration_days = 30\ntls_www_server\n' > /tmp/tmpl2"
 lab exec b certtool --generate-self-signed --load-privkey "$PKI/server-key.pem" --template /tmp/tmpl2 \
