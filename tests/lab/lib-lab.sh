@@ -130,3 +130,13 @@ wait_moving() {
   done
   return 1
 }
+
+# task_end ID SECONDS : polls the task until it ends (BODY holds it), false after SECONDS
+task_end() {
+  for _ in $(seq 1 $(($2 * 5))); do
+    req GET "/tasks/$1"
+    [ "$STATUS" == 200 ] && [ "$(jq_get .status)" != running ] && return 0
+    sleep 0.2
+  done
+  fail_note "task $1 still running after $2 s: $(jq_get .message)"; return 1
+}

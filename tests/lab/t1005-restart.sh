@@ -19,15 +19,6 @@ IMAGES=/var/lib/libvirt/images
 kill_kimchid() { kill -9 "$KPID"; wait "$KPID" 2>/dev/null; return 0; }
 job_on_a() { lab exec a $V domjobinfo "$1" 2>/dev/null | grep -q Unbounded; }
 no_job_on_a() { ! job_on_a "$1"; }
-# task_end ID SECONDS : polls the task until it ends (BODY holds it), false after SECONDS
-task_end() {
-  for _ in $(seq 1 $(($2 * 5))); do
-    req GET "/tasks/$1"
-    [ "$STATUS" == 200 ] && [ "$(jq_get .status)" != running ] && return 0
-    sleep 0.2
-  done
-  fail_note "task $1 still running after $2 s: $(jq_get .message)"; return 1
-}
 # moving_guest NAME BANDWIDTH BODY-EXTRA : a booted guest with a local disk (8 MiB of data to
 # copy), being migrated with that bandwidth; sets ID once data moves
 moving_guest() {

@@ -26,14 +26,6 @@ boot_host() { # boot_host a|b : libvirtd restarted as at boot (autostart marker 
   lab service "$1" libvirtd start
   sleep 3 # libvirtd starts autostart guests in the background once it is up
 }
-task_end() { # task_end ID SECONDS
-  for _ in $(seq 1 $(($2 * 5))); do
-    req GET "/tasks/$1"
-    [ "$STATUS" == 200 ] && [ "$(jq_get .status)" != running ] && return 0
-    sleep 0.2
-  done
-  fail_note "task $1 still running after $2 s: $(jq_get .message)"; return 1
-}
 autostart_guest() { # autostart_guest NAME POOL : booted guest on host-a with autostart on
   booted_guest "$1" "$2" 4
   lab exec a $V autostart "$1" >/dev/null
