@@ -79,6 +79,7 @@ run_fuzz() { # one check: the libFuzzer harness runs FUZZ_SECONDS without a find
 }
 
 for layer in $LAYERS; do
+  started=$SECONDS
   case $layer in
     unit) run_unit ;;
     api) run_scripts tests/api ;;
@@ -88,6 +89,7 @@ for layer in $LAYERS; do
     package) run_scripts tests/package ;;
     e2e) [ -x tests/e2e/run.sh ] && { tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
   esac
+  echo "# layer $layer took $((SECONDS - started)) s" # where make check's time goes
 done
 
 . "$ROOT/tests/lib.sh" >/dev/null 2>&1 <<<"" && remove_test_users # the tests' local accounts

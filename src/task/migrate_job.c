@@ -269,6 +269,31 @@ static void check_lock_manager(struct migrate_arg *a)
                  without, QEMU_CONF);
 }
 
+#define UFFD_SYSCTL "/proc/sys/vm/unprivileged_userfaultfd"
+
+/* Post-copy needs userfaultfd in the destination's QEMU, which Debian 12 denies (QEMU 7.2 as
+ * libvirt-qemu, the sysctl 0): refuse now, saying what to run, rather than when libvirt sets
+ * the capability (whose error a closing peer connection can hide). Nothing read: no verdict. */
+static int check_postcopy(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    if (a->offline || !a->policy.postcopy)
+        return 0;
+    step(ctx, a, "checking that post-copy can work on the remote host");
+    char conf[65536], uffd[16];
+    struct err re = {0};
+    if (sshc_remote_read(a->host, QEMU_CONF, conf, sizeof(conf), &re) < 0 ||
+        sshc_remote_read(a->host, UFFD_SYSCTL, uffd, sizeof(uffd), &re) < 0)
+        return 0;
+    if (!qemuconf_userfaultfd_denied(conf, uffd, virt_remote_qemu_version(a->virt, a->host)))
+        return 0;
+    return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
+                   "post-copy is not available on \"%s\": its QEMU (older than 8.1, not run as "
+                   "root) cannot use userfaultfd while vm.unprivileged_userfaultfd is 0 there. "
+                   "On \"%s\" run \"sysctl -w vm.unprivileged_userfaultfd=1\" (and put it in "
+                   "/etc/sysctl.d/ to keep it), or move the guest without postcopy.",
+                   a->host, a->host);
+}
+
 static void autostart_say(struct migrate_arg *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void autostart_say(struct migrate_arg *a, const char *fmt, ...)
@@ -382,7 +407,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
         virt_vm_autostart(a->virt, a->name, &a->autostart, e) < 0)
         return -1;
     a->offline = strcmp(state, "shutoff") == 0;
-    if (setup_tls(ctx, a, e) < 0 || cancel_point(a, e) < 0)
+    if (check_postcopy(ctx, a, e) < 0 || setup_tls(ctx, a, e) < 0 || cancel_point(a, e) < 0)
         return -1;
     if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
         task_ctx_cancellable(ctx, false,

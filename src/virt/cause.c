@@ -23,6 +23,14 @@ static bool ssh_hung(const char *m)
     return has(m, "during banner exchange");
 }
 
+/* QEMU on the destination could not open userfaultfd, which post-copy needs: the kernel
+ * gives it only to root (or CAP_SYS_PTRACE) while vm.unprivileged_userfaultfd is 0, Debian's
+ * default, and QEMU runs as libvirt-qemu. */
+static bool postcopy_unavailable(const char *m)
+{
+    return has(m, "Postcopy is not supported");
+}
+
 static bool connection_broke(const char *m)
 {
     return has(m, "End of file while reading data") || has(m, "client socket is closed") ||
@@ -53,6 +61,14 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
                        "within %d s (it may be hung or overloaded). Check sshd on \"%s\", then "
                        "try again.",
                        what, host, SSHC_CONNECT_TIMEOUT_S, host);
+    if (postcopy_unavailable(m))
+        return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
+                       "%s: post-copy is not available on \"%s\": its QEMU cannot use "
+                       "userfaultfd (libvirt: \"%s\"). The kernel there allows it only to root "
+                       "while vm.unprivileged_userfaultfd is 0. On \"%s\" run \"sysctl -w "
+                       "vm.unprivileged_userfaultfd=1\" (and put it in /etc/sysctl.d/ to keep "
+                       "it), or move the guest without postcopy.",
+                       what, host, m, host);
     if (!addr || !connection_broke(m))
         return err_set(e, ERR_BACKEND, id, "%s: %s", what, m);
     struct err pe;

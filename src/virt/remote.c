@@ -109,6 +109,18 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
     return c;
 }
 
+unsigned long virt_remote_qemu_version(struct virt *v, const char *host)
+{
+    struct err e = {0};
+    unsigned long version = 0;
+    virConnectPtr c = virt_remote_get(v, host, &e);
+    if (c && virConnectGetVersion(c, &version) < 0)
+        version = 0;
+    if (c)
+        virConnectClose(c);
+    return version;
+}
+
 void virt_remote_close_all(struct virt *v)
 {
     pthread_mutex_lock(&v->remote_lock);

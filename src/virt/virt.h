@@ -183,6 +183,10 @@ int virt_autostart_set(struct virt *v, const char *host, const char *uuid, bool 
  * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */
 int virt_remote_check(struct virt *v, const char *host, struct err *e);
 
+/* The version of the remote host's QEMU as libvirt gives it (7002000 for 7.2); 0 when it
+ * cannot be read. Blocking: task workers only. */
+unsigned long virt_remote_qemu_version(struct virt *v, const char *host);
+
 /* Refuses (ERR_CONFLICT, saying what to do) a move that would collide on the destination:
  * another guest of the same name, this guest (same UUID) already active there, or its UUID
  * under another name. Blocking: task workers only. */

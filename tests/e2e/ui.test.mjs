@@ -472,6 +472,9 @@ test('the Tasks page lists the finished migrations with their figures', async ()
 
 test('the Migrate dialog suggests the hosts kimchid already logs in to', async () => {
   await openMigrate('vm-off');
+  // the page reads them (GET /host) once it has loaded, apart from the guest list it waits for
+  await page.waitForFunction(() => document.querySelectorAll('#migrate-hosts option').length > 0,
+    null, { timeout: 10000 }).catch(() => {});
   const options = await page.locator('#migrate-hosts option').evaluateAll((os) => os.map((o) => o.value));
   assert.deepEqual(options, ['host-b']);
   assert.equal(await page.getAttribute('#migrate-host', 'type'), 'text', 'the field stays a plain text field');

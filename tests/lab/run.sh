@@ -23,9 +23,10 @@ fi
 rc=0
 for t in "$ROOT"/tests/lab/t[0-9]*.sh; do
   out=$ARTIFACTS/lab-$(basename "$t" .sh).log
+  started=$SECONDS
   bash "$t" >"$out" 2>&1 || rc=1
   cat "$out" >>"$LOG"
-  echo "lab $(tail -1 "$out")"
+  echo "lab $(tail -1 "$out") ($((SECONDS - started)) s)"
   grep -E '^not ok|^#   ' "$out" | head -30
 done
 exit $rc

@@ -3,7 +3,8 @@
 # behind a 20 MiB/s cap. Without auto-converge or post-copy the move never converges: its
 # progress says so (no time left is made up), and the converge rule stops it with the guest
 # intact on host-a. With kimchid's default policy (auto-converge) the same move finishes;
-# with post-copy allowed it switches over and finishes. Each move is proven from the
+# with post-copy allowed it switches over and finishes (once the destination lets QEMU use
+# userfaultfd; until then the move says so at once). Each move is proven from the
 # guest's console (same boot, counter carrying on, memory check ok).
 . "$(dirname "$0")/lib-lab.sh"
 KIMCHID_ARGS="--converge-timeout 15"
@@ -62,7 +63,26 @@ ok "...with a downtime under 300 ms (${DOWN} ms)" test "${DOWN:-9999}" -lt 300
 ok "...and vm-hot1 carried on on host-b with every page intact" survived vm-hot1
 lab exec b $V destroy vm-hot1 >/dev/null # its writing would slow the next case
 
-# 3. post-copy allowed: pre-copy stalls, kimchid switches, the move finishes
+# 3. post-copy needs userfaultfd on the destination. QEMU runs as libvirt-qemu, and while
+# vm.unprivileged_userfaultfd is 0 (Debian's default) only root may use it: the move fails
+# at once, saying so and what to run, and the guest stays here. The sysctl is the machine's
+# (one kernel under both hosts); it is put back as found.
+UFFD=/proc/sys/vm/unprivileged_userfaultfd
+UFFD_WAS=$(cat $UFFD)
+trap 'echo "$UFFD_WAS" >$UFFD' EXIT
+echo 0 >$UFFD
+migrate vm-hot2 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP,\"auto_converge\":false,\"postcopy\":true}"
+watch "$ID" 60
+ok "postcopy with vm.unprivileged_userfaultfd=0: the move fails before it starts" eq "$(jq_get .status)" failed
+ok "...saying post-copy is not available there and why" has "$(jq_get .message)" \
+  'KCHMIGR0047E: Migration of "vm-hot2" to "host-b" failed while checking that post-copy can work on the remote host: post-copy is not available on "host-b": its QEMU (older than 8.1, not run as root) cannot use userfaultfd while vm.unprivileged_userfaultfd is 0 there.'
+ok "...and what to run there" has "$(jq_get .message)" \
+  'On "host-b" run "sysctl -w vm.unprivileged_userfaultfd=1" (and put it in /etc/sysctl.d/ to keep it), or move the guest without postcopy.'
+on_a_only2() { [ "$(vm_state a vm-hot2)" == running ] && absent_on b vm-hot2; }
+ok "...vm-hot2 still runs on host-a, nothing of it on host-b" on_a_only2
+echo 1 >$UFFD
+
+# 4. post-copy allowed: pre-copy stalls, kimchid switches, the move finishes
 migrate vm-hot2 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP,\"auto_converge\":false,\"postcopy\":true}"
 watch "$ID" 120
 ok "postcopy allowed (auto-converge off): the move finishes" eq "$(jq_get .status)" finished

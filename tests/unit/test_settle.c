@@ -1,6 +1,7 @@
 /* test_settle.c - what kimchid does after a migration call failed, for each combination of what
  * the two hosts say (virt/settle.c's virt_settle_decide): at most one copy stays, the guest is
- * said to be where it runs, and no half of a post-copy move is ever stopped. */
+ * said to be where it runs, and no half of a post-copy move is ever stopped; and how a failed
+ * call's libvirt words are told to people (virt/cause.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,6 +115,23 @@ static void settle_never_stops_a_postcopy_half(void **state)
         strstr(p.note, "this host (unreachable) and \"host-b\" (running on the pages it has)"));
 }
 
+/* libvirt's words for a destination QEMU without userfaultfd become what to do there. */
+static void cause_names_postcopy_unavailable(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    virt_err_cause(&e,
+                   "internal error: unable to execute QEMU command 'migrate-set-capabilities': "
+                   "Postcopy is not supported",
+                   NULL, "host-b", NULL, M_MIG_FAILED, "libvirt could not migrate");
+    assert_true(err_is(&e, M_MIG_POSTCOPY_UNAVAILABLE));
+    assert_non_null(strstr(e.msg, "post-copy is not available on \"host-b\""));
+    assert_non_null(strstr(e.msg, "sysctl -w vm.unprivileged_userfaultfd=1"));
+    struct err other = {0};
+    virt_err_cause(&other, "some other failure", NULL, "host-b", NULL, M_MIG_FAILED, "what");
+    assert_true(err_is(&other, M_MIG_FAILED));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +140,7 @@ int main(void)
         cmocka_unit_test(settle_failed_move_stays_here),
         cmocka_unit_test(settle_does_not_guess_when_a_host_is_silent),
         cmocka_unit_test(settle_never_stops_a_postcopy_half),
+        cmocka_unit_test(cause_names_postcopy_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

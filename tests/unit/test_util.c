@@ -208,6 +208,21 @@ static void qemuconf_finds_the_lock_manager(void **state)
     assert_string_equal(v, "");
 }
 
+static void qemuconf_tells_when_postcopy_cannot_work(void **state)
+{
+    (void)state;
+    const char *debian = "# user = \"root\"\nlock_manager = \"lockd\"\n";
+    assert_true(qemuconf_userfaultfd_denied(debian, "0\n", 7002000)); /* Debian 12 as shipped */
+    assert_false(qemuconf_userfaultfd_denied(debian, "1\n", 7002000)); /* the sysctl allows it */
+    assert_false(qemuconf_userfaultfd_denied("user = \"root\"\n", "0\n", 7002000));
+    assert_false(qemuconf_userfaultfd_denied("user = \"+0\"\n", "0\n", 7002000));
+    assert_true(qemuconf_userfaultfd_denied("user = \"qemu\"\n", "0", 8000999));
+    assert_false(qemuconf_userfaultfd_denied(debian, "0\n", 8001000)); /* /dev/userfaultfd */
+    assert_false(qemuconf_userfaultfd_denied(debian, "0\n", 0));       /* version unknown */
+    assert_false(qemuconf_userfaultfd_denied(debian, "", 7002000));     /* sysctl unread */
+    assert_false(qemuconf_userfaultfd_denied(NULL, NULL, 7002000));
+}
+
 static void file_write_new_writes_whole_new_files(void **state)
 {
     (void)state;
@@ -287,6 +302,7 @@ int main(void)
         cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
         cmocka_unit_test(b64_decodes_basic_credentials),
         cmocka_unit_test(qemuconf_finds_the_lock_manager),
+        cmocka_unit_test(qemuconf_tells_when_postcopy_cannot_work),
         cmocka_unit_test(log_escapes_control_bytes),
         cmocka_unit_test(file_write_new_writes_whole_new_files),
         cmocka_unit_test(file_mkdir_sets_the_mode_whatever_the_umask),
