@@ -212,14 +212,14 @@ static void qemuconf_tells_when_postcopy_cannot_work(void **state)
 {
     (void)state;
     const char *debian = "# user = \"root\"\nlock_manager = \"lockd\"\n";
-    assert_true(qemuconf_userfaultfd_denied(debian, "0\n", 7002000)); /* Debian 12 as shipped */
+    assert_true(qemuconf_userfaultfd_denied(debian, "0\n", 7002000));  /* Debian 12 as shipped */
     assert_false(qemuconf_userfaultfd_denied(debian, "1\n", 7002000)); /* the sysctl allows it */
     assert_false(qemuconf_userfaultfd_denied("user = \"root\"\n", "0\n", 7002000));
     assert_false(qemuconf_userfaultfd_denied("user = \"+0\"\n", "0\n", 7002000));
     assert_true(qemuconf_userfaultfd_denied("user = \"qemu\"\n", "0", 8000999));
     assert_false(qemuconf_userfaultfd_denied(debian, "0\n", 8001000)); /* /dev/userfaultfd */
     assert_false(qemuconf_userfaultfd_denied(debian, "0\n", 0));       /* version unknown */
-    assert_false(qemuconf_userfaultfd_denied(debian, "", 7002000));     /* sysctl unread */
+    assert_false(qemuconf_userfaultfd_denied(debian, "", 7002000));    /* sysctl unread */
     assert_false(qemuconf_userfaultfd_denied(NULL, NULL, 7002000));
 }
 
