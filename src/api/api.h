@@ -53,6 +53,8 @@ struct api_reply {
     unsigned long long stream_pos;
     bool stream_reload;    /* the client must reload what it shows (its id was from elsewhere) */
     char stream_token[80]; /* the session the stream belongs to ("" for Basic credentials) */
+    char stream_user[64];  /* who opened it: each user holds a few streams at most */
+    bool stream_admin;     /* with which rights (a Basic stream ends when they change) */
 };
 
 struct api_ctx {
@@ -73,8 +75,9 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
 
 /* Whether a stream opened with session `token` may go on: the session is still alive (and
  * kept alive by the open page, as its polling did), its account still allowed. An empty
- * token (Basic credentials, checked when the stream opened): always. */
-bool api_stream_allowed(struct api_ctx *ctx, const char *token);
+ * token (Basic credentials: no session) asks whether `user`'s account still holds with the
+ * rights it had (`admin`): not removed, locked or expired. Blocking (reads the account). */
+bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin);
 
 /* Fills `rep` with Kimchi's error body for `e`. */
 void api_reply_error(struct api_reply *rep, const struct err *e);

@@ -1,6 +1,7 @@
 /* tasks.c - /tasks: the task list (filtered as Wok does: filter.c), one task, cancel; and
  * /events, the stream of what changes (the HTTP layer sends it: http/stream.c). */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../auth/auth.h"
 #include "../task/task.h"
@@ -25,6 +26,10 @@ int api_events(struct api_ctx *ctx, const struct api_request *req, const char *c
                        "reload what you show.",
                        last);
     api_cookie_token(req, rep->stream_token, sizeof(rep->stream_token));
+    if (req->who) {
+        snprintf(rep->stream_user, sizeof(rep->stream_user), "%s", req->who->user);
+        rep->stream_admin = req->who->admin;
+    }
     rep->status = 200;
     rep->stream = true;
     rep->stream_pos = pos;
@@ -51,11 +56,15 @@ int api_task_get(struct api_ctx *ctx, const struct api_request *req, const char 
 _Static_assert(sizeof(((struct api_reply *)0)->stream_token) > AUTH_TOKEN_LEN,
                "a session token fits in stream_token");
 
-bool api_stream_allowed(struct api_ctx *ctx, const char *token)
+bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin)
 {
     struct auth_identity who;
     struct err e;
-    return !token[0] || !ctx->auth || auth_session(ctx->auth, token, false, &who, &e) == 0;
+    if (!ctx->auth)
+        return true;
+    if (!token[0])
+        return !user[0] || auth_account_holds(ctx->auth, user, admin);
+    return auth_session(ctx->auth, token, false, &who, &e) == 0;
 }
 
 /* POST /tasks/:id/cancel (admins, like every change): 202 with the task once it stopped or

@@ -60,6 +60,11 @@ int auth_login(struct auth *a, const char *user, const char *password, const cha
 int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
                  struct err *e);
 
+/* Whether `user`'s account still exists, is neither locked nor expired, and has the rights it
+ * had (`admin`): what a session is re-checked for, for a stream opened with Basic credentials
+ * (no session). Reads the account. */
+bool auth_account_holds(struct auth *a, const char *user, bool admin);
+
 /* Ends a session (unknown tokens are ignored). */
 void auth_logout(struct auth *a, const char *token);
 

@@ -163,14 +163,19 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
     return 0;
 }
 
+bool auth_account_holds(struct auth *a, const char *user, bool admin)
+{
+    struct auth_identity fresh;
+    return auth_account_now(a, user, &fresh) == 0 && fresh.admin == admin;
+}
+
 /* A session holds only while its account does, with the rights it had at login: read the
  * account again (outside the lock: it reads files) and end the session if it was deleted,
  * locked or expired, or gained or lost admin rights. */
 static int recheck(struct auth *a, const char *token, const struct auth_identity *had, time_t now,
                    struct err *e)
 {
-    struct auth_identity fresh;
-    bool holds = auth_account_now(a, had->user, &fresh) == 0 && fresh.admin == had->admin;
+    bool holds = auth_account_holds(a, had->user, had->admin);
     pthread_mutex_lock(&a->lock);
     long i = session_find_locked(a, token);
     if (i >= 0 && holds)

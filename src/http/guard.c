@@ -4,7 +4,9 @@
  * request a deadline from the moment the connection opened (or its previous request ended)
  * to a complete header, and then to a complete body; when the server fills up, unfinished
  * requests get a much shorter one, so a new client still finds a free slot. Connections from
- * one address (an IPv6 /64) are capped here too. It ends a connection by shutting down a
+ * one address (an IPv6 /64) are capped here too; behind the trusted proxy, the address is the
+ * client's the proxy forwards (known once a request's header is in), and the proxy itself
+ * may hold every connection. It ends a connection by shutting down a
  * duplicate of its socket, which makes libmicrohttpd's own thread see the end and close it. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,6 +29,7 @@ struct slot {
     bool headers;          /* the header is in: the body's deadline runs */
     bool serving;          /* kimchid's handler runs: never cut */
     bool cut;
+    bool proxied;                   /* from the trusted proxy: its client counts, per request */
     char key[INET6_ADDRSTRLEN + 8]; /* the address, or an IPv6 /64 */
 };
 
@@ -38,15 +41,26 @@ struct guard {
     struct slot **slots;
     size_t n, cap;
     struct guard_limits lim;
+    char trusted_proxy[INET6_ADDRSTRLEN]; /* "" when none */
     unsigned long cut_total;
 };
 
 /* One site's connections count together (an IPv6 /64: util/net.c). */
-static void address_key(struct MHD_Connection *c, char *out, size_t len)
+static bool address_key(const struct guard *g, struct MHD_Connection *c, char *out, size_t len)
 {
     char peer[INET6_ADDRSTRLEN];
     http_peer_address(c, peer, sizeof(peer));
     net_site_key(peer, out, len);
+    return g->trusted_proxy[0] && strcmp(peer, g->trusted_proxy) == 0;
+}
+
+/* Connections other than `s` counted for `key`; with g->lock held. */
+static size_t same_key_locked(const struct guard *g, const struct slot *s, const char *key)
+{
+    size_t same = 0;
+    for (size_t i = 0; i < g->n; i++)
+        same += g->slots[i] != s && !g->slots[i]->cut && strcmp(g->slots[i]->key, key) == 0;
+    return same;
 }
 
 /* Ends the connection (its thread closes it); called with g->lock held. */
@@ -70,11 +84,9 @@ static void add(struct guard *g, struct MHD_Connection *c, void **socket_context
         return; /* unguarded: libmicrohttpd's idle timeout still holds */
     }
     clock_gettime(CLOCK_MONOTONIC, &s->since);
-    address_key(c, s->key, sizeof(s->key));
+    s->proxied = address_key(g, c, s->key, sizeof(s->key));
     pthread_mutex_lock(&g->lock);
-    size_t same = 0;
-    for (size_t i = 0; i < g->n; i++)
-        same += strcmp(g->slots[i]->key, s->key) == 0;
+    size_t same = s->proxied ? 0 : same_key_locked(g, s, s->key);
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 64;
         struct slot **n = realloc(g->slots, cap * sizeof(*n));
@@ -145,6 +157,20 @@ void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phas
     pthread_mutex_unlock(&g->lock);
 }
 
+bool guard_client(struct guard *g, struct MHD_Connection *c, const char *client)
+{
+    struct slot *s = slot_of(c);
+    if (!s || !s->proxied)
+        return true; /* a direct client was counted when it connected */
+    char key[sizeof(s->key)];
+    net_site_key(client, key, sizeof(key));
+    pthread_mutex_lock(&g->lock);
+    snprintf(s->key, sizeof(s->key), "%s", key);
+    bool room = same_key_locked(g, s, key) < (size_t)g->lim.per_address;
+    pthread_mutex_unlock(&g->lock);
+    return room;
+}
+
 static void sweep_locked(struct guard *g)
 {
     bool pressed = g->n * 4 >= (size_t)g->lim.max_connections * 3;
@@ -177,12 +203,13 @@ static void *watch(void *arg)
     return NULL;
 }
 
-struct guard *guard_new(const struct guard_limits *lim)
+struct guard *guard_new(const struct guard_limits *lim, const char *trusted_proxy)
 {
     struct guard *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
     g->lim = *lim;
+    snprintf(g->trusted_proxy, sizeof(g->trusted_proxy), "%s", trusted_proxy ? trusted_proxy : "");
     pthread_mutex_init(&g->lock, NULL);
     clock_cond_init(&g->stop_cv);
     if (pthread_create(&g->thread, NULL, watch, g) != 0) {

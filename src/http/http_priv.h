@@ -23,11 +23,15 @@ struct guard_limits {
 };
 enum guard_phase { GUARD_HEADERS, GUARD_SERVING, GUARD_DONE };
 struct guard;
-struct guard *guard_new(const struct guard_limits *lim);
+/* `trusted_proxy`: the numeric address of --trusted-proxy, or NULL. */
+struct guard *guard_new(const struct guard_limits *lim, const char *trusted_proxy);
 void guard_free(struct guard *g);
 /* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback (cls: the guard). */
 void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                   enum MHD_ConnectionNotificationCode toe);
+/* The client a request on `c` comes from, as the trusted proxy forwards it: false when that
+ * client already holds as many connections as one address may (the request is refused). */
+bool guard_client(struct guard *g, struct MHD_Connection *c, const char *client);
 /* Where the connection's current request is. */
 void guard_mark(struct guard *g, struct MHD_Connection *c, enum guard_phase phase);
 
@@ -39,7 +43,10 @@ struct api_ctx;
 struct api_reply;
 /* stream.c: queues the event stream `rep` asks for (rep->stream), read from api->events for
  * as long as its session lives. */
-enum MHD_Result http_stream_events(struct MHD_Connection *c, struct api_ctx *api,
+struct streams;
+struct streams *streams_new(void);
+void streams_free(struct streams *l); /* after every stream ended */
+enum MHD_Result http_stream_events(struct MHD_Connection *c, struct api_ctx *api, struct streams *l,
                                    const struct api_reply *rep);
 
 /* Queues a small text response with the security headers. */

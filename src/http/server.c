@@ -24,6 +24,7 @@ struct http_server {
     char hostname[256];                   /* this machine's, read at start */
     const char *server_names;             /* --server-name, or NULL */
     struct guard *guard;
+    struct streams *streams; /* the open event streams, for the per-user cap */
 };
 
 /* Room for everyone: a few addresses cannot take all connections (32 x 32 are needed), slow
@@ -178,6 +179,16 @@ static void forwarded(const struct http_server *s, struct MHD_Connection *c, cha
         snprintf(peer, len, "%s", addr);
 }
 
+static enum MHD_Result client_full(struct MHD_Connection *c, const char *client)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg),
+             "The client %s already holds %d connections to kimchid through the proxy, as many "
+             "as one address may. Close some of its pages or event streams, then try again.",
+             client, LIMITS.per_address);
+    return send_error(c, ERR_UNAVAILABLE, M_API_CLIENT_FULL, msg);
+}
+
 static enum MHD_Result wrong_host(struct MHD_Connection *c, const char *host)
 {
     char msg[600];
@@ -201,6 +212,8 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     bool tls = s->tls;
     http_peer_address(c, peer, sizeof(peer));
     forwarded(s, c, peer, sizeof(peer), &tls);
+    if (!guard_client(s->guard, c, peer))
+        return client_full(c, peer);
     if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, M_API_URI_TOO_LONG, "The URI is too long.");
     struct api_request req = {method,      url, st->body.data, st->body.len,
@@ -209,7 +222,8 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);
-    enum MHD_Result ret = rep.stream ? http_stream_events(c, s->api, &rep) : send_reply(c, &rep);
+    enum MHD_Result ret =
+        rep.stream ? http_stream_events(c, s->api, s->streams, &rep) : send_reply(c, &rep);
     api_reply_clear(&rep);
     return ret;
 }
@@ -323,11 +337,14 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     if (gethostname(s->hostname, sizeof(s->hostname) - 1) < 0)
         s->hostname[0] = 0;
     s->server_names = cfg->server_names;
-    if (!(s->guard = guard_new(&LIMITS))) {
+    if (!(s->guard = guard_new(&LIMITS, s->trusted_proxy)) || !(s->streams = streams_new())) {
         err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        guard_free(s->guard);
         free(s);
         return NULL;
     }
+    /* behind the trusted proxy, the guard counts each client it forwards instead */
+    unsigned int per_ip = s->trusted_proxy[0] ? 0u : (unsigned int)LIMITS.per_address;
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_AUTO | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
                          (cfg->cert_pem ? MHD_USE_TLS : 0);
@@ -341,15 +358,15 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
         NULL, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, guard_notify, s->guard, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)LIMITS.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)LIMITS.per_address, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_POOL, MHD_OPTION_ARRAY,
-        cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
+        (unsigned int)LIMITS.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_POOL, MHD_OPTION_ARRAY, cfg->cert_pem ? tls : &tls[3], MHD_OPTION_END);
     if (!s->daemon) {
         err_set(e, ERR_INTERNAL, M_D_LISTEN,
                 "Cannot listen on %s port %d (is another process using it?).", cfg->addr,
                 cfg->port);
         guard_free(s->guard);
+        streams_free(s->streams);
         free(s);
         return NULL;
     }
@@ -362,5 +379,6 @@ void http_server_stop(struct http_server *s)
         return;
     MHD_stop_daemon(s->daemon);
     guard_free(s->guard);
+    streams_free(s->streams);
     free(s);
 }

@@ -3,7 +3,7 @@
 // migrations with and without the delete box, failure, reload, clone, menus, phone size.
 import nodeTest, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -496,6 +496,24 @@ test('an expired session asks for the login again over the page, which carries o
   await page.waitForTimeout(1500);
   assert.equal(await page.locator('#load-error').isVisible(), false, 'the page carries on without errors');
   await page.locator('#stream-state').waitFor({ state: 'hidden', timeout: 10000 }); // live again
+});
+
+test('a page whose stream kimchid closed (8 newer ones of the same user) says so and keeps polling', async () => {
+  const cookie = (await page.context().cookies()).find((c) => c.name === 'kimchid_session');
+  const curls = Array.from({ length: 8 }, () => spawn('curl', ['-skN', '-b',
+    `kimchid_session=${cookie.value}`, `${BASE}plugins/kimchi/events`], { stdio: 'ignore' }));
+  try {
+    const banner = page.locator('#stream-state');
+    await banner.waitFor({ state: 'visible', timeout: 15000 });
+    assert.match(await banner.textContent(), /This live view was closed: "kimchiadmin" opened more than 8 event streams, and kimchid keeps the newest 8\. Close pages you no longer use, then reload this one\. Meanwhile the page checks for changes every second\./);
+    await shot('18-stream-closed');
+    await page.waitForTimeout(3000);
+    assert.ok(await banner.isVisible(), 'the page does not reconnect (that would close another stream)');
+  } finally {
+    curls.forEach((c) => c.kill());
+  }
+  await page.reload();
+  await page.locator('#stream-state').waitFor({ state: 'hidden', timeout: 10000 });
 });
 
 test('Log out ends the session and shows the login', async () => {

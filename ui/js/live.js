@@ -33,6 +33,15 @@ function open() {
   });
   s.addEventListener('vm', (ev) => parse(ev) && handlers.vm(parse(ev)));
   s.addEventListener('task', (ev) => parse(ev) && handlers.task(parse(ev)));
+  // kimchid ended this stream for good (the user opened too many, or the account changed):
+  // reconnecting would only close another page's, so the page stays without it
+  s.addEventListener('closed', (ev) => {
+    s.close();
+    if (s !== source) return;
+    source = null;
+    up = false;
+    handlers.closed?.(parse(ev)?.message ?? 'kimchid closed the live connection.');
+  });
   s.onerror = () => {
     if (s !== source) return;
     if (up) {
@@ -43,7 +52,7 @@ function open() {
   };
 }
 
-// handlers: { ready(reload), vm(change), task(task), down() }
+// handlers: { ready(reload), vm(change), task(task), down(), closed(message) }
 export function startLive(h) {
   handlers = h;
   open();

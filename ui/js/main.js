@@ -47,8 +47,11 @@ async function loadHost() {
   }
 }
 
-function reconnecting(yes) {
+const POLLING = 'Meanwhile the page checks for changes every second.';
+
+function reconnecting(yes, why = 'The live connection to kimchid was lost; reconnecting.') {
   const banner = document.getElementById('stream-state');
+  banner.textContent = `${why} ${POLLING}`;
   banner.hidden = !yes;
 }
 
@@ -105,6 +108,10 @@ function goLive() {
     },
     down() {
       reconnecting(true);
+      refresh();
+    },
+    closed(message) {
+      reconnecting(true, message);
       refresh();
     },
   });
