@@ -31,6 +31,8 @@ static const char usage[] =
     "      --tls-key FILE      PEM private key for --tls-cert\n"
     "      --http              plain HTTP; only on a loopback address (reverse proxy, tests)\n"
     "      --audit-log FILE    the audit trail (default STATE-DIR/audit.log)\n"
+    "      --audit-max SIZE    past SIZE bytes (K, M or G suffix) the trail becomes FILE.1,\n"
+    "                          replacing the one before (default 64M; 0: never)\n"
     "      --trusted-proxy ADDR  the reverse proxy's address: its X-Forwarded-For and\n"
     "                          X-Forwarded-Proto are believed (default: none)\n"
     "      --server-name NAMES  the DNS names clients use for kimchid, comma-separated\n"
@@ -69,7 +71,8 @@ enum {
     OPT_SHUTDOWN,
     OPT_PROXY,
     OPT_NAME,
-    OPT_AUDIT
+    OPT_AUDIT,
+    OPT_AUDIT_MAX
 };
 
 static const struct option long_opts[] = {
@@ -89,6 +92,7 @@ static const struct option long_opts[] = {
     {"trusted-proxy", required_argument, NULL, OPT_PROXY},
     {"server-name", required_argument, NULL, OPT_NAME},
     {"audit-log", required_argument, NULL, OPT_AUDIT},
+    {"audit-max", required_argument, NULL, OPT_AUDIT_MAX},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
@@ -135,6 +139,29 @@ static int parse_long(const char *name, const char *v, long min, long max, long 
         return err_set(e, ERR_INVALID, M_D_OPT_NUMBER, "--%s takes a number from %ld to %ld.", name,
                        min, max);
     *out = n;
+    return 0;
+}
+
+/* A size in bytes, with an optional K, M or G (binary) suffix: 0, or 64K to 1T. */
+static int parse_size(const char *name, const char *v, long long *out, struct err *e)
+{
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    bool digits = end != v;
+    int shift = !end || !*end        ? 0
+                : strchr("kK", *end) ? 10
+                : strchr("mM", *end) ? 20
+                : strchr("gG", *end) ? 30
+                                     : -1;
+    if (end && *end && shift > 0)
+        end++;
+    if (!digits || shift < 0 || *end || n < 0 || n > (1LL << 40) >> shift ||
+        (n > 0 && (n << shift) < 65536))
+        return err_set(e, ERR_INVALID, M_D_OPT_NUMBER,
+                       "--%s takes a size in bytes, with an optional K, M or G suffix: 0 "
+                       "(never) or from 64K to 1024G; got \"%.40s\".",
+                       name, v);
+    *out = n << shift;
     return 0;
 }
 
@@ -236,6 +263,8 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return set_str(&cfg->admin_group, v);
     case OPT_AUDIT:
         return set_str(&cfg->audit_log, v);
+    case OPT_AUDIT_MAX:
+        return parse_size("audit-max", v, &cfg->audit_max, e);
     case OPT_PROXY:
         if (!net_is_ip(v))
             return err_set(e, ERR_INVALID, M_D_OPT_PROXY,
@@ -323,6 +352,7 @@ static void set_defaults(struct config *cfg)
     cfg->stall_timeout = 60;
     cfg->converge_timeout = 300;
     cfg->shutdown_timeout = 60;
+    cfg->audit_max = 64LL << 20;
     cfg->admin_group = strdup("sudo");
     cfg->session_idle = 600;
     cfg->session_lifetime = 8 * 3600;

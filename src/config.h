@@ -24,6 +24,7 @@ struct config {
     char *trusted_proxy; /* NULL: forwarded headers are ignored */
     char *server_names;  /* comma-separated names clients may reach kimchid by, or NULL */
     char *audit_log;     /* NULL: <state_dir>/audit.log */
+    long long audit_max; /* bytes before the trail is rotated; 0: never */
     long session_idle;
     long session_lifetime;
     long lockout;

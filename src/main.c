@@ -156,7 +156,8 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         return -1;
     char audit[4200];
     snprintf(audit, sizeof(audit), "%s/audit.log", cfg->state_dir);
-    if (!(d->audit = trail_open(cfg->audit_log ? cfg->audit_log : audit, e)))
+    if (!(d->audit =
+              trail_open(cfg->audit_log ? cfg->audit_log : audit, (size_t)cfg->audit_max, e)))
         return -1;
     task_engine_set_audit(d->tasks, d->audit);
     task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */

@@ -144,7 +144,11 @@ static void audit_request(struct api_ctx *ctx, const struct api_request *req,
     else
         snprintf(outcome, sizeof(outcome), "%d%s%s", rep->status, e->id[0] ? " " : "", e->id);
     json_decref(body);
-    trail_event(ctx->audit, who->user[0] ? who->user : rep->audit_user, req->peer, what, outcome);
+    if (!who->user[0] && rep->status >= 400) /* anyone can send these, as fast as they like */
+        trail_refused(ctx->audit, rep->audit_user, req->peer, what, outcome);
+    else
+        trail_event(ctx->audit, who->user[0] ? who->user : rep->audit_user, req->peer, what,
+                    outcome);
 }
 
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)

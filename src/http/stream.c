@@ -20,6 +20,7 @@
 #include "../auth/auth.h"
 #include "../util/bus.h"
 #include "../util/clock.h"
+#include "../util/err.h"
 #include "http_priv.h"
 
 #define KEEPALIVE_MS 15000 /* a comment line this often: proxies and MHD's 30 s timeout */
@@ -120,21 +121,21 @@ static void sse_free(void *cls)
  * the page acts on (it stops reconnecting and says why). */
 static ssize_t closed_frame(struct sse *s, enum ending why, char *buf, size_t max)
 {
-    char text[400];
+    struct err e;
     if (why == SUPERSEDED)
-        snprintf(text, sizeof(text),
-                 "KCHAPI0020E: This live view was closed: \"%s\" opened more than %d event "
-                 "streams, and kimchid keeps the newest %d. Close pages you no longer use, then "
-                 "reload this one.",
-                 s->user, STREAMS_PER_USER, STREAMS_PER_USER);
+        err_set(&e, ERR_CONFLICT, M_EVENTS_SUPERSEDED,
+                "This live view was closed: \"%s\" opened more than %d event streams, and "
+                "kimchid keeps the newest %d. Close pages you no longer use, then reload this "
+                "one.",
+                s->user, STREAMS_PER_USER, STREAMS_PER_USER);
     else
-        snprintf(text, sizeof(text),
-                 "KCHAPI0021E: This live view was closed: the account \"%s\" was removed, "
-                 "locked or expired, or its rights changed, since the stream opened.",
-                 s->user);
+        err_set(&e, ERR_AUTH, M_EVENTS_ACCOUNT,
+                "This live view was closed: the account \"%s\" was removed, locked or expired, "
+                "or its rights changed, since the stream opened.",
+                s->user);
     json_t *j = json_pack("{s:s, s:s, s:s}", "reason",
-                          why == SUPERSEDED ? "too many streams" : "account changed", "code",
-                          why == SUPERSEDED ? "KCHAPI0020E" : "KCHAPI0021E", "message", text);
+                          why == SUPERSEDED ? "too many streams" : "account changed", "code", e.id,
+                          "message", e.msg);
     char *data = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     int n = data ? snprintf(buf, max, "event: closed\ndata: %s\n\n", data) : -1;

@@ -1,5 +1,8 @@
-/* trail.c - the audit trail, one write(2) per line on an O_APPEND descriptor, so lines from
- * several threads never interleave. */
+/* trail.c - the audit trail, one write(2) per line on an O_APPEND descriptor, under a lock
+ * (lines never interleave, and the rotation replaces the descriptor). Bounded: past `max`
+ * bytes the file becomes FILE.1 (replacing the one before) and a new one starts; refused
+ * requests from nobody logged in, which anyone can send, are written TRAIL_REFUSED_PER_MINUTE
+ * a minute at most, the rest counted into one summary line. */
 #include "trail.h"
 
 #include "esc.h"
@@ -7,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,20 +19,38 @@
 #include <unistd.h>
 
 struct trail {
+    pthread_mutex_t lock;
     int fd;
     char *path;
+    size_t max;           /* rotate past this many bytes; 0: never */
+    size_t size;          /* the current file's */
+    time_t window;        /* the minute refused requests are counted in */
+    unsigned int refused; /* written in that minute */
+    unsigned long held;   /* not written since `held_since` */
+    time_t held_since;
 };
 
-struct trail *trail_open(const char *path, struct err *e)
+static int open_file(const char *path, size_t *size, struct err *e)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0) {
+    struct stat st;
+    if (fd < 0 || fchmod(fd, 0600) < 0 || fstat(fd, &st) < 0) {
         err_set(e, ERR_INTERNAL, M_D_AUDIT_OPEN, "Cannot open the audit log \"%s\": %s.", path,
                 strerror(errno));
         if (fd >= 0)
             close(fd);
-        return NULL;
+        return -1;
     }
+    *size = (size_t)st.st_size;
+    return fd;
+}
+
+struct trail *trail_open(const char *path, size_t max, struct err *e)
+{
+    size_t size;
+    int fd = open_file(path, &size, e);
+    if (fd < 0)
+        return NULL;
     struct trail *a = calloc(1, sizeof(*a));
     if (!a || !(a->path = strdup(path))) {
         free(a);
@@ -36,15 +58,26 @@ struct trail *trail_open(const char *path, struct err *e)
         err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
+    pthread_mutex_init(&a->lock, NULL);
     a->fd = fd;
+    a->max = max;
+    a->size = size;
     return a;
 }
+
+static void write_locked(struct trail *a, const char *who, const char *addr, const char *what,
+                         const char *outcome);
+static void summary_locked(struct trail *a);
 
 void trail_close(struct trail *a)
 {
     if (!a)
         return;
+    pthread_mutex_lock(&a->lock);
+    summary_locked(a);
+    pthread_mutex_unlock(&a->lock);
     close(a->fd);
+    pthread_mutex_destroy(&a->lock);
     free(a->path);
     free(a);
 }
@@ -60,11 +93,32 @@ static void field(char *line, size_t len, size_t *n, const char *key, const char
     line[(*n)++] = '"';
 }
 
-void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
-                 const char *outcome)
+/* FILE becomes FILE.1 and a new FILE starts, saying so. A failure keeps the current file
+ * (growing) rather than losing lines. */
+static void rotate_locked(struct trail *a)
 {
-    if (!a)
+    char old[4200];
+    snprintf(old, sizeof(old), "%s.1", a->path);
+    size_t size;
+    struct err e;
+    if (rename(a->path, old) < 0)
         return;
+    int fd = open_file(a->path, &size, &e);
+    if (fd < 0) {
+        rename(old, a->path);
+        return;
+    }
+    close(a->fd);
+    a->fd = fd;
+    a->size = size;
+    char note[4300];
+    snprintf(note, sizeof(note), "rotated: the lines before are in %s", old);
+    write_locked(a, "-", "-", "audit trail", note);
+}
+
+static void write_locked(struct trail *a, const char *who, const char *addr, const char *what,
+                         const char *outcome)
+{
     char line[2048];
     struct timespec ts;
     struct tm tm;
@@ -77,7 +131,56 @@ void trail_event(struct trail *a, const char *who, const char *addr, const char 
     field(line, sizeof(line) - 1, &n, "outcome", outcome);
     line[n++] = '\n';
     ssize_t w = write(a->fd, line, n);
-    (void)w;
+    if (w > 0)
+        a->size += (size_t)w;
+    if (a->max && a->size > a->max && strcmp(what, "audit trail") != 0)
+        rotate_locked(a);
+}
+
+/* The refused requests not written, as one line, once there are any. */
+static void summary_locked(struct trail *a)
+{
+    if (!a->held)
+        return;
+    char since[32], outcome[128];
+    struct tm tm;
+    gmtime_r(&a->held_since, &tm);
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(outcome, sizeof(outcome), "%lu more not written since %s (at most %d a minute are)",
+             a->held, since, TRAIL_REFUSED_PER_MINUTE);
+    a->held = 0;
+    write_locked(a, "-", "-", "requests refused without a login", outcome);
+}
+
+void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
+                 const char *outcome)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->lock);
+    write_locked(a, who, addr, what, outcome);
+    pthread_mutex_unlock(&a->lock);
+}
+
+void trail_refused(struct trail *a, const char *who, const char *addr, const char *what,
+                   const char *outcome)
+{
+    if (!a)
+        return;
+    time_t now = time(NULL), minute = now - now % 60;
+    pthread_mutex_lock(&a->lock);
+    if (minute != a->window) {
+        summary_locked(a);
+        a->window = minute;
+        a->refused = 0;
+    }
+    if (a->refused < TRAIL_REFUSED_PER_MINUTE) {
+        a->refused++;
+        write_locked(a, who, addr, what, outcome);
+    } else if (a->held++ == 0) {
+        a->held_since = now;
+    }
+    pthread_mutex_unlock(&a->lock);
 }
 
 /* Reads the value after `key="` in line into out, undoing the \" and \\ escapes. */

@@ -19,16 +19,27 @@ struct trail_rec {
     char outcome[2048];
 };
 
-/* Opens (creating, mode 0600) `path` for appending. NULL with `e` on failure. */
-struct trail *trail_open(const char *path, struct err *e);
+/* Opens (creating, mode 0600) `path` for appending; past `max` bytes (0: never) it is renamed
+ * `path`.1, replacing the one before, and a new one starts. NULL with `e` on failure. */
+struct trail *trail_open(const char *path, size_t max, struct err *e);
 
-/* NULL is a no-op. */
+/* Writes the summary of refused requests held back, if any. NULL is a no-op. */
 void trail_close(struct trail *a);
+
+/* How many lines trail_refused writes in a minute. */
+#define TRAIL_REFUSED_PER_MINUTE 20
 
 /* Appends one line: time, who ("-" when unknown), from where, what was asked, and its outcome.
  * Values are quoted with control bytes, quotes and backslashes escaped. NULL `a`: nothing. */
 void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
                  const char *outcome);
+
+/* As trail_event, for a request refused from nobody logged in (a failed login, a 401), which
+ * anyone can send as fast as they like: past TRAIL_REFUSED_PER_MINUTE lines in a minute, the
+ * rest are counted, and one line says how many ("requests refused without a login") when the
+ * next minute's first one comes, or the trail closes. */
+void trail_refused(struct trail *a, const char *who, const char *addr, const char *what,
+                   const char *outcome);
 
 /* Calls fn for the lines of the trail, newest first, reading at most the last `max_bytes` of
  * the file; fn returns false to stop. Returns -1 with `e` when the file cannot be read. */

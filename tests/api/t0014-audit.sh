@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t0014 - the audit trail (<state-dir>/audit.log): who logged in or failed to, who asked for
 # which change and what came of it, and how each task ended; one line each, mode 0600, no
-# secret, and no value that could forge a line.
+# secret, and no value that could forge a line; bounded (refused requests without a login
+# summarised past 20 a minute, the file rotated past --audit-max).
 . "$(dirname "$0")/../lib.sh"
 start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 AUD=$STATE/audit.log
@@ -49,6 +50,30 @@ no_secret() { # the passwords are not in the trail (the pattern goes through a f
 ok "no password is in the trail" no_secret
 ok "every line is one event: time, user, from, request, outcome" \
   no_match "$AUD" -qvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z user="[^"]*(\\"[^"]*)*" from="[^"]*" request=".*" outcome=".*"$'
+# requests refused from nobody logged in, which anyone can send: 20 lines a minute at most,
+# the rest counted into one summary line (written at the latest when kimchid stops)
+ok "100 POSTs without a login: 401 each" \
+  eq "$(python3 "$ROOT/tests/api/burst.py" "$PORT" 100 POST /plugins/kimchi/vms/busy/start)" "401 100"
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
+flood_lines=$(grep -c 'request="POST /plugins/kimchi/vms/busy/start" outcome="401 ' "$AUD")
+held=$(sed -n 's/.*request="requests refused without a login" outcome="\([0-9]*\) more not written since .* (at most 20 a minute are)"$/\1/p' "$AUD" | awk '{s += $1} END {print s + 0}')
+ok "...at most 20 of them written a minute (${flood_lines})" test "$flood_lines" -le 40
+ok "...the rest counted in a summary line (${held:-none})" test "$((flood_lines + ${held:-0}))" -ge 100
+
+# a bounded trail: past --audit-max it becomes audit.log.1 and a new one starts
+STATE=$(mktemp -d /tmp/kimchid-test.XXXXXX)
+start_kimchid --uri "test://$ROOT/tests/api/node.xml" --audit-max 64K
+AUD=$STATE/audit.log
+ok "600 refused changes by a logged-in admin: all answered" \
+  eq "$(BURST_CRED="$ADMIN_USER:$ADMIN_PW" python3 "$ROOT/tests/api/burst.py" "$PORT" 600 POST /plugins/kimchi/vms/nosuch/start -)" "404 600"
+stop_kimchid
+ok "...past 64 KiB the trail was rotated to audit.log.1" test -s "$AUD.1"
+ok "...which is root's only too (0600)" eq "$(stat -c %a "$AUD.1")" 600
+ok "...neither file holds much more than 64 KiB" \
+  test "$(stat -c %s "$AUD")" -le 66000 -a "$(stat -c %s "$AUD.1")" -le 66000
+ok "...the new file says where the lines before are" \
+  grep -q "request=\"audit trail\" outcome=\"rotated: the lines before are in $AUD.1\"" "$AUD"
+ok "...and no line of a logged-in user was dropped (600 in the two files)" \
+  eq "$(cat "$AUD.1" "$AUD" | grep -c "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /plugins/kimchi/vms/nosuch/start\" outcome=\"404 KCHVM0002E\"")" 600
 done_testing

@@ -47,6 +47,17 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.stall_timeout, 15);
     assert_int_equal(c.converge_timeout, 0);
     config_free(&c);
+    assert_int_equal(parse(&c, &e, 1, a1), 0);
+    assert_true(c.audit_max == 64LL << 20); /* the audit trail's default bound */
+    config_free(&c);
+    char *sizes[][2] = {
+        {"64K", "65536"}, {"2m", "2097152"}, {"1G", "1073741824"}, {"0", "0"}, {"70000", "70000"}};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *a4[] = {"kimchid", "--audit-max", sizes[i][0], NULL};
+        assert_int_equal(parse(&c, &e, 3, a4), 0);
+        assert_true(c.audit_max == atoll(sizes[i][1]));
+        config_free(&c);
+    }
 }
 
 static void config_rejects_bad_values_with_a_message(void **state)
@@ -69,6 +80,13 @@ static void config_rejects_bad_values_with_a_message(void **state)
     assert_int_equal(parse(&c, &e, 3, a5), -1);
     assert_non_null(strstr(e.msg, "converge-timeout"));
     config_free(&c);
+    const char *bad_sizes[] = {"1000", "63K", "12kb", "K", "-1", "2000G", ""};
+    for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
+        char *a6[] = {"kimchid", "--audit-max", (char *)bad_sizes[i], NULL};
+        assert_int_equal(parse(&c, &e, 3, a6), -1);
+        assert_non_null(strstr(e.msg, "--audit-max takes a size in bytes"));
+        config_free(&c);
+    }
     char *a3[] = {"kimchid", "--bogus", NULL};
     assert_int_equal(parse(&c, &e, 2, a3), -1);
     assert_non_null(strstr(e.msg, "--bogus"));
