@@ -127,9 +127,18 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
     }
     bool as_root = strcmp(user, "root") == 0;
     char cmd[1024], errout[1024], *input = NULL;
-    snprintf(cmd, sizeof(cmd), "%s sh -c '%s'", as_root ? "" : "sudo -S -k -p ''", ADD_KEY_SCRIPT);
-    int n = as_root ? asprintf(&input, "%s\n", pubkey)
-                    : asprintf(&input, "%s\n%s\n", password, pubkey); /* sudo reads line one */
+    struct err ignored;
+    /* sudo that needs no password (NOPASSWD) reads none: the password must not be sent, or
+     * the script would read it as the key */
+    bool nopasswd =
+        !as_root && sshc_run(s, "sudo -n true", NULL, 0, errout, sizeof(errout), &ignored) == 0;
+    snprintf(cmd, sizeof(cmd), "%s sh -c '%s'",
+             as_root    ? ""
+             : nopasswd ? "sudo -n"
+                        : "sudo -S -k -p ''",
+             ADD_KEY_SCRIPT);
+    int n = as_root || nopasswd ? asprintf(&input, "%s\n", pubkey)
+                                : asprintf(&input, "%s\n%s\n", password, pubkey); /* sudo: line 1 */
     int status = n < 0 ? -1 : sshc_run(s, cmd, input, (size_t)n, errout, sizeof(errout), e);
     secret_free(input);
     sshc_close(s);
@@ -137,7 +146,8 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
         return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
     if (status != 0)
         return status < 0 ? -1 : add_key_failed(host, user, status, errout, e);
-    log_info("ssh: root on \"%s\" now accepts kimchid's key (set up as \"%s\")", host, user);
+    log_info("ssh: root on \"%s\" now accepts kimchid's key (set up as \"%s\"%s)", host, user,
+             nopasswd ? ", whose sudo needs no password" : "");
     return 0;
 }
 

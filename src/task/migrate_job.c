@@ -130,6 +130,13 @@ static void on_progress(void *opaque, const struct virt_job_info *info)
     }
 }
 
+/* What the move does now (post-copy recovery), as the task's message. */
+static void on_say(void *opaque, const char *what)
+{
+    struct migrate_arg *a = opaque;
+    task_ctx_message(a->ctx, "%s", what);
+}
+
 /* Resolves the host and refuses this same host by name or address, then probes ssh. */
 static int reach(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
@@ -425,7 +432,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                                   .note = a->note,
                                   .note_len = sizeof(a->note),
                                   .calling = record_resume,
-                                  .where = &where};
+                                  .where = &where,
+                                  .say = on_say};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
@@ -481,7 +489,7 @@ static int run_resumed(struct task_ctx *ctx, void *p, struct err *e)
     task_ctx_cancellable(ctx, true, NULL);
     enum virt_where where = VIRT_WHERE_UNKNOWN;
     struct virt_follow f = {a->name,     a->host, a->uuid,         a->offline, a->delete_source,
-                            &a->storage, a->note, sizeof(a->note), &where};
+                            &a->storage, a->note, sizeof(a->note), &where,     on_say};
     struct virt_job_info final;
     int rc = virt_vm_follow(a->virt, &f, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");

@@ -85,8 +85,8 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
         follow_job(v, d, f->host, fn, opaque);
     }
     char note[512], done[1400];
-    enum virt_where w =
-        virt_migration_settle(v, f->uuid, f->name, f->host, f->offline, note, sizeof(note));
+    enum virt_where w = virt_migration_settle(v, f->uuid, f->name, f->host, f->offline, f->say,
+                                              opaque, note, sizeof(note));
     if (f->where)
         *f->where = w;
     int rc = -1;
@@ -117,9 +117,8 @@ int virt_vm_follow(struct virt *v, const struct virt_follow *f, virt_progress_fn
                         : "",
                 left, left[0] ? "; remove them." : "");
     } else {
-        err_set(e, ERR_BACKEND, M_MIG_UNKNOWN_WHERE,
-                "kimchid stopped while the move ran and cannot tell where the guest is now: %s",
-                note);
+        err_set(e, ERR_BACKEND, M_MIG_UNKNOWN_WHERE, "kimchid stopped while the move ran. %s",
+                note); /* split by a post-copy failure: the note says where each half is */
     }
     if (d)
         virDomainFree(d);

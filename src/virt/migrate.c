@@ -2,10 +2,12 @@
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../util/clock.h"
 #include "../util/log.h"
@@ -375,6 +377,11 @@ static int build_params(const struct virt_migrate_opts *o, bool live, virTypedPa
     if (pol->bandwidth &&
         virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, pol->bandwidth) < 0)
         return -1;
+    /* the cap holds after a switch to post-copy too (libvirt's default there: none), in bytes */
+    if (live && pol->bandwidth && pol->postcopy &&
+        virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY,
+                                (unsigned long long)pol->bandwidth << 20) < 0)
+        return -1;
     if (live && pol->parallel > 1 &&
         virTypedParamsAddInt(p, n, &max, VIR_MIGRATE_PARAM_PARALLEL_CONNECTIONS, pol->parallel) < 0)
         return -1;
@@ -631,17 +638,98 @@ void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
         virt_inventory_mark_stale(v, uuid);
 }
 
+/* Pauses this host's half of a post-copy move whose QEMU still waits on a dead connection
+ * (libvirt's migrate-pause: a link that drops packets, not the connection, leaves it hanging
+ * for many minutes); recovery needs it paused. Once libvirt calls the move failed, libvirt
+ * refuses the recovery ("migration is still running") until QEMU itself sees the break. */
+static void pause_half(virDomainPtr d)
+{
+    int state, reason;
+    if (virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
+        reason == VIR_DOMAIN_PAUSED_POSTCOPY &&
+        virDomainAbortJobFlags(d, VIR_DOMAIN_ABORT_JOB_POSTCOPY) == 0)
+        log_info("paused the post-copy move of \"%s\" here for its recovery", virDomainGetName(d));
+}
+
+static void say(const struct virt_migrate_opts *o, void *opaque, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(const struct virt_migrate_opts *o, void *opaque, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (o->say)
+        o->say(opaque, text);
+}
+
+/* A move that failed during post-copy left the guest's memory split between the hosts, and
+ * neither half can run alone: libvirt's post-copy recovery (the same call with
+ * VIR_MIGRATE_POSTCOPY_RESUME) joins them once the network and both libvirts answer again.
+ * Tried every VIRT_RECOVER_EVERY_S for VIRT_RECOVER_BUDGET_S; between tries both hosts are
+ * asked where the guest is (the move may have completed by itself). The final `where`. */
+static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const char *name,
+                                        const struct virt_migrate_opts *o, unsigned int flags,
+                                        const struct poller *first, char *note, size_t len)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    enum virt_where w = VIRT_WHERE_SPLIT;
+    for (int attempt = 1; w == VIRT_WHERE_SPLIT; attempt++) {
+        long long spent = clock_ms_since(&start) / 1000;
+        if (spent >= VIRT_RECOVER_BUDGET_S)
+            break;
+        say(o, first->w.opaque,
+            "post-copy was interrupted: the guest's memory is split between this host and "
+            "\"%s\"; kimchid tries libvirt's post-copy recovery every %d s for up to %d min "
+            "(attempt %d, %lld s so far)",
+            o->host, VIRT_RECOVER_EVERY_S, VIRT_RECOVER_BUDGET_S / 60, attempt, spent);
+        virDomainPtr d = virt_lookup_uuid(v, NULL, uuid);
+        struct err e = {0};
+        if (d) {
+            pause_half(d);
+            struct poller p = {.w = {.fn = first->w.fn, .opaque = first->w.opaque}};
+            int rc = run_migration(v, d, name, o, flags | VIR_MIGRATE_POSTCOPY_RESUME, &p, &e);
+            virDomainFree(d);
+            if (rc == 0) {
+                log_info("post-copy recovery of \"%s\" completed the move (attempt %d)", name,
+                         attempt);
+                snprintf(note, len,
+                         "post-copy was interrupted for %lld s; kimchid resumed it with "
+                         "libvirt's post-copy recovery (attempt %d)",
+                         (long long)clock_ms_since(&start) / 1000, attempt);
+                return VIRT_WHERE_DEST;
+            }
+            log_info("post-copy recovery of \"%s\", attempt %d: %s", name, attempt, e.msg);
+        }
+        sleep(VIRT_RECOVER_EVERY_S);
+        w = virt_migration_settle(v, uuid, name, o->host, false, o->say, first->w.opaque, note,
+                                  len);
+        if (w == VIRT_WHERE_DEST) /* the halves joined: a call that reported an error, or QEMU's
+                                   * own connection coming back */
+            snprintf(note, len,
+                     "post-copy was interrupted for %lld s, and the move completed once the "
+                     "network was back",
+                     (long long)clock_ms_since(&start) / 1000);
+    }
+    return w;
+}
+
 /* The call failed: find out where the guest runs. 0 when the move completed after all (the
  * error goes into o->note), -1 with e (plus what kimchid found or did) when it did not. */
-static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o, struct err *e)
+static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
+                  unsigned int flags, const struct poller *p, struct err *e)
 {
     char note[512], uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(d, uuid) < 0)
         return -1;
     log_info("the move of \"%s\" failed (%s); asking both hosts where the guest is",
              virDomainGetName(d), e->msg);
-    enum virt_where w =
-        virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, note, sizeof(note));
+    enum virt_where w = virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, o->say,
+                                              p->w.opaque, note, sizeof(note));
+    if (w == VIRT_WHERE_SPLIT)
+        w = recover_postcopy(v, uuid, virDomainGetName(d), o, flags, p, note, sizeof(note));
     if (o->where)
         *o->where = w;
     if (w == VIRT_WHERE_DEST) {
@@ -693,7 +781,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     unsigned int flags = migrate_flags(state, persistent == 1, o);
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
-        rc = settle(v, d, o, e);
+        rc = settle(v, d, o, flags, &p, e);
     if (rc == 0 && o->where)
         *o->where = VIRT_WHERE_DEST;
     if (rc == 0)

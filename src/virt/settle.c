@@ -1,12 +1,16 @@
 /* settle.c - when a migration call fails (or a connection drops under it), libvirt's answer
  * is not the truth: the move may have completed, or left a copy on each host. Before the task
  * ends, both hosts are asked where the guest is (fresh connections, retried for a while), at
- * most one copy is left running, and the outcome says where the guest runs. */
+ * most one copy is left running, and the outcome says where the guest runs. When what decides
+ * it cannot be learnt (this host's libvirt away, or the destination's while nothing runs
+ * here), kimchid does not guess: it keeps asking, and the task says so, until it knows. */
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "virt_priv.h"
 
@@ -109,8 +113,8 @@ static enum virt_where decide_offline(const char *host, const struct virt_view *
     if (dst->reached)
         return dst->exists ? VIRT_WHERE_DEST : VIRT_WHERE_SOURCE;
     snprintf(note, len,
-             "kimchid could not reach \"%s\" to learn whether the guest's definition was copied "
-             "there; check it before starting the guest on either host.",
+             "\"%s\" does not answer, so kimchid cannot tell whether the guest's definition "
+             "was copied there",
              host);
     return VIRT_WHERE_UNKNOWN;
 }
@@ -159,12 +163,11 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
     memset(p, 0, sizeof(*p));
     if (postcopy_half(src) || postcopy_half(dst))
         return split(host, src, dst, p);
-    if (!src->reached && running(dst))
-        return p->where = VIRT_WHERE_DEST; /* this host's libvirt is away; the guest runs there */
-    if (!src->reached) {
+    if (!src->reached) { /* even with the guest running there: a libvirtd that comes back
+                          * mid-move cancels it and resumes this copy, a second one */
         snprintf(p->note, sizeof(p->note),
-                 "This host's libvirt did not answer afterwards, so kimchid cannot tell where "
-                 "the guest is; check both hosts (virsh list --all) before starting it.");
+                 "this host's libvirt does not answer, so kimchid cannot tell whether a copy of "
+                 "the guest runs here too");
         return p->where = VIRT_WHERE_UNKNOWN;
     }
     if (!dst->reached) {
@@ -176,9 +179,9 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
             return p->where = VIRT_WHERE_SOURCE;
         }
         snprintf(p->note, sizeof(p->note),
-                 "kimchid could not reach \"%s\" to learn whether the guest runs there, and here "
-                 "it is %s. Check \"%s\" before starting it here.",
-                 host, view_words(src), host);
+                 "\"%s\" does not answer, so kimchid cannot tell whether the guest runs there, "
+                 "and here it is %s",
+                 host, view_words(src));
         return p->where = VIRT_WHERE_UNKNOWN;
     }
     if (running(dst) && active(src)) {
@@ -203,12 +206,10 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
     return p->where = VIRT_WHERE_SOURCE;
 }
 
-static enum virt_where decide(struct virt *v, const char *host, const char *uuid,
-                              const struct virt_view *src, const struct virt_view *dst, char *note,
-                              size_t len)
+/* Does what the plan says. */
+static void act(struct virt *v, const char *host, const char *uuid, struct virt_settle_plan p,
+                char *note, size_t len)
 {
-    struct virt_settle_plan p;
-    enum virt_where w = virt_settle_decide(host, src, dst, &p);
     if (p.act == VIRT_SETTLE_STOP_HERE)
         on_copy(v, NULL, uuid, destroy);
     else if (p.act == VIRT_SETTLE_STOP_THERE)
@@ -219,24 +220,48 @@ static enum virt_where decide(struct virt *v, const char *host, const char *uuid
                      ? "The guest was left paused here; kimchid resumed it."
                      : "The guest is left paused here and could not be resumed.");
     snprintf(note, len, "%s", p.note);
-    return w;
 }
 
 enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
-                                      const char *host, bool offline, char *note, size_t len)
+                                      const char *host, bool offline,
+                                      void (*say)(void *opaque, const char *what), void *opaque,
+                                      char *note, size_t len)
 {
-    note[0] = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     struct virt_view src, dst;
-    look_retry(v, NULL, uuid, &src);
-    look_retry(v, host, uuid, &dst);
-    enum virt_where w = offline ? decide_offline(host, &dst, note, len)
-                                : decide(v, host, uuid, &src, &dst, note, len);
+    struct virt_settle_plan p;
+    enum virt_where w;
+    for (int round = 0;; round++) {
+        note[0] = 0;
+        look_retry(v, NULL, uuid, &src);
+        look_retry(v, host, uuid, &dst);
+        memset(&p, 0, sizeof(p));
+        w = offline ? decide_offline(host, &dst, p.note, sizeof(p.note))
+                    : virt_settle_decide(host, &src, &dst, &p);
+        if (w != VIRT_WHERE_UNKNOWN)
+            break;
+        long long spent = clock_ms_since(&start) / 1000;
+        char text[1024];
+        snprintf(text, sizeof(text),
+                 "settling: the move of \"%s\" failed, and %s; kimchid keeps asking both hosts "
+                 "every %d s until it knows (%lld s so far)",
+                 name, p.note, SETTLE_EVERY_S, spent);
+        if (say)
+            say(opaque, text);
+        if (round % 12 == 0)
+            log_warn("%s", text);
+        sleep(SETTLE_EVERY_S);
+    }
+    if (offline)
+        snprintf(note, len, "%s", p.note);
+    else
+        act(v, host, uuid, p, note, len);
     log_info("after the interrupted move of \"%s\": here %s, on %s %s: the guest is %s%s%s", name,
              view_words(&src), host, view_words(&dst),
              w == VIRT_WHERE_DEST     ? "there"
              : w == VIRT_WHERE_SOURCE ? "here"
-             : w == VIRT_WHERE_SPLIT  ? "split between both"
-                                      : "unknown",
+                                      : "split between both",
              note[0] ? "; " : "", note);
     return w;
 }

@@ -168,7 +168,14 @@ struct virt_migrate_opts {
                                     * volumes exist, just before the move starts: from here on
                                     * the move can outlive kimchid */
     enum virt_where *where;        /* out (may be NULL): where the guest is after a failure */
+    void (*say)(void *opaque, const char *what); /* (may be NULL) what kimchid does now, for the
+                                                  * task's message: post-copy recovery */
 };
+
+/* How long kimchid tries libvirt's post-copy recovery after a move split between the hosts,
+ * and how often. */
+#define VIRT_RECOVER_BUDGET_S 600
+#define VIRT_RECOVER_EVERY_S 5
 
 /* A guest's autostart flag (libvirt's: started when its host's libvirtd starts). */
 int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e);
@@ -228,6 +235,8 @@ struct virt_follow {
     char *note;                   /* out: how the move ended, when it completed */
     size_t note_len;
     enum virt_where *where; /* out (may be NULL): where the guest is, as learnt */
+    void (*say)(void *opaque, const char *what); /* (may be NULL) the task's message while
+                                                  * kimchid waits to learn where it is */
 };
 
 /* After a restart: follows libvirt's job on the guest (progress as for virt_vm_migrate) until

@@ -263,8 +263,14 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
  * connections, each retried for up to 30 s) where the guest with this UUID is, leaves at most
  * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.
  * `offline`: a shut-off guest's move, which went where its definition now is. */
+/* Never guesses: while a host whose answer decides it does not answer, it keeps asking both
+ * every SETTLE_EVERY_S, saying so through `say` (may be NULL) with `opaque`; it returns only
+ * once it knows (never VIRT_WHERE_UNKNOWN). */
 enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
-                                      const char *host, bool offline, char *note, size_t len);
+                                      const char *host, bool offline,
+                                      void (*say)(void *opaque, const char *what), void *opaque,
+                                      char *note, size_t len);
+#define SETTLE_EVERY_S 5
 
 /* settle.c: the guest with this UUID (string form) on a host (NULL: this one), looked up over
  * a fresh local or the cached remote connection: a new reference, or NULL. */

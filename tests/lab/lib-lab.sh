@@ -91,6 +91,23 @@ survived() {
   [ -z "$bad" ] || { fail_note "check failed on host-b: $bad"; return 1; }
 }
 
+# net_drop / net_restore : host-b's network loses every packet, links up (no netem in this
+# kernel: a queue of length 0 on both ends of its link), as a cut cable or a dead switch does
+net_drop() {
+  tc qdisc replace dev kl-b root pfifo limit 0
+  ip netns exec kimchid-b tc qdisc replace dev eth0 root pfifo limit 0
+}
+# net_rate MBIT : host-b's link carries MBIT Mbit/s each way (until net_restore)
+net_rate() {
+  tc qdisc replace dev kl-b root tbf rate "$1mbit" burst 64kb latency 100ms
+  ip netns exec kimchid-b tc qdisc replace dev eth0 root tbf rate "$1mbit" burst 64kb latency 100ms
+}
+net_restore() {
+  tc qdisc del dev kl-b root 2>/dev/null
+  ip netns exec kimchid-b tc qdisc del dev eth0 root 2>/dev/null
+  return 0
+}
+
 # fill_disk a|b PATH MiB : writes MiB of a pattern at 8 MiB into an image the guest does not
 # touch (it writes the first 4 MiB), so a copy has real data to move
 fill_disk() { lab exec "$1" qemu-io -f qcow2 -c "write -P 0x5a 8M ${3}M" "$2" >/dev/null; }

@@ -24,6 +24,23 @@ expect_failure "user without sudo" \
   "$(jq -n --arg p "$USER_PW" '{remote_host:"host-b",user:"labuser",password:$p}')" \
   'User "labuser" may not use sudo on "host-b", so kimchid cannot add its key for root there.'
 
+# an account whose sudo needs no password (NOPASSWD) sets the trust up too, and its password
+# goes nowhere but the ssh login
+NOPW_PW=$(jq -r '.[] | select(.name=="labnopw") | .password' "$LAB/users.json")
+lab guest a vm-nopw 64 nofill persistent
+migrate vm-nopw "$(jq -n --arg p "$NOPW_PW" '{remote_host:"host-b",user:"labnopw",password:$p}')"
+wait_task "$ID"
+ok "a user with NOPASSWD sudo: the move finishes ($(jq_get .message | cut -c1-120))" eq "$(jq_get .status)" finished
+ok "...kimchid set the trust up through that user's sudo" \
+  grep -q 'ssh: root on "host-b" now accepts kimchid.s key (set up as "labnopw", whose sudo needs no password)' "$KLOG"
+nopw_nowhere() { # the password is not in root's authorized_keys there (the pattern via a file)
+  local pat; pat=$(mktemp); printf '%s\n' "$NOPW_PW" >"$pat"
+  ! lab exec b cat /root/.ssh/authorized_keys | grep -qF -f "$pat"; local rc=$?; rm -f "$pat"; return $rc
+}
+ok "...and its password is not in root's authorized_keys on host-b" nopw_nowhere
+lab exec b virsh -q -c qemu:///system destroy vm-nopw >/dev/null 2>&1
+lab exec b virsh -q -c qemu:///system undefine vm-nopw >/dev/null 2>&1
+
 lab service b libvirtd stop
 expect_failure "host-b's libvirtd stopped" '{"remote_host":"host-b"}' \
   'failed while checking libvirt on the remote host: Cannot connect to libvirt on "host-b" (is libvirtd running there?)'

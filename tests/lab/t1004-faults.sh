@@ -16,15 +16,6 @@ KIMCHID_ARGS="--stall-timeout 20" # above ssh's 15 s connect bound (the frozen-s
 start_lab_kimchid
 V="virsh -q -c qemu:///system"
 
-net_drop() { # 100% loss with the links up (no netem in this kernel): a queue of length 0
-  tc qdisc add dev kl-b root pfifo limit 0
-  ip netns exec kimchid-b tc qdisc add dev eth0 root pfifo limit 0
-}
-net_restore() {
-  tc qdisc del dev kl-b root 2>/dev/null
-  ip netns exec kimchid-b tc qdisc del dev eth0 root 2>/dev/null
-  return 0
-}
 trap net_restore EXIT
 
 booted_guest vm-stall "" 0

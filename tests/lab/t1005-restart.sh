@@ -100,12 +100,16 @@ req POST /vms/vm-rs3/resume
 # 4. this host's libvirtd restarted mid-move: libvirt's answer is an error whatever became of the
 # move; the task learns from both hosts where the guest is, and an old definition left here
 # cannot be started while the guest runs on host-b
-lab guest a vm-rs4 128 fill persistent
-migrate vm-rs4 '{"remote_host":"host-b","bandwidth":4}'
-id=$ID
-ok "vm-rs4: the migration is moving data" wait_moving "$id"
-A_LIBVIRTD=$(cat "$LAB/a/libvirtd.pid")
-lab service a libvirtd stop
+# moving_libvirtd_down NAME : NAME moves to host-b (4 MiB/s) when host-a's libvirtd is stopped
+moving_libvirtd_down() {
+  lab guest a "$1" 128 fill persistent
+  migrate "$1" '{"remote_host":"host-b","bandwidth":4}'
+  id=$ID
+  ok "$1: the migration is moving data" wait_moving "$id"
+  A_LIBVIRTD=$(cat "$LAB/a/libvirtd.pid")
+  lab service a libvirtd stop
+}
+moving_libvirtd_down vm-rs4
 gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
 ok "...host-a's libvirtd was stopped (it may finish the move first)" eventually 90 gone "$A_LIBVIRTD"
 lab service a libvirtd start
@@ -126,8 +130,31 @@ fi
 req GET /vms
 ok "kimchid answers after host-a's libvirtd came back" eq "$STATUS" 200
 
-for g in vm-rs1 vm-rs2 vm-rs4; do lab exec b $V destroy "$g" >/dev/null 2>&1; lab exec b $V undefine "$g" >/dev/null 2>&1; done
+# 5. the same, with host-a's libvirtd away for 60 s: kimchid cannot learn where the guest is,
+# so it does not guess: the task stays running and says it keeps asking, until it knows
+moving_libvirtd_down vm-rs5
+down_at=$SECONDS
+settling() { req GET "/tasks/$id"; has "$(jq_get .message)" "$1" 2>/dev/null; }
+ok "...with host-a's libvirt away, the task says it is settling and keeps asking" eventually 60 \
+  settling 'settling: the move of "vm-rs5" failed, and this host'"'"'s libvirt does not answer, so kimchid cannot tell whether a copy of the guest runs here too; kimchid keeps asking both hosts every 5 s until it knows'
+sleep $((down_at + 60 - SECONDS > 0 ? down_at + 60 - SECONDS : 0))
+req GET "/tasks/$id"
+ok "...60 s later still running, not ended on a guess" eq "$(jq_get .status)" running
+ok "...and counting the time it has waited" has "$(jq_get .message)" " s so far)"
+lab service a libvirtd start
+task_end "$id" 90
+st=$(jq_get .status); copies=$(running_copies vm-rs5)
+ok "vm-rs5: once host-a's libvirtd is back, the task ends ($st: $(jq_get .message | cut -c1-300))" test "$st" != running
+ok "...exactly one host runs the guest (host-a, host-b: $copies)" bash -c "[ '$copies' == '1 0' ] || [ '$copies' == '0 1' ]"
+if [ "$copies" == "0 1" ]; then
+  ok "...it runs on host-b and the task says finished" eq "$st" finished
+else
+  ok "...it runs on host-a and the task says failed, saying so" has "$st $(jq_get .message)" "The guest runs on this host."
+fi
+
+for g in vm-rs1 vm-rs2 vm-rs4 vm-rs5; do lab exec b $V destroy "$g" >/dev/null 2>&1; lab exec b $V undefine "$g" >/dev/null 2>&1; done
 lab exec a $V destroy vm-rs3 >/dev/null 2>&1
+lab exec a $V destroy vm-rs5 >/dev/null 2>&1
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0
 done_testing
