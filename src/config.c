@@ -148,12 +148,12 @@ static int parse_size(const char *name, const char *v, long long *out, struct er
     char *end = NULL;
     long long n = strtoll(v, &end, 10);
     bool digits = end != v;
-    int shift = !end || !*end        ? 0
+    int shift = !*end                ? 0
                 : strchr("kK", *end) ? 10
                 : strchr("mM", *end) ? 20
                 : strchr("gG", *end) ? 30
                                      : -1;
-    if (end && *end && shift > 0)
+    if (shift > 0)
         end++;
     if (!digits || shift < 0 || *end || n < 0 || n > (1LL << 40) >> shift ||
         (n > 0 && (n << shift) < 65536))

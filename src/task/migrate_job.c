@@ -42,6 +42,8 @@ struct migrate_arg {
     bool offline;                /* the guest was shut off when the move began */
     bool autostart;              /* the guest autostarted here before the move */
     char autostart_note[512];    /* what became of its autostart, for the message */
+    char *remote_conf;           /* the destination's qemu.conf, once read (NULL: unreadable) */
+    bool remote_conf_read;
 };
 
 static void wipe_password(struct migrate_arg *a)
@@ -61,6 +63,7 @@ static void migrate_arg_free(void *p)
     free(a->name);
     free(a->host);
     free(a->user);
+    free(a->remote_conf);
     virt_storage_clear(&a->storage);
     free(a);
 }
@@ -249,6 +252,24 @@ static void local_lock_manager(char *out, size_t len)
     qemuconf_lock_manager(text, out, len);
 }
 
+#define QEMU_CONF_MAX 65536
+
+/* The destination's qemu.conf, read once per move for the checks that need it (lock manager,
+ * post-copy); NULL when it cannot be read. */
+static const char *remote_qemu_conf(struct migrate_arg *a)
+{
+    if (a->remote_conf_read)
+        return a->remote_conf;
+    a->remote_conf_read = true;
+    struct err e = {0};
+    char *text = malloc(QEMU_CONF_MAX);
+    if (text && sshc_remote_read(a->host, QEMU_CONF, text, QEMU_CONF_MAX, &e) >= 0)
+        a->remote_conf = text;
+    else
+        free(text);
+    return a->remote_conf;
+}
+
 /* Shared disks make a second running copy possible (after a failure at the switch-over) unless
  * libvirt's lock manager holds each disk's lease on both hosts: warn when one host has none. */
 static void check_lock_manager(struct migrate_arg *a)
@@ -258,16 +279,16 @@ static void check_lock_manager(struct migrate_arg *a)
         shared |= a->storage.disks[i].shared && !a->storage.disks[i].readonly;
     if (!shared)
         return;
-    char here[32], there[32], text[65536];
-    struct err e = {0};
+    char here[32], there[32];
     local_lock_manager(here, sizeof(here));
-    long n = sshc_remote_read(a->host, QEMU_CONF, text, sizeof(text), &e);
-    if (n >= 0)
+    const char *text = remote_qemu_conf(a);
+    bool read = text != NULL;
+    if (read)
         qemuconf_lock_manager(text, there, sizeof(there));
-    const char *without = !here[0] && n >= 0 && !there[0] ? "either host"
-                          : !here[0]                      ? "this host"
-                          : n >= 0 && !there[0]           ? a->host
-                                                          : NULL;
+    const char *without = !here[0] && read && !there[0] ? "either host"
+                          : !here[0]                    ? "this host"
+                          : read && !there[0]           ? a->host
+                                                        : NULL;
     if (without)
         snprintf(a->warning, sizeof(a->warning),
                  "; warning: the guest's disks are on shared storage but libvirt's lock manager "
@@ -286,18 +307,17 @@ static int check_postcopy(struct task_ctx *ctx, struct migrate_arg *a, struct er
     if (a->offline || !a->policy.postcopy)
         return 0;
     step(ctx, a, "checking that post-copy can work on the remote host");
-    char conf[65536], uffd[16];
+    const char *conf = remote_qemu_conf(a);
+    char uffd[16];
     struct err re = {0};
-    if (sshc_remote_read(a->host, QEMU_CONF, conf, sizeof(conf), &re) < 0 ||
-        sshc_remote_read(a->host, UFFD_SYSCTL, uffd, sizeof(uffd), &re) < 0)
+    if (!conf || sshc_remote_read(a->host, UFFD_SYSCTL, uffd, sizeof(uffd), &re) < 0)
         return 0;
     if (!qemuconf_userfaultfd_denied(conf, uffd, virt_remote_qemu_version(a->virt, a->host)))
         return 0;
     return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
                    "post-copy is not available on \"%s\": its QEMU (older than 8.1, not run as "
-                   "root) cannot use userfaultfd while vm.unprivileged_userfaultfd is 0 there. "
-                   "On \"%s\" run \"sysctl -w vm.unprivileged_userfaultfd=1\" (and put it in "
-                   "/etc/sysctl.d/ to keep it), or move the guest without postcopy.",
+                   "root) cannot use userfaultfd while vm.unprivileged_userfaultfd is 0 "
+                   "there. " VIRT_POSTCOPY_ADVICE,
                    a->host, a->host);
 }
 

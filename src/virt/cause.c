@@ -65,9 +65,7 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
         return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
                        "%s: post-copy is not available on \"%s\": its QEMU cannot use "
                        "userfaultfd (libvirt: \"%s\"). The kernel there allows it only to root "
-                       "while vm.unprivileged_userfaultfd is 0. On \"%s\" run \"sysctl -w "
-                       "vm.unprivileged_userfaultfd=1\" (and put it in /etc/sysctl.d/ to keep "
-                       "it), or move the guest without postcopy.",
+                       "while vm.unprivileged_userfaultfd is 0. " VIRT_POSTCOPY_ADVICE,
                        what, host, m, host);
     if (!addr || !connection_broke(m))
         return err_set(e, ERR_BACKEND, id, "%s: %s", what, m);

@@ -172,6 +172,12 @@ struct virt_migrate_opts {
                                                   * task's message: post-copy recovery */
 };
 
+/* What to do when a destination's QEMU cannot use userfaultfd (post-copy): a format taking
+ * the host's name, for both the check before a move and libvirt's words after one. */
+#define VIRT_POSTCOPY_ADVICE                                                                       \
+    "On \"%s\" run \"sysctl -w vm.unprivileged_userfaultfd=1\" (and put it in /etc/sysctl.d/ to "  \
+    "keep it), or move the guest without postcopy."
+
 /* How long kimchid tries libvirt's post-copy recovery after a move split between the hosts,
  * and how often. */
 #define VIRT_RECOVER_BUDGET_S 600
