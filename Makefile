@@ -22,7 +22,7 @@ ASAN_LIB := $(filter-out build/asan/obj/main.o,$(ASAN_OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan tsan unit deps check bench run format format-check install uninstall man deb clean fuzz FORCE
+.PHONY: all asan tsan unit deps check check-quick bench run format format-check install uninstall man deb clean fuzz FORCE
 
 all: build/kimchid
 
@@ -105,9 +105,16 @@ fuzz: build/fuzz/fuzz_request
 deps:
 	@scripts/deps.sh
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 check: deps
-	$(MAKE) format-check all asan tsan
+	$(MAKE) -j$(JOBS) format-check all asan tsan
 	@tests/run-all.sh
+
+# the inner loop: the unit tests and the API layer (ASan build), a few minutes
+check-quick: deps
+	$(MAKE) -j$(JOBS) asan
+	@LAYERS="unit api" tests/run-all.sh
 
 bench: deps all
 	@bench/run.sh

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "util/net.h"
 
 #ifndef KIMCHID_VERSION
@@ -44,6 +45,8 @@ static const char usage[] =
     "      --admin-group NAME  members may change guests, with root (default sudo)\n"
     "      --session-idle S    a session unused this long ends (default 600)\n"
     "      --session-lifetime S  a session ends this long after login (default 28800)\n"
+    "      --account-recheck S  read a logged-in account again (locked, removed, its rights\n"
+    "                          changed?) at least this often (default 60)\n"
     "      --lockout-seconds S after 3 failed logins in 30 s, refuse the address (and the\n"
     "                          user, from new places) this long, doubling in a row (60)\n"
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
@@ -72,7 +75,8 @@ enum {
     OPT_PROXY,
     OPT_NAME,
     OPT_AUDIT,
-    OPT_AUDIT_MAX
+    OPT_AUDIT_MAX,
+    OPT_RECHECK
 };
 
 static const struct option long_opts[] = {
@@ -95,6 +99,7 @@ static const struct option long_opts[] = {
     {"audit-max", required_argument, NULL, OPT_AUDIT_MAX},
     {"session-idle", required_argument, NULL, OPT_IDLE},
     {"session-lifetime", required_argument, NULL, OPT_LIFE},
+    {"account-recheck", required_argument, NULL, OPT_RECHECK},
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
@@ -242,6 +247,11 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->task_ttl = n;
         return 0;
+    case OPT_RECHECK:
+        if (parse_long("account-recheck", v, 1, 3600, &n, e) < 0)
+            return -1;
+        cfg->account_recheck = n;
+        return 0;
     case OPT_STALL:
         if (parse_long("stall-timeout", v, 5, 86400, &n, e) < 0)
             return -1;
@@ -350,6 +360,7 @@ static void set_defaults(struct config *cfg)
     cfg->workers = 4;
     cfg->task_ttl = 86400;
     cfg->stall_timeout = 60;
+    cfg->account_recheck = AUTH_RECHECK_SECONDS;
     cfg->converge_timeout = 300;
     cfg->shutdown_timeout = 60;
     cfg->audit_max = 64LL << 20;

@@ -28,6 +28,7 @@ struct config {
     long session_idle;
     long session_lifetime;
     long lockout;
+    long account_recheck;  /* seconds between reads of a logged-in account */
     long stall_timeout;    /* seconds without data moved before a migration is stopped */
     long converge_timeout; /* seconds not converging before a live migration is stopped */
     long shutdown_timeout; /* seconds SIGTERM waits for running tasks before cancelling them */

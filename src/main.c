@@ -136,7 +136,8 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
                              .lockout_seconds = cfg->lockout,
                              .max_failures = 3,
                              .failure_window_seconds = 30,
-                             .failure_floor_ms = AUTH_FAILURE_FLOOR_MS};
+                             .failure_floor_ms = AUTH_FAILURE_FLOOR_MS,
+                             .recheck_seconds = cfg->account_recheck};
     if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;

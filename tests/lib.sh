@@ -7,6 +7,12 @@ ARTIFACTS=${ARTIFACTS:-$ROOT/tests/artifacts}
 mkdir -p "$ARTIFACTS"
 T_N=0
 T_FAIL=0
+T_LAST=${EPOCHREALTIME/./} # microseconds: each ok line says how long its step took
+# every curl a test runs is bounded (a hung kimchid fails a step instead of hanging the run):
+# curl reads $CURL_HOME/.curlrc unless told not to; req bounds itself tighter
+export CURL_HOME=${CURL_HOME:-$ARTIFACTS/curl-home}
+mkdir -p "$CURL_HOME" && echo 'max-time = 120' >"$CURL_HOME/.curlrc"
+REQ_MAX_TIME=${REQ_MAX_TIME:-60}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -14,10 +20,22 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ok() { # ok NAME CMD... : passes when CMD succeeds
   local name=$1; shift
   T_N=$((T_N + 1))
-  if "$@"; then echo "ok $T_N - $name"; else echo "not ok $T_N - $name"; T_FAIL=$((T_FAIL + 1)); fi
+  local verdict=ok
+  "$@" || { verdict="not ok"; T_FAIL=$((T_FAIL + 1)); }
+  local now=${EPOCHREALTIME/./} ms
+  ms=$(((now - T_LAST) / 1000)); T_LAST=$now
+  printf '%s %d - %s (%d.%02d s)\n' "$verdict" "$T_N" "$name" $((ms / 1000)) $((ms % 1000 / 10))
 }
 
 fail_note() { echo "#   $*" >&2; }
+
+# kill_tree PID : ends PID and every process it started (socat's forks, a daemon's workers)
+kill_tree() {
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill "$1" 2>/dev/null
+  return 0
+}
 
 # no_match FILE GREP-ARGS... : FILE exists and is not empty (a missing log must not pass for
 # a clean one), and grep GREP-ARGS finds nothing in it (nor in further paths GREP-ARGS names)
@@ -100,17 +118,20 @@ start_kimchid() {
 wait_ready() { # wait_ready URL CURLFLAGS
   for _ in $(seq 1 400); do
     # shellcheck disable=SC2086
-    curl -s -o /dev/null $2 "$1" && return 0
+    curl -s --max-time 2 -o /dev/null $2 "$1" && return 0
     kill -0 "$KPID" 2>/dev/null || { echo "kimchid died:" >&2; cat "$KLOG" >&2; return 1; }
     sleep 0.05
   done
   echo "kimchid did not answer" >&2; return 1
 }
 
-# stop_kimchid : SIGTERM, then checks a clean exit (no sanitizer report)
+# stop_kimchid : SIGTERM, then checks a clean exit (no sanitizer report); a kimchid still
+# running STOP_LIMIT (60) s later is killed and KEXIT says so (137)
 stop_kimchid() {
   kill -TERM "$KPID" 2>/dev/null
-  local rc=0
+  local rc=0 i
+  for i in $(seq 1 $((${STOP_LIMIT:-60} * 10))); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$KPID" 2>/dev/null && { fail_note "kimchid ignored SIGTERM for ${STOP_LIMIT:-60} s: killed"; kill -KILL "$KPID"; }
   wait "$KPID" || rc=$?
   KEXIT=$rc
 }
@@ -124,11 +145,11 @@ req() {
   if [ $# -ge 3 ]; then
     printf '%s' "$3" >"$in"
     # shellcheck disable=SC2086
-    STATUS=$(curl -s $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" \
+    STATUS=$(curl -s --max-time "$REQ_MAX_TIME" $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" \
       -H 'Content-Type: application/json' --data-binary @"$in" "$BASE$path")
   else
     # shellcheck disable=SC2086
-    STATUS=$(curl -s $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
+    STATUS=$(curl -s --max-time "$REQ_MAX_TIME" $CURL_OPTS $AUTH -o "$out" -w '%{http_code}' -X "$method" "$BASE$path")
   fi
   BODY=$(cat "$out"); rm -f "$out" "$in"
 }

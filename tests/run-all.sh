@@ -9,6 +9,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 export ARTIFACTS=$ROOT/tests/artifacts
 mkdir -p "$ARTIFACTS"
+export TIMES_FILE=$ARTIFACTS/times.txt
+: >"$TIMES_FILE"
+. "$ROOT/tests/bound.sh"
 PASSED=0
 FAILED=0
 LAYERS=${LAYERS:-unit api tsan fuzz lab e2e package}
@@ -25,7 +28,7 @@ run_unit() { # run_unit [DIR LABEL] : the cmocka binaries in DIR (build/asan/tes
   local label=${2:-unit}
   for t in "${1:-build/asan/tests}"/test_*; do
     local log=$ARTIFACTS/$label-$(basename "$t").log rc=0
-    "$t" >"$log" 2>&1 || rc=$?
+    timeout -k 5 "$UNIT_LIMIT" "$t" >"$log" 2>&1 || rc=$?
     local p f
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | head -1)
@@ -37,17 +40,19 @@ run_unit() { # run_unit [DIR LABEL] : the cmocka binaries in DIR (build/asan/tes
   done
 }
 
-run_scripts() { # run_scripts DIR [LABEL [SKIP-GLOB]]
-  local label=${2:-$(basename "$1")}
+run_scripts() { # run_scripts DIR LIMIT [LABEL [SKIP-GLOB]] : each script within LIMIT seconds
+  local limit=$2 label=${3:-$(basename "$1")}
   for t in "$1"/t[0-9]*.sh; do
     [ -e "$t" ] || continue
     # shellcheck disable=SC2254 # SKIP-GLOB is a pattern
-    case $(basename "$t") in ${3:-/}) continue ;; esac
-    local log=$ARTIFACTS/$label-$(basename "$t" .sh).log rc=0
-    bash "$t" >"$log" 2>&1 || rc=$?
+    case $(basename "$t") in ${4:-/}) continue ;; esac
+    local log=$ARTIFACTS/$label-$(basename "$t" .sh).log rc=0 started=$SECONDS
+    : >"$log"
+    bounded "$limit" "$log" bash "$t" || rc=$?
     count_tap "$log"
-    local line; line=$(tail -1 "$log")
-    echo "$label $line"
+    took $((SECONDS - started)) "$label/$(basename "$t" .sh)"
+    local line; line=$(grep '^# .*: [0-9]* passed, [0-9]* failed' "$log" | tail -1)
+    echo "$label $line ($((SECONDS - started)) s)"
     if [ "$rc" -ne 0 ]; then
       grep -v '^ok ' "$log" | tail -40
       grep -q '^not ok ' "$log" || FAILED=$((FAILED + 1)) # died without reporting
@@ -62,13 +67,13 @@ run_scripts() { # run_scripts DIR [LABEL [SKIP-GLOB]]
 run_tsan() {
   export TSAN_OPTIONS="halt_on_error=1 exitcode=66 suppressions=$ROOT/tests/tsan.supp"
   run_unit build/tsan/tests tsan
-  KIMCHID=$ROOT/build/tsan/kimchid run_scripts tests/api tsan-api 't001[05]-*'
+  KIMCHID=$ROOT/build/tsan/kimchid run_scripts tests/api "$TSAN_SCRIPT_LIMIT" tsan-api 't001[05]-*'
   unset TSAN_OPTIONS
 }
 
 run_fuzz() { # one check: the libFuzzer harness runs FUZZ_SECONDS without a finding
   local log=$ARTIFACTS/fuzz.log secs=${FUZZ_SECONDS:-60}
-  if make -s fuzz FUZZ_SECONDS="$secs" >"$log" 2>&1; then
+  if timeout -k 10 $((secs + FUZZ_BUILD_LIMIT)) make -s -j"$(nproc)" fuzz FUZZ_SECONDS="$secs" >"$log" 2>&1; then
     PASSED=$((PASSED + 1))
     echo "fuzz: 1 passed, 0 failed ($(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log") runs in $secs s, no crash)"
   else
@@ -82,15 +87,21 @@ for layer in $LAYERS; do
   started=$SECONDS
   case $layer in
     unit) run_unit ;;
-    api) run_scripts tests/api ;;
+    api) run_scripts tests/api "$API_SCRIPT_LIMIT" ;;
     tsan) run_tsan ;;
     fuzz) run_fuzz ;;
     lab) [ -x tests/lab/run.sh ] && { tests/lab/run.sh; r=$?; count_tap "$ARTIFACTS/lab-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/lab-all.log" && FAILED=$((FAILED + 1)); } ;;
-    package) run_scripts tests/package ;;
+    package) run_scripts tests/package "$PACKAGE_SCRIPT_LIMIT" ;;
     e2e) [ -x tests/e2e/run.sh ] && { tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
   esac
   echo "# layer $layer took $((SECONDS - started)) s" # where make check's time goes
+  took $((SECONDS - started)) "layer $layer"
 done
+
+# where the time went: layers, then the scripts over 20 s, slowest first
+echo "# time by layer and script (seconds):"
+grep ' layer ' "$TIMES_FILE" | sort -rn | sed 's/^/#   /'
+awk '$1 >= 20 && $2 != "layer"' "$TIMES_FILE" | sort -rn | sed 's/^/#   /'
 
 . "$ROOT/tests/lib.sh" >/dev/null 2>&1 <<<"" && remove_test_users # the tests' local accounts
 echo "$PASSED passed, $FAILED failed"

@@ -20,6 +20,7 @@ struct auth_config {
                               * AUTH_MAX_FAILURES) */
     long failure_window_seconds;
     long failure_floor_ms; /* a failed login answers no sooner (AUTH_FAILURE_FLOOR_MS) */
+    long recheck_seconds;  /* an account is read again this often (0: AUTH_RECHECK_SECONDS) */
     time_t (*clock)(void); /* NULL: time(NULL); tests pass one they can move */
 };
 
@@ -51,12 +52,16 @@ void auth_free(struct auth *a);
 int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
                char *token, struct auth_identity *id, long *retry_after, struct err *e);
 
-/* How often a session's account is read again (sooner for a change request). */
+/* How often a session's account is read again (sooner for a change request), unless
+ * --account-recheck says otherwise. */
 #define AUTH_RECHECK_SECONDS 60
+
+/* The account re-read interval in force, in seconds. */
+long auth_recheck_seconds(const struct auth *a);
 
 /* Looks a session up and refreshes its idle timer. ERR_AUTH when unknown or expired, or when
  * its account was removed, locked or expired or its role changed (the session then ends):
- * checked for every `changing` request, and at least every AUTH_RECHECK_SECONDS. */
+ * checked for every `changing` request, and at least every auth_recheck_seconds(). */
 int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
                  struct err *e);
 

@@ -36,7 +36,10 @@ struct auth {
     char pam_service[64];
     char admin_group[64];
     pthread_mutex_t lock;     /* sessions and failures; never held across PAM */
-    pthread_mutex_t pam_lock; /* one PAM conversation at a time (pam.c) */
+    pthread_mutex_t pam_lock; /* one login at a time, from its admission to its count
+                               * (session.c): PAM modules, and libpam's audit logging
+                               * (libaudit's static buffer, seen by ThreadSanitizer), are not
+                               * all safe to run in parallel */
     struct session *sessions;
     size_t nsessions, capsessions;
     struct failure *failures;
@@ -54,7 +57,8 @@ void auth_known_add_locked(struct auth *a, const char *user, const char *akey, t
  * filled afresh (role from groups). Reads the password and shadow files, no PAM. */
 int auth_account_now(struct auth *a, const char *user, struct auth_identity *id);
 
-/* PAM authentication and account check; fills id (role from groups). */
+/* PAM authentication and account check; fills id (role from groups). The caller holds
+ * a->pam_lock. */
 int auth_pam_check(struct auth *a, const char *user, const char *password, struct auth_identity *id,
                    struct err *e);
 

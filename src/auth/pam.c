@@ -111,14 +111,10 @@ int auth_pam_check(struct auth *a, const char *user, const char *password, struc
     struct conv_data d = {user, password};
     struct pam_conv conv = {conversation, &d};
     pam_handle_t *h = NULL;
-    /* one conversation at a time: PAM modules, and libpam's own audit logging (libaudit's
-     * static buffer, seen by ThreadSanitizer), are not all safe to run in parallel */
-    pthread_mutex_lock(&a->pam_lock);
     int rc = pam_start(a->pam_service, user, &conv, &h);
     if (rc != PAM_SUCCESS) {
         err_set(e, ERR_INTERNAL, M_AUTH_UNAVAILABLE, "PAM could not start: %s.",
                 pam_strerror(h, rc));
-        pthread_mutex_unlock(&a->pam_lock);
         return -1;
     }
     pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
@@ -126,7 +122,6 @@ int auth_pam_check(struct auth *a, const char *user, const char *password, struc
     if (rc == PAM_SUCCESS)
         rc = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     pam_end(h, rc);
-    pthread_mutex_unlock(&a->pam_lock);
     if (rc != PAM_SUCCESS) {
         char shown[65];
         printable(user, shown, sizeof(shown));

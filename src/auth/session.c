@@ -32,6 +32,8 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
     a->cfg.admin_group = a->admin_group;
     if (a->cfg.max_failures > AUTH_MAX_FAILURES)
         a->cfg.max_failures = AUTH_MAX_FAILURES;
+    if (a->cfg.recheck_seconds <= 0)
+        a->cfg.recheck_seconds = AUTH_RECHECK_SECONDS;
     if (a->cfg.max_failures < 1)
         a->cfg.max_failures = 1;
     pthread_mutex_init(&a->lock, NULL);
@@ -193,6 +195,11 @@ static int recheck(struct auth *a, const char *token, const struct auth_identity
                    "rights changed), so this session has ended. Log in again.");
 }
 
+long auth_recheck_seconds(const struct auth *a)
+{
+    return a->cfg.recheck_seconds;
+}
+
 int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
                  struct err *e)
 {
@@ -206,7 +213,7 @@ int auth_session(struct auth *a, const char *token, bool changing, struct auth_i
         if (i >= 0) {
             a->sessions[i].used = now;
             *id = a->sessions[i].id;
-            stale = changing || now - a->sessions[i].checked >= AUTH_RECHECK_SECONDS;
+            stale = changing || now - a->sessions[i].checked >= a->cfg.recheck_seconds;
         }
         pthread_mutex_unlock(&a->lock);
     }
@@ -287,8 +294,10 @@ static long locked_for_locked(struct auth *a, const char *key, time_t now)
 
 enum admission { ADMIT, TOO_MANY, TABLE_FULL };
 
-/* An attempt counts before PAM runs (as a failure until it succeeds), so parallel guesses
- * cannot all reach PAM between the check and the count. */
+/* Whether an attempt may reach PAM: not while its user's or its address's failures in the
+ * window reach the limit. Only failed attempts count, and the caller holds pam_lock, so every
+ * attempt admitted before this one has already been counted (parallel guesses cannot all
+ * pass the check, and parallel correct logins never count against anyone). */
 static enum admission admit_locked(struct auth *a, const char *ukey, const char *akey, time_t now)
 {
     struct failure *fu = ukey ? failure_find_locked(a, ukey, true, now) : NULL;
@@ -304,9 +313,6 @@ static enum admission admit_locked(struct auth *a, const char *ukey, const char 
     prune_locked(a, fa, now);
     if ((fu && fu->n >= a->cfg.max_failures) || fa->n >= a->cfg.max_failures)
         return TOO_MANY;
-    if (fu)
-        fu->times[fu->n++] = now;
-    fa->times[fa->n++] = now;
     return ADMIT;
 }
 
@@ -321,11 +327,15 @@ static long lockout_for(const struct auth *a, const struct failure *f)
     return s < cap ? s : cap;
 }
 
-/* The attempt failed: it stays counted, and enough of them lock the key. */
+/* The attempt failed: it counts, and enough of them lock the key. */
 static void failed_locked(struct auth *a, const char *key, time_t now)
 {
     struct failure *f = key ? failure_find_locked(a, key, false, now) : NULL;
-    if (!f || a->cfg.lockout_seconds <= 0 || f->n < a->cfg.max_failures)
+    if (!f || a->cfg.lockout_seconds <= 0)
+        return;
+    if (f->n < AUTH_MAX_FAILURES)
+        f->times[f->n++] = now;
+    if (f->n < a->cfg.max_failures)
         return;
     if (f->strikes > 0 && now - f->locked_until >= AUTH_LOCKOUT_MAX_SECONDS)
         f->strikes = 0; /* quiet for an hour: the run is over */
@@ -337,18 +347,12 @@ static void failed_locked(struct auth *a, const char *key, time_t now)
              key[0] == 'u' ? " (except from addresses it logged in from)" : "");
 }
 
-/* The attempt succeeded: it was no failure, and the lockouts in a row are over. */
-static void succeeded_locked(struct auth *a, const char *key, time_t when)
+/* The attempt succeeded: the lockouts in a row are over. */
+static void succeeded_locked(struct auth *a, const char *key, time_t now)
 {
-    struct failure *f = key ? failure_find_locked(a, key, false, when) : NULL;
+    struct failure *f = key ? failure_find_locked(a, key, false, now) : NULL;
     if (f)
         f->strikes = 0;
-    for (int i = f ? f->n - 1 : -1; i >= 0; i--)
-        if (f->times[i] == when) {
-            memmove(&f->times[i], &f->times[i + 1], (size_t)(f->n - i - 1) * sizeof(time_t));
-            f->n--;
-            break;
-        }
 }
 
 /* The key of an address: "a:" and its site (util/net.c: an IPv6 address by its /64). */
@@ -370,47 +374,81 @@ static void pad_failure(const struct timespec *start, long floor_ms)
         usleep((useconds_t)(floor_ms - spent) * 1000);
 }
 
-int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
-               char *token, struct auth_identity *id, long *retry_after, struct err *e)
+/* Whether this attempt may reach PAM now (with a->lock held): not while its user or address is
+ * locked out or has reached the limit. From where the user logged in before, a stranger's
+ * failures for it do not count (*uk is then NULL). */
+static enum admission admission_locked(struct auth *a, const char *user, const char *ukey,
+                                       const char *akey, time_t now, const char **uk,
+                                       long *retry_after)
 {
-    char ukey[96], akey[96];
-    snprintf(ukey, sizeof(ukey), "u:%.64s", user);
-    address_key(addr, akey, sizeof(akey));
-    time_t now = clock_now(a);
-    pthread_mutex_lock(&a->lock);
-    /* from where the user logged in before, a stranger's failures for it do not count */
-    const char *uk = auth_known_locked(a, user, akey, now) ? NULL : ukey;
-    long wait_u = uk ? locked_for_locked(a, uk, now) : 0, wait_a = locked_for_locked(a, akey, now);
+    *uk = auth_known_locked(a, user, akey, now) ? NULL : ukey;
+    long wait_u = *uk ? locked_for_locked(a, *uk, now) : 0;
+    long wait_a = locked_for_locked(a, akey, now);
     *retry_after = wait_u > wait_a ? wait_u : wait_a;
-    enum admission adm = *retry_after > 0 ? TOO_MANY : admit_locked(a, uk, akey, now);
-    pthread_mutex_unlock(&a->lock);
+    return *retry_after > 0 ? TOO_MANY : admit_locked(a, *uk, akey, now);
+}
+
+static int refused(const struct auth *a, enum admission adm, long *retry_after, struct err *e)
+{
     if (adm == TOO_MANY) {
         if (*retry_after <= 0)
             *retry_after = a->cfg.failure_window_seconds;
         return err_set(e, ERR_BUSY, M_AUTH_LOCKED,
                        "Too many failed logins. Try again in %ld seconds.", *retry_after);
     }
-    if (adm == TABLE_FULL) {
-        *retry_after = a->cfg.failure_window_seconds;
-        log_warn("login refused: failed logins from too many users and addresses to track");
-        return err_set(e, ERR_BUSY, M_AUTH_FLOOD,
-                       "kimchid is refusing logins for a moment: it sees failed logins from too "
-                       "many users and addresses at once. Try again in %ld seconds.",
-                       *retry_after);
-    }
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    int rc = auth_pam_check(a, user, password, id, e);
+    *retry_after = a->cfg.failure_window_seconds;
+    log_warn("login refused: failed logins from too many users and addresses to track");
+    return err_set(e, ERR_BUSY, M_AUTH_FLOOD,
+                   "kimchid is refusing logins for a moment: it sees failed logins from too "
+                   "many users and addresses at once. Try again in %ld seconds.",
+                   *retry_after);
+}
+
+/* Only a wrong password counts as a failure (PAM being unavailable is no guess). */
+static void count_attempt(struct auth *a, const char *user, const char *uk, const char *akey,
+                          time_t now, int rc, const struct err *e)
+{
     pthread_mutex_lock(&a->lock);
-    if (rc < 0) {
+    if (rc < 0 && e->code == ERR_AUTH) {
         failed_locked(a, uk, now);
         failed_locked(a, akey, now);
-    } else {
-        succeeded_locked(a, uk, now); /* from a known place the user's count was not touched */
+    } else if (rc == 0) {
+        succeeded_locked(a, uk, now);
         succeeded_locked(a, akey, now);
         auth_known_add_locked(a, user, akey, now);
     }
     pthread_mutex_unlock(&a->lock);
+}
+
+int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
+               char *token, struct auth_identity *id, long *retry_after, struct err *e)
+{
+    char ukey[96], akey[96];
+    const char *uk;
+    snprintf(ukey, sizeof(ukey), "u:%.64s", user);
+    address_key(addr, akey, sizeof(akey));
+    /* a locked-out attempt is refused at once, not after the logins waiting for PAM */
+    pthread_mutex_lock(&a->lock);
+    enum admission adm = admission_locked(a, user, ukey, akey, clock_now(a), &uk, retry_after);
+    pthread_mutex_unlock(&a->lock);
+    if (adm != ADMIT)
+        return refused(a, adm, retry_after, e);
+    /* then one attempt at a time, from the check to the count: the check sees every earlier
+     * attempt's outcome */
+    pthread_mutex_lock(&a->pam_lock);
+    time_t now = clock_now(a);
+    pthread_mutex_lock(&a->lock);
+    adm = admission_locked(a, user, ukey, akey, now, &uk, retry_after);
+    pthread_mutex_unlock(&a->lock);
+    if (adm != ADMIT) {
+        pthread_mutex_unlock(&a->pam_lock);
+        return refused(a, adm, retry_after, e);
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int rc = auth_pam_check(a, user, password, id, e);
+    count_attempt(a, user, uk, akey, now, rc, e);
+    pthread_mutex_unlock(&a->pam_lock);
     if (rc < 0) {
         pad_failure(&start, a->cfg.failure_floor_ms);
         return -1;

@@ -7,7 +7,7 @@
  * Each user keeps at most STREAMS_PER_USER streams (pages left open, a script that never
  * closes its streams): opening one more closes that user's oldest with a final "closed"
  * event, which tells the page not to reconnect. A stream opened with Basic credentials has
- * no session to end with it: its account is read again every AUTH_RECHECK_SECONDS. */
+ * no session to end with it: its account is read again every auth_recheck_seconds(). */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -148,7 +148,8 @@ static enum ending still_allowed(struct sse *s)
 {
     if (s->token[0] || !s->user[0])
         return api_stream_allowed(s->api, s->token, "", false) ? GOING : ENDED;
-    if (clock_ms_since(&s->checked) < AUTH_RECHECK_SECONDS * 1000L)
+    if (clock_ms_since(&s->checked) <
+        (s->api->auth ? auth_recheck_seconds(s->api->auth) : AUTH_RECHECK_SECONDS) * 1000L)
         return GOING;
     clock_gettime(CLOCK_MONOTONIC, &s->checked);
     return api_stream_allowed(s->api, "", s->user, s->admin) ? GOING : ACCOUNT_CHANGED;

@@ -394,17 +394,21 @@ void task_engine_set_events(struct task_engine *t, struct bus *b)
     t->events = b;
 }
 
-/* The task's end, for the audit trail (who started it is in the line of its request). */
-static void audit_end(struct task_engine *t, struct task *k)
+/* The task's end, for the audit trail (who started it is in the line of its request): written
+ * before the task shows it ended, so whoever sees the end finds it in the trail too. msg NULL:
+ * the task's current message. */
+static void audit_end(struct task_engine *t, struct task *k, const char *status, const char *msg)
 {
     char what[600];
     snprintf(what, sizeof(what), "task %ld %s", k->id, k->target_uri ? k->target_uri : "");
     pthread_mutex_lock(&t->lock);
     char *outcome = NULL;
-    if (asprintf(&outcome, "%s: %.400s", k->status, k->message ? k->message : "") < 0)
+    if (!msg)
+        msg = k->message ? k->message : "";
+    if (asprintf(&outcome, "%s: %.400s", status, msg) < 0)
         outcome = NULL;
     pthread_mutex_unlock(&t->lock);
-    trail_event(t->audit, "-", "-", what, outcome ? outcome : k->status);
+    trail_event(t->audit, "-", "-", what, outcome ? outcome : status);
     free(outcome);
 }
 
@@ -429,15 +433,16 @@ static void run_one(struct task_engine *t, struct task *k)
     pthread_cond_broadcast(&t->cancel_cond); /* a waiting cancel request sees the end */
     pthread_mutex_unlock(&t->lock);
     if (rc == 0) {
+        audit_end(t, k, FINISHED, NULL);
         set_message(t, k, FINISHED, NULL);
         log_info("task %ld finished: %s", k->id, k->message);
     } else {
         if (!e.msg[0])
             err_set(&e, ERR_INTERNAL, M_TASK_FAILED, "The task failed.");
+        audit_end(t, k, FAILED, e.msg);
         set_message(t, k, FAILED, strdup(e.msg));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
-    audit_end(t, k);
 }
 
 static void *worker(void *arg)

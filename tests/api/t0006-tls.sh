@@ -79,5 +79,5 @@ kill -0 "$start_pid" 2>/dev/null && { kill -9 "$start_pid"; fail_note "still run
 wait "$start_pid"; term_rc=$?
 ok "SIGTERM during a blocked start-up stops kimchid within 5 s, exit 0 ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" eq "$term_rc" 0
 ok "...saying so" has "$(cat "$ARTIFACTS/t0006-startup-term.log")" "signal 15 during start-up: stopping before serving anything"
-kill "$mute_pid" 2>/dev/null; wait "$mute_pid" 2>/dev/null; rm -f "$mute"
+kill_tree "$mute_pid"; wait "$mute_pid" 2>/dev/null; rm -f "$mute"
 done_testing

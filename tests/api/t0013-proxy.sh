@@ -40,7 +40,7 @@ http {
 EOF
 nginx -c "$NG/nginx.conf" -e "$NG/error.log" &
 NPID=$!
-trap 'kill "$NPID" 2>/dev/null; rm -rf "$NG"' EXIT
+trap 'kill_tree "$NPID"; kill "$(cat "$NG/nginx.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$NG"' EXIT
 P=https://127.0.0.1:$PPORT
 ok "nginx answers in front of kimchid" eventually 10 curl -sk -o /dev/null "$P/"
 

@@ -9,6 +9,25 @@ ADMIN_PW=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json"
 USER_PW=$(jq -r '.[] | select(.name=="labuser") | .password' "$LAB/users.json")
 
 lab() { "$LABCMD" "$@"; }
+# virsh in a host, bounded: a hung (SIGSTOPped) libvirtd must fail a step, not hang the run
+VIRSH="timeout -k 5 120 virsh -q -c qemu:///system"
+
+# ---- the script leaves the lab as it found it ----
+# What it made (guests, volumes; see tidy.sh) is removed when it exits, after the commands
+# given to at_exit (faults undone: links, daemons, sysctls), and so is its kimchid.
+. "$ROOT/tests/lab/tidy.sh"
+LAB_BASE=$(mktemp -d /tmp/kimchid-base.XXXXXX)
+lab_inventory "$LAB_BASE"
+AT_EXIT=()
+at_exit() { AT_EXIT+=("$1"); } # at_exit 'SHELL CODE' : run when the script exits
+lab_exit() {
+  local c
+  for c in "${AT_EXIT[@]}"; do eval "$c"; done
+  [ -n "${KPID:-}" ] && kill -0 "$KPID" 2>/dev/null && STOP_LIMIT=30 stop_kimchid 2>/dev/null
+  lab_tidy "$LAB_BASE"
+  rm -rf "$LAB_BASE"
+}
+trap lab_exit EXIT
 
 # start_lab_kimchid : HTTPS on host-a's address; sets KPID, PORT, BASE, KLOG; KIMCHID_ARGS adds options
 start_lab_kimchid() {
@@ -27,12 +46,12 @@ start_lab_kimchid() {
 # vm_state a|b NAME : libvirt's state word ("running", "shut", ...) or "absent"
 vm_state() {
   local s
-  s=$(lab exec "$1" virsh -q -c qemu:///system domstate "$2" 2>/dev/null | head -1) || true
+  s=$(lab exec "$1" $VIRSH domstate "$2" 2>/dev/null | head -1) || true
   echo "${s:-absent}"
 }
 
 vm_persistent() {
-  lab exec "$1" virsh -q -c qemu:///system dominfo "$2" 2>/dev/null | awk '/^Persistent:/ {print $2}'
+  lab exec "$1" $VIRSH dominfo "$2" 2>/dev/null | awk '/^Persistent:/ {print $2}'
 }
 
 # migrate NAME JSON : POST migrate; sets ID (or empty) and leaves STATUS/BODY
@@ -115,7 +134,7 @@ fill_disk() { lab exec "$1" qemu-io -f qcow2 -c "write -P 0x5a 8M ${3}M" "$2" >/
 # booted_guest NAME DISK-POOL|"" MiB-PREFILLED [off] : defines (and starts) one more booted guest on
 # host-a (the lab's template), with a qcow2 disk in that pool
 booted_guest() {
-  local name=$1 pool=$2 fill=${3:-0} v="virsh -q -c qemu:///system" path=""
+  local name=$1 pool=$2 fill=${3:-0} v=$VIRSH path=""
   if [ -n "$pool" ]; then
     lab exec a $v vol-create-as "$pool" "$name.qcow2" 128M --format qcow2 >/dev/null
     path=$(lab exec a $v vol-path --pool "$pool" "$name.qcow2")
@@ -126,7 +145,7 @@ booted_guest() {
 
 # running_copies NAME : "A B", the number of running copies on each host
 running_copies() {
-  local a b v="virsh -q -c qemu:///system"
+  local a b v=$VIRSH
   a=$(lab exec a $v list --state-running --name | grep -cx "$1" || true)
   b=$(lab exec b $v list --state-running --name | grep -cx "$1" || true)
   echo "$a $b"

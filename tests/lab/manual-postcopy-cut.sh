@@ -9,7 +9,7 @@ UFFD_WAS=$(cat $UFFD)
 trap 'net_restore; echo "$UFFD_WAS" >$UFFD' EXIT
 echo 1 >$UFFD # post-copy needs it on Debian 12 (see t1006)
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 
 lab booted a vm-cut "" 64 50
 ok "vm-cut booted and writes memory" wait_hb a vm-cut 2 90

@@ -7,7 +7,7 @@
 # guest's console: same boot id, the counter carrying on, memory and disk checks ok.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 IMAGES=/var/lib/libvirt/images
 
 # follow TASK-ID SECONDS : polls the task until it ends; PHASES holds the phases seen

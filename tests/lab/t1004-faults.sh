@@ -14,9 +14,9 @@
 . "$(dirname "$0")/lib-lab.sh"
 KIMCHID_ARGS="--stall-timeout 20" # above ssh's 15 s connect bound (the frozen-ssh case)
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 
-trap net_restore EXIT
+at_exit net_restore
 
 booted_guest vm-stall "" 0
 ok "vm-stall has booted" wait_hb a vm-stall 1 90
@@ -141,7 +141,7 @@ ok "...and the outside migration was left alone: it finished" eq "$(vm_state b v
 # is where the move must fail: at libvirt's call (the source libvirtd's connection to host-b)
 # or at kimchid's own check
 SSHD_B=$(cat "$LAB/b/sshd.pid")
-trap 'kill -CONT "$SSHD_B" 2>/dev/null; net_restore' EXIT
+at_exit 'kill -CONT "$SSHD_B" 2>/dev/null'
 frozen_case() {
   lab guest a "$1" 128 fill persistent
   kill -STOP "$SSHD_B"
@@ -175,7 +175,7 @@ frozen_case vm-frz2 "checking libvirt on the remote host" # a new kimchid: no co
 # so kimchid bounds it (20 s, tried twice), ending the ssh process under it; the task says what
 # hangs and what to do
 B_LIBVIRTD=$(cat "$LAB/b/libvirtd.pid")
-trap 'kill -CONT "$SSHD_B" "$B_LIBVIRTD" 2>/dev/null; net_restore' EXIT
+at_exit 'kill -CONT "$B_LIBVIRTD" 2>/dev/null'
 lab guest a vm-lvh 128 fill persistent
 kill -STOP "$B_LIBVIRTD"
 start=$(date +%s)

@@ -13,7 +13,7 @@
 # says where and names the cause; an old definition left on host-a cannot be started.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 IMAGES=/var/lib/libvirt/images
 
 kill_kimchid() { kill -9 "$KPID"; wait "$KPID" 2>/dev/null; return 0; }

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib-lab.sh"
 KIMCHID_ARGS="--converge-timeout 15"
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 CAP=20
 SEEN=$(mktemp)
 
@@ -69,7 +69,7 @@ lab exec b $V destroy vm-hot1 >/dev/null # its writing would slow the next case
 # (one kernel under both hosts); it is put back as found.
 UFFD=/proc/sys/vm/unprivileged_userfaultfd
 UFFD_WAS=$(cat $UFFD)
-trap 'echo "$UFFD_WAS" >$UFFD' EXIT
+at_exit 'echo "$UFFD_WAS" >$UFFD'
 echo 0 >$UFFD
 migrate vm-hot2 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP,\"auto_converge\":false,\"postcopy\":true}"
 watch "$ID" 60

@@ -8,11 +8,11 @@
 # certificate it did not issue.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 PKI=/etc/pki/qemu
 MARK="kimchid-marker-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 PCAP=$(mktemp /tmp/kimchid-t1007.XXXXXX)
-trap 'rm -f "$PCAP"' EXIT
+at_exit 'rm -f "$PCAP"'
 
 # moved NAME BODY : migrates NAME with BODY while capturing the hosts' traffic into PCAP
 moved() {

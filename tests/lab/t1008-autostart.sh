@@ -13,7 +13,7 @@
 #  4. a cancelled move: the guest stays, and its autostart is back on here.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
-V="virsh -q -c qemu:///system"
+V=$VIRSH
 
 autostart_of() { # autostart_of a|b NAME : enable / disable / absent
   local s

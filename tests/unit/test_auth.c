@@ -47,8 +47,9 @@ static int setup_pam(void **state)
                "account required pam_permit.so\n",
                0644);
     /* a real account with a known password, checked by pam_unix as for any login */
-    if (system("id " USER " >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin " USER
-               " && echo " USER ":right | chpasswd") != 0)
+    /* its hash is yescrypt, Debian 12's default: slow enough that logins overlap */
+    if (system("(id " USER " >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin " USER
+               ") && echo " USER ":right | chpasswd -c YESCRYPT") != 0)
         return -1;
     write_file("/etc/pam.d/" PASSWORD, "auth required pam_unix.so\naccount required pam_unix.so\n",
                0644);
@@ -241,6 +242,60 @@ static void a_stranger_cannot_lock_a_user_out_of_its_known_places(void **state)
     auth_free(a);
 }
 
+struct logger {
+    struct auth *a;
+    char addr[32];
+    int code;
+};
+
+static void *log_in_right(void *p)
+{
+    struct logger *l = p;
+    long retry;
+    l->code = login_pw(l->a, USER, "right", l->addr, &retry);
+    return NULL;
+}
+
+/* The account's hash as /etc/shadow has it, its first 3 characters. */
+static void hash_kind(char *out, size_t len)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "getent shadow %s | cut -d: -f2 | cut -c1-3", USER);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    out[0] = 0;
+    if (!fgets(out, (int)len, p))
+        out[0] = 0;
+    pclose(p);
+    out[strcspn(out, "\n")] = 0;
+}
+
+/* 12 correct logins at once, each from a new place (a script's parallel Basic requests, or
+ * colleagues logging in together): all get in. Only failed attempts count, so attempts still
+ * waiting for PAM's answer lock nobody out. */
+static void parallel_correct_logins_all_get_in(void **state)
+{
+    (void)state;
+    char kind[8];
+    hash_kind(kind, sizeof(kind));
+    assert_string_equal(kind, "$y$");
+    struct auth *a = new_auth(PASSWORD, 30);
+    struct logger l[12];
+    pthread_t th[12];
+    for (int i = 0; i < 12; i++) {
+        l[i] = (struct logger){.a = a};
+        snprintf(l[i].addr, sizeof(l[i].addr), "192.0.2.%d", 100 + i);
+        assert_int_equal(pthread_create(&th[i], NULL, log_in_right, &l[i]), 0);
+    }
+    int in = 0;
+    for (int i = 0; i < 12; i++) {
+        pthread_join(th[i], NULL);
+        in += l[i].code == 0;
+    }
+    assert_int_equal(in, 12);
+    auth_free(a);
+}
+
 /* Each lockout in a row lasts twice the one before (60, 120, 240 s); a success ends the run. */
 static void lockouts_in_a_row_grow(void **state)
 {
@@ -277,6 +332,7 @@ int main(void)
         cmocka_unit_test(sessions_are_capped_per_user_and_never_taken_from_others),
         cmocka_unit_test(a_stranger_cannot_lock_a_user_out_of_its_known_places),
         cmocka_unit_test(lockouts_in_a_row_grow),
+        cmocka_unit_test(parallel_correct_logins_all_get_in),
     };
     return cmocka_run_group_tests(tests, setup_pam, teardown_pam);
 }

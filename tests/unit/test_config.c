@@ -41,11 +41,14 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.workers, 2);
     assert_int_equal(c.stall_timeout, 60);
     assert_int_equal(c.converge_timeout, 300);
+    assert_int_equal(c.account_recheck, 60);
     config_free(&c);
-    char *a3[] = {"kimchid", "--stall-timeout", "15", "--converge-timeout", "0", NULL};
-    assert_int_equal(parse(&c, &e, 5, a3), 0);
+    char *a3[] = {"kimchid", "--stall-timeout",   "15", "--converge-timeout",
+                  "0",       "--account-recheck", "5",  NULL};
+    assert_int_equal(parse(&c, &e, 7, a3), 0);
     assert_int_equal(c.stall_timeout, 15);
     assert_int_equal(c.converge_timeout, 0);
+    assert_int_equal(c.account_recheck, 5);
     config_free(&c);
     assert_int_equal(parse(&c, &e, 1, a1), 0);
     assert_true(c.audit_max == 64LL << 20); /* the audit trail's default bound */
@@ -75,6 +78,10 @@ static void config_rejects_bad_values_with_a_message(void **state)
     char *a4[] = {"kimchid", "--stall-timeout", "2", NULL};
     assert_int_equal(parse(&c, &e, 3, a4), -1);
     assert_non_null(strstr(e.msg, "stall-timeout"));
+    config_free(&c);
+    char *a7[] = {"kimchid", "--account-recheck", "0", NULL};
+    assert_int_equal(parse(&c, &e, 3, a7), -1);
+    assert_non_null(strstr(e.msg, "account-recheck"));
     config_free(&c);
     char *a5[] = {"kimchid", "--converge-timeout", "-1", NULL};
     assert_int_equal(parse(&c, &e, 3, a5), -1);
