@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "util/net.h"
+#include "util/timers.h"
 
 #ifndef KIMCHID_VERSION
 #define KIMCHID_VERSION "0.1.0"
@@ -53,6 +55,19 @@ static const char usage[] =
     "      --converge-timeout S  stop a live migration whose remaining data has not shrunk\n"
     "                          for this long (default 300; 0: never)\n"
     "      --shutdown-timeout S  on SIGTERM, let running tasks finish this long (default 60)\n"
+    "Waits on the other host (seconds; the defaults suit real hosts, shorter ones a test lab):\n"
+    "      --settle-timeout S  after a failed move, a host that does not answer for this long\n"
+    "                          counts as away for that round of asking (default 30)\n"
+    "      --settle-interval S  between rounds of asking both hosts where a guest is (5)\n"
+    "      --libvirt-open-timeout S  a connection to a host's libvirt opens within this, or\n"
+    "                          is tried once more, then counts as hung (default 20)\n"
+    "      --knock-timeout S   the other host's ssh port answers within this (default 3)\n"
+    "      --ssh-connect-timeout S  ssh's ConnectTimeout for libvirt's connections (15)\n"
+    "      --ssh-alive-interval S  ssh's ServerAliveInterval: 3 unanswered probes end the\n"
+    "                          connection (default 5)\n"
+    "      --postcopy-recover-timeout S  how long a post-copy move split by the network is\n"
+    "                          tried to recover (default 600)\n"
+    "      --postcopy-recover-interval S  between post-copy recovery attempts (default 5)\n"
     "  -h, --help              show this help\n"
     "  -V, --version           show the version\n";
 
@@ -76,8 +91,26 @@ enum {
     OPT_NAME,
     OPT_AUDIT,
     OPT_AUDIT_MAX,
-    OPT_RECHECK
+    OPT_RECHECK,
+    OPT_TIMER_FIRST /* then one per entry of timer_opts */
 };
+
+/* The timers' options (util/timers.h): option name, field, bounds. */
+static const struct timer_opt {
+    const char *name;
+    size_t off;
+    long min, max;
+} timer_opts[] = {
+    {"settle-timeout", offsetof(struct timers, settle_s), 1, 3600},
+    {"settle-interval", offsetof(struct timers, settle_every_s), 1, 300},
+    {"libvirt-open-timeout", offsetof(struct timers, open_s), 1, 600},
+    {"knock-timeout", offsetof(struct timers, knock_s), 1, 60},
+    {"ssh-connect-timeout", offsetof(struct timers, ssh_connect_s), 1, 600},
+    {"ssh-alive-interval", offsetof(struct timers, ssh_alive_s), 1, 300},
+    {"postcopy-recover-timeout", offsetof(struct timers, recover_s), 0, 86400},
+    {"postcopy-recover-interval", offsetof(struct timers, recover_every_s), 1, 300},
+};
+#define N_TIMER_OPTS (sizeof(timer_opts) / sizeof(timer_opts[0]))
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -104,6 +137,14 @@ static const struct option long_opts[] = {
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
+    {"settle-timeout", required_argument, NULL, OPT_TIMER_FIRST + 0},
+    {"settle-interval", required_argument, NULL, OPT_TIMER_FIRST + 1},
+    {"libvirt-open-timeout", required_argument, NULL, OPT_TIMER_FIRST + 2},
+    {"knock-timeout", required_argument, NULL, OPT_TIMER_FIRST + 3},
+    {"ssh-connect-timeout", required_argument, NULL, OPT_TIMER_FIRST + 4},
+    {"ssh-alive-interval", required_argument, NULL, OPT_TIMER_FIRST + 5},
+    {"postcopy-recover-timeout", required_argument, NULL, OPT_TIMER_FIRST + 6},
+    {"postcopy-recover-interval", required_argument, NULL, OPT_TIMER_FIRST + 7},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -170,9 +211,17 @@ static int parse_size(const char *name, const char *v, long long *out, struct er
     return 0;
 }
 
+static int apply_timer(struct config *cfg, int opt, const char *v, struct err *e)
+{
+    const struct timer_opt *t = &timer_opts[opt - OPT_TIMER_FIRST];
+    return parse_long(t->name, v, t->min, t->max, (long *)((char *)&cfg->timers + t->off), e);
+}
+
 static int apply_seconds(struct config *cfg, int opt, const char *v, struct err *e)
 {
     long n;
+    if (opt >= OPT_TIMER_FIRST && opt < OPT_TIMER_FIRST + (int)N_TIMER_OPTS)
+        return apply_timer(cfg, opt, v, e);
     const char *name = opt == OPT_IDLE   ? "session-idle"
                        : opt == OPT_LIFE ? "session-lifetime"
                                          : "lockout-seconds";
@@ -361,6 +410,7 @@ static void set_defaults(struct config *cfg)
     cfg->task_ttl = 86400;
     cfg->stall_timeout = 60;
     cfg->account_recheck = AUTH_RECHECK_SECONDS;
+    timers_defaults(&cfg->timers);
     cfg->converge_timeout = 300;
     cfg->shutdown_timeout = 60;
     cfg->audit_max = 64LL << 20;

@@ -6,6 +6,7 @@
 
 #include "util/err.h"
 #include "util/log.h"
+#include "util/timers.h"
 
 struct config {
     char addr[64];
@@ -29,6 +30,7 @@ struct config {
     long session_lifetime;
     long lockout;
     long account_recheck;  /* seconds between reads of a logged-in account */
+    struct timers timers;  /* the waits of remote steps (main sets the global from these) */
     long stall_timeout;    /* seconds without data moved before a migration is stopped */
     long converge_timeout; /* seconds not converging before a live migration is stopped */
     long shutdown_timeout; /* seconds SIGTERM waits for running tasks before cancelling them */

@@ -231,6 +231,7 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     log_set_level(cfg.log_level);
+    timers = cfg.timers; /* before any thread reads them */
     /* passwords and the TLS key pass through memory: no core dump may carry them */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     sigset_t set;

@@ -92,7 +92,7 @@ for layer in $LAYERS; do
     fuzz) run_fuzz ;;
     lab) [ -x tests/lab/run.sh ] && { tests/lab/run.sh; r=$?; count_tap "$ARTIFACTS/lab-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/lab-all.log" && FAILED=$((FAILED + 1)); } ;;
     package) run_scripts tests/package "$PACKAGE_SCRIPT_LIMIT" ;;
-    e2e) [ -x tests/e2e/run.sh ] && { tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
+    e2e) [ -x tests/e2e/run.sh ] && { timeout -k 10 "$E2E_LIMIT" tests/e2e/run.sh; r=$?; count_tap "$ARTIFACTS/e2e-all.log"; [ $r -ne 0 ] && ! grep -q '^not ok ' "$ARTIFACTS/e2e-all.log" && FAILED=$((FAILED + 1)); } ;;
   esac
   echo "# layer $layer took $((SECONDS - started)) s" # where make check's time goes
   took $((SECONDS - started)) "layer $layer"

@@ -6,13 +6,13 @@
 #include "../task/task.h"
 #include "../util/array.h"
 #include "../util/net.h"
+#include "../util/timers.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
 
 #define MAX_PASSWORD 1024
-/* The POST knocks on the remote ssh port at most this long: Kimchi's UI sees only failures
- * answered on the POST or on a task that is still running when it looks. */
-#define KNOCK_TIMEOUT_MS 3000
+/* The POST knocks on the remote ssh port at most timers.knock_s: Kimchi's UI sees only
+ * failures answered on the POST or on a task that is still running when it looks. */
 #define MAX_BANDWIDTH 100000
 #define MAX_DOWNTIME_MS 60000
 #define MAX_PARALLEL 16
@@ -124,7 +124,7 @@ static int check_reach(const char *host, struct err *e)
     char addr[64];
     if (net_resolve(host, addr, sizeof(addr), e) < 0 || net_refuse_self(host, addr, e) < 0)
         return -1;
-    return net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, e);
+    return net_probe(host, addr, 22, (int)(timers.knock_s * 1000), e);
 }
 
 static int check_state(struct api_ctx *ctx, const char *name, struct err *e)

@@ -10,16 +10,17 @@
 #include <unistd.h>
 
 #include "../util/file.h"
+#include "../util/timers.h"
 #include "sshc.h"
 
 /* ConnectTimeout bounds the TCP connect, the banner and the key exchange; ServerAlive ends a
- * session whose peer stopped answering after 3 unanswered probes 5 s apart. */
+ * session whose peer stopped answering after 3 unanswered probes (timers.h). */
 static const char WRAPPER[] =
     "#!/bin/sh\n"
     "# Written by kimchid at start for libvirt's qemu+ssh connections: ssh with bounded\n"
     "# waits (see sshc/command.c). Rewritten at each start; do not edit.\n"
-    "exec /usr/bin/ssh -o ConnectTimeout=" SSHC_CONNECT_TIMEOUT_TEXT
-    " -o ServerAliveInterval=5 -o ServerAliveCountMax=3 \"$@\"\n";
+    "exec /usr/bin/ssh -o ConnectTimeout=%ld -o ServerAliveInterval=%ld -o "
+    "ServerAliveCountMax=3 \"$@\"\n";
 
 int sshc_command_install(const char *dir, char *path, size_t len, struct err *e)
 {
@@ -27,7 +28,10 @@ int sshc_command_install(const char *dir, char *path, size_t len, struct err *e)
     snprintf(path, len, "%s/ssh", dir);
     snprintf(tmp, sizeof(tmp), "%s/.ssh.tmp", dir);
     unlink(tmp); /* left by a kimchid that died here */
-    bool ok = file_write_new(tmp, WRAPPER, sizeof(WRAPPER) - 1, 0700) == 0 && chmod(tmp, 0700) == 0;
+    char text[sizeof(WRAPPER) + 64];
+    int n = snprintf(text, sizeof(text), WRAPPER, timers.ssh_connect_s, timers.ssh_alive_s);
+    bool ok = n > 0 && (size_t)n < sizeof(text) &&
+              file_write_new(tmp, text, (size_t)n, 0700) == 0 && chmod(tmp, 0700) == 0;
     int saved = errno;
     if (ok && rename(tmp, path) < 0) {
         ok = false;

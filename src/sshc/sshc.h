@@ -38,13 +38,10 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
 int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
                       unsigned int mode, long gid, struct err *e);
 
-/* How long an ssh connect (TCP, banner, key exchange) may take, in seconds. */
-#define SSHC_CONNECT_TIMEOUT_S 15
-#define SSHC_CONNECT_TIMEOUT_TEXT "15"
-
 /* Writes `dir`/ssh (0700), the ssh command libvirt runs for qemu+ssh connections (kimchid's,
- * and the source libvirtd's during a move): /usr/bin/ssh with a connect timeout and
- * keepalives. Its path goes into `path`. Start-up, main thread. */
+ * and the source libvirtd's during a move): /usr/bin/ssh with a connect timeout
+ * (timers.ssh_connect_s: TCP, banner, key exchange) and keepalives (timers.ssh_alive_s).
+ * Its path goes into `path`. Start-up, main thread. */
 int sshc_command_install(const char *dir, char *path, size_t len, struct err *e);
 
 /* peers.c: the hosts kimchid logs in to with its key, kept in `state_dir`/peers (start-up,

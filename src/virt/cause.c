@@ -8,9 +8,8 @@
 
 #include "../sshc/sshc.h"
 #include "../util/net.h"
+#include "../util/timers.h"
 #include "virt_priv.h"
-
-#define KNOCK_TIMEOUT_MS 3000
 
 static bool has(const char *m, const char *what)
 {
@@ -58,9 +57,9 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
     if (ssh_hung(m))
         return err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG,
                        "%s: the ssh server on \"%s\" accepted the connection but did not answer "
-                       "within %d s (it may be hung or overloaded). Check sshd on \"%s\", then "
+                       "within %ld s (it may be hung or overloaded). Check sshd on \"%s\", then "
                        "try again.",
-                       what, host, SSHC_CONNECT_TIMEOUT_S, host);
+                       what, host, timers.ssh_connect_s, host);
     if (postcopy_unavailable(m))
         return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
                        "%s: post-copy is not available on \"%s\": its QEMU cannot use "
@@ -70,7 +69,7 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
     if (!addr || !connection_broke(m))
         return err_set(e, ERR_BACKEND, id, "%s: %s", what, m);
     struct err pe;
-    if (net_probe(host, addr, 22, KNOCK_TIMEOUT_MS, &pe) < 0)
+    if (net_probe(host, addr, 22, (int)(timers.knock_s * 1000), &pe) < 0)
         return err_set(e, ERR_BACKEND, M_MIG_NETWORK_DOWN,
                        "%s: the connection to \"%s\" broke off (libvirt: \"%s\"), and \"%s\" no "
                        "longer answers on its ssh port: the network to it, or the host itself, "

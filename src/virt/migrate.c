@@ -11,6 +11,7 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
+#include "../util/timers.h"
 #include "virt_priv.h"
 
 /* Host UUID and CPU architecture from a connection's capabilities. */
@@ -667,7 +668,7 @@ static void say(const struct virt_migrate_opts *o, void *opaque, const char *fmt
 /* A move that failed during post-copy left the guest's memory split between the hosts, and
  * neither half can run alone: libvirt's post-copy recovery (the same call with
  * VIR_MIGRATE_POSTCOPY_RESUME) joins them once the network and both libvirts answer again.
- * Tried every VIRT_RECOVER_EVERY_S for VIRT_RECOVER_BUDGET_S; between tries both hosts are
+ * Tried every timers.recover_every_s for timers.recover_s; between tries both hosts are
  * asked where the guest is (the move may have completed by itself). The final `where`. */
 static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const char *name,
                                         const struct virt_migrate_opts *o, unsigned int flags,
@@ -678,13 +679,13 @@ static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const 
     enum virt_where w = VIRT_WHERE_SPLIT;
     for (int attempt = 1; w == VIRT_WHERE_SPLIT; attempt++) {
         long long spent = clock_ms_since(&start) / 1000;
-        if (spent >= VIRT_RECOVER_BUDGET_S)
+        if (spent >= timers.recover_s)
             break;
         say(o, first->w.opaque,
             "post-copy was interrupted: the guest's memory is split between this host and "
-            "\"%s\"; kimchid tries libvirt's post-copy recovery every %d s for up to %d min "
+            "\"%s\"; kimchid tries libvirt's post-copy recovery every %ld s for up to %ld s "
             "(attempt %d, %lld s so far)",
-            o->host, VIRT_RECOVER_EVERY_S, VIRT_RECOVER_BUDGET_S / 60, attempt, spent);
+            o->host, timers.recover_every_s, timers.recover_s, attempt, spent);
         virDomainPtr d = virt_lookup_uuid(v, NULL, uuid);
         struct err e = {0};
         if (d) {
@@ -703,7 +704,7 @@ static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const 
             }
             log_info("post-copy recovery of \"%s\", attempt %d: %s", name, attempt, e.msg);
         }
-        sleep(VIRT_RECOVER_EVERY_S);
+        sleep((unsigned int)timers.recover_every_s);
         w = virt_migration_settle(v, uuid, name, o->host, false, o->say, first->w.opaque, note,
                                   len);
         if (w == VIRT_WHERE_DEST) /* the halves joined: a call that reported an error, or QEMU's

@@ -6,6 +6,7 @@
 
 #include "../util/esc.h"
 #include "../util/log.h"
+#include "../util/timers.h"
 #include "virt_priv.h"
 
 void virt_set_ssh_command(struct virt *v, const char *path)
@@ -86,15 +87,15 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
     virt_remote_uri(v, host, uri, sizeof(uri));
     bool hung = false;
     char m[512];
-    if (!(c = virt_open_bounded(uri, host, VIRT_OPEN_DEADLINE_MS, &hung, m, sizeof(m)))) {
+    if (!(c = virt_open_bounded(uri, host, (int)(timers.open_s * 1000), &hung, m, sizeof(m)))) {
         char what[400];
         snprintf(what, sizeof(what), "Cannot connect to libvirt on \"%s\"", host);
         if (hung)
             err_set(e, ERR_BACKEND, M_MIG_OPEN_HUNG,
-                    "%s: it accepted the connection but did not answer within %d s, twice (it "
+                    "%s: it accepted the connection but did not answer within %ld s, twice (it "
                     "may be hung, overloaded or still starting). Check it there (systemctl "
                     "status libvirtd), then try again.",
-                    what, VIRT_OPEN_DEADLINE_MS / 1000);
+                    what, timers.open_s);
         else
             virt_err_cause(e, m, NULL, host, NULL, M_MIG_REMOTE_LIBVIRT,
                            strcat(what, " (is libvirtd running there?)"));

@@ -12,10 +12,8 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
+#include "../util/timers.h"
 #include "virt_priv.h"
-
-/* How long the destination gets to answer (it may be restarting) before we give up on it. */
-#define SETTLE_BUDGET_MS 30000
 
 static void look(virConnectPtr c, const char *uuid, struct virt_view *out)
 {
@@ -60,7 +58,8 @@ static void look_retry(struct virt *v, const char *host, const char *uuid, struc
             look(c, uuid, out);
             virConnectClose(c);
         }
-        if (out->reached || spent >= SETTLE_BUDGET_MS)
+        /* the host may be restarting: it gets timers.settle_s to answer */
+        if (out->reached || spent >= timers.settle_s * 1000)
             return;
         usleep(delay * 1000);
         spent += delay;
@@ -245,13 +244,13 @@ enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const ch
         char text[1024];
         snprintf(text, sizeof(text),
                  "settling: the move of \"%s\" failed, and %s; kimchid keeps asking both hosts "
-                 "every %d s until it knows (%lld s so far)",
-                 name, p.note, SETTLE_EVERY_S, spent);
+                 "every %ld s until it knows (%lld s so far)",
+                 name, p.note, timers.settle_every_s, spent);
         if (say)
             say(opaque, text);
         if (round % 12 == 0)
             log_warn("%s", text);
-        sleep(SETTLE_EVERY_S);
+        sleep((unsigned int)timers.settle_every_s);
     }
     if (offline)
         snprintf(note, len, "%s", p.note);

@@ -178,11 +178,6 @@ struct virt_migrate_opts {
     "On \"%s\" run \"sysctl -w vm.unprivileged_userfaultfd=1\" (and put it in /etc/sysctl.d/ to "  \
     "keep it), or move the guest without postcopy."
 
-/* How long kimchid tries libvirt's post-copy recovery after a move split between the hosts,
- * and how often. */
-#define VIRT_RECOVER_BUDGET_S 600
-#define VIRT_RECOVER_EVERY_S 5
-
 /* A guest's autostart flag (libvirt's: started when its host's libvirtd starts). */
 int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e);
 

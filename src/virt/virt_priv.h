@@ -191,11 +191,10 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e);
  * SSH is the command set with virt_set_ssh_command. */
 void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len);
 
-/* opener.c: opens `uri` (a qemu+ssh connection to `host`) within `deadline_ms`, trying
- * twice; on a hang it ends the ssh process libvirt started for the open. NULL with *hung
- * when both attempts hung, else NULL with libvirt's message in `error`. Two
- * opens to one host at once may end each other's ssh at the deadline: both then fail. */
-#define VIRT_OPEN_DEADLINE_MS 20000
+/* opener.c: opens `uri` (a qemu+ssh connection to `host`) within `deadline_ms`
+ * (timers.open_s), trying twice; on a hang it ends the ssh process libvirt started for the
+ * open. NULL with *hung when both attempts hung, else NULL with libvirt's message in `error`.
+ * Two opens to one host at once may end each other's ssh at the deadline: both then fail. */
 virConnectPtr virt_open_bounded(const char *uri, const char *host, int deadline_ms, bool *hung,
                                 char *error, size_t len);
 
@@ -264,13 +263,12 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
  * one copy running, and says where it runs; `note` tells what kimchid did or could not learn.
  * `offline`: a shut-off guest's move, which went where its definition now is. */
 /* Never guesses: while a host whose answer decides it does not answer, it keeps asking both
- * every SETTLE_EVERY_S, saying so through `say` (may be NULL) with `opaque`; it returns only
+ * every timers.settle_every_s, saying so through `say` (may be NULL) with `opaque`; it returns only
  * once it knows (never VIRT_WHERE_UNKNOWN). */
 enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
                                       const char *host, bool offline,
                                       void (*say)(void *opaque, const char *what), void *opaque,
                                       char *note, size_t len);
-#define SETTLE_EVERY_S 5
 
 /* settle.c: the guest with this UUID (string form) on a host (NULL: this one), looked up over
  * a fresh local or the cached remote connection: a new reference, or NULL. */

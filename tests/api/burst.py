@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """burst.py PORT N METHOD PATH [USER:PASSWORD] - sends N requests on one kept-alive HTTP
 connection to 127.0.0.1:PORT (Basic credentials when given: read from the environment
-variable BURST_CRED instead of argv when the last argument is "-") and prints how many
-answers had each status, e.g. "401 100". For tests that need many requests fast."""
+variable BURST_CRED instead of argv when the last argument is "-"; a session cookie
+instead when BURST_COOKIE holds one, "kimchid_session=...") and prints how many answers had
+each status, e.g. "401 100". For tests that need many requests fast."""
 import base64
 import collections
 import http.client
@@ -14,6 +15,8 @@ cred = sys.argv[5] if len(sys.argv) > 5 else ""
 if cred == "-":
     cred = os.environ.get("BURST_CRED", "")
 headers = {"Authorization": "Basic " + base64.b64encode(cred.encode()).decode()} if cred else {}
+if os.environ.get("BURST_COOKIE"):
+    headers = {"Cookie": os.environ["BURST_COOKIE"], "X-Requested-With": "burst"}
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 seen = collections.Counter()
 for _ in range(n):

@@ -29,6 +29,12 @@ lab_exit() {
 }
 trap lab_exit EXIT
 
+# kimchid's waits on the other host in the lab, shorter than production's (README,
+# Configuration): the fault cases wait these out, and assert against them
+SSH_CONNECT_S=6 OPEN_S=8 SETTLE_S=10 SETTLE_EVERY_S=2 KNOCK_S=2 ALIVE_S=3
+LAB_TIMERS="--ssh-connect-timeout $SSH_CONNECT_S --libvirt-open-timeout $OPEN_S --settle-timeout $SETTLE_S
+  --settle-interval $SETTLE_EVERY_S --knock-timeout $KNOCK_S --ssh-alive-interval $ALIVE_S"
+
 # start_lab_kimchid : HTTPS on host-a's address; sets KPID, PORT, BASE, KLOG; KIMCHID_ARGS adds options
 start_lab_kimchid() {
   PORT=$(free_port)
@@ -37,7 +43,7 @@ start_lab_kimchid() {
   # under the packaged unit's UMask=0077, as on a real host (scripts/kimchid.service)
   # shellcheck disable=SC2086 # KIMCHID_ARGS: a test's extra options
   (umask 077 && exec "$LABCMD" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$STATE" \
-    --log-level debug ${KIMCHID_ARGS:-}) >>"$KLOG" 2>&1 &
+    --log-level debug $LAB_TIMERS ${KIMCHID_ARGS:-}) >>"$KLOG" 2>&1 &
   KPID=$!
   BASE=https://198.18.0.1:$PORT/plugins/kimchi
   wait_ready "$BASE/vms" "-k"

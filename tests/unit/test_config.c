@@ -50,6 +50,14 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.converge_timeout, 0);
     assert_int_equal(c.account_recheck, 5);
     config_free(&c);
+    char *a8[] = {"kimchid", "--settle-interval", "2", "--ssh-connect-timeout", "6", NULL};
+    assert_int_equal(parse(&c, &e, 5, a8), 0);
+    assert_int_equal(c.timers.settle_every_s, 2);
+    assert_int_equal(c.timers.ssh_connect_s, 6);
+    assert_int_equal(c.timers.settle_s, 30); /* the others keep their defaults */
+    assert_int_equal(c.timers.open_s, 20);
+    assert_int_equal(c.timers.recover_s, 600);
+    config_free(&c);
     assert_int_equal(parse(&c, &e, 1, a1), 0);
     assert_true(c.audit_max == 64LL << 20); /* the audit trail's default bound */
     config_free(&c);
@@ -78,6 +86,10 @@ static void config_rejects_bad_values_with_a_message(void **state)
     char *a4[] = {"kimchid", "--stall-timeout", "2", NULL};
     assert_int_equal(parse(&c, &e, 3, a4), -1);
     assert_non_null(strstr(e.msg, "stall-timeout"));
+    config_free(&c);
+    char *a9[] = {"kimchid", "--knock-timeout", "61", NULL};
+    assert_int_equal(parse(&c, &e, 3, a9), -1);
+    assert_non_null(strstr(e.msg, "--knock-timeout takes a number from 1 to 60"));
     config_free(&c);
     char *a7[] = {"kimchid", "--account-recheck", "0", NULL};
     assert_int_equal(parse(&c, &e, 3, a7), -1);
