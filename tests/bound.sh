@@ -4,7 +4,7 @@
 # as failed, and the log says which step it was in.
 
 # The bounds, in seconds: a script that needs more has a bug or a wait that should be shorter.
-LAB_SCRIPT_LIMIT=${LAB_SCRIPT_LIMIT:-420}
+LAB_SCRIPT_LIMIT=${LAB_SCRIPT_LIMIT:-600}
 API_SCRIPT_LIMIT=${API_SCRIPT_LIMIT:-120}
 TSAN_SCRIPT_LIMIT=${TSAN_SCRIPT_LIMIT:-240}
 PACKAGE_SCRIPT_LIMIT=${PACKAGE_SCRIPT_LIMIT:-300}
@@ -22,6 +22,8 @@ bounded() {
   timeout -k 10 "$secs" "$@" >>"$log" 2>&1 </dev/null &
   pid=$! # timeout leads its own process group: what CMD started and left running is in it
   wait "$pid" || rc=$?
+  # what is still ending gets 10 s (an ssh whose connection kimchid closed as it exited)
+  for _ in $(seq 1 100); do pgrep -g "$pid" >/dev/null 2>&1 || break; sleep 0.1; done
   left=$(pgrep -g "$pid" 2>/dev/null | xargs -r ps -o comm= -p 2>/dev/null | sort | uniq -c | xargs)
   if [ -n "$left" ]; then
     echo "not ok - $(basename "${*: -1}") left running when it ended (now killed): $left" >>"$log"

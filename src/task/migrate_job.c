@@ -71,6 +71,7 @@ static void migrate_arg_free(void *p)
 static void step(struct task_ctx *ctx, struct migrate_arg *a, const char *what)
 {
     a->step = what;
+    log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what); /* step timing */
     task_ctx_message(ctx, "%s", what);
 }
 

@@ -118,6 +118,7 @@ struct virt *virt_new(const char *uri, struct err *e)
     pthread_mutex_init(&v->refresh_lock, NULL);
     pthread_mutex_init(&v->busy_lock, NULL);
     pthread_mutex_init(&v->remote_lock, NULL);
+    pthread_mutex_init(&v->facts_lock, NULL);
     pthread_cond_init(&v->inv_cond, NULL);
     if (pthread_create(&v->event_thread, NULL, event_loop, v) != 0) {
         err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop thread.");
@@ -148,6 +149,7 @@ void virt_free(struct virt *v)
         return;
     virt_inventory_stop(v);
     virt_remote_close_all(v);
+    virt_facts_clear(v);
     pthread_mutex_lock(&v->conn_lock);
     close_locked(v);
     pthread_mutex_unlock(&v->conn_lock);

@@ -35,10 +35,66 @@ static int host_facts(virConnectPtr c, char *uuid, char *arch, size_t len, struc
     return 0;
 }
 
-static int compare_hosts(virConnectPtr local, virConnectPtr remote, const char *host, struct err *e)
+static bool facts_find(struct virt *v, virConnectPtr c, char *uuid, char *arch, size_t len)
+{
+    bool found = false;
+    pthread_mutex_lock(&v->facts_lock);
+    for (size_t i = 0; i < v->nfacts && !found; i++)
+        if (v->facts[i].conn == c) {
+            snprintf(uuid, len, "%s", v->facts[i].uuid);
+            snprintf(arch, len, "%s", v->facts[i].arch);
+            found = true;
+        }
+    pthread_mutex_unlock(&v->facts_lock);
+    return found;
+}
+
+static void facts_add(struct virt *v, virConnectPtr c, const char *uuid, const char *arch)
+{
+    virConnectPtr evicted = NULL;
+    pthread_mutex_lock(&v->facts_lock);
+    if (v->nfacts == VIRT_FACTS_MAX) { /* the oldest goes */
+        evicted = v->facts[0].conn;
+        memmove(&v->facts[0], &v->facts[1], (VIRT_FACTS_MAX - 1) * sizeof(v->facts[0]));
+        v->nfacts--;
+    }
+    struct facts_entry *f = &v->facts[v->nfacts++];
+    f->conn = c;
+    virConnectRef(c);
+    snprintf(f->uuid, sizeof(f->uuid), "%s", uuid);
+    snprintf(f->arch, sizeof(f->arch), "%s", arch);
+    pthread_mutex_unlock(&v->facts_lock);
+    if (evicted)
+        virConnectClose(evicted);
+}
+
+void virt_facts_clear(struct virt *v)
+{
+    pthread_mutex_lock(&v->facts_lock);
+    for (size_t i = 0; i < v->nfacts; i++)
+        virConnectClose(v->facts[i].conn);
+    v->nfacts = 0;
+    pthread_mutex_unlock(&v->facts_lock);
+}
+
+/* host_facts, once per connection (see struct facts_entry). */
+static int host_facts_cached(struct virt *v, virConnectPtr c, char *uuid, char *arch, size_t len,
+                             struct err *e)
+{
+    if (facts_find(v, c, uuid, arch, len))
+        return 0;
+    if (host_facts(c, uuid, arch, len, e) < 0)
+        return -1;
+    facts_add(v, c, uuid, arch);
+    return 0;
+}
+
+static int compare_hosts(struct virt *v, virConnectPtr local, virConnectPtr remote,
+                         const char *host, struct err *e)
 {
     char lu[64], la[64], ru[64], ra[64];
-    if (host_facts(local, lu, la, 64, e) < 0 || host_facts(remote, ru, ra, 64, e) < 0)
+    if (host_facts_cached(v, local, lu, la, 64, e) < 0 ||
+        host_facts_cached(v, remote, ru, ra, 64, e) < 0)
         return -1;
     if (lu[0] && strcmp(lu, ru) == 0)
         return err_set(e, ERR_INVALID, M_MIG_SAME_UUID,
@@ -65,7 +121,7 @@ int virt_remote_check(struct virt *v, const char *host, struct err *e)
     if (!local)
         return -1;
     virConnectPtr remote = virt_remote_get(v, host, e);
-    int rc = remote ? compare_hosts(local, remote, host, e) : -1;
+    int rc = remote ? compare_hosts(v, local, remote, host, e) : -1;
     if (remote)
         virConnectClose(remote);
     virConnectClose(local);

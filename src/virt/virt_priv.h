@@ -80,6 +80,16 @@ struct remote_entry {
     virConnectPtr conn;
 };
 
+/* A connection's host UUID and architecture (migrate.c): libvirt rebuilds its capabilities on
+ * every virConnectGetCapabilities (1.3 s on a TCG host), while a connection's host does not
+ * change under it (a restarted libvirtd is a new connection). The entry holds a reference, so
+ * no other connection can take its address while it is cached. */
+#define VIRT_FACTS_MAX 16
+struct facts_entry {
+    virConnectPtr conn;
+    char uuid[64], arch[64];
+};
+
 struct virt {
     char *uri;
     pthread_mutex_t conn_lock; /* guards conn and callback_id */
@@ -114,7 +124,14 @@ struct virt {
     pthread_mutex_t busy_lock;
     struct busy_entry *busy;
     size_t nbusy;
+
+    pthread_mutex_t facts_lock; /* guards facts; never held across a libvirt call */
+    struct facts_entry facts[VIRT_FACTS_MAX];
+    size_t nfacts;
 };
+
+/* migrate.c: drops the cached host facts (virt_free). */
+void virt_facts_clear(struct virt *v);
 
 /* busy.c: what guest `name` is busy with ("migrating", ...) copied into `out`, or NULL. */
 const char *virt_busy_what(struct virt *v, const char *name, char *out, size_t len);

@@ -15,9 +15,8 @@ VIRSH="timeout -k 5 120 virsh -q -c qemu:///system"
 # ---- the script leaves the lab as it found it ----
 # What it made (guests, volumes; see tidy.sh) is removed when it exits, after the commands
 # given to at_exit (faults undone: links, daemons, sysctls), and so is its kimchid.
+# A helper that sources this file again in a child shell (bash -c) owns none of it.
 . "$ROOT/tests/lab/tidy.sh"
-LAB_BASE=$(mktemp -d /tmp/kimchid-base.XXXXXX)
-lab_inventory "$LAB_BASE"
 AT_EXIT=()
 at_exit() { AT_EXIT+=("$1"); } # at_exit 'SHELL CODE' : run when the script exits
 lab_exit() {
@@ -27,7 +26,12 @@ lab_exit() {
   lab_tidy "$LAB_BASE"
   rm -rf "$LAB_BASE"
 }
-trap lab_exit EXIT
+if [ -z "${KIMCHID_LAB_SCRIPT:-}" ]; then
+  export KIMCHID_LAB_SCRIPT=$$
+  LAB_BASE=$(mktemp -d /tmp/kimchid-base.XXXXXX)
+  lab_inventory "$LAB_BASE"
+  trap lab_exit EXIT
+fi
 
 # kimchid's waits on the other host in the lab, shorter than production's (README,
 # Configuration): the fault cases wait these out, and assert against them

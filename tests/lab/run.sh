@@ -68,6 +68,8 @@ for t in "${scripts[@]}"; do
   rm -rf "$base"
   took $((SECONDS - started)) "lab/$name"
   cat "$out" >>"$LOG"
+  # kimchid's log of this script (its lines since the script began), kept past a rebuild
+  mv "$LAB/kimchid.log" "$ARTIFACTS/lab-$name-kimchid.log" 2>/dev/null
   echo "lab $(grep -v '^not ok - .* killed at its bound\|left guests' "$out" | tail -1) ($((SECONDS - started)) s; QEMUs running after it: $(lab_qemus))"
   grep -E '^not ok|^#   ' "$out" | head -30
   if [ "$r" -eq 124 ] || ! healthy; then

@@ -87,14 +87,14 @@ ok "...and the message shows both fingerprints" eq "$(jq_get .message | grep -o 
 ok "...and known_hosts was not silently updated" eq "$(grep -c '^host-b ' "$LAB/a/root/.ssh/known_hosts")" 1
 lab exec b sh -c 'cp /root/keys/* /etc/ssh/'
 lab service b sshd stop; lab service b sshd start
-migrate vm-fail '{"remote_host":"host-b","bandwidth":1}'
+migrate vm-fail '{"remote_host":"host-b","bandwidth":8}'
 wait_task "$ID"
 ok "with the original host key back, migration works again" eq "$(jq_get .status)" finished
 lab exec a virsh -q -c qemu:///system start vm-fail >/dev/null 2>&1 || true
 
 # the same guest twice, and actions while it migrates
 lab guest a vm-slow 128 fill persistent
-migrate vm-slow '{"remote_host":"host-b","bandwidth":2}'
+migrate vm-slow '{"remote_host":"host-b","bandwidth":4}'
 slow=$ID
 migrate vm-slow '{"remote_host":"host-b"}'
 ok "the same guest already migrating: 409" eq "$STATUS" 409
@@ -106,7 +106,7 @@ ok "power off of a migrating guest: 409" eq "$STATUS" 409
 
 # two different guests at once, and the API answering meanwhile
 lab guest a vm-p2 128 fill persistent
-migrate vm-p2 '{"remote_host":"host-b","bandwidth":4}'
+migrate vm-p2 '{"remote_host":"host-b","bandwidth":8}'
 p2=$ID
 both=0
 slowest=0

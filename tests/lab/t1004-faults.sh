@@ -13,7 +13,8 @@
 #  - SIGTERM while a migration runs: reads keep working, new tasks get 503, the migration
 #    finishes, then kimchid exits; with a short --shutdown-timeout the move is cancelled.
 . "$(dirname "$0")/lib-lab.sh"
-KIMCHID_ARGS="--stall-timeout 20" # above ssh's connect bound (the frozen-ssh case)
+STALL=16
+KIMCHID_ARGS="--stall-timeout $STALL" # above ssh's connect bound (the frozen-ssh case)
 start_lab_kimchid
 V=$VIRSH
 
@@ -27,7 +28,7 @@ net_drop
 start=$(date +%s)
 no_job() { ! lab exec a $V domjobinfo "$1" 2>/dev/null | grep -q Unbounded; }
 ok "with the network to host-b gone, libvirt's move ends within 3 x $ALIVE_S s + 10 s (ssh keepalive)" eventually $((3 * ALIVE_S + 10)) no_job vm-stall
-ok "...before the stall rule (20 s of no data) had to act" no_match "$KLOG" -q 'vm-stall" moved no data'
+ok "...before the stall rule ($STALL s of no data) had to act" no_match "$KLOG" -q 'vm-stall" moved no data'
 settling() { grep -q 'the move of "vm-stall" failed (.*); asking both hosts' "$KLOG"; }
 ok "...and kimchid, having named the cause, asks both hosts where the guest is" eventually 10 settling
 net_restore # the network comes back later: kimchid then learns where the guest is
@@ -61,11 +62,11 @@ start=$(date +%s)
 for _ in $(seq 1 600); do req GET "/tasks/$ID"; [ "$(jq_get .status)" != running ] && break; sleep 0.1; done
 took=$(( $(date +%s) - start ))
 kill -CONT "$HUNG" 2>/dev/null
-stalled() { grep -q 'migration of "vm-hang" moved no data for 20 s: stopped' "$KLOG"; }
-ok "with no data moving, kimchid stopped libvirt's job after 20 s" stalled
+stalled() { grep -q "migration of \"vm-hang\" moved no data for $STALL s: stopped" "$KLOG"; }
+ok "with no data moving, kimchid stopped libvirt's job after $STALL s" stalled
 ok "...the task ended within 60 s (took ${took} s)" test "$took" -le 60
 ok "...failed as stalled, naming the host and the time" has "$(jq_get .status) $(jq_get .message)" \
-  'failed KCHMIGR0018E: Migration of "vm-hang" to "host-b" failed while migrating: The migration stalled: no data moved to "host-b" for 20 s'
+  "failed KCHMIGR0018E: Migration of \"vm-hang\" to \"host-b\" failed while migrating: The migration stalled: no data moved to \"host-b\" for $STALL s"
 ok "...that its hung copy on host-b was killed, and where the guest runs" has "$(jq_get .message)" \
   'kimchid stopped it. Check "host-b" and try again. Its incoming copy on "host-b" hung, so kimchid killed it there. The guest runs on this host.'
 
@@ -123,7 +124,7 @@ ok "kimchid still answers" eq "$STATUS" 200
 # a migration kimchid did not start (virsh, or a kimchid before a restart): while libvirt runs
 # its job, changes through kimchid answer 409
 lab guest a vm-ext 128 fill persistent
-( lab exec a $V migrate --live --p2p --persistent --bandwidth 2 vm-ext qemu+ssh://root@host-b/system >/dev/null 2>&1 ) &
+( lab exec a $V migrate --live --p2p --persistent --bandwidth 4 vm-ext qemu+ssh://root@host-b/system >/dev/null 2>&1 ) &
 EXT=$!
 job_running() { lab exec a $V domjobinfo vm-ext 2>/dev/null | grep -q Unbounded; }
 ok "a migration started with virsh is running" eventually 30 job_running

@@ -20,13 +20,16 @@ kill_kimchid() { kill -9 "$KPID"; wait "$KPID" 2>/dev/null; return 0; }
 job_on_a() { lab exec a $V domjobinfo "$1" 2>/dev/null | grep -q Unbounded; }
 no_job_on_a() { ! job_on_a "$1"; }
 # moving_guest NAME BANDWIDTH BODY-EXTRA : a booted guest with a local disk (8 MiB of data to
-# copy), being migrated with that bandwidth; sets ID once data moves
+# copy), being migrated with that bandwidth; sets ID once data moves. The first move sets up
+# root's key login to host-b with labadmin's password; the others use it.
+CRED=$(jq -n --arg p "$ADMIN_PW" '{user:"labadmin",password:$p}')
 moving_guest() {
   booted_guest "$1" default 8
   ok "$1 has booted" wait_hb a "$1" 1 90
   local extra=${3:-"{}"}
-  migrate "$1" "$(jq -n --arg p "$ADMIN_PW" --argjson bw "$2" --argjson x "$extra" \
-    '{remote_host:"host-b",user:"labadmin",password:$p,bandwidth:$bw} + $x')"
+  migrate "$1" "$(jq -n --argjson c "$CRED" --argjson bw "$2" --argjson x "$extra" \
+    '{remote_host:"host-b",bandwidth:$bw} + $c + $x')"
+  CRED='{}'
   ok "$1: the migration is moving data" wait_moving "$ID"
 }
 
