@@ -92,25 +92,29 @@ enum {
     OPT_AUDIT,
     OPT_AUDIT_MAX,
     OPT_RECHECK,
-    OPT_TIMER_FIRST /* then one per entry of timer_opts */
+/* The timers' options (util/timers.h), written once: option name, field, bounds. Each
+ * becomes an option id, a getopt entry and a row of timer_opts, in this order. */
+#define TIMER_OPTS(X)                                                                              \
+    X("settle-timeout", settle_s, 1, 3600)                                                         \
+    X("settle-interval", settle_every_s, 1, 300)                                                   \
+    X("libvirt-open-timeout", open_s, 1, 600)                                                      \
+    X("knock-timeout", knock_s, 1, 60)                                                             \
+    X("ssh-connect-timeout", ssh_connect_s, 1, 600)                                                \
+    X("ssh-alive-interval", ssh_alive_s, 1, 300)                                                   \
+    X("postcopy-recover-timeout", recover_s, 0, 86400)                                             \
+    X("postcopy-recover-interval", recover_every_s, 1, 300)
+#define TIMER_ID(name, field, lo, hi) OPT_TIMER_##field,
+    TIMER_OPTS(TIMER_ID) OPT_TIMER_END
 };
+#define OPT_TIMER_FIRST OPT_TIMER_settle_s
 
-/* The timers' options (util/timers.h): option name, field, bounds. */
 static const struct timer_opt {
     const char *name;
     size_t off;
     long min, max;
 } timer_opts[] = {
-    {"settle-timeout", offsetof(struct timers, settle_s), 1, 3600},
-    {"settle-interval", offsetof(struct timers, settle_every_s), 1, 300},
-    {"libvirt-open-timeout", offsetof(struct timers, open_s), 1, 600},
-    {"knock-timeout", offsetof(struct timers, knock_s), 1, 60},
-    {"ssh-connect-timeout", offsetof(struct timers, ssh_connect_s), 1, 600},
-    {"ssh-alive-interval", offsetof(struct timers, ssh_alive_s), 1, 300},
-    {"postcopy-recover-timeout", offsetof(struct timers, recover_s), 0, 86400},
-    {"postcopy-recover-interval", offsetof(struct timers, recover_every_s), 1, 300},
-};
-#define N_TIMER_OPTS (sizeof(timer_opts) / sizeof(timer_opts[0]))
+#define TIMER_ROW(name, field, lo, hi) {name, offsetof(struct timers, field), lo, hi},
+    TIMER_OPTS(TIMER_ROW)};
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -137,14 +141,10 @@ static const struct option long_opts[] = {
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
-    {"settle-timeout", required_argument, NULL, OPT_TIMER_FIRST + 0},
-    {"settle-interval", required_argument, NULL, OPT_TIMER_FIRST + 1},
-    {"libvirt-open-timeout", required_argument, NULL, OPT_TIMER_FIRST + 2},
-    {"knock-timeout", required_argument, NULL, OPT_TIMER_FIRST + 3},
-    {"ssh-connect-timeout", required_argument, NULL, OPT_TIMER_FIRST + 4},
-    {"ssh-alive-interval", required_argument, NULL, OPT_TIMER_FIRST + 5},
-    {"postcopy-recover-timeout", required_argument, NULL, OPT_TIMER_FIRST + 6},
-    {"postcopy-recover-interval", required_argument, NULL, OPT_TIMER_FIRST + 7},
+#define TIMER_LONGOPT(name, field, lo, hi) {name, required_argument, NULL, OPT_TIMER_##field},
+    /* clang-format off */
+    TIMER_OPTS(TIMER_LONGOPT)
+    /* clang-format on */
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -220,7 +220,7 @@ static int apply_timer(struct config *cfg, int opt, const char *v, struct err *e
 static int apply_seconds(struct config *cfg, int opt, const char *v, struct err *e)
 {
     long n;
-    if (opt >= OPT_TIMER_FIRST && opt < OPT_TIMER_FIRST + (int)N_TIMER_OPTS)
+    if (opt >= OPT_TIMER_FIRST && opt < OPT_TIMER_END)
         return apply_timer(cfg, opt, v, e);
     const char *name = opt == OPT_IDLE   ? "session-idle"
                        : opt == OPT_LIFE ? "session-lifetime"
