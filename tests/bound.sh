@@ -4,7 +4,7 @@
 # as failed, and the log says which step it was in.
 
 # The bounds, in seconds: a script that needs more has a bug or a wait that should be shorter.
-LAB_SCRIPT_LIMIT=${LAB_SCRIPT_LIMIT:-600}
+LAB_SCRIPT_LIMIT=${LAB_SCRIPT_LIMIT:-300}
 API_SCRIPT_LIMIT=${API_SCRIPT_LIMIT:-120}
 TSAN_SCRIPT_LIMIT=${TSAN_SCRIPT_LIMIT:-240}
 PACKAGE_SCRIPT_LIMIT=${PACKAGE_SCRIPT_LIMIT:-300}
