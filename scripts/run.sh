@@ -32,7 +32,7 @@ cleanup() {
   "$lab" down >/dev/null 2>&1 || true
 }
 trap cleanup INT TERM EXIT
-echo "kimchid: no libvirt configured here; building the two-host lab (about 30 s)..."
+echo "kimchid: no libvirt configured here; building the two-host lab (about 15 s)..."
 "$lab" up
 mkdir -p "$LAB/a/state"
 "$lab" exec a "$KIMCHID" --listen "198.18.0.1:$PORT" --state-dir "$LAB/a/state" --ui-dir "$ROOT/ui" \

@@ -12,8 +12,10 @@ int api_kimchi_config(struct api_ctx *ctx, const struct api_request *req, const 
                       struct api_reply *rep, struct err *e)
 {
     (void)ctx, (void)req, (void)p;
-    return api_reply_json(rep, 200,
-                          json_pack("{s:b, s:s}", "federation", 0, "version", KIMCHID_VERSION), e);
+    /* Kimchi 3.0's keys: no SPICE web client is bundled */
+    return api_reply_json(
+        rep, 200, json_pack("{s:s, s:b}", "version", KIMCHID_VERSION, "with_spice_web_client", 0),
+        e);
 }
 
 /* What kimchid offers of Kimchi's optional features: none of them (no ISO streaming, SPICE

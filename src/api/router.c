@@ -15,7 +15,7 @@ static const struct api_route routes[] = {
     {"POST", "/login", api_login, API_PUBLIC},
     {"POST", "/logout", api_logout, API_PUBLIC},
     {"GET", "/config", api_wok_config, API_PUBLIC},
-    {"GET", "/config/plugins", api_wok_plugins, API_LOGIN},
+    {"GET", "/config/plugins", api_wok_plugins, API_PUBLIC}, /* Wok: the login page shows them */
     {"GET", "/notifications", api_wok_notifications, API_LOGIN},
     {"GET", "/notifications/:", api_wok_notification, API_LOGIN},
     {"DELETE", "/notifications/:", api_wok_notification, API_LOGIN},

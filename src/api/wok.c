@@ -30,9 +30,9 @@ int api_wok_config(struct api_ctx *ctx, const struct api_request *req, const cha
     char port[16];
     client_port(req, port, sizeof(port));
     return api_reply_json(rep, 200,
-                          json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "proxy_port", port,
+                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "proxy_port", port,
                                     "websockets_port", port, "auth", "pam", "server_root", "",
-                                    "federation", 0, "version", KIMCHID_VERSION),
+                                    "federation", "off", "version", KIMCHID_VERSION),
                           e);
 }
 
@@ -40,8 +40,9 @@ int api_wok_plugins(struct api_ctx *ctx, const struct api_request *req, const ch
                     struct api_reply *rep, struct err *e)
 {
     (void)ctx, (void)req, (void)p;
+    /* Wok reads "enable" from the plugin's .conf file and sends the text it found */
     return api_reply_json(rep, 200,
-                          json_pack("[{s:s, s:b, s:[], s:[]}]", "name", "kimchi", "enabled", 1,
+                          json_pack("[{s:s, s:s, s:[], s:[]}]", "name", "kimchi", "enabled", "True",
                                     "depends", "is_dependency_of"),
                           e);
 }

@@ -167,11 +167,16 @@ int net_probe(const char *host, const char *addr, int port, int timeout_ms, stru
     close(fd);
     if (rc == 0)
         return 0;
+    char why[64]; /* the wait this call made, not a figure written beside it */
+    if (rc == ETIMEDOUT)
+        snprintf(why, sizeof(why), "no answer within %d.%d s", timeout_ms / 1000,
+                 timeout_ms % 1000 / 100);
+    else
+        snprintf(why, sizeof(why), "%s", strerror(rc));
     return err_set(e, ERR_BACKEND, M_MIG_UNREACHABLE,
                    "Cannot reach \"%s\" (%s) on port %d: %s. Check the address, the network, "
                    "and that sshd runs there.",
-                   host, addr, port,
-                   rc == ETIMEDOUT ? "no answer within 10 seconds" : strerror(rc));
+                   host, addr, port, why);
 }
 
 void net_site_key(const char *addr, char *out, size_t len)

@@ -109,10 +109,8 @@ char *virt_cpuinfo_json(struct virt *v, struct err *e)
         cores = (int)info.cores;
         threads = (int)info.threads;
     }
-    /* Kimchi on x86: guest threads always possible, every present core available */
-    return dump(json_pack("{s:b, s:i, s:i, s:i, s:i, s:i}", "guest_threads_enabled", sockets > 0,
-                          "sockets", sockets, "cores_per_socket", cores, "cores_present",
-                          sockets * cores, "cores_available", sockets * cores, "threads_per_core",
-                          threads),
+    /* Kimchi's answer on x86: guest threads always possible, every present core available */
+    return dump(json_pack("{s:b, s:i, s:i, s:i}", "threading_enabled", sockets > 0, "sockets",
+                          sockets, "cores", sockets * cores, "threads_per_core", threads),
                 e);
 }

@@ -12,12 +12,14 @@ get() { BODY=$(curl -s $AUTH -w '\n%{http_code}' "$ROOTURL$1"); STATUS=${BODY##*
 # ---- Wok's root resources ----
 BODY=$(curl -s "$ROOTURL/config")
 ok "GET /config without a login (Wok's login page reads it): Wok's keys and types" \
-  eq "$(jqc 'map_values(type)')" '{"proxy_port":"string","websockets_port":"string","auth":"string","server_root":"string","federation":"boolean","version":"string"}'
-ok "...the ports are the one the client used, auth is PAM" eq "$(jqc '[.proxy_port, .websockets_port, .auth]')" "[\"$PORT\",\"$PORT\",\"pam\"]"
-ok "GET /config/plugins needs a login" eq "$(curl -s -o /dev/null -w '%{http_code}' "$ROOTURL/config/plugins")" 401
+  eq "$(jqc 'map_values(type)')" '{"proxy_port":"string","websockets_port":"string","auth":"string","server_root":"string","federation":"string","version":"string"}'
+ok "...the ports are the one the client used, auth is PAM, federation \"off\" as Wok's text" \
+  eq "$(jqc '[.proxy_port, .websockets_port, .auth, .federation]')" "[\"$PORT\",\"$PORT\",\"pam\",\"off\"]"
+BODY=$(curl -s -w '\n%{http_code}' "$ROOTURL/config/plugins"); STATUS=${BODY##*$'\n'}; BODY=${BODY%$'\n'*}
+ok "GET /config/plugins without a login (Wok's login page shows the plugins' logos): kimchi, \"enabled\" as Wok's text" \
+  eq "$STATUS $(jqc .)" '200 [{"name":"kimchi","enabled":"True","depends":[],"is_dependency_of":[]}]'
 get /config/plugins
-ok "...and lists kimchi, enabled (Wok shows the plugin's tabs)" eq "$STATUS $(jqc .)" \
-  '200 [{"name":"kimchi","enabled":true,"depends":[],"is_dependency_of":[]}]'
+ok "...the same with a login" eq "$STATUS $(jqc '.[0].enabled')" '200 "True"'
 get /notifications
 ok "GET /notifications: a JSON list (kimchid raises none)" eq "$STATUS $BODY" "200 []"
 get /notifications/WOKCONFIG0001I
@@ -58,7 +60,8 @@ ok "...a field Wok does not search: 400 with Wok's id" eq "$STATUS $(jq_get .rea
 
 # ---- Kimchi's resources ----
 req GET /config
-ok "GET /plugins/kimchi/config: Kimchi's keys" eq "$STATUS $(jqc 'map_values(type)')" '200 {"federation":"boolean","version":"string"}'
+ok "GET /plugins/kimchi/config: Kimchi 3.0's keys and types" eq "$STATUS $(jqc 'map_values(type)')" '200 {"version":"string","with_spice_web_client":"boolean"}'
+ok "...no SPICE web client" eq "$(jqc .with_spice_web_client)" false
 req GET /config/capabilities
 ok "GET /config/capabilities: Kimchi's keys, every optional feature off (kimchid has none)" \
   eq "$STATUS $(jqc .)" '200 {"libvirt_stream_protocols":[],"qemu_spice":false,"qemu_stream":false,"screenshot":false,"kernel_vfio":false,"nm_running":false,"mem_hotplug_support":false}'
@@ -68,8 +71,8 @@ ok "...and (kimchid's) this host's name, CPUs, memory, versions and the hosts it
   eq "$(jqc '[.name, .cpus, .memory.total, .libvirt_version, .qemu_version, .peers]')" \
   "[\"$(hostname)\",16,3072,\"$(virsh -v | sed 's/^\([0-9]*\.[0-9]*\.[0-9]*\).*/\1/')\",\"0.0.2\",[]]"
 req GET /host/cpuinfo
-ok "GET /host/cpuinfo: the topology (the test driver's node: 2 nodes x 2 sockets x 2 cores x 2 threads)" \
-  eq "$STATUS $(jqc .)" '200 {"guest_threads_enabled":true,"sockets":4,"cores_per_socket":2,"cores_present":8,"cores_available":8,"threads_per_core":2}'
+ok "GET /host/cpuinfo: Kimchi's keys, the topology (the test driver's node: 2 nodes x 2 sockets x 2 cores x 2 threads)" \
+  eq "$STATUS $(jqc .)" '200 {"threading_enabled":true,"sockets":4,"cores":8,"threads_per_core":2}'
 req GET /templates
 ok "GET /templates: kimchid has none, an empty list" eq "$STATUS $BODY" "200 []"
 
