@@ -45,6 +45,21 @@ no_match() {
   ! grep "$@" "$f"
 }
 
+# probe N [CURL ARGS...] : N logged-in GETs of $BASE/vms, 0.3 s apart, as a normal client
+# makes them while something else loads kimchid; sets PROBE_FAILED (answers other than 200)
+# and PROBE_WORST (the slowest, in seconds)
+probe() {
+  local n=$1 r; shift
+  PROBE_WORST=0 PROBE_FAILED=0
+  for _ in $(seq 1 "$n"); do
+    # shellcheck disable=SC2086
+    r=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 $AUTH "$@" "$BASE/vms")
+    [ "${r% *}" == 200 ] || PROBE_FAILED=$((PROBE_FAILED + 1))
+    PROBE_WORST=$(awk -v a="$PROBE_WORST" -v b="${r#* }" 'BEGIN { print (b > a ? b : a) }')
+    sleep 0.3
+  done
+}
+
 # eventually SECS CMD... : CMD succeeds within SECS seconds (tried every 0.2 s)
 eventually() {
   local secs=$1; shift

@@ -58,8 +58,8 @@ int api_logout(struct api_ctx *ctx, const struct api_request *req, const char *c
     (void)p;
     char token[AUTH_TOKEN_LEN + 2];
     api_cookie_token(req, token, sizeof(token));
-    if (ctx->auth && token[0])
-        auth_logout(ctx->auth, token);
+    if (ctx->auth && token[0]) /* the trail names whose session ended (none: no line) */
+        auth_logout(ctx->auth, token, rep->audit_user, sizeof(rep->audit_user));
     bus_wake(ctx->events); /* its streams see the session ended, and end */
     set_cookie(ctx, req, rep, "");
     return api_reply_json(rep, 200, json_object(), e); /* Wok answers 200 {} */

@@ -144,11 +144,15 @@ static void audit_request(struct api_ctx *ctx, const struct api_request *req,
     else
         snprintf(outcome, sizeof(outcome), "%d%s%s", rep->status, e->id[0] ? " " : "", e->id);
     json_decref(body);
-    if (!who->user[0] && rep->status >= 400) /* anyone can send these, as fast as they like */
-        trail_refused(ctx->audit, rep->audit_user, req->peer, what, outcome);
-    else
+    if (who->user[0] || (rep->audit_user[0] && rep->status < 400)) /* a login, or someone's */
         trail_event(ctx->audit, who->user[0] ? who->user : rep->audit_user, req->peer, what,
                     outcome);
+    else if (!strcmp(req->path, "/logout") && rep->status < 400)
+        return; /* nobody's session ended: nothing happened */
+    else        /* from nobody logged in, which anyone can send as fast as they like */
+        trail_refused(ctx->audit,
+                      !strcmp(req->path, "/login") ? TRAIL_LOGIN_FAILED : TRAIL_ANONYMOUS,
+                      rep->audit_user, req->peer, what, outcome);
 }
 
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)

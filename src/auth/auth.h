@@ -70,8 +70,9 @@ int auth_session(struct auth *a, const char *token, bool changing, struct auth_i
  * (no session). Reads the account. */
 bool auth_account_holds(struct auth *a, const char *user, bool admin);
 
-/* Ends a session (unknown tokens are ignored). */
-void auth_logout(struct auth *a, const char *token);
+/* Ends a session (unknown tokens are ignored); its user goes into `user` ("" when there was
+ * none), for the audit trail. */
+void auth_logout(struct auth *a, const char *token, char *user, size_t len);
 
 /* The configured session lifetime, for the cookie's Max-Age. */
 long auth_lifetime(const struct auth *a);

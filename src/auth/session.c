@@ -223,14 +223,18 @@ int auth_session(struct auth *a, const char *token, bool changing, struct auth_i
     return stale ? recheck(a, token, id, now, e) : 0;
 }
 
-void auth_logout(struct auth *a, const char *token)
+void auth_logout(struct auth *a, const char *token, char *user, size_t len)
 {
+    if (len)
+        user[0] = '\0';
     if (!token || strlen(token) != AUTH_TOKEN_LEN)
         return;
     pthread_mutex_lock(&a->lock);
     long i = session_find_locked(a, token);
-    if (i >= 0)
+    if (i >= 0) {
+        snprintf(user, len, "%s", a->sessions[i].id.user);
         session_remove_locked(a, (size_t)i);
+    }
     pthread_mutex_unlock(&a->lock);
 }
 

@@ -3,11 +3,11 @@
  * handshake, keeps its connection, and enough of them fill every slot. The guard gives each
  * request a deadline from the moment the connection opened (or its previous request ended)
  * to a complete header, and then to a complete body; when the server fills up, unfinished
- * requests get a much shorter one, so a new client still finds a free slot. Connections from
- * one address (an IPv6 /64) are capped here too; behind the trusted proxy, the address is the
- * client's the proxy forwards (known once a request's header is in), and the proxy itself
- * may hold every connection. It ends a connection by shutting down a
- * duplicate of its socket, which makes libmicrohttpd's own thread see the end and close it. */
+ * requests (header or body) get a much shorter one, so a new client still finds a free slot.
+ * Connections from one address (an IPv6 /64) are capped here too; behind the trusted proxy, the
+ * address is the client's the proxy forwards (known once a request's header is in), and the proxy
+ * itself may hold every connection. It ends a connection by shutting down a duplicate of its
+ * socket, which makes libmicrohttpd's own thread see the end and close it. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -184,8 +184,11 @@ static void sweep_locked(struct guard *g)
             cut_locked(g, s,
                        pressed ? "no complete request header in time, server busy"
                                : "no complete request header in time");
-        else if (s->headers && ms > g->lim.body_seconds * 1000L)
-            cut_locked(g, s, "no complete request body in time");
+        else if (s->headers &&
+                 ms > (pressed ? g->lim.pressed_seconds : g->lim.body_seconds) * 1000L)
+            cut_locked(g, s,
+                       pressed ? "no complete request body in time, server busy"
+                               : "no complete request body in time");
     }
 }
 

@@ -44,6 +44,8 @@ static const struct guard_limits LIMITS = {.max_connections = 1024,
 struct req_state {
     struct buf body;
     bool too_large;
+    char peer[INET6_ADDRSTRLEN]; /* the client: the connection's, or the one the proxy forwards */
+    bool tls;                    /* how the client reached us (the proxy's word, behind it) */
 };
 
 bool http_addr_is_loopback(const char *addr)
@@ -151,32 +153,63 @@ static enum MHD_Result too_large(struct MHD_Connection *c)
                       "The request body is larger than 64 KiB. Send a smaller request.");
 }
 
-/* Behind the proxy named with --trusted-proxy, the client is the last address that proxy added
- * to X-Forwarded-For, and the scheme is the one it was reached by (X-Forwarded-Proto). From
- * anyone else these headers are ignored: a client can write anything there. */
-static void forwarded(const struct http_server *s, struct MHD_Connection *c, char *peer, size_t len,
-                      bool *tls)
+static enum MHD_Result keep_last_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    if (key && value && strcasecmp(key, "X-Forwarded-For") == 0)
+        *(const char **)cls = value;
+    return MHD_YES;
+}
+
+/* Behind the proxy named with --trusted-proxy, the client is the last address of the last
+ * X-Forwarded-For line (nginx and Apache append the address they see to the line the client
+ * sent; HAProxy adds a line of its own after it), and the scheme is the one it was reached by
+ * (X-Forwarded-Proto). From anyone else these headers are ignored: a client can write anything
+ * there. Returns -1 with `bad` set to the entry when the proxy's entry is not an IP address
+ * (a port, brackets, a name): answered 400, never taken for the proxy's own address. */
+static int forwarded(const struct http_server *s, struct MHD_Connection *c, char *peer, size_t len,
+                     bool *tls, char *bad, size_t badlen)
 {
     if (!s->trusted_proxy[0] || strcmp(peer, s->trusted_proxy) != 0)
-        return;
+        return 0;
     const char *proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
     if (proto && strcasecmp(proto, "https") == 0)
         *tls = true;
     else if (proto && strcasecmp(proto, "http") == 0)
         *tls = false;
-    const char *xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
-    const char *last = xff ? strrchr(xff, ',') : NULL;
+    const char *xff = NULL;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, keep_last_xff, &xff);
+    if (!xff)
+        return 0; /* the proxy's own request */
+    const char *last = strrchr(xff, ',');
     last = last ? last + 1 : xff;
-    while (last && (*last == ' ' || *last == '\t'))
-        last++;
+    last += strspn(last, " \t");
+    size_t n = strcspn(last, " \t");
     char addr[INET6_ADDRSTRLEN];
-    size_t n = last ? strcspn(last, " \t") : 0;
-    if (n == 0 || n >= sizeof(addr))
-        return;
-    memcpy(addr, last, n);
-    addr[n] = '\0';
-    if (net_is_ip(addr))
-        snprintf(peer, len, "%s", addr);
+    if (n > 0 && n < sizeof(addr) && last[n + strspn(last + n, " \t")] == '\0') {
+        memcpy(addr, last, n);
+        addr[n] = '\0';
+        if (net_is_ip(addr)) {
+            snprintf(peer, len, "%s", addr);
+            return 0;
+        }
+    }
+    snprintf(bad, badlen, "%.64s", last);
+    for (char *b = bad; *b; b++) /* the entry goes into a message: printable ASCII only */
+        if ((unsigned char)*b < 0x20 || (unsigned char)*b > 0x7e)
+            *b = '?';
+    return -1;
+}
+
+static enum MHD_Result bad_forwarded(struct MHD_Connection *c, const char *entry)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg),
+             "The trusted proxy's X-Forwarded-For ends in \"%s\", which is not an IP address. "
+             "Have the proxy add the client's address alone (README, \"Reverse proxy\").",
+             entry);
+    return send_error(c, ERR_INVALID, M_API_BAD_FORWARDED, msg);
 }
 
 static enum MHD_Result client_full(struct MHD_Connection *c, const char *client)
@@ -208,17 +241,11 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
         return wrong_host(c, host);
     if (!api_owns_path(url))
         return http_static_serve(c, s->ui_dir, url, method);
-    char peer[INET6_ADDRSTRLEN];
-    bool tls = s->tls;
-    http_peer_address(c, peer, sizeof(peer));
-    forwarded(s, c, peer, sizeof(peer), &tls);
-    if (!guard_client(s->guard, c, peer))
-        return client_full(c, peer);
     if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, M_API_URI_TOO_LONG, "The URI is too long.");
-    struct api_request req = {method,      url, st->body.data, st->body.len,
-                              query_value, c,   header_value,  c,
-                              peer,        tls, NULL,          query_each};
+    struct api_request req = {method,      url,     st->body.data, st->body.len,
+                              query_value, c,       header_value,  c,
+                              st->peer,    st->tls, NULL,          query_each};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);
@@ -233,6 +260,20 @@ static bool declared_too_large(struct MHD_Connection *c)
     const char *cl =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY;
+}
+
+/* Once the header is in, before any of the body is read: who the client is, and whether it
+ * may hold one more connection (so a client's slow bodies hold at most its own share). */
+static enum MHD_Result admit(struct http_server *s, struct MHD_Connection *c, struct req_state *st)
+{
+    char bad[80];
+    st->tls = s->tls;
+    http_peer_address(c, st->peer, sizeof(st->peer));
+    if (forwarded(s, c, st->peer, sizeof(st->peer), &st->tls, bad, sizeof(bad)) < 0)
+        return bad_forwarded(c, bad);
+    if (!guard_client(s->guard, c, st->peer))
+        return client_full(c, st->peer);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -250,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         buf_init(&st->body, HTTP_MAX_BODY);
         *con_cls = st;
-        return MHD_YES;
+        return admit(s, c, st);
     }
     if (*upload_data_size) {
         if (!st->too_large && buf_append(&st->body, upload_data, *upload_data_size) < 0)

@@ -1,8 +1,10 @@
 /* trail.c - the audit trail, one write(2) per line on an O_APPEND descriptor, under a lock
  * (lines never interleave, and the rotation replaces the descriptor). Bounded: past `max`
- * bytes the file becomes FILE.1 (replacing the one before) and a new one starts; refused
- * requests from nobody logged in, which anyone can send, are written TRAIL_REFUSED_PER_MINUTE
- * a minute at most, the rest counted into one summary line. */
+ * bytes the file becomes FILE.1 (replacing the one before) and a new one starts; requests
+ * from nobody logged in, which anyone can send, are written TRAIL_REFUSED_PER_MINUTE a minute
+ * at most, the rest counted into one summary line: failed logins on a budget of their own
+ * (a flood of other requests cannot crowd the password guesses out), whose summary keeps the
+ * users and addresses it counted. */
 #include "trail.h"
 
 #include "esc.h"
@@ -18,17 +20,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* One kind of anonymous request's minute: what was written, what was held back. */
+struct budget {
+    time_t window;        /* the minute counted in */
+    unsigned int written; /* in that minute */
+    unsigned long held;   /* not written since `held_since` */
+    time_t held_since;
+    char users[200]; /* failed logins: the users and addresses held, comma-separated */
+    char addrs[200];
+};
+
 struct trail {
     pthread_mutex_t lock;
     int fd;
     char *path;
-    size_t max;           /* rotate past this many bytes; 0: never */
-    size_t size;          /* the current file's */
-    time_t window;        /* the minute refused requests are counted in */
-    unsigned int refused; /* written in that minute */
-    unsigned long held;   /* not written since `held_since` */
-    time_t held_since;
+    size_t max;  /* rotate past this many bytes; 0: never */
+    size_t size; /* the current file's */
+    struct budget budget[TRAIL_KINDS];
 };
+
+static const char *const budget_what[TRAIL_KINDS] = {"requests without a login", "failed logins"};
 
 static int open_file(const char *path, size_t *size, struct err *e)
 {
@@ -67,14 +78,15 @@ struct trail *trail_open(const char *path, size_t max, struct err *e)
 
 static void write_locked(struct trail *a, const char *who, const char *addr, const char *what,
                          const char *outcome);
-static void summary_locked(struct trail *a);
+static void summary_locked(struct trail *a, enum trail_kind k);
 
 void trail_close(struct trail *a)
 {
     if (!a)
         return;
     pthread_mutex_lock(&a->lock);
-    summary_locked(a);
+    for (int k = 0; k < TRAIL_KINDS; k++)
+        summary_locked(a, (enum trail_kind)k);
     pthread_mutex_unlock(&a->lock);
     close(a->fd);
     pthread_mutex_destroy(&a->lock);
@@ -137,19 +149,45 @@ static void write_locked(struct trail *a, const char *who, const char *addr, con
         rotate_locked(a);
 }
 
-/* The refused requests not written, as one line, once there are any. */
-static void summary_locked(struct trail *a)
+/* The requests of kind k not written, as one line, once there are any. */
+static void summary_locked(struct trail *a, enum trail_kind k)
 {
-    if (!a->held)
+    struct budget *b = &a->budget[k];
+    if (!b->held)
         return;
-    char since[32], outcome[128];
+    char since[32], outcome[640];
     struct tm tm;
-    gmtime_r(&a->held_since, &tm);
+    gmtime_r(&b->held_since, &tm);
     strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(outcome, sizeof(outcome), "%lu more not written since %s (at most %d a minute are)",
-             a->held, since, TRAIL_REFUSED_PER_MINUTE);
-    a->held = 0;
-    write_locked(a, "-", "-", "requests refused without a login", outcome);
+    int n = snprintf(outcome, sizeof(outcome),
+                     "%lu more not written since %s (at most %d a minute are)", b->held, since,
+                     TRAIL_REFUSED_PER_MINUTE);
+    if (k == TRAIL_LOGIN_FAILED && n > 0 && (size_t)n < sizeof(outcome))
+        snprintf(outcome + n, sizeof(outcome) - (size_t)n, "; users: %s; from: %s", b->users,
+                 b->addrs);
+    b->held = 0;
+    b->users[0] = b->addrs[0] = '\0';
+    write_locked(a, "-", "-", budget_what[k], outcome);
+}
+
+/* Adds `v` to the comma-separated `list` unless it is there; "..." once the list is full. */
+static void remember(char *list, size_t len, const char *v)
+{
+    char item[80];
+    snprintf(item, sizeof(item), "%.70s", v && *v ? v : "-");
+    for (char *c = item; *c; c++) /* a list of names: no separator, quote or control inside */
+        if (*c == ',' || *c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+            *c = '?';
+    size_t n = strlen(list), m = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)); p++)
+        if ((p == list || p[-1] == ',') && (p[m] == ',' || p[m] == '\0'))
+            return;
+    if (n && strcmp(list + n - 3, "...") == 0)
+        return;
+    if (n + m + 2 < len - 4)
+        snprintf(list + n, len - n, "%s%s", n ? "," : "", item);
+    else
+        snprintf(list + n, len - n, "%s...", n ? "," : "");
 }
 
 void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
@@ -162,23 +200,29 @@ void trail_event(struct trail *a, const char *who, const char *addr, const char 
     pthread_mutex_unlock(&a->lock);
 }
 
-void trail_refused(struct trail *a, const char *who, const char *addr, const char *what,
-                   const char *outcome)
+void trail_refused(struct trail *a, enum trail_kind k, const char *who, const char *addr,
+                   const char *what, const char *outcome)
 {
     if (!a)
         return;
+    struct budget *b = &a->budget[k];
     time_t now = time(NULL), minute = now - now % 60;
     pthread_mutex_lock(&a->lock);
-    if (minute != a->window) {
-        summary_locked(a);
-        a->window = minute;
-        a->refused = 0;
+    if (minute != b->window) {
+        summary_locked(a, k);
+        b->window = minute;
+        b->written = 0;
     }
-    if (a->refused < TRAIL_REFUSED_PER_MINUTE) {
-        a->refused++;
+    if (b->written < TRAIL_REFUSED_PER_MINUTE) {
+        b->written++;
         write_locked(a, who, addr, what, outcome);
-    } else if (a->held++ == 0) {
-        a->held_since = now;
+    } else {
+        if (b->held++ == 0)
+            b->held_since = now;
+        if (k == TRAIL_LOGIN_FAILED) {
+            remember(b->users, sizeof(b->users), who);
+            remember(b->addrs, sizeof(b->addrs), addr);
+        }
     }
     pthread_mutex_unlock(&a->lock);
 }

@@ -34,12 +34,20 @@ void trail_close(struct trail *a);
 void trail_event(struct trail *a, const char *who, const char *addr, const char *what,
                  const char *outcome);
 
-/* As trail_event, for a request refused from nobody logged in (a failed login, a 401), which
- * anyone can send as fast as they like: past TRAIL_REFUSED_PER_MINUTE lines in a minute, the
- * rest are counted, and one line says how many ("requests refused without a login") when the
- * next minute's first one comes, or the trail closes. */
-void trail_refused(struct trail *a, const char *who, const char *addr, const char *what,
-                   const char *outcome);
+/* What trail_refused counts: each kind has its own budget. */
+enum trail_kind {
+    TRAIL_ANONYMOUS,    /* a request from nobody logged in, whatever its answer */
+    TRAIL_LOGIN_FAILED, /* a failed login */
+    TRAIL_KINDS
+};
+
+/* As trail_event, for a request from nobody logged in, which anyone can send as fast as they
+ * like: past TRAIL_REFUSED_PER_MINUTE lines of its kind in a minute, the rest are counted, and
+ * one line says how many ("requests without a login", or "failed logins" with the users and
+ * addresses counted) when the next minute's first one of that kind comes, or the trail
+ * closes. */
+void trail_refused(struct trail *a, enum trail_kind k, const char *who, const char *addr,
+                   const char *what, const char *outcome);
 
 /* Calls fn for the lines of the trail, newest first, reading at most the last `max_bytes` of
  * the file; fn returns false to stop. Returns -1 with `e` when the file cannot be read. */

@@ -11,6 +11,8 @@ import socket
 import sys
 import time
 
+from sockloop import arrivals
+
 host, port = sys.argv[1], int(sys.argv[2])
 addrs = sys.argv[3].split(",")
 conns, seconds = int(sys.argv[4]), float(sys.argv[5])
@@ -48,12 +50,7 @@ for a in addrs:
         open_one(a)
 end = time.monotonic() + seconds
 while time.monotonic() < end:
-    for key, _ in sel.select(timeout=0.1):
-        s = key.fileobj
-        try:
-            data = s.recv(4096)
-        except OSError:
-            data = b""
+    for s, data in arrivals(sel):
         if not data:  # the server ended it: come back at once
             open_one(close_one(s, True))
     now = time.monotonic()

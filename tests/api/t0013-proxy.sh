@@ -85,6 +85,34 @@ ok "...the UI's files too" eq "$(host_as evil.example /)" 400
 ok "...saying which name and what to do" eq "$(curl -s -H 'Host: evil.example:80' "http://127.0.0.1:$PORT/plugins/kimchi/vms" | jq -r .reason)" \
   'KCHAPI0013E: This server does not answer to the name "evil.example:80" (the request'"'"'s Host). If that is how you reach kimchid, start it with --server-name NAME (the name without the port); else use its address.'
 
+# HAProxy (option forwardfor) adds a header line of its own after the ones the client sent: the
+# client is the last line's last entry (sent here from 127.0.0.1, the trusted proxy's address,
+# as HAProxy would send it)
+as_proxy() { # as_proxy BODY-FILE CURL-ARGS... : a login sent the way the proxy forwards it
+  curl -s -H 'Content-Type: application/json' --data-binary @"$1" "${@:2}" "http://127.0.0.1:$PORT/login"
+}
+f=$(mktemp); printf '{"username":"no-such-user-h","password":"x"}' >"$f"
+for _ in 1 2 3; do
+  as_proxy "$f" -o /dev/null -H 'X-Forwarded-For: 6.6.6.6' -H 'X-Forwarded-For: 10.2.2.2'
+done
+ok "two X-Forwarded-For lines (HAProxy's after the client's): the lock names the proxy's entry" \
+  grep -q "too many failed logins for a:10.2.2.2:" "$KLOG"
+ok "...never the address the client wrote" no_match "$KLOG" "failed logins for a:6.6.6.6:"
+g=$(mktemp); printf '{"username":"no-such-user-i","password":"x"}' >"$g" # a user not locked yet
+ok "one line, entries by commas (nginx, Apache): the last one" bash -c \
+  "for _ in 1 2 3; do curl -s -o /dev/null -H 'Content-Type: application/json' --data-binary @'$g' \
+     -H 'X-Forwarded-For: 7.7.7.7, 10.3.3.3' http://127.0.0.1:$PORT/login; done
+   grep -q 'too many failed logins for a:10.3.3.3:' '$KLOG' && ! grep -q 'a:7.7.7.7:' '$KLOG'"
+for entry in '10.4.4.4:5678' '[::1]' '[2001:db8::1]:443' 'unknown' 'host.example' '10.5.5.5 junk' ''; do
+  out=$(as_proxy "$f" -w ' %{http_code}' -H "X-Forwarded-For: 10.9.9.9, $entry")
+  ok "the proxy's entry \"$entry\" (not an IP address): 400, not taken for the proxy's address" \
+    eq "${out##* } $(echo "${out% *}" | jq -r .reason)" \
+    "400 KCHAPI0022E: The trusted proxy's X-Forwarded-For ends in \"$entry\", which is not an IP address. Have the proxy add the client's address alone (README, \"Reverse proxy\")."
+done
+rm -f "$f" "$g"
+ok "...the static files too (every request is counted by its client)" \
+  eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Forwarded-For: 1.2.3.4:80' "http://127.0.0.1:$PORT/")" 400
+
 # without the proxy, the forwarded headers are ignored: a client cannot pick its address
 for _ in 1 2 3; do
   f=$(mktemp); printf '{"username":"no-such-user-d","password":"x"}' >"$f"

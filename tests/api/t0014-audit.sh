@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # t0014 - the audit trail (<state-dir>/audit.log): who logged in or failed to, who asked for
 # which change and what came of it, and how each task ended; one line each, mode 0600, no
-# secret, and no value that could forge a line; bounded (refused requests without a login
-# summarised past 20 a minute, the file rotated past --audit-max).
+# secret, and no value that could forge a line; bounded (requests without a login summarised
+# past 20 a minute, failed logins on a budget of their own, the file rotated past --audit-max).
 . "$(dirname "$0")/../lib.sh"
 start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 AUD=$STATE/audit.log
@@ -57,7 +57,7 @@ ok "100 POSTs without a login: 401 each" \
 stop_kimchid
 ok "clean exit" eq "$KEXIT" 0
 flood_lines=$(grep -c 'request="POST /plugins/kimchi/vms/busy/start" outcome="401 ' "$AUD")
-held=$(sed -n 's/.*request="requests refused without a login" outcome="\([0-9]*\) more not written since .* (at most 20 a minute are)"$/\1/p' "$AUD" | awk '{s += $1} END {print s + 0}')
+held=$(sed -n 's/.*request="requests without a login" outcome="\([0-9]*\) more not written since .* (at most 20 a minute are)"$/\1/p' "$AUD" | awk '{s += $1} END {print s + 0}')
 ok "...at most 20 of them written a minute (${flood_lines})" test "$flood_lines" -le 40
 ok "...the rest counted in a summary line (${held:-none})" test "$((flood_lines + ${held:-0}))" -ge 100
 
@@ -81,4 +81,32 @@ ok "...the new file says where the lines before are" \
   grep -q "request=\"audit trail\" outcome=\"rotated: the lines before are in $AUD.1\"" "$AUD"
 ok "...and no line of a logged-in user was dropped (600 in the two files)" \
   eq "$(cat "$AUD.1" "$AUD" | grep -c "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /plugins/kimchi/vms/nosuch/start\" outcome=\"404 KCHVM0002E\"")" 600
+
+# strangers cannot erase the trail: every request from nobody logged in goes through the
+# bounded path, whatever its answer (a /logout without a session writes nothing at all), and
+# failed logins have a budget of their own
+STATE=$(mktemp -d /tmp/kimchid-test.XXXXXX)
+start_kimchid --uri "test://$ROOT/tests/api/node.xml" --audit-max 64K
+AUD=$STATE/audit.log
+req POST /vms/busy/suspend
+req POST /vms/busy/resume
+flood() { python3 "$ROOT/tests/api/burst.py" "$PORT" 1500 POST "$1"; }
+ok "1500 POSTs /logout from nobody logged in: 200 each (Wok's answer)" eq "$(flood /logout)" "200 1500"
+ok "1500 POSTs to a guest's action without a login: 401 each" eq "$(flood /plugins/kimchi/vms/busy/start)" "401 1500"
+ok "1500 POSTs to nowhere without a login: 404 each" eq "$(flood /plugins/kimchi/nowhere)" "404 1500"
+ok "...then a failed login, after over 20 anonymous refusals this minute: 401" \
+  eq "$(post_login guess-after-flood wrong)" 401
+ok "...is written with its user and address all the same (a budget of its own)" \
+  line_with 'user="guess-after-flood" from="127.0.0.1" request="POST /login"' 'outcome="401 WOKAUTH0008E"'
+ok "1500 malformed logins: 400 each" eq "$(flood /login)" "400 1500"
+stop_kimchid
+ok "...the trail was not rotated: the flood wrote little (audit.log $(stat -c %s "$AUD") bytes)" \
+  test ! -e "$AUD.1" -a "$(stat -c %s "$AUD")" -lt 16384
+ok "...the admin's earlier changes are still there" \
+  line_with "user=\"$ADMIN_USER\" from=\"127.0.0.1\" request=\"POST /plugins/kimchi/vms/busy/suspend\"" 'outcome="200"'
+ok "...no line for a /logout that ended no session" no_match "$AUD" -q 'request="POST /logout"'
+held=$(sed -n 's/.*request="requests without a login" outcome="\([0-9]*\) more not written since .*/\1/p' "$AUD" | awk '{s += $1} END {print s + 0}')
+ok "...the anonymous requests not written are counted (${held})" test "$held" -ge 2900
+ok "...the failed logins not written too, in a summary of their own naming who and from where" \
+  grep -qE 'request="failed logins" outcome="[0-9]+ more not written since .* \(at most 20 a minute are\); users: -; from: 127\.0\.0\.1"' "$AUD"
 done_testing

@@ -3,7 +3,8 @@
 # behind --trusted-proxy the per-address cap counts each forwarded client and the proxy itself
 # may hold every connection; a user keeps at most 8 event streams (the oldest is closed with
 # a final "closed" event); a stream opened with Basic credentials ends when its account is
-# locked (read again every --account-recheck seconds, as a session is: 60 by default, 5 here).
+# locked (read again every --account-recheck seconds, as a session is: 60 by default, 5 here);
+# slow request bodies from one forwarded client hold at most its own 32 connections.
 . "$(dirname "$0")/../lib.sh"
 RECHECK=5
 start_kimchid --uri "test://$ROOT/tests/api/node.xml" --trusted-proxy 127.0.0.1 --account-recheck $RECHECK
@@ -100,6 +101,22 @@ ok "...its final event written ${closed_after} s after the lock (at most $RECHEC
 ok "...saying why" closed_with "$DIR/basic" "the account \\\\\"$VIEWER_USER\\\\\" was removed, locked or expired"
 ok "...and the stream is over" eventually 10 eval '! kill -0 '"$BASIC_PID"' 2>/dev/null'
 usermod -U "$VIEWER_USER"
+
+# 4. slow bodies: 1,100 logins through the proxy for one client, each promising a 60000-byte
+# body and sending one byte; the cap applies as soon as a header is in, so the client holds
+# its 32 connections and no more, and everyone else is answered at once
+ulimit -n 4096
+python3 "$ROOT/tests/api/slowbody.py" 127.0.0.1 "$PORT" 192.0.2.200 1100 6 >"$DIR/slow" &
+SBPID=$!
+sleep 1.5
+probe 10 -H 'X-Forwarded-For: 192.0.2.201'
+wait "$SBPID"
+ok "while one client holds 1,100 slow bodies, another's 10 requests are answered (failed: $PROBE_FAILED)" eq "$PROBE_FAILED" 0
+ok "...each within 1 s (slowest: $PROBE_WORST s)" awk -v w="$PROBE_WORST" 'BEGIN { exit !(w < 1) }'
+ok "...the slow client kept at most 32 connections waiting for a body (kept: $(jq .held "$DIR/slow"))" \
+  test "$(jq .held "$DIR/slow")" -le 32
+ok "...the rest were refused at their header, 503 (answers: $(jq -c .statuses "$DIR/slow"))" \
+  test "$(jq '.statuses["503"] // 0' "$DIR/slow")" -ge 1000
 
 kill "${PIDS[@]}" 2>/dev/null
 stop_kimchid
