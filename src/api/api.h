@@ -55,6 +55,7 @@ struct api_reply {
     char stream_token[80]; /* the session the stream belongs to ("" for Basic credentials) */
     char stream_user[64];  /* who opened it: each user holds a few streams at most */
     bool stream_admin;     /* with which rights (a Basic stream ends when they change) */
+    char stream_mark[17];  /* and which password (auth_identity.pw_mark: ends when it changes) */
 };
 
 struct api_ctx {
@@ -77,7 +78,8 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
  * kept alive by the open page, as its polling did), its account still allowed. An empty
  * token (Basic credentials: no session) asks whether `user`'s account still holds with the
  * rights it had (`admin`): not removed, locked or expired. Blocking (reads the account). */
-bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin);
+bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin,
+                        const char *pw_mark);
 
 /* Fills `rep` with Kimchi's error body for `e`. */
 void api_reply_error(struct api_reply *rep, const struct err *e);

@@ -29,6 +29,7 @@ int api_events(struct api_ctx *ctx, const struct api_request *req, const char *c
     if (req->who) {
         snprintf(rep->stream_user, sizeof(rep->stream_user), "%s", req->who->user);
         rep->stream_admin = req->who->admin;
+        snprintf(rep->stream_mark, sizeof(rep->stream_mark), "%s", req->who->pw_mark);
     }
     rep->status = 200;
     rep->stream = true;
@@ -56,14 +57,15 @@ int api_task_get(struct api_ctx *ctx, const struct api_request *req, const char 
 _Static_assert(sizeof(((struct api_reply *)0)->stream_token) > AUTH_TOKEN_LEN,
                "a session token fits in stream_token");
 
-bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin)
+bool api_stream_allowed(struct api_ctx *ctx, const char *token, const char *user, bool admin,
+                        const char *pw_mark)
 {
     struct auth_identity who;
     struct err e;
     if (!ctx->auth)
         return true;
     if (!token[0])
-        return !user[0] || auth_account_holds(ctx->auth, user, admin);
+        return !user[0] || auth_account_holds(ctx->auth, user, admin, pw_mark);
     return auth_session(ctx->auth, token, false, &who, &e) == 0;
 }
 

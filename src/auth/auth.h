@@ -38,6 +38,8 @@ struct auth_config {
 struct auth_identity {
     char user[64];
     bool admin;
+    char pw_mark[17]; /* what the password's hash was at login, as 16 hex digits of its SHA-256
+                         ("" where the shadow file cannot be read): a change ends the session */
     char groups[512]; /* JSON array text, e.g. ["root","sudo"] */
 };
 
@@ -65,10 +67,10 @@ long auth_recheck_seconds(const struct auth *a);
 int auth_session(struct auth *a, const char *token, bool changing, struct auth_identity *id,
                  struct err *e);
 
-/* Whether `user`'s account still exists, is neither locked nor expired, and has the rights it
- * had (`admin`): what a session is re-checked for, for a stream opened with Basic credentials
- * (no session). Reads the account. */
-bool auth_account_holds(struct auth *a, const char *user, bool admin);
+/* Whether `user`'s account still exists, is neither locked nor expired, has the rights it had
+ * (`admin`) and the password it had (`pw_mark`, from its identity at login): what a session is
+ * re-checked for, for a stream opened with Basic credentials (no session). Reads the account. */
+bool auth_account_holds(struct auth *a, const char *user, bool admin, const char *pw_mark);
 
 /* Ends a session (unknown tokens are ignored); its user goes into `user` ("" when there was
  * none), for the audit trail. */

@@ -1,4 +1,5 @@
 /* pam.c - checks a password with PAM and works out the user's groups and role. */
+#include <gnutls/crypto.h>
 #include <grp.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
@@ -51,6 +52,21 @@ static void add_group(struct auth_identity *id, const char *name, size_t *len)
         *len += (size_t)n;
 }
 
+/* 16 hex digits of the SHA-256 of the account's password hash, so that a session can tell the
+ * password changed without keeping the hash itself. */
+static void password_mark(const char *user, char *out, size_t len)
+{
+    struct spwd sp, *s = NULL;
+    char buf[4096];
+    unsigned char d[32];
+    out[0] = '\0';
+    if (getspnam_r(user, &sp, buf, sizeof(buf), &s) == 0 && s && s->sp_pwdp &&
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, s->sp_pwdp, strlen(s->sp_pwdp), d) == 0)
+        for (size_t i = 0; i < 8 && 2 * i + 2 < len; i++)
+            snprintf(out + 2 * i, 3, "%02x", d[i]);
+    explicit_bzero(buf, sizeof(buf)); /* it held the hash */
+}
+
 static void fill_identity(struct auth *a, const char *user, struct auth_identity *id)
 {
     struct passwd pw, *p = NULL;
@@ -61,6 +77,7 @@ static void fill_identity(struct auth *a, const char *user, struct auth_identity
     snprintf(id->user, sizeof(id->user), "%s", user);
     snprintf(id->groups, sizeof(id->groups), "[");
     id->admin = false;
+    password_mark(user, id->pw_mark, sizeof(id->pw_mark));
     if (getpwnam_r(user, &pw, buf, sizeof(buf), &p) == 0 && p) {
         id->admin = p->pw_uid == 0;
         if (getgrouplist(user, p->pw_gid, groups, &ngroups) < 0)

@@ -165,10 +165,11 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
     return 0;
 }
 
-bool auth_account_holds(struct auth *a, const char *user, bool admin)
+bool auth_account_holds(struct auth *a, const char *user, bool admin, const char *pw_mark)
 {
     struct auth_identity fresh;
-    return auth_account_now(a, user, &fresh) == 0 && fresh.admin == admin;
+    return auth_account_now(a, user, &fresh) == 0 && fresh.admin == admin &&
+           strcmp(fresh.pw_mark, pw_mark) == 0;
 }
 
 /* A session holds only while its account does, with the rights it had at login: read the
@@ -177,7 +178,7 @@ bool auth_account_holds(struct auth *a, const char *user, bool admin)
 static int recheck(struct auth *a, const char *token, const struct auth_identity *had, time_t now,
                    struct err *e)
 {
-    bool holds = auth_account_holds(a, had->user, had->admin);
+    bool holds = auth_account_holds(a, had->user, had->admin, had->pw_mark);
     pthread_mutex_lock(&a->lock);
     long i = session_find_locked(a, token);
     if (i >= 0 && holds)
@@ -188,11 +189,11 @@ static int recheck(struct auth *a, const char *token, const struct auth_identity
     if (holds)
         return 0;
     log_warn("session of \"%s\" ended: the account was removed, locked or expired, or its "
-             "rights changed",
+             "rights or password changed",
              had->user);
     return err_set(e, ERR_AUTH, M_AUTH_ACCOUNT_CHANGED,
                    "Your account changed since you logged in (removed, locked, expired, or its "
-                   "rights changed), so this session has ended. Log in again.");
+                   "rights or password changed), so this session has ended. Log in again.");
 }
 
 long auth_recheck_seconds(const struct auth *a)

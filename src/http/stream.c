@@ -40,6 +40,7 @@ struct sse {
     char token[80]; /* the session the stream belongs to: it ends with it */
     char user[64];
     bool admin;
+    char pw_mark[17];
     uint64_t pos;
     bool greeted;
     bool reload;
@@ -131,7 +132,7 @@ static ssize_t closed_frame(struct sse *s, enum ending why, char *buf, size_t ma
     else
         err_set(&e, ERR_AUTH, M_EVENTS_ACCOUNT,
                 "This live view was closed: the account \"%s\" was removed, locked or expired, "
-                "or its rights changed, since the stream opened.",
+                "or its rights or password changed, since the stream opened.",
                 s->user);
     json_t *j = json_pack("{s:s, s:s, s:s}", "reason",
                           why == SUPERSEDED ? "too many streams" : "account changed", "code", e.id,
@@ -147,12 +148,12 @@ static ssize_t closed_frame(struct sse *s, enum ending why, char *buf, size_t ma
 static enum ending still_allowed(struct sse *s)
 {
     if (s->token[0] || !s->user[0])
-        return api_stream_allowed(s->api, s->token, "", false) ? GOING : ENDED;
+        return api_stream_allowed(s->api, s->token, "", false, "") ? GOING : ENDED;
     if (clock_ms_since(&s->checked) <
         (s->api->auth ? auth_recheck_seconds(s->api->auth) : AUTH_RECHECK_SECONDS) * 1000L)
         return GOING;
     clock_gettime(CLOCK_MONOTONIC, &s->checked);
-    return api_stream_allowed(s->api, "", s->user, s->admin) ? GOING : ACCOUNT_CHANGED;
+    return api_stream_allowed(s->api, "", s->user, s->admin, s->pw_mark) ? GOING : ACCOUNT_CHANGED;
 }
 
 static ssize_t ready_frame(struct sse *s, char *buf, size_t max, bool reload)
@@ -216,6 +217,7 @@ enum MHD_Result http_stream_events(struct MHD_Connection *c, struct api_ctx *api
     snprintf(s->token, sizeof(s->token), "%s", rep->stream_token);
     snprintf(s->user, sizeof(s->user), "%s", rep->stream_user);
     s->admin = rep->stream_admin;
+    snprintf(s->pw_mark, sizeof(s->pw_mark), "%s", rep->stream_mark);
     s->pos = rep->stream_pos;
     s->reload = rep->stream_reload;
     atomic_init(&s->ending, GOING);

@@ -4,6 +4,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,12 +107,26 @@ cleanup:
 
 /* A private key every user of the host can read lets any of them impersonate kimchid (and
  * read its logins' passwords off the wire): refused, never used silently. A group may read it
- * (Debian's ssl-cert group, 0640). */
+ * (Debian's ssl-cert group, 0640). Its owner may do anything with it, whatever the mode: a
+ * key owned by another user than root or kimchid's is refused too. */
 static int key_private(const char *key_path, struct err *e)
 {
     struct stat st;
-    if (stat(key_path, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & (S_IROTH | S_IWOTH)))
+    if (stat(key_path, &st) < 0 || !S_ISREG(st.st_mode))
         return 0; /* a missing or odd file gets file_read's own message */
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        struct passwd pw, *found = NULL;
+        char buf[1024];
+        getpwuid_r(st.st_uid, &pw, buf, sizeof(buf), &found);
+        return err_set(e, ERR_INVALID, M_D_TLS_KEY_OWNER,
+                       "The TLS private key \"%s\" belongs to the user %s (uid %u), who can read "
+                       "or replace it whatever its mode, and so pose as kimchid. Run \"chown "
+                       "root %s\" (or chown it to the user kimchid runs as), then start kimchid "
+                       "again.",
+                       key_path, found ? found->pw_name : "?", (unsigned int)st.st_uid, key_path);
+    }
+    if (!(st.st_mode & (S_IROTH | S_IWOTH)))
+        return 0;
     return err_set(e, ERR_INVALID, M_D_TLS_KEY_MODE,
                    "The TLS private key \"%s\" can be %s by every user of this host (mode "
                    "%04o), so any of them could pose as kimchid. Run \"chmod 600 %s\" (or 640 "

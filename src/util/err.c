@@ -1,6 +1,7 @@
 /* err.c - error carrier and the one table mapping error codes to HTTP. */
 #include "err.h"
 #include "array.h"
+#include "esc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@ static void write_msg(struct err *e, const char *fmt, va_list ap)
     int n = snprintf(e->msg, sizeof(e->msg), "%s: ", e->id);
     if (n >= 0 && (size_t)n < sizeof(e->msg))
         vsnprintf(e->msg + n, sizeof(e->msg) - (size_t)n, fmt, ap);
+    esc_utf8_fix(e->msg); /* a value quoted with "%.200s" may end inside a character */
 }
 
 int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...)

@@ -5,10 +5,19 @@
 #include <stddef.h>
 
 /* Copies `in` into out (room for `room` bytes, not NUL-terminated), writing every control
- * byte as \xNN and every byte listed in `also` preceded by a backslash, so that a value from
- * the network cannot forge a line or a field. Stops before a character that does not fit.
- * Returns the bytes written. */
+ * byte, and every byte that is not part of a valid UTF-8 character, as \xNN, and every byte
+ * listed in `also` preceded by a backslash, so that a value from the network cannot forge a
+ * line or a field, and what is written is UTF-8 (JSON can carry it). Stops before a character
+ * that does not fit, never inside one. Returns the bytes written. */
 size_t esc_controls(const char *in, char *out, size_t room, const char *also);
+
+/* The length (1-4) of the valid UTF-8 character `p` starts with, or 0 when it starts none
+ * (a stray continuation byte, an overlong form, a surrogate, a character cut short). */
+size_t esc_utf8_len(const char *p);
+
+/* Rewrites, in place, each byte of `s` that is not part of a valid UTF-8 character as '?':
+ * for messages that quote a value cut at a byte count ("%.200s" can end inside a character). */
+void esc_utf8_fix(char *s);
 
 /* Percent-encodes `in` for a URI into out (NUL-terminated, `len` bytes): ASCII letters and
  * digits and the bytes in `keep` stay, every other byte becomes %XX. Stops before a

@@ -12,6 +12,10 @@ req POST /vms/alpha/clone '{"name":5}'
 ok "wrong type: 400 naming the field" eq "$STATUS $(jq_get .reason)" '400 WOKAPI0008E: The parameter "name" must be a string.'
 req POST /vms/alpha/clone '{"name":"x","color":"red"}'
 ok "unknown field: 400 naming it" eq "$STATUS $(jq_get .reason)" '400 KCHAPI0001E: Unknown parameter "color". Remove it from the request.'
+long=$(printf 'a%.0s' $(seq 1 63))
+req POST /vms/alpha/clone "{\"name\":\"x\",\"${long}é\":1}"
+ok "an unknown field whose quoted 64 bytes end inside a character: 400 with the reason, the cut byte a '?'" \
+  eq "$STATUS $(jq_get .reason)" "400 KCHAPI0001E: Unknown parameter \"${long}?\". Remove it from the request."
 req POST /vms/alpha/clone '{"name":"a","name":"b"}'
 ok "duplicate keys: 400" eq "$STATUS" 400
 req POST /vms/alpha/clone '{"name":"bad/name"}'

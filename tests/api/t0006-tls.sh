@@ -63,6 +63,12 @@ chmod 640 "$open_key"
 out=$(timeout 3 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
   --tls-cert "$STATE/kimchid-cert.pem" --tls-key "$open_key" 2>&1)
 ok "...a group-readable one (0640, as Debian's ssl-cert) is used (kimchid ran until stopped)" eq "$?" 124
+chmod 600 "$open_key"; chown "$VIEWER_USER" "$open_key"
+out=$(timeout 10 "$KIMCHID" --listen "127.0.0.1:$PORT" --state-dir "$STATE" --uri test:///default \
+  --tls-cert "$STATE/kimchid-cert.pem" --tls-key "$open_key" 2>&1)
+ok "a private key another user owns (mode 0600: its owner reads or replaces it anyway) is refused at start (exit 1)" eq "$?" 1
+ok "...naming the owner and the chown to run" has "$out" \
+  "KCHD0037E: The TLS private key \"$open_key\" belongs to the user $VIEWER_USER (uid $(id -u "$VIEWER_USER")), who can read or replace it whatever its mode, and so pose as kimchid. Run \"chown root $open_key\""
 rm -f "$open_key"
 # SIGTERM while start-up blocks (here on a libvirt socket that accepts and never answers) stops
 # kimchid at once; before, the signal waited for start-up to end

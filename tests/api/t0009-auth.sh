@@ -108,7 +108,8 @@ for u in 3 4 5; do login "no-such-user-$u" wrong --interface 127.0.0.4 >/dev/nul
 ra=$(login "$VIEWER_USER" "$VIEWER_PW" --interface 127.0.0.4 | tr -d '\r' | sed -n 's/^Retry-After: //p')
 ok "the address's next lockout in a row lasts twice as long (Retry-After: $ra, of 6 s)" test "${ra:-0}" -ge 5
 
-# a session holds only while its account does: removed from the admin group, locked or
+# a session holds only while its account does: removed from the admin group, locked, its
+# password changed, or
 # deleted, the account's sessions end at its next change request
 TMPU=kimchid-t-tmp
 userdel -r "$TMPU" >/dev/null 2>&1
@@ -131,6 +132,13 @@ ok "logged in again, the account now reads as a viewer" eq "$(curl -s -b "$S2" "
 usermod -L "$TMPU"
 ok "locked (usermod -L): its session ends at the next change request" eq "$(change "$S2" | tail -c 3)" 401
 usermod -U "$TMPU"
+S4=$(session_of 127.0.0.23)
+ok "logged in again (as a viewer), reads work" eq "$(code -b "$S4" "$BASE/vms")" 200
+TMPW=$(rand_pw); printf '%s:%s\n' "$TMPU" "$TMPW" | chpasswd
+out=$(change "$S4")
+ok "its password changed (chpasswd): the next change request ends the session (401)" eq "${out##* }" 401
+ok "...saying why" has "$out" "rights or password changed), so this session has ended. Log in again."
+ok "...and the session stays ended, for reads too" eq "$(code -b "$S4" "$BASE/vms")" 401
 S3=$(session_of 127.0.0.22)
 userdel -r "$TMPU" >/dev/null 2>&1
 ok "deleted: its session ends at the next change request" eq "$(change "$S3" | tail -c 3)" 401

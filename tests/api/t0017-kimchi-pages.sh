@@ -54,6 +54,10 @@ viewer=$(curl -s --netrc-file "$TEST_USERS_DIR/viewer.netrc" -w ' %{http_code}' 
 ok "a user who may only look cannot read the activity log (who did what, from where): 403" \
   eq "${viewer##* } $(echo "${viewer% *}" | jq -r .reason)" \
   "403 WOKAPI0009E: User \"$VIEWER_USER\" may not read the activity log: it needs an administrator (root, or a member of the admin group)."
+curl -s -o /dev/null $AUTH -X POST -H 'X-Requested-With: t' "$BASE/vms/%FF/start"
+get "/logs?status=404"
+ok "a request for a path with a byte that is not UTF-8 (0xff) is in the Activity Log, the byte as \\xff" \
+  eq "$STATUS $(jq_get '.records[0].message')" '200 POST /plugins/kimchi/vms/\xff/start: 404 KCHVM0002E'
 get "/logs?message=x"
 ok "...a field Wok does not search: 400 with Wok's id" eq "$STATUS $(jq_get .reason)" \
   '400 WOKLOG0001E: Invalid filter parameter "message". Filter parameters allowed: app, date, ip, req, status, user, time.'

@@ -13,6 +13,7 @@ PIDS=()
 cleanup() {
   kill "${PIDS[@]}" 2>/dev/null
   usermod -U "$VIEWER_USER" 2>/dev/null
+  printf '%s:%s\n' "$VIEWER_USER" "$VIEWER_PW" | chpasswd
   [ -n "$KEEP" ] || rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -101,6 +102,16 @@ ok "...its final event written ${closed_after} s after the lock (at most $RECHEC
 ok "...saying why" closed_with "$DIR/basic" "the account \\\\\"$VIEWER_USER\\\\\" was removed, locked or expired"
 ok "...and the stream is over" eventually 10 eval '! kill -0 '"$BASIC_PID"' 2>/dev/null'
 usermod -U "$VIEWER_USER"
+
+# 3b. the same when the account's password changes (the old credentials no longer log in)
+stream "$DIR/basic2" --netrc-file "$TEST_USERS_DIR/viewer.netrc"
+ok "a stream opened with Basic credentials starts again" eventually 5 greeted "$DIR/basic2"
+printf '%s:%s\n' "$VIEWER_USER" "$(rand_pw)" | chpasswd
+at_pw=$SECONDS
+ok "its password changed: the stream ends within the recheck interval, with a final event" \
+  eventually $((RECHECK + 5 + 2)) closed_with "$DIR/basic2" KCHAPI0021E
+ok "...saying why ($((SECONDS - at_pw)) s after the change)" closed_with "$DIR/basic2" "rights or password changed"
+printf '%s:%s\n' "$VIEWER_USER" "$VIEWER_PW" | chpasswd # the other tests' credentials
 
 # 4. slow bodies: 1,100 logins through the proxy for one client, each promising a 60000-byte
 # body and sending one byte; the cap applies as soon as a header is in, so the client holds

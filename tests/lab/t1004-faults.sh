@@ -73,7 +73,7 @@ ok "...that its hung copy on host-b was killed, and where the guest runs" has "$
 ok "vm-hang runs on host-a" eq "$(vm_state a vm-hang)" running
 ok "...no copy of it is left on host-b" eventually 30 absent_on b vm-hang
 
-# host-b's libvirtd killed (-9) the moment it resumes the guest (the switch-over), then
+# host-b's libvirtd killed (-9) the moment host-a pauses the guest for the switch-over, then
 # restarted: whatever libvirt answered, exactly one copy runs, and the task says where
 qemu_count() { # qemu_count a|b NAME : QEMU processes of NAME in that host's namespace
   local p n=0
@@ -83,12 +83,15 @@ qemu_count() { # qemu_count a|b NAME : QEMU processes of NAME in that host's nam
   echo "$n"
 }
 gone() { [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; } # exited (or a zombie)
-kill_at_switchover() { # kill_at_switchover NAME : in the background, as the guest resumes on host-b
+kill_at_switchover() { # kill_at_switchover NAME : in the background, as host-a pauses the guest
+  # for the switch-over (its last pages and device state on their way to host-b, whose libvirt
+  # has yet to finish the move: killed then, it can never have answered for it; killed at
+  # host-b's "Resumed" instead, its answer races the kill, and a fast one wins)
   B_LIBVIRTD=$(cat "$LAB/b/libvirtd.pid")
   # grep reads a process substitution, not a pipe: the kill must follow the event at once,
   # not wait for virsh to exit as a pipeline would
-  ( timeout 120 grep -m1 -qF "'$1': Resumed Migrated" \
-      < <(lab exec b stdbuf -oL virsh -q -c qemu:///system event --loop --event lifecycle 2>/dev/null) &&
+  ( timeout 120 grep -m1 -qF "'$1': Suspended Migrated" \
+      < <(lab exec a stdbuf -oL virsh -q -c qemu:///system event --loop --event lifecycle 2>/dev/null) &&
       kill -9 "$B_LIBVIRTD" ) &
   KILLER=$!
   sleep 1.5 # the event stream is registered

@@ -16,6 +16,7 @@
 #include "util/b64.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/esc.h"
 #include "util/file.h"
 #include "util/jsonv.h"
 #include "util/log.h"
@@ -33,6 +34,36 @@ static void err_maps_codes_to_http_status(void **state)
     assert_int_equal(err_http_status(ERR_BACKEND), 500);
     assert_string_equal(err_status_line(ERR_NOT_FOUND), "404 Not Found");
     assert_string_equal(err_status_line(ERR_INVALID), "400 Bad Request");
+}
+
+/* A message quoting a value cut at a byte count ("%.Ns") stays UTF-8: JSON carries it. */
+static void err_set_never_leaves_half_a_character(void **state)
+{
+    (void)state;
+    struct err e;
+    err_set(&e, ERR_INVALID, M_API_UNKNOWN_PARAM, "Name \"%.4s\" is bad.", "ab\xc3\xa9\xc3\xa9");
+    assert_string_equal(e.msg, "KCHAPI0001E: Name \"ab\xc3\xa9\" is bad.");
+    err_set(&e, ERR_INVALID, M_API_UNKNOWN_PARAM, "Name \"%.3s\" is bad.", "ab\xc3\xa9");
+    assert_string_equal(e.msg, "KCHAPI0001E: Name \"ab?\" is bad.");
+    err_set(&e, ERR_INVALID, M_API_UNKNOWN_PARAM, "%s", "\xff\xed\xa0\x80\xe2\x82\xac");
+    assert_string_equal(e.msg, "KCHAPI0001E: ????\xe2\x82\xac"); /* stray, surrogate, euro */
+}
+
+/* What goes into the audit trail and the log: control bytes and bytes that are not UTF-8 as
+ * \xNN, characters whole or not at all. */
+static void esc_controls_writes_utf8_only(void **state)
+{
+    (void)state;
+    char out[64];
+    size_t n = esc_controls("/vms/\xff\x01\xc3\xa9\"", out, sizeof(out), "\"");
+    out[n] = '\0';
+    assert_string_equal(out, "/vms/\\xff\\x01\xc3\xa9\\\"");
+    n = esc_controls("ab\xc3\xa9", out, 3, NULL); /* room for "ab" and half of e-acute */
+    out[n] = '\0';
+    assert_string_equal(out, "ab");
+    assert_int_equal(esc_utf8_len("\xf0\x9f\x98\x80"), 4);
+    assert_int_equal(esc_utf8_len("\xc0\x80"), 0);         /* overlong */
+    assert_int_equal(esc_utf8_len("\xf4\x90\x80\x80"), 0); /* past U+10FFFF */
 }
 
 static void err_set_prefixes_the_message_id(void **state)
@@ -294,6 +325,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(err_maps_codes_to_http_status),
         cmocka_unit_test(err_set_prefixes_the_message_id),
+        cmocka_unit_test(err_set_never_leaves_half_a_character),
+        cmocka_unit_test(esc_controls_writes_utf8_only),
         cmocka_unit_test(buf_grows_and_stops_at_its_limit),
         cmocka_unit_test(jsonv_accepts_a_valid_body),
         cmocka_unit_test(jsonv_rejects_malformed_and_non_objects),
