@@ -51,6 +51,8 @@ static const char usage[] =
     "                          changed?) at least this often (default 60)\n"
     "      --lockout-seconds S after 3 failed logins in 30 s, refuse the address (and the\n"
     "                          user, from new places) this long, doubling in a row (60)\n"
+    "      --known-hosts-strict  trust no new host's ssh key unless the move gives it\n"
+    "                          (host_key, shown by the Migrate dialog)\n"
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
     "      --converge-timeout S  stop a live migration whose remaining data has not shrunk\n"
     "                          for this long (default 300; 0: never)\n"
@@ -76,6 +78,7 @@ enum {
     OPT_CERT,
     OPT_KEY,
     OPT_HTTP,
+    OPT_STRICT_HOSTS,
     OPT_LOG,
     OPT_WORKERS,
     OPT_TTL,
@@ -125,6 +128,7 @@ static const struct option long_opts[] = {
     {"tls-cert", required_argument, NULL, OPT_CERT},
     {"tls-key", required_argument, NULL, OPT_KEY},
     {"http", no_argument, NULL, OPT_HTTP},
+    {"known-hosts-strict", no_argument, NULL, OPT_STRICT_HOSTS},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"task-ttl", required_argument, NULL, OPT_TTL},
@@ -280,6 +284,9 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
         return set_str(&cfg->tls_key, v);
     case OPT_HTTP:
         cfg->http = v ? parse_bool(v) : true;
+        return 0;
+    case OPT_STRICT_HOSTS:
+        cfg->known_hosts_strict = v ? parse_bool(v) : true;
         return 0;
     case OPT_LOG:
         if (log_level_parse(v, &cfg->log_level) < 0)

@@ -17,6 +17,7 @@ struct config {
     char *tls_cert;
     char *tls_key;
     bool http;
+    bool known_hosts_strict; /* no first ssh contact without the key given */
     enum log_level log_level;
     int workers;
     long task_ttl;

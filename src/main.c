@@ -153,6 +153,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         return -1;
     virt_set_ssh_command(d->virt, ssh);
     sshc_peers_init(cfg->state_dir);
+    sshc_set_strict(cfg->known_hosts_strict);
     if (pki_init(cfg->state_dir, e) < 0) /* the CA that makes migrations encrypted */
         return -1;
     char audit[4200];

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../sshc/sshc.h"
 #include "../task/task.h"
 #include "../util/array.h"
 #include "../util/net.h"
@@ -24,7 +25,22 @@ static const struct jsonv_field migrate_fields[] = {
     {"max_downtime", JSONV_INT, false},   {"auto_converge", JSONV_BOOL, false},
     {"postcopy", JSONV_BOOL, false},      {"parallel", JSONV_INT, false},
     {"compression", JSONV_BOOL, false},   {"encrypted", JSONV_BOOL, false},
+    {"host_key", JSONV_STRING, false},
 };
+
+/* "SHA256:" and 43 characters of unpadded base64: what ssh-keygen -l prints for a key. */
+static int check_host_key(const char *k, struct err *e)
+{
+    size_t n = k ? strlen(k) : 0;
+    if (!k ||
+        (n == 50 && !strncmp(k, "SHA256:", 7) &&
+         strspn(k + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == 43))
+        return 0;
+    return err_set(e, ERR_INVALID, M_MIG_HOST_KEY,
+                   "The parameter \"host_key\" must be an ssh key fingerprint as ssh-keygen -l "
+                   "prints it: SHA256: and 43 characters, e.g. "
+                   "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s.");
+}
 
 /* An integer field that must be in [lo, hi] when present; `dflt` when absent. */
 static int int_field(json_t *body, const char *key, long long lo, long long hi, long long dflt,
@@ -114,7 +130,8 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
                        "\"%s\" is this host. Choose another host to migrate to.", r->remote_host);
     r->user = user && *user ? user : NULL;
     r->delete_source = json_is_true(json_object_get(body, "delete_source"));
-    return 0;
+    r->host_key = jsonv_str(body, "host_key");
+    return check_host_key(r->host_key, e);
 }
 
 /* What is quick and safe before the 202 (as Kimchi checked before its task): the host
@@ -122,7 +139,7 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
 static int check_reach(const char *host, struct err *e)
 {
     char addr[64];
-    if (net_resolve(host, addr, sizeof(addr), e) < 0 || net_refuse_self(host, addr, e) < 0)
+    if (net_resolve_other(host, addr, sizeof(addr), e) < 0)
         return -1;
     return net_probe(host, addr, 22, (int)(timers.knock_s * 1000), e);
 }
@@ -166,4 +183,25 @@ cleanup:
         jsonv_wipe(body, "password");
     json_decref(body);
     return task ? api_reply_json(rep, 202, task, e) : -1;
+}
+
+/* GET /host/sshkey?host=NAME (administrators): the fingerprint of the ssh host key NAME
+ * presents, and whether kimchid knows it, so that a person can compare it with the host's
+ * own before the first move there (the Migrate dialog shows it). Nothing is recorded. */
+int api_host_sshkey(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                    struct api_reply *rep, struct err *e)
+{
+    (void)ctx, (void)p;
+    const char *host = req->query ? req->query(req->query_cls, "host") : NULL;
+    if (blank(host))
+        return err_set(e, ERR_INVALID, M_MIG_NO_HOST,
+                       "remote host field cannot be blank. Give the name or address of the "
+                       "host whose ssh key to show: ?host=NAME.");
+    char fp[128];
+    bool known = false;
+    if (net_host_check(host, e) < 0 || check_reach(host, e) < 0 ||
+        sshc_host_key(host, fp, sizeof(fp), &known, e) < 0)
+        return -1;
+    return api_reply_json(
+        rep, 200, json_pack("{s:s, s:s, s:b}", "host", host, "fingerprint", fp, "known", known), e);
 }

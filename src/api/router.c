@@ -24,6 +24,7 @@ static const struct api_route routes[] = {
     {"GET", P "/config/capabilities", api_kimchi_capabilities, API_LOGIN},
     {"GET", P "/host", api_host_get, API_LOGIN},
     {"GET", P "/host/cpuinfo", api_host_cpuinfo, API_LOGIN},
+    {"GET", P "/host/sshkey", api_host_sshkey, API_ADMIN},
     {"GET", P "/templates", api_templates_list, API_LOGIN},
     {"GET", P "/vms/:/storages", api_vm_storages_list, API_LOGIN},
     {"GET", P "/vms/:/storages/:", api_vm_storages_get, API_LOGIN},

@@ -108,25 +108,67 @@ static int changed_key(ssh_session s, const char *host, struct err *e)
                    host, known_hosts, old_fp, new_fp);
 }
 
-/* Accepts a known host, records a new one, refuses a changed one. */
-static int verify_host(ssh_session s, const char *host, struct err *e)
+/* --known-hosts-strict: no first contact without the key's fingerprint given. Set at start. */
+static bool strict;
+
+void sshc_set_strict(bool on)
+{
+    strict = on;
+}
+
+static void server_fingerprint(ssh_session s, char *fp, size_t len)
+{
+    ssh_key key = NULL;
+    ssh_get_server_publickey(s, &key);
+    fingerprint(key, fp, len);
+    ssh_key_free(key);
+}
+
+static int key_mismatch(const char *host, const char *fp, const char *want, struct err *e)
+{
+    return err_set(e, ERR_FORBIDDEN, M_SSH_HOST_KEY_MISMATCH,
+                   "The ssh host key of \"%s\" is %s, not %s as given (host_key). Compare both "
+                   "with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on "
+                   "it): if it has the key given, someone may be intercepting the connection.",
+                   host, fp, want);
+}
+
+static int first_contact(ssh_session s, const char *host, const char *fp, const char *want,
+                         struct err *e)
+{
+    if (!want[0] && strict)
+        return err_set(e, ERR_FORBIDDEN, M_SSH_HOST_KEY_UNCONFIRMED,
+                       "kimchid has never connected to \"%s\", whose ssh host key is %s. "
+                       "Compare it with the host's own (ssh-keygen -lf "
+                       "/etc/ssh/ssh_host_ed25519_key.pub on it), then give it as host_key (the "
+                       "Migrate dialog shows it and sends it): kimchid runs with "
+                       "--known-hosts-strict, so it trusts no host key unconfirmed.",
+                       host, fp);
+    if (ssh_session_update_known_hosts(s) != SSH_OK)
+        return err_set(e, ERR_BACKEND, M_SSH_KNOWN_HOSTS,
+                       "Cannot record the host key of \"%s\" in %s: %s", host, known_hosts,
+                       ssh_get_error(s));
+    log_info("ssh: recorded host key of \"%s\" (%s) on first contact%s", host, fp,
+             want[0] ? ", as confirmed (host_key)" : "");
+    return 0;
+}
+
+/* Accepts a known host, records a new one (unless --known-hosts-strict and no `want`), refuses
+ * a changed one, and any whose key is not `want` when one is given ("SHA256:...", or ""). */
+static int verify_host(ssh_session s, const char *host, const char *want, struct err *e)
 {
     char fp[128];
-    ssh_key key = NULL;
-    switch (ssh_session_is_known_server(s)) {
+    server_fingerprint(s, fp, sizeof(fp));
+    enum ssh_known_hosts_e known = ssh_session_is_known_server(s);
+    if (want[0] && strcmp(fp, want) != 0 && known != SSH_KNOWN_HOSTS_CHANGED &&
+        known != SSH_KNOWN_HOSTS_OTHER)
+        return key_mismatch(host, fp, want, e);
+    switch (known) {
     case SSH_KNOWN_HOSTS_OK:
         return 0;
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
-        if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return err_set(e, ERR_BACKEND, M_SSH_KNOWN_HOSTS,
-                           "Cannot record the host key of \"%s\" in %s: %s", host, known_hosts,
-                           ssh_get_error(s));
-        ssh_get_server_publickey(s, &key);
-        fingerprint(key, fp, sizeof(fp));
-        ssh_key_free(key);
-        log_info("ssh: recorded host key of \"%s\" (%s) on first contact", host, fp);
-        return 0;
+        return first_contact(s, host, fp, want, e);
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
         return changed_key(s, host, e);
@@ -136,7 +178,7 @@ static int verify_host(ssh_session s, const char *host, struct err *e)
     }
 }
 
-ssh_session sshc_connect(const char *host, const char *user, struct err *e)
+ssh_session sshc_connect(const char *host, const char *user, const char *want_key, struct err *e)
 {
     sshc_dir();
     ssh_session s = ssh_new();
@@ -158,11 +200,40 @@ ssh_session sshc_connect(const char *host, const char *user, struct err *e)
         ssh_free(s);
         return NULL;
     }
-    if (verify_host(s, host, e) < 0) {
+    if (verify_host(s, host, want_key ? want_key : "", e) < 0) {
         sshc_close(s);
         return NULL;
     }
     return s;
+}
+
+int sshc_host_key(const char *host, char *fp, size_t len, bool *known, struct err *e)
+{
+    sshc_dir();
+    ssh_session s = ssh_new();
+    long timeout = SSH_TIMEOUT_S;
+    bool no = false;
+    if (!s)
+        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+    ssh_options_set(s, SSH_OPTIONS_HOST, host);
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+    ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
+    int rc = 0;
+    if (ssh_connect(s) != SSH_OK) {
+        rc = err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.",
+                     host, ssh_get_error(s));
+    } else {
+        server_fingerprint(s, fp, len);
+        enum ssh_known_hosts_e k = ssh_session_is_known_server(s);
+        *known = k == SSH_KNOWN_HOSTS_OK;
+        if (k == SSH_KNOWN_HOSTS_CHANGED || k == SSH_KNOWN_HOSTS_OTHER)
+            rc = changed_key(s, host, e);
+        ssh_disconnect(s);
+    }
+    ssh_free(s);
+    return rc;
 }
 
 void sshc_close(ssh_session s)

@@ -14,14 +14,22 @@
 int sshc_key_ensure(char *pub, size_t publen, struct err *e);
 
 /* Logs in to `user`@`host` with `password` (borrowed; the caller wipes it), checks or
- * records the host key, and appends `pubkey` to root's authorized_keys there: directly
- * when `user` is root, through `sudo -S` otherwise. No line is added twice. */
+ * records the host key (which must be `want_key`, "SHA256:...", when given; NULL: any), and
+ * appends `pubkey` to root's authorized_keys there: directly when `user` is root, through
+ * `sudo -S` otherwise. No line is added twice. */
 int sshc_trust_setup(const char *host, const char *user, const char *password, const char *pubkey,
-                     struct err *e);
+                     const char *want_key, struct err *e);
 
 /* Checks that root@`host` accepts the daemon's key (and records the host key on first
- * contact, refusing a changed one). */
-int sshc_key_login_check(const char *host, struct err *e);
+ * contact, refusing a changed one, or one that is not `want_key` when given). */
+int sshc_key_login_check(const char *host, const char *want_key, struct err *e);
+
+/* The fingerprint ("SHA256:...") of the ssh host key `host` presents, and whether
+ * known_hosts holds it; nothing is recorded, no login made. A changed key is an error. */
+int sshc_host_key(const char *host, char *fp, size_t len, bool *known, struct err *e);
+
+/* --known-hosts-strict: refuse a first contact whose key was not given. Start-up only. */
+void sshc_set_strict(bool on);
 
 /* Whether `path` exists on `host`, looked up over SFTP as root with the daemon's key:
  * 1 yes, 0 no, -1 with `e` when it cannot be told. */

@@ -9,8 +9,9 @@
 /* ~/.ssh of the daemon user (created 0700 if missing). Static string. */
 const char *sshc_dir(void);
 
-/* Connects and verifies the host key (records it on first contact). NULL with `e`. */
-ssh_session sshc_connect(const char *host, const char *user, struct err *e);
+/* Connects and verifies the host key (records it on first contact), which must be `want_key`
+ * ("SHA256:..."; NULL or "": any) when given. NULL with `e`. */
+ssh_session sshc_connect(const char *host, const char *user, const char *want_key, struct err *e);
 
 /* Disconnects and frees; NULL is a no-op. */
 void sshc_close(ssh_session s);

@@ -118,9 +118,9 @@ static int add_key_failed(const char *host, const char *user, int status, const 
 }
 
 int sshc_trust_setup(const char *host, const char *user, const char *password, const char *pubkey,
-                     struct err *e)
+                     const char *want_key, struct err *e)
 {
-    ssh_session s = sshc_connect(host, user, e);
+    ssh_session s = sshc_connect(host, user, want_key, e);
     if (!s || sshc_auth_password(s, host, user, password, e) < 0) {
         sshc_close(s);
         return -1;
@@ -152,12 +152,12 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
 }
 
 /* An ssh session logged in as root@host with the daemon's key; NULL with `e` if refused. */
-static ssh_session key_login(const char *host, struct err *e)
+static ssh_session key_login(const char *host, const char *want_key, struct err *e)
 {
     char priv[700];
     ssh_key key = NULL;
     snprintf(priv, sizeof(priv), "%s/id_ed25519", sshc_dir());
-    ssh_session s = sshc_connect(host, "root", e);
+    ssh_session s = sshc_connect(host, "root", want_key, e);
     if (!s)
         return NULL;
     int rc = -1;
@@ -181,9 +181,9 @@ static ssh_session key_login(const char *host, struct err *e)
     return s;
 }
 
-int sshc_key_login_check(const char *host, struct err *e)
+int sshc_key_login_check(const char *host, const char *want_key, struct err *e)
 {
-    ssh_session s = key_login(host, e);
+    ssh_session s = key_login(host, want_key, e);
     sshc_close(s);
     return s ? 0 : -1;
 }
@@ -191,7 +191,7 @@ int sshc_key_login_check(const char *host, struct err *e)
 /* An SFTP session as root@host (both freed by sftp_done); NULL with `e`. */
 static sftp_session sftp_login(const char *host, const char *path, ssh_session *out, struct err *e)
 {
-    ssh_session s = key_login(host, e);
+    ssh_session s = key_login(host, NULL, e); /* checked by the move before */
     *out = s;
     if (!s)
         return NULL;

@@ -11,11 +11,10 @@
 #include "../util/net.h"
 #include "../util/qemuconf.h"
 #include "../util/secret.h"
+#include "../util/timers.h"
 #include "../virt/virt.h"
 #include "task.h"
 #include "task_priv.h"
-
-#define PROBE_TIMEOUT_MS 10000
 
 struct migrate_arg {
     struct virt *virt;
@@ -23,6 +22,7 @@ struct migrate_arg {
     char *host;
     char *user;
     char *password;
+    char host_key[64]; /* "SHA256:..." the destination's ssh host key must be ("": any) */
     bool delete_source;
     struct virt_policy policy;
     bool claimed;     /* holds the guest's busy claim */
@@ -145,12 +145,10 @@ static void on_say(void *opaque, const char *what)
 static int reach(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
     step(ctx, a, "resolving the remote host");
-    if (net_resolve(a->host, a->addr, sizeof(a->addr), e) < 0)
+    if (net_resolve_other(a->host, a->addr, sizeof(a->addr), e) < 0)
         return -1;
-    if (net_refuse_self(a->host, a->addr, e) < 0)
-        return -1;
-    step(ctx, a, "connecting to the remote host");
-    return net_probe(a->host, a->addr, 22, PROBE_TIMEOUT_MS, e);
+    step(ctx, a, "connecting to the remote host"); /* the wait the POST's own check made */
+    return net_probe(a->host, a->addr, 22, (int)(timers.knock_s * 1000), e);
 }
 
 static int setup_trust(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
@@ -159,7 +157,7 @@ static int setup_trust(struct task_ctx *ctx, struct migrate_arg *a, struct err *
     step(ctx, a, "setting up password-less ssh login");
     int rc = sshc_key_ensure(pub, sizeof(pub), e);
     if (rc == 0)
-        rc = sshc_trust_setup(a->host, a->user, a->password, pub, e);
+        rc = sshc_trust_setup(a->host, a->user, a->password, pub, a->host_key, e);
     wipe_password(a); /* used for this one login only */
     return rc;
 }
@@ -203,13 +201,18 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
  * (it may have recorded the host key on first contact) the connection is tried once more. */
 static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
 {
+    if (a->host_key[0] && !a->user) { /* the key given is checked even when the host is known */
+        step(ctx, a, "checking the remote host's ssh key");
+        if (sshc_key_login_check(a->host, a->host_key, e) < 0)
+            return -1;
+    }
     step(ctx, a, "checking libvirt on the remote host");
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return sshc_peer_note(a->host), 0; /* its key login works: a host to suggest */
     if (err_is(e, M_MIG_SSH_HUNG) || err_is(e, M_MIG_OPEN_HUNG))
         return -1; /* its ssh server or libvirt does not answer: trying again waits as long */
     step(ctx, a, "checking root's key login on the remote host");
-    if (sshc_key_login_check(a->host, e) < 0)
+    if (sshc_key_login_check(a->host, a->host_key, e) < 0)
         return -1;
     sshc_peer_note(a->host);
     step(ctx, a, "checking libvirt on the remote host");
@@ -563,6 +566,7 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
     a->user = r->user ? strdup(r->user) : NULL;
     a->delete_source = r->delete_source;
     a->policy = r->policy;
+    snprintf(a->host_key, sizeof(a->host_key), "%s", r->host_key ? r->host_key : "");
     a->step = "queued";
     if (!a->name || !a->host || (r->user && !a->user)) {
         migrate_arg_free(a);

@@ -99,8 +99,9 @@ json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *nam
 struct task_migrate_req {
     const char *name;
     const char *remote_host;
-    const char *user; /* NULL: use existing key login */
-    char *password;   /* stolen (wiped and freed by the job), NULL with user */
+    const char *user;     /* NULL: use existing key login */
+    char *password;       /* stolen (wiped and freed by the job), NULL with user */
+    const char *host_key; /* "SHA256:..." the destination's ssh key must be; NULL: any */
     bool delete_source;
     struct virt_policy policy; /* bandwidth and how a live move converges */
 };

@@ -199,3 +199,8 @@ int net_refuse_self(const char *host, const char *addr, struct err *e)
                        "\"%s\" (%s) is this host. Choose another host to migrate to.", host, addr);
     return 0;
 }
+
+int net_resolve_other(const char *host, char *addr, size_t len, struct err *e)
+{
+    return net_resolve(host, addr, len, e) < 0 ? -1 : net_refuse_self(host, addr, e);
+}

@@ -38,4 +38,7 @@ int net_probe(const char *host, const char *addr, int port, int timeout_ms, stru
  * machine, or that names it. */
 int net_refuse_self(const char *host, const char *addr, struct err *e);
 
+/* net_resolve, then net_refuse_self: `host` as another host's address, in `addr`. */
+int net_resolve_other(const char *host, char *addr, size_t len, struct err *e);
+
 #endif

@@ -52,7 +52,7 @@ static int open_locked(struct virt *v, struct err *e)
         c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
     if (v->callback_id < 0)
         log_warn("libvirt lifecycle events unavailable; relying on periodic refresh");
-    virConnectSetKeepAlive(c, 5, 3);
+    virt_keepalive(c);
     v->conn = c;
     return 0;
 }
@@ -166,4 +166,9 @@ void virt_free(struct virt *v)
     free(v->busy);
     free(v->uri);
     free(v);
+}
+
+void virt_keepalive(virConnectPtr c)
+{
+    virConnectSetKeepAlive(c, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
 }

@@ -101,7 +101,7 @@ virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e)
                            strcat(what, " (is libvirtd running there?)"));
         return NULL;
     }
-    virConnectSetKeepAlive(c, 5, 3);
+    virt_keepalive(c);
     virConnectRef(c); /* one reference for the cache, one for the caller */
     virConnectPtr old = store(v, host, c);
     if (old)

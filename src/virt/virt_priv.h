@@ -74,6 +74,13 @@ struct busy_entry {
     char *what;
 };
 
+/* libvirt's keepalive on a connection kimchid opened (conn.c): a peer silent for
+ * KEEPALIVE_INTERVAL_S x KEEPALIVE_COUNT seconds (15) closes it, so no call waits on it for
+ * ever. */
+#define KEEPALIVE_INTERVAL_S 5
+#define KEEPALIVE_COUNT 3
+void virt_keepalive(virConnectPtr c);
+
 /* An open connection to a remote host's libvirt, kept for later migrations. */
 struct remote_entry {
     char *host;

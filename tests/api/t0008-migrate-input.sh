@@ -46,6 +46,20 @@ req POST /vms/busy/migrate '{"remote_host":"no-such-host.invalid","user":"root",
 ok "an unresolvable host is answered on the POST: 400" eq "$STATUS $(jq_get .reason | cut -c1-51)" '400 KCHMIGR0034E: Cannot resolve "no-such-host.invalid"'
 req GET /tasks
 ok "...and no task was created" eq "$(jq_get length)" 0
+for k in SHA256:short SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA! MD5:aa:bb ""; do
+  bad "host_key \"$k\" (not a fingerprint as ssh-keygen -l prints it)" \
+    "{\"remote_host\":\"host-b\",\"host_key\":\"$k\"}" 400 \
+    'KCHMIGR0048E: The parameter "host_key" must be an ssh key fingerprint as ssh-keygen -l prints it: SHA256: and 43 characters, e.g. SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s.'
+done
+req GET "/host/sshkey?host="
+ok "GET /host/sshkey without a host: 400" eq "$STATUS $(jq_get .reason | cut -c1-12)" "400 KCHMIGR0028E"
+req GET "/host/sshkey?host=localhost"
+ok "...of this host: 400" eq "$STATUS $(jq_get .reason | cut -c1-10)" "400 KCHVM0055E"
+req GET "/host/sshkey?host=bad%20name"
+ok "...a malformed name: 400" eq "$STATUS $(jq_get .reason | cut -c1-12)" "400 KCHMIGR0030E"
+# shellcheck disable=SC2086
+ok "...a viewer may not ask (it opens a connection to any host): 403" \
+  eq "$(curl -s -o /dev/null -w '%{http_code}' --netrc-file "$TEST_USERS_DIR/viewer.netrc" "$BASE/host/sshkey?host=host-b")" 403
 req GET /vms/busy
 ok "the guest is unharmed" eq "$(jq_get .state)" running
 stop_kimchid

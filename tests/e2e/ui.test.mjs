@@ -233,6 +233,12 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   requests.length = 0;
   await openMigrate('vm-one');
   await fillMigrate({ host: 'host-b', user: 'labadmin', password: admin.password });
+  // the first move to host-b: below the fields, the key host-b offers, to compare first
+  const fp = lab('exec', 'b', 'ssh-keygen', '-lf', '/etc/ssh/ssh_host_ed25519_key.pub').split(' ')[1];
+  const key = page.locator('#migrate-hostkey');
+  await key.waitFor({ timeout: 15000 });
+  assert.equal(await key.textContent(), `First move to host-b: its ssh host key is ${fp}. Compare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on host-b) before you start.`);
+  await shot('06b-first-contact-host-key');
   await page.press('#migrate-password', 'Enter');
   await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
   assert.equal(await focusedLabel(), 'Actions for vm-one', 'Start gives focus back to the Actions button');
@@ -256,7 +262,8 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   const post = requests.find((r) => r.method === 'POST' && r.url.endsWith('/vms/vm-one/migrate'));
   assert.ok(post, 'the migrate request was sent');
   assert.ok(!post.url.includes(admin.password), 'the password is not in the URL');
-  assert.deepEqual(JSON.parse(post.body), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password });
+  assert.deepEqual(JSON.parse(post.body), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password, host_key: fp },
+    'the key shown goes with the request: kimchid trusts no other');
   const stored = await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + location.href);
   assert.ok(!stored.includes(admin.password), 'the password is not in storage or the URL');
   // the progress, the end and the state changes came from the event stream: no polling

@@ -72,6 +72,9 @@ migrate() {
 
 # secrets_absent PW : the password is in no log, state file or process command line
 secrets_absent() { # the pattern goes through a file: grep's own argv must not hold it
+  # what is searched must be there: a missing log would hold no password and prove nothing
+  [ -s "$LAB/kimchid.log" ] && [ -d "$STATE" ] ||
+    { fail_note "nothing to search: $LAB/kimchid.log or $STATE is missing or empty"; return 1; }
   local pat hits=""; pat=$(mktemp)
   printf '%s\n' "$1" >"$pat"
   grep -rqaF -f "$pat" "$LAB/kimchid.log" "$STATE" 2>/dev/null && hits="$hits log/state"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -106,14 +107,24 @@ struct waiter {
     struct bus *b;
     uint64_t pos;
     ssize_t n;
+    long ms; /* how long bus_read waited */
 };
+
+/* The reader waits up to 5 s: woken, it must come back long before (a lost wake-up would
+ * also return 0, but only at the timeout). */
+#define READ_TIMEOUT_MS 5000
+#define WOKEN_WITHIN_MS 1000
 
 static void *wait_one(void *arg)
 {
     struct waiter *w = arg;
     char out[512];
     bool gap;
-    w->n = bus_read(w->b, &w->pos, out, sizeof(out), 5000, &gap);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    w->n = bus_read(w->b, &w->pos, out, sizeof(out), READ_TIMEOUT_MS, &gap);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->ms = (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
     return NULL;
 }
 
@@ -121,13 +132,14 @@ static void a_waiting_reader_wakes_on_publish_on_wake_and_on_close(void **state)
 {
     (void)state;
     struct bus *b = bus_new(1 << 20);
-    struct waiter w = {b, bus_now(b), 0};
+    struct waiter w = {b, bus_now(b), 0, 0};
     pthread_t t;
     pthread_create(&t, NULL, wait_one, &w);
     usleep(50 * 1000);
     bus_publish(b, "vm", "{}");
     pthread_join(t, NULL);
     assert_true(w.n > 0);
+    assert_true(w.ms < WOKEN_WITHIN_MS);
     /* a wake (a session ended) makes a waiting reader look up without a frame */
     w.n = 99;
     pthread_create(&t, NULL, wait_one, &w);
@@ -135,11 +147,13 @@ static void a_waiting_reader_wakes_on_publish_on_wake_and_on_close(void **state)
     bus_wake(b);
     pthread_join(t, NULL);
     assert_int_equal(w.n, 0);
+    assert_true(w.ms < WOKEN_WITHIN_MS); /* woken, not timed out */
     pthread_create(&t, NULL, wait_one, &w);
     usleep(50 * 1000);
     bus_close(b);
     pthread_join(t, NULL);
     assert_int_equal(w.n, -1);
+    assert_true(w.ms < WOKEN_WITHIN_MS);
     bus_free(b);
 }
 

@@ -38,14 +38,17 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.port, 9000);
     assert_string_equal(c.uri, "test:///default");
     assert_true(c.http);
+    assert_false(c.known_hosts_strict); /* first contact records the key unless asked */
     assert_int_equal(c.workers, 2);
     assert_int_equal(c.stall_timeout, 60);
     assert_int_equal(c.converge_timeout, 300);
     assert_int_equal(c.account_recheck, 60);
     config_free(&c);
     char *a3[] = {"kimchid", "--stall-timeout",   "15", "--converge-timeout",
-                  "0",       "--account-recheck", "5",  NULL};
-    assert_int_equal(parse(&c, &e, 7, a3), 0);
+                  "0",       "--account-recheck", "5",  "--known-hosts-strict",
+                  NULL};
+    assert_int_equal(parse(&c, &e, 8, a3), 0);
+    assert_true(c.known_hosts_strict);
     assert_int_equal(c.stall_timeout, 15);
     assert_int_equal(c.converge_timeout, 0);
     assert_int_equal(c.account_recheck, 5);

@@ -32,6 +32,30 @@ export function setHostSuggestions(hosts) {
 
 let migrateGuest = null;
 let migrateReturn = null;
+let hostKey = null; // { host, fingerprint, known } for what "Remote server" holds now
+
+// The destination's ssh host key, read when "Remote server" changes, so that the first move
+// to a host is started knowing its key (and sends it: kimchid then trusts no other).
+async function showHostKey(host, out) {
+  hostKey = null;
+  out.hidden = true;
+  if (!host) return;
+  let k;
+  try {
+    k = await api('GET', `/host/sshkey?host=${encodeURIComponent(host)}`);
+  } catch {
+    return; // the move itself says what is wrong with the host
+  }
+  if (document.getElementById('migrate-host').value.trim() !== host) return; // changed since
+  hostKey = k;
+  const code = Object.assign(document.createElement('code'), { textContent: k.fingerprint });
+  out.replaceChildren(
+    k.known ? `${host}'s ssh host key, known to kimchid: ` : `First move to ${host}: its ssh host key is `,
+    code,
+    k.known ? '.' : `. Compare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on ${host}) before you start.`,
+  );
+  out.hidden = false;
+}
 
 export function initMigrateDialog(onStarted) {
   const d = document.getElementById('migrate-dialog');
@@ -44,6 +68,8 @@ export function initMigrateDialog(onStarted) {
   const credErr = document.getElementById('migrate-cred-error');
   const srvErr = document.getElementById('migrate-server-error');
   const start = document.getElementById('migrate-start');
+  const keyOut = document.getElementById('migrate-hostkey');
+  host.addEventListener('change', () => showHostKey(host.value.trim(), keyOut));
   setupClose(d, () => migrateReturn?.());
   document.getElementById('migrate-cancel').addEventListener('click', () => d.close());
   form.addEventListener('submit', async (ev) => {
@@ -59,6 +85,7 @@ export function initMigrateDialog(onStarted) {
     if (oneCred) return (user.value ? pass : user).focus();
     const body = { remote_host: remote, delete_source: del.checked };
     if (user.value) Object.assign(body, { user: user.value.trim(), password: pass.value });
+    if (hostKey?.host === remote) body.host_key = hostKey.fingerprint; // the key shown
     start.disabled = true;
     try {
       const task = await api('POST', `${vmPath(migrateGuest)}/migrate`, body);
@@ -78,6 +105,8 @@ export function openMigrateDialog(name, returnFocus) {
   migrateReturn = returnFocus;
   d.querySelector('.guest-name').textContent = `"${name}"`;
   document.getElementById('migrate-form').reset();
+  hostKey = null;
+  document.getElementById('migrate-hostkey').hidden = true;
   for (const id of ['migrate-host-error', 'migrate-cred-error', 'migrate-server-error'])
     showError(document.getElementById(id), '');
   d.querySelectorAll('input').forEach((i) => i.removeAttribute('aria-invalid'));
