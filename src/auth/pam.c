@@ -52,22 +52,22 @@ static void add_group(struct auth_identity *id, const char *name, size_t *len)
         *len += (size_t)n;
 }
 
-/* 16 hex digits of the SHA-256 of the account's password hash, so that a session can tell the
- * password changed without keeping the hash itself. */
-static void password_mark(const char *user, char *out, size_t len)
+/* 16 hex digits of the SHA-256 of the account's password hash (`s`, its shadow entry; NULL
+ * when it cannot be read: ""), so that a session can tell the password changed without
+ * keeping the hash itself. */
+static void password_mark(const struct spwd *s, char *out, size_t len)
 {
-    struct spwd sp, *s = NULL;
-    char buf[4096];
     unsigned char d[32];
     out[0] = '\0';
-    if (getspnam_r(user, &sp, buf, sizeof(buf), &s) == 0 && s && s->sp_pwdp &&
+    if (s && s->sp_pwdp &&
         gnutls_hash_fast(GNUTLS_DIG_SHA256, s->sp_pwdp, strlen(s->sp_pwdp), d) == 0)
         for (size_t i = 0; i < 8 && 2 * i + 2 < len; i++)
             snprintf(out + 2 * i, 3, "%02x", d[i]);
-    explicit_bzero(buf, sizeof(buf)); /* it held the hash */
 }
 
-static void fill_identity(struct auth *a, const char *user, struct auth_identity *id)
+/* `user`'s identity: its groups, its role, and the mark of its password from `shadow`. */
+static void fill_identity(struct auth *a, const char *user, const struct spwd *shadow,
+                          struct auth_identity *id)
 {
     struct passwd pw, *p = NULL;
     char buf[4096];
@@ -77,7 +77,7 @@ static void fill_identity(struct auth *a, const char *user, struct auth_identity
     snprintf(id->user, sizeof(id->user), "%s", user);
     snprintf(id->groups, sizeof(id->groups), "[");
     id->admin = false;
-    password_mark(user, id->pw_mark, sizeof(id->pw_mark));
+    password_mark(shadow, id->pw_mark, sizeof(id->pw_mark));
     if (getpwnam_r(user, &pw, buf, sizeof(buf), &p) == 0 && p) {
         id->admin = p->pw_uid == 0;
         if (getgrouplist(user, p->pw_gid, groups, &ngroups) < 0)
@@ -109,7 +109,8 @@ int auth_account_now(struct auth *a, const char *user, struct auth_identity *id)
         if (s->sp_expire > 0 && s->sp_expire <= today)
             return -1; /* the account expired */
     }
-    fill_identity(a, user, id);
+    fill_identity(a, user, s, id);
+    explicit_bzero(buf, sizeof(buf)); /* it held the password's hash */
     return 0;
 }
 
@@ -145,6 +146,10 @@ int auth_pam_check(struct auth *a, const char *user, const char *password, struc
         log_warn("login failed for user \"%s\"", shown);
         return err_set(e, ERR_AUTH, M_AUTH_FAILED, "The user name or password is wrong.");
     }
-    fill_identity(a, user, id);
+    struct spwd sp, *shadow = NULL;
+    char buf[4096];
+    getspnam_r(user, &sp, buf, sizeof(buf), &shadow);
+    fill_identity(a, user, shadow, id);
+    explicit_bzero(buf, sizeof(buf)); /* it held the password's hash */
     return 0;
 }

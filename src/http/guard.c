@@ -173,22 +173,17 @@ bool guard_client(struct guard *g, struct MHD_Connection *c, const char *client)
 
 static void sweep_locked(struct guard *g)
 {
+    /* why[header in][pressed]: what the log says when limit_ms[header in] passes */
+    static const char *const why[2][2] = {
+        {"no complete request header in time", "no complete request header in time, server busy"},
+        {"no complete request body in time", "no complete request body in time, server busy"}};
     bool pressed = g->n * 4 >= (size_t)g->lim.max_connections * 3;
-    long header_ms = (pressed ? g->lim.pressed_seconds : g->lim.header_seconds) * 1000L;
+    long limit_ms[2] = {(pressed ? g->lim.pressed_seconds : g->lim.header_seconds) * 1000L,
+                        (pressed ? g->lim.pressed_seconds : g->lim.body_seconds) * 1000L};
     for (size_t i = 0; i < g->n; i++) {
         struct slot *s = g->slots[i];
-        long long ms = clock_ms_since(&s->since);
-        if (s->serving || s->cut)
-            continue;
-        if (!s->headers && ms > header_ms)
-            cut_locked(g, s,
-                       pressed ? "no complete request header in time, server busy"
-                               : "no complete request header in time");
-        else if (s->headers &&
-                 ms > (pressed ? g->lim.pressed_seconds : g->lim.body_seconds) * 1000L)
-            cut_locked(g, s,
-                       pressed ? "no complete request body in time, server busy"
-                               : "no complete request body in time");
+        if (!s->serving && !s->cut && clock_ms_since(&s->since) > limit_ms[s->headers])
+            cut_locked(g, s, why[s->headers][pressed]);
     }
 }
 

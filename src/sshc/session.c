@@ -178,7 +178,9 @@ static int verify_host(ssh_session s, const char *host, const char *want, struct
     }
 }
 
-ssh_session sshc_connect(const char *host, const char *user, const char *want_key, struct err *e)
+/* A session to `host` past the key exchange (as `user`, when given), the host key not yet
+ * checked. NULL with `e`. */
+static ssh_session open_session(const char *host, const char *user, struct err *e)
 {
     sshc_dir();
     ssh_session s = ssh_new();
@@ -189,7 +191,8 @@ ssh_session sshc_connect(const char *host, const char *user, const char *want_ke
         return NULL;
     }
     ssh_options_set(s, SSH_OPTIONS_HOST, host);
-    ssh_options_set(s, SSH_OPTIONS_USER, user);
+    if (user)
+        ssh_options_set(s, SSH_OPTIONS_USER, user);
     ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
     ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
     ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
@@ -200,7 +203,13 @@ ssh_session sshc_connect(const char *host, const char *user, const char *want_ke
         ssh_free(s);
         return NULL;
     }
-    if (verify_host(s, host, want_key ? want_key : "", e) < 0) {
+    return s;
+}
+
+ssh_session sshc_connect(const char *host, const char *user, const char *want_key, struct err *e)
+{
+    ssh_session s = open_session(host, user, e);
+    if (s && verify_host(s, host, want_key ? want_key : "", e) < 0) {
         sshc_close(s);
         return NULL;
     }
@@ -209,30 +218,15 @@ ssh_session sshc_connect(const char *host, const char *user, const char *want_ke
 
 int sshc_host_key(const char *host, char *fp, size_t len, bool *known, struct err *e)
 {
-    sshc_dir();
-    ssh_session s = ssh_new();
-    long timeout = SSH_TIMEOUT_S;
-    bool no = false;
+    ssh_session s = open_session(host, NULL, e);
     if (!s)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
-    ssh_options_set(s, SSH_OPTIONS_HOST, host);
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
-    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
-    ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
-    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
-    int rc = 0;
-    if (ssh_connect(s) != SSH_OK) {
-        rc = err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.",
-                     host, ssh_get_error(s));
-    } else {
-        server_fingerprint(s, fp, len);
-        enum ssh_known_hosts_e k = ssh_session_is_known_server(s);
-        *known = k == SSH_KNOWN_HOSTS_OK;
-        if (k == SSH_KNOWN_HOSTS_CHANGED || k == SSH_KNOWN_HOSTS_OTHER)
-            rc = changed_key(s, host, e);
-        ssh_disconnect(s);
-    }
-    ssh_free(s);
+        return -1;
+    server_fingerprint(s, fp, len);
+    enum ssh_known_hosts_e k = ssh_session_is_known_server(s);
+    *known = k == SSH_KNOWN_HOSTS_OK;
+    int rc =
+        k == SSH_KNOWN_HOSTS_CHANGED || k == SSH_KNOWN_HOSTS_OTHER ? changed_key(s, host, e) : 0;
+    sshc_close(s);
     return rc;
 }
 

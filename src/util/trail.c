@@ -182,7 +182,7 @@ static void remember(char *list, size_t len, const char *v)
     for (const char *p = list; (p = strstr(p, item)); p++)
         if ((p == list || p[-1] == ',') && (p[m] == ',' || p[m] == '\0'))
             return;
-    if (n && strcmp(list + n - 3, "...") == 0)
+    if (n >= 3 && strcmp(list + n - 3, "...") == 0) /* full already (a list "-" is 1 long) */
         return;
     if (n + m + 2 < len - 4)
         snprintf(list + n, len - n, "%s%s", n ? "," : "", item);
