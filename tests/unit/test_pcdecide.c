@@ -1,0 +1,116 @@
+/* test_pcdecide.c - the post-copy recovery decision, for every combination of both sides'
+ * QEMU status, whether pages still move, and whether the destination ever ran the guest. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "virt/pcdecide.h"
+
+static struct pc_side S(enum pc_status st, bool moving) {
+    return (struct pc_side){st, moving};
+}
+
+static void
+a_completion_on_either_side_ends_it(void **state)
+{
+    (void)state;
+    for (int o = PC_UNKNOWN; o <= PC_FAILED; o++) {
+        assert_int_equal(pc_decide(S(PC_COMPLETED, false), S(o, false), PC_RAN_UNKNOWN), PC_DONE);
+        assert_int_equal(pc_decide(S(o, true), S(PC_COMPLETED, false), PC_RAN_NO), PC_DONE);
+    }
+}
+
+static void pages_still_moving_are_waited_for(void **state)
+{
+    (void)state;
+    assert_int_equal(pc_decide(S(PC_ACTIVE, true), S(PC_ACTIVE, true), PC_RAN_YES), PC_WAIT);
+    assert_int_equal(pc_decide(S(PC_ACTIVE, true), S(PC_ACTIVE, false), PC_RAN_YES), PC_WAIT);
+    assert_int_equal(pc_decide(S(PC_RECOVERING, true), S(PC_PAUSED, false), PC_RAN_YES), PC_WAIT);
+}
+
+static void a_silent_active_side_is_paused_then_both_resume(void **state)
+{
+    (void)state;
+    /* a link that drops packets: both still "active", nothing moves */
+    assert_int_equal(pc_decide(S(PC_ACTIVE, false), S(PC_ACTIVE, false), PC_RAN_YES), PC_PAUSE);
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_ACTIVE, false), PC_RAN_YES), PC_PAUSE);
+    assert_int_equal(pc_decide(S(PC_ACTIVE, false), S(PC_PAUSED, false), PC_RAN_YES), PC_PAUSE);
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_PAUSED, false), PC_RAN_YES), PC_RESUME);
+}
+
+static void a_recovery_stuck_in_its_handshake_is_paused(void **state)
+{
+    (void)state;
+    assert_int_equal(pc_decide(S(PC_RECOVERING, false), S(PC_RECOVERING, false), PC_RAN_YES),
+                     PC_UNSTICK);
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_RECOVERING, false), PC_RAN_YES),
+                     PC_UNSTICK);
+}
+
+static void a_side_not_answering_is_waited_for(void **state)
+{
+    (void)state;
+    for (int o = PC_NONE; o <= PC_RECOVERING; o++) {
+        assert_int_equal(pc_decide(S(PC_UNKNOWN, false), S(o, false), PC_RAN_YES), PC_WAIT);
+        assert_int_equal(pc_decide(S(o, false), S(PC_UNKNOWN, false), PC_RAN_YES), PC_WAIT);
+    }
+}
+
+/* the switch-over window: the destination's half gone; only proof that it never ran lets the
+ * source's half run again */
+static void a_destination_gone_before_it_ran_gives_the_guest_back_to_the_source(void **state)
+{
+    (void)state;
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_GONE, false), PC_RAN_NO), PC_RUN_SOURCE);
+    assert_int_equal(pc_decide(S(PC_ACTIVE, false), S(PC_FAILED, false), PC_RAN_NO), PC_RUN_SOURCE);
+    assert_int_equal(pc_decide(S(PC_UNKNOWN, false), S(PC_GONE, false), PC_RAN_NO), PC_RUN_SOURCE);
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_GONE, false), PC_RAN_YES), PC_LOST);
+    assert_int_equal(pc_decide(S(PC_PAUSED, false), S(PC_GONE, false), PC_RAN_UNKNOWN), PC_LOST);
+}
+
+static void a_source_half_gone_is_lost_never_guessed(void **state)
+{
+    (void)state;
+    for (int o = PC_UNKNOWN; o <= PC_FAILED; o++)
+        if (o != PC_COMPLETED)
+            for (int r = PC_RAN_NO; r <= PC_RAN_UNKNOWN; r++)
+                assert_int_equal(pc_decide(S(PC_GONE, false), S(o, true), r), PC_LOST);
+}
+
+/* every combination gets an action, and RUN_SOURCE only with proof the destination never ran
+ * and its half gone */
+static void every_combination_is_decided_and_the_source_runs_only_on_proof(void **state)
+{
+    (void)state;
+    for (int a = PC_UNKNOWN; a <= PC_FAILED; a++)
+        for (int b = PC_UNKNOWN; b <= PC_FAILED; b++)
+            for (int m = 0; m < 4; m++)
+                for (int r = PC_RAN_NO; r <= PC_RAN_UNKNOWN; r++) {
+                    enum pc_action x = pc_decide(S(a, m & 1), S(b, m & 2), r);
+                    assert_true(x >= PC_DONE && x <= PC_LOST);
+                    assert_string_not_equal(pc_action_name(x), "?");
+                    if (x == PC_RUN_SOURCE)
+                        assert_true(r == PC_RAN_NO && (b == PC_GONE || b == PC_FAILED) &&
+                                    a != PC_GONE);
+                    if (x == PC_RESUME)
+                        assert_true(a == PC_PAUSED && b == PC_PAUSED);
+                }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_completion_on_either_side_ends_it),
+        cmocka_unit_test(pages_still_moving_are_waited_for),
+        cmocka_unit_test(a_silent_active_side_is_paused_then_both_resume),
+        cmocka_unit_test(a_recovery_stuck_in_its_handshake_is_paused),
+        cmocka_unit_test(a_side_not_answering_is_waited_for),
+        cmocka_unit_test(a_destination_gone_before_it_ran_gives_the_guest_back_to_the_source),
+        cmocka_unit_test(a_source_half_gone_is_lost_never_guessed),
+        cmocka_unit_test(every_combination_is_decided_and_the_source_runs_only_on_proof),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
