@@ -3,6 +3,9 @@
  * waiting before acting while pages still move. */
 #include "pcdecide.h"
 
+#include <jansson.h>
+#include <string.h>
+
 static bool stuck(struct pc_side s)
 {
     return (s.status == PC_ACTIVE || s.status == PC_RECOVERING) && !s.moving;
@@ -56,4 +59,40 @@ const char *pc_action_name(enum pc_action a)
         return "lost";
     }
     return "?";
+}
+
+static enum pc_status status_of(const char *s)
+{
+    static const struct {
+        const char *qmp;
+        enum pc_status st;
+    } map[] = {{"postcopy-active", PC_ACTIVE},
+               {"postcopy-paused", PC_PAUSED},
+               {"postcopy-recover", PC_RECOVERING},
+               {"completed", PC_COMPLETED},
+               {"failed", PC_FAILED},
+               {"none", PC_NONE},
+               {"cancelled", PC_NONE},
+               {"active", PC_NONE},
+               {"setup", PC_NONE}};
+    for (size_t i = 0; s && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(s, map[i].qmp) == 0)
+            return map[i].st;
+    return PC_UNKNOWN;
+}
+
+struct pc_side pc_side_from_qmp(const char *json, long long *transferred)
+{
+    struct pc_side side = {PC_UNKNOWN, false};
+    json_t *root = json ? json_loads(json, 0, NULL) : NULL;
+    json_t *ret = json_object_get(root, "return");
+    side.status = status_of(json_string_value(json_object_get(ret, "status")));
+    json_t *t = json_object_get(json_object_get(ret, "ram"), "transferred");
+    if (json_is_integer(t)) {
+        long long now = json_integer_value(t);
+        side.moving = now > *transferred;
+        *transferred = now;
+    }
+    json_decref(root);
+    return side;
 }

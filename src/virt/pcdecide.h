@@ -44,6 +44,11 @@ enum pc_action {
 
 enum pc_action pc_decide(struct pc_side src, struct pc_side dst, enum pc_ran dst_ran);
 
+/* One side from QMP's answer to query-migrate (`json`, the whole reply text): its "status",
+ * and `moving` when the pages transferred grew since `*transferred` (updated). NULL or a
+ * reply without a status: PC_UNKNOWN. */
+struct pc_side pc_side_from_qmp(const char *json, long long *transferred);
+
 /* The action's name, for logs and task messages. */
 const char *pc_action_name(enum pc_action a);
 

@@ -100,6 +100,30 @@ static void every_combination_is_decided_and_the_source_runs_only_on_proof(void 
                 }
 }
 
+static void qmp_answers_are_read_into_a_side(void **state)
+{
+    (void)state;
+    long long t = 0;
+    struct pc_side s = pc_side_from_qmp(
+        "{\"return\": {\"status\": \"postcopy-active\", \"ram\": {\"transferred\": 4096}}}", &t);
+    assert_int_equal(s.status, PC_ACTIVE);
+    assert_true(s.moving);
+    assert_int_equal(t, 4096);
+    s = pc_side_from_qmp(
+        "{\"return\": {\"status\": \"postcopy-active\", \"ram\": {\"transferred\": 4096}}}", &t);
+    assert_false(s.moving); /* the same count: nothing moved since */
+    s = pc_side_from_qmp("{\"return\": {\"status\": \"postcopy-paused\"}}", &t);
+    assert_int_equal(s.status, PC_PAUSED);
+    assert_int_equal(
+        pc_side_from_qmp("{\"return\": {\"status\": \"postcopy-recover\"}}", &t).status,
+        PC_RECOVERING);
+    assert_int_equal(pc_side_from_qmp("{\"return\": {\"status\": \"completed\"}}", &t).status,
+                     PC_COMPLETED);
+    assert_int_equal(pc_side_from_qmp("{\"return\": {}}", &t).status, PC_UNKNOWN);
+    assert_int_equal(pc_side_from_qmp("not json", &t).status, PC_UNKNOWN);
+    assert_int_equal(pc_side_from_qmp(NULL, &t).status, PC_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +135,7 @@ int main(void)
         cmocka_unit_test(a_destination_gone_before_it_ran_gives_the_guest_back_to_the_source),
         cmocka_unit_test(a_source_half_gone_is_lost_never_guessed),
         cmocka_unit_test(every_combination_is_decided_and_the_source_runs_only_on_proof),
+        cmocka_unit_test(qmp_answers_are_read_into_a_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
