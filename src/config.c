@@ -70,6 +70,9 @@ static const char usage[] =
     "      --postcopy-recover-timeout S  how long a post-copy move split by the network is\n"
     "                          tried to recover (default 600)\n"
     "      --postcopy-recover-interval S  between post-copy recovery attempts (default 5)\n"
+    "      --postcopy-pause-after S  a broken post-copy move whose pages stopped for S s is\n"
+    "                          paused on both hosts and resumed over a new connection\n"
+    "                          (default 60)\n"
     "  -h, --help              show this help\n"
     "  -V, --version           show the version\n";
 
@@ -105,7 +108,8 @@ enum {
     X("ssh-connect-timeout", ssh_connect_s, 1, 600)                                                \
     X("ssh-alive-interval", ssh_alive_s, 1, 300)                                                   \
     X("postcopy-recover-timeout", recover_s, 0, 86400)                                             \
-    X("postcopy-recover-interval", recover_every_s, 1, 300)
+    X("postcopy-recover-interval", recover_every_s, 1, 300)                                        \
+    X("postcopy-pause-after", pc_pause_s, 1, 3600)
 #define TIMER_ID(name, field, lo, hi) OPT_TIMER_##field,
     TIMER_OPTS(TIMER_ID) OPT_TIMER_END
 };

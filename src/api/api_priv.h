@@ -74,6 +74,8 @@ int api_vm_clone(struct api_ctx *, const struct api_request *, const char *const
 /* tasks.c */
 int api_task_cancel(struct api_ctx *, const struct api_request *, const char *const *,
                     struct api_reply *, struct err *);
+int api_task_recover(struct api_ctx *, const struct api_request *, const char *const *,
+                     struct api_reply *, struct err *);
 
 /* migrate.c */
 int api_vm_migrate(struct api_ctx *, const struct api_request *, const char *const *,

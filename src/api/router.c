@@ -48,6 +48,7 @@ static const struct api_route routes[] = {
     {"GET", P "/tasks", api_tasks_list, API_LOGIN},
     {"GET", P "/tasks/:", api_task_get, API_LOGIN},
     {"POST", P "/tasks/:/cancel", api_task_cancel, API_LOGIN},
+    {"POST", P "/tasks/:/recover", api_task_recover, API_LOGIN},
 };
 #undef P
 

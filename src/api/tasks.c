@@ -84,3 +84,17 @@ int api_task_cancel(struct api_ctx *ctx, const struct api_request *req, const ch
     json_t *t = task_engine_get(ctx->tasks, p[0], e);
     return t ? api_reply_json(rep, 202, t, e) : -1;
 }
+
+/* POST /tasks/:id/recover (admins): the post-copy recovery again for the guest that move left
+ * split between two hosts; 202 with the new task; 404 for no such task; 409 when it left
+ * nothing split (or a recovery of it runs). */
+int api_task_recover(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                     struct api_reply *rep, struct err *e)
+{
+    json_t *none = api_body(req, NULL, 0, e);
+    if (!none)
+        return -1;
+    json_decref(none);
+    json_t *t = task_submit_recover(ctx->tasks, ctx->virt, p[0], e);
+    return t ? api_reply_json(rep, 202, t, e) : -1;
+}

@@ -37,6 +37,7 @@ struct task {
     enum { CANCEL_NONE, CANCEL_ASKED, CANCEL_DONE, CANCEL_REFUSED } cancel;
     char cancel_by[64];
     char cancel_why[256]; /* why the job could not stop (CANCEL_REFUSED) */
+    bool recoverable;     /* it left a guest split: POST /tasks/:id/recover may join it */
 };
 
 struct task_engine {
@@ -250,6 +251,30 @@ void task_ctx_resume(struct task_ctx *c, json_t *resume)
 static bool cancel_asked(const struct task *k)
 {
     return k->cancel == CANCEL_ASKED || k->cancel == CANCEL_DONE;
+}
+
+long task_ctx_id(struct task_ctx *c)
+{
+    return c->task->id;
+}
+
+void task_ctx_recoverable(struct task_ctx *c, bool yes)
+{
+    pthread_mutex_lock(&c->t->lock);
+    c->task->recoverable = yes;
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+void task_engine_recoverable(struct task_engine *t, long id, bool yes)
+{
+    pthread_mutex_lock(&t->lock);
+    long i = find_locked(t, id);
+    struct task *k = i >= 0 ? t->tasks[i] : NULL;
+    if (k && k->recoverable != yes) {
+        k->recoverable = yes;
+        announce_locked(t, k);
+    }
+    pthread_mutex_unlock(&t->lock);
 }
 
 void task_ctx_cancellable(struct task_ctx *c, bool yes, const char *why_not)
@@ -488,6 +513,8 @@ static json_t *task_to_json_locked(const struct task *k)
         json_object_set_new(o, "created", iso_time(k->created));
         json_object_set_new(o, "updated", iso_time(k->updated));
     }
+    if (o && k->recoverable) /* extension: the page offers POST /tasks/:id/recover */
+        json_object_set_new(o, "recoverable", json_true());
     if (o && k->unsaved) /* extension, only while this state is not on disk */
         json_object_set_new(o, "record_error",
                             json_string("kimchid could not save this task's latest state; it "

@@ -80,7 +80,7 @@ static json_t *num_or_null(long long v)
     return v >= 0 ? json_integer(v) : json_null();
 }
 
-static json_t *progress_json(const struct virt_job_info *i)
+json_t *task_progress_json(const struct virt_job_info *i)
 {
     json_t *j = json_pack(
         "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "phase", i->phase ? i->phase : "setup",
@@ -121,7 +121,7 @@ static void on_progress(void *opaque, const struct virt_job_info *info)
     struct migrate_arg *a = opaque;
     if (info->disk_total > 0)
         a->disk_total = info->disk_total;
-    task_ctx_progress(a->ctx, progress_json(info));
+    task_ctx_progress(a->ctx, task_progress_json(info));
     if (a->abort_tried || !task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
         return;
     a->abort_tried = true;
@@ -192,7 +192,7 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
             whole.disk_total = a->disk_total;
             whole.disk_processed = a->disk_total;
         }
-        task_ctx_progress(ctx, progress_json(&whole));
+        task_ctx_progress(ctx, task_progress_json(&whole));
     }
 }
 
@@ -462,6 +462,8 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
     task_ctx_cancellable(ctx, false, "the move has ended");
     autostart_after(a, where);
+    if (rc < 0 && where == VIRT_WHERE_SPLIT)
+        task_split_remember(ctx, a->name, &o);
     if (rc < 0) {
         err_append(e, "%s", a->autostart_note);
         return -1;

@@ -106,6 +106,21 @@ struct task_migrate_req {
     struct virt_policy policy; /* bandwidth and how a live move converges */
 };
 
+/* The running task's id. */
+long task_ctx_id(struct task_ctx *c);
+
+/* The running task left a guest split (its JSON says "recoverable": true). */
+void task_ctx_recoverable(struct task_ctx *c, bool yes);
+
+/* Marks task `id` as one that left a guest split (its JSON says "recoverable": true), or no
+ * longer. */
+void task_engine_recoverable(struct task_engine *t, long id, bool yes);
+
+/* Job: run the post-copy recovery again for the guest that task `id` (a move) left split
+ * between two hosts. ERR_NOT_FOUND for no such task; ERR_CONFLICT when that task left
+ * nothing split, or the guest is busy. */
+json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *id, struct err *e);
+
 /* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
  * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
  * the password, which is stolen in every case. */

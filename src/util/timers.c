@@ -4,7 +4,7 @@
 #define TIMERS_DEFAULT                                                                             \
     {                                                                                              \
         .settle_s = 30, .settle_every_s = 5, .open_s = 20, .knock_s = 3, .ssh_connect_s = 15,      \
-        .ssh_alive_s = 5, .recover_s = 600, .recover_every_s = 5                                   \
+        .ssh_alive_s = 5, .recover_s = 600, .recover_every_s = 5, .pc_pause_s = 60                 \
     }
 
 struct timers timers = TIMERS_DEFAULT;

@@ -14,6 +14,8 @@ struct timers {
     long ssh_alive_s;     /* ssh's ServerAliveInterval: 3 unanswered probes end it (5) */
     long recover_s;       /* post-copy recovery is tried this long (600) */
     long recover_every_s; /* between post-copy recovery attempts (5) */
+    long pc_pause_s;      /* a broken post-copy move whose pages stopped moving this long is
+                             paused on both hosts, for recovery over a new connection (60) */
 };
 
 /* Set once by main before any thread starts (config.c fills them); read-only after. */

@@ -498,7 +498,13 @@ static int run_migration(struct virt *v, virDomainPtr d, const char *name,
                                                    * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
         return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
-    virt_watch_start(&p->w, v, d, o->host, live ? &o->policy : NULL, p->w.fn, p->w.opaque);
+    /* a recovery resumes what the switch-over began: no convergence to steer, and no stall
+     * rule (libvirt cannot stop a post-copy move); its bound is the caller's */
+    bool resuming = flags & VIR_MIGRATE_POSTCOPY_RESUME;
+    virt_watch_start(&p->w, v, d, o->host, live && !resuming ? &o->policy : NULL, p->w.fn,
+                     p->w.opaque);
+    if (resuming)
+        p->w.stall.stall_ms = 0;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     bool polling = pthread_create(&p->thread, NULL, poll_loop, p) == 0;
@@ -695,82 +701,11 @@ void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host)
         virt_inventory_mark_stale(v, uuid);
 }
 
-/* Pauses this host's half of a post-copy move whose QEMU still waits on a dead connection
- * (libvirt's migrate-pause: a link that drops packets, not the connection, leaves it hanging
- * for many minutes); recovery needs it paused. Once libvirt calls the move failed, libvirt
- * refuses the recovery ("migration is still running") until QEMU itself sees the break. */
-static void pause_half(virDomainPtr d)
+int virt_migrate_call(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
+                      unsigned int flags, virt_progress_fn fn, void *opaque, struct err *e)
 {
-    int state, reason;
-    if (virDomainGetState(d, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED &&
-        reason == VIR_DOMAIN_PAUSED_POSTCOPY &&
-        virDomainAbortJobFlags(d, VIR_DOMAIN_ABORT_JOB_POSTCOPY) == 0)
-        log_info("paused the post-copy move of \"%s\" here for its recovery", virDomainGetName(d));
-}
-
-static void say(const struct virt_migrate_opts *o, void *opaque, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void say(const struct virt_migrate_opts *o, void *opaque, const char *fmt, ...)
-{
-    char text[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (o->say)
-        o->say(opaque, text);
-}
-
-/* A move that failed during post-copy left the guest's memory split between the hosts, and
- * neither half can run alone: libvirt's post-copy recovery (the same call with
- * VIR_MIGRATE_POSTCOPY_RESUME) joins them once the network and both libvirts answer again.
- * Tried every timers.recover_every_s for timers.recover_s; between tries both hosts are
- * asked where the guest is (the move may have completed by itself). The final `where`. */
-static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const char *name,
-                                        const struct virt_migrate_opts *o, unsigned int flags,
-                                        const struct poller *first, char *note, size_t len)
-{
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    enum virt_where w = VIRT_WHERE_SPLIT;
-    for (int attempt = 1; w == VIRT_WHERE_SPLIT; attempt++) {
-        long long spent = clock_ms_since(&start) / 1000;
-        if (spent >= timers.recover_s)
-            break;
-        say(o, first->w.opaque,
-            "post-copy was interrupted: the guest's memory is split between this host and "
-            "\"%s\"; kimchid tries libvirt's post-copy recovery every %ld s for up to %ld s "
-            "(attempt %d, %lld s so far)",
-            o->host, timers.recover_every_s, timers.recover_s, attempt, spent);
-        virDomainPtr d = virt_lookup_uuid(v, NULL, uuid);
-        struct err e = {0};
-        if (d) {
-            pause_half(d);
-            struct poller p = {.w = {.fn = first->w.fn, .opaque = first->w.opaque}};
-            int rc = run_migration(v, d, name, o, flags | VIR_MIGRATE_POSTCOPY_RESUME, &p, &e);
-            virDomainFree(d);
-            if (rc == 0) {
-                log_info("post-copy recovery of \"%s\" completed the move (attempt %d)", name,
-                         attempt);
-                snprintf(note, len,
-                         "post-copy was interrupted for %lld s; kimchid resumed it with "
-                         "libvirt's post-copy recovery (attempt %d)",
-                         (long long)clock_ms_since(&start) / 1000, attempt);
-                return VIRT_WHERE_DEST;
-            }
-            log_info("post-copy recovery of \"%s\", attempt %d: %s", name, attempt, e.msg);
-        }
-        sleep((unsigned int)timers.recover_every_s);
-        w = virt_migration_settle(v, uuid, name, o->host, false, o->say, first->w.opaque, note,
-                                  len);
-        if (w == VIRT_WHERE_DEST) /* the halves joined: a call that reported an error, or QEMU's
-                                   * own connection coming back */
-            snprintf(note, len,
-                     "post-copy was interrupted for %lld s, and the move completed once the "
-                     "network was back",
-                     (long long)clock_ms_since(&start) / 1000);
-    }
-    return w;
+    struct poller p = {.w = {.fn = fn, .opaque = opaque}};
+    return run_migration(v, d, virDomainGetName(d), o, flags, &p, e);
 }
 
 /* The call failed: find out where the guest runs. 0 when the move completed after all (the
@@ -778,7 +713,7 @@ static enum virt_where recover_postcopy(struct virt *v, const char *uuid, const 
 static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
                   unsigned int flags, const struct poller *p, struct err *e)
 {
-    char note[512], uuid[VIR_UUID_STRING_BUFLEN];
+    char note[1024], uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(d, uuid) < 0)
         return -1;
     log_info("the move of \"%s\" failed (%s); asking both hosts where the guest is",
@@ -786,7 +721,8 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
     enum virt_where w = virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, o->say,
                                               p->w.opaque, note, sizeof(note));
     if (w == VIRT_WHERE_SPLIT)
-        w = recover_postcopy(v, uuid, virDomainGetName(d), o, flags, p, note, sizeof(note));
+        w = virt_postcopy_recover(v, uuid, virDomainGetName(d), o, flags, &p->w.stall.last_change,
+                                  p->w.fn, p->w.opaque, note, sizeof(note));
     if (o->where)
         *o->where = w;
     if (w == VIRT_WHERE_DEST) {
@@ -855,6 +791,53 @@ cleanup:
      * learn it went away "while migrating", not after */
     virt_inventory_refresh(v, NULL);
     return rc;
+}
+
+struct recover_args {
+    struct virt *v;
+    const struct virt_migrate_opts *o;
+    virt_progress_fn fn;
+    void *opaque;
+    char *note;
+    size_t len;
+    enum virt_where where;
+};
+
+static int recover_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    (void)c;
+    struct recover_args *ra = arg;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    int persistent = virDomainIsPersistent(d);
+    if (virDomainGetUUIDString(d, uuid) < 0 || persistent < 0)
+        return virt_err_libvirt(e, ERR_BACKEND, M_MIG_FAILED, "Cannot read the guest");
+    unsigned int flags = migrate_flags(VIR_DOMAIN_PAUSED, persistent == 1, ra->o);
+    ra->where = virt_postcopy_recover(ra->v, uuid, virDomainGetName(d), ra->o, flags, NULL, ra->fn,
+                                      ra->opaque, ra->note, ra->len);
+    if (ra->where != VIRT_WHERE_DEST)
+        return 0;
+    if (persistent == 1 && ra->o->delete_source) {
+        virDomainPtr fd = relookup(ra->v, d);
+        if (fd && virDomainIsPersistent(fd) == 1)
+            virDomainUndefine(fd);
+        if (fd)
+            virDomainFree(fd);
+    } else if (persistent == 1) {
+        virt_mark_moved(ra->v, d, ra->o->host);
+    }
+    return 0;
+}
+
+enum virt_where virt_vm_postcopy_recover(struct virt *v, const char *name,
+                                         const struct virt_migrate_opts *o, virt_progress_fn fn,
+                                         void *opaque, char *note, size_t len, struct err *e)
+{
+    struct recover_args ra = {v, o, fn, opaque, note, len, VIRT_WHERE_SPLIT};
+    note[0] = 0;
+    if (virt_with_domain(v, name, recover_fn, &ra, e) < 0)
+        return VIRT_WHERE_UNKNOWN;
+    virt_inventory_refresh(v, NULL);
+    return ra.where;
 }
 
 void virt_set_stall_timeout(struct virt *v, long seconds)

@@ -4,7 +4,6 @@
  * the open, and the task waiting on it, forever. The open runs on its own thread; at the
  * deadline kimchid ends the ssh process libvirt started for it, which makes the open fail. */
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <signal.h>
@@ -13,57 +12,33 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../util/clock.h"
 #include "../util/log.h"
+#include "bounded.h"
 #include "virt_priv.h"
 
-/* Shared by the caller and the opening thread; the last one to let go frees it. */
+/* One open, run by bounded.c: the caller and the opening thread share it, and the last to
+ * let go frees it (closing a connection nobody took). */
 struct opener {
-    pthread_mutex_t lock;
-    pthread_cond_t done_cv;
-    int refs;
-    bool done;
     char uri[600];
-    virConnectPtr conn; /* the result, handed to the caller or closed by the last owner */
+    virConnectPtr conn; /* the result, handed to the caller or closed when freed */
     char error[512];    /* libvirt's message when the open failed (errors are per thread) */
 };
 
-static void opener_unref(struct opener *o)
+static void opener_free(void *p)
 {
-    pthread_mutex_lock(&o->lock);
-    int left = --o->refs;
-    pthread_mutex_unlock(&o->lock);
-    if (left)
-        return;
+    struct opener *o = p;
     if (o->conn)
         virConnectClose(o->conn);
-    pthread_cond_destroy(&o->done_cv);
-    pthread_mutex_destroy(&o->lock);
     free(o);
 }
 
-static void *open_thread(void *arg)
+static int open_fn(void *p)
 {
-    struct opener *o = arg;
-    virConnectPtr c = virConnectOpen(o->uri);
-    const char *m = c ? "" : virGetLastErrorMessage();
-    pthread_mutex_lock(&o->lock);
-    o->conn = c;
+    struct opener *o = p;
+    o->conn = virConnectOpen(o->uri);
+    const char *m = o->conn ? "" : virGetLastErrorMessage();
     snprintf(o->error, sizeof(o->error), "%s", m && *m ? m : "unknown libvirt error");
-    o->done = true;
-    pthread_cond_signal(&o->done_cv);
-    pthread_mutex_unlock(&o->lock);
-    opener_unref(o);
-    return NULL;
-}
-
-/* Waits until the open is done or `ms` pass; true when done. Called with o->lock held. */
-static bool wait_done(struct opener *o, int ms)
-{
-    struct timespec until = clock_after(CLOCK_MONOTONIC, ms);
-    while (!o->done && pthread_cond_timedwait(&o->done_cv, &o->lock, &until) != ETIMEDOUT)
-        ;
-    return o->done;
+    return o->conn ? 0 : -1;
 }
 
 /* Reads /proc/PID/cmdline into `buf` (NUL-separated arguments); its length, 0 if unreadable. */
@@ -154,33 +129,19 @@ static virConnectPtr open_once(const char *uri, const char *host, int deadline_m
     struct opener *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
-    pthread_mutex_init(&o->lock, NULL);
-    clock_cond_init(&o->done_cv);
     snprintf(o->uri, sizeof(o->uri), "%s", uri);
-    o->refs = 2;
     pid_t before[MAX_SSH];
     size_t nbefore = list_ssh_to(host, before, MAX_SSH);
-    pthread_t t;
-    pthread_attr_t ta;
-    pthread_attr_init(&ta);
-    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &ta, open_thread, o) != 0) {
-        pthread_attr_destroy(&ta);
-        o->refs = 1;
-        opener_unref(o);
+    struct bounded *b = bounded_start(open_fn, o, opener_free);
+    if (!b)
         return NULL;
-    }
-    pthread_attr_destroy(&ta);
-    pthread_mutex_lock(&o->lock);
-    if (!wait_done(o, deadline_ms)) {
-        pthread_mutex_unlock(&o->lock);
+    if (!bounded_wait(b, deadline_ms, NULL)) {
         *hung = true;
         int n = end_new_ssh(host, before, nbefore);
         log_warn("libvirt on \"%s\" did not answer the connection within %d s; ended %d ssh "
                  "process(es) of it",
                  host, deadline_ms / 1000, n);
-        pthread_mutex_lock(&o->lock);
-        if (!wait_done(o, AFTER_KILL_MS))
+        if (!bounded_wait(b, AFTER_KILL_MS, NULL))
             log_warn("the abandoned connection to \"%s\" is still opening; left to finish", host);
     }
     virConnectPtr c = NULL;
@@ -190,8 +151,7 @@ static virConnectPtr open_once(const char *uri, const char *host, int deadline_m
         if (!c)
             snprintf(error, len, "%s", o->error);
     }
-    pthread_mutex_unlock(&o->lock);
-    opener_unref(o);
+    bounded_release(b);
     return c;
 }
 

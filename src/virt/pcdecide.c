@@ -22,8 +22,13 @@ enum pc_action pc_decide(struct pc_side src, struct pc_side dst, enum pc_ran dst
 {
     if (src.status == PC_COMPLETED || dst.status == PC_COMPLETED)
         return PC_DONE;
+    if (src.status == PC_GONE && dst.status == PC_UNKNOWN)
+        return PC_WAIT; /* libvirt ends the source's QEMU when it completes the move itself:
+                         * only the destination can tell that from a loss */
     if (src.status == PC_GONE || dst.status == PC_GONE || dst.status == PC_FAILED)
         return half_gone(src, dst, dst_ran);
+    if (dst.status == PC_UNKNOWN && stuck(src) && src.status == PC_ACTIVE)
+        return PC_PAUSE; /* the source's half is ours to pause, whatever the other side does */
     if (src.status == PC_UNKNOWN || dst.status == PC_UNKNOWN)
         return PC_WAIT; /* a host away: nothing can be decided for both from one */
     if ((src.status == PC_ACTIVE && src.moving) || (dst.status == PC_ACTIVE && dst.moving) ||

@@ -29,14 +29,25 @@ static void look(virConnectPtr c, const char *uuid, struct virt_view *out)
     out->reached = le && le->code == VIR_ERR_NO_DOMAIN;
 }
 
-/* Running for real: vCPUs going. A copy paused by the migration itself is not. */
+/* Running for real: vCPUs going. Only this counts as a copy that runs: a copy paused for
+ * any other reason than the move (an I/O error, an API error, "unknown" after a libvirtd
+ * restart) may be the newest one, so it is reported, never acted on. */
 static bool running(const struct virt_view *v)
 {
-    if (!v->exists)
-        return false;
-    if (v->state == VIR_DOMAIN_RUNNING || v->state == VIR_DOMAIN_BLOCKED)
-        return true;
-    return v->state == VIR_DOMAIN_PAUSED && v->reason != VIR_DOMAIN_PAUSED_MIGRATION &&
+    return v->exists && (v->state == VIR_DOMAIN_RUNNING || v->state == VIR_DOMAIN_BLOCKED);
+}
+
+/* Paused by the move itself, before any switch-over: a source waiting for the end, or an
+ * incoming copy that never ran. */
+static bool paused_by_move(const struct virt_view *v)
+{
+    return v->exists && v->state == VIR_DOMAIN_PAUSED && v->reason == VIR_DOMAIN_PAUSED_MIGRATION;
+}
+
+/* Paused for a reason the move does not explain. */
+static bool paused_other(const struct virt_view *v)
+{
+    return v->exists && v->state == VIR_DOMAIN_PAUSED && !paused_by_move(v) &&
            v->reason != VIR_DOMAIN_PAUSED_POSTCOPY &&
            v->reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED;
 }
@@ -170,7 +181,7 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
         return p->where = VIRT_WHERE_UNKNOWN;
     }
     if (!dst->reached) {
-        if (running(src)) {
+        if (running(src) || paused_other(src)) {
             snprintf(p->note, sizeof(p->note),
                      "kimchid could not reach \"%s\" afterwards to check that no copy of the "
                      "guest runs there; check it.",
@@ -183,8 +194,18 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
                  host, view_words(src));
         return p->where = VIRT_WHERE_UNKNOWN;
     }
+    if (active(dst) && active(src) && (paused_other(src) || paused_other(dst))) {
+        snprintf(p->note, sizeof(p->note),
+                 "After the error there is a copy of the guest on both hosts: here %s, on \"%s\" "
+                 "%s. One of them is paused for a reason the move does not explain, so kimchid "
+                 "cannot tell which copy is current and stopped neither: find out which one "
+                 "holds the guest's latest state, then destroy the other.",
+                 view_words(src), host, view_words(dst));
+        p->report = true;
+        return p->where = VIRT_WHERE_UNKNOWN;
+    }
     if (running(dst) && active(src)) {
-        if (!running(src)) { /* paused by the move before post-copy: the destination has all */
+        if (paused_by_move(src)) { /* paused before post-copy: the destination has all */
             p->act = VIRT_SETTLE_STOP_HERE;
             snprintf(p->note, sizeof(p->note), "this host's paused copy was stopped");
             return p->where = VIRT_WHERE_DEST;
@@ -196,11 +217,11 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
                  host);
         return p->where = VIRT_WHERE_SOURCE;
     }
-    if (running(dst))
+    if (running(dst) || paused_other(dst))
         return p->where = VIRT_WHERE_DEST;
-    if (active(dst)) /* an incoming copy left paused: libvirt would remove it; do it now */
+    if (paused_by_move(dst)) /* an incoming copy left paused: libvirt would remove it; do it now */
         p->act = VIRT_SETTLE_STOP_THERE;
-    if (active(src) && !running(src))
+    if (paused_by_move(src))
         p->resume_here = true;
     return p->where = VIRT_WHERE_SOURCE;
 }
@@ -221,6 +242,60 @@ static void act(struct virt *v, const char *host, const char *uuid, struct virt_
     snprintf(note, len, "%s", p.note);
 }
 
+/* Whether libvirt runs a job on the guest on a host (NULL: this one): a move or its cleanup
+ * still under way, which acting now would race. Unreadable counts as running. */
+static bool job_running(struct virt *v, const char *host, const char *uuid)
+{
+    virDomainPtr d = virt_lookup_uuid(v, host, uuid);
+    if (!d)
+        return false; /* not there: no job either */
+    virDomainJobInfo info;
+    bool running_job = virDomainGetJobInfo(d, &info) < 0 || info.type != VIR_DOMAIN_JOB_NONE;
+    virDomainFree(d);
+    return running_job;
+}
+
+enum confirm { CONFIRMED, CHANGED, JOB_RUNS };
+
+/* Before destroying or resuming anything: both hosts read again, the same plan from what they
+ * say now (a view of this host read before the destination's, which may retry for
+ * timers.settle_s, can be stale), and no libvirt job on the guest on either. */
+static enum confirm confirm_plan(struct virt *v, const char *host, const char *uuid,
+                                 const struct virt_settle_plan *p)
+{
+    if (p->act == VIRT_SETTLE_NOTHING && !p->resume_here)
+        return CONFIRMED;
+    struct virt_view src, dst;
+    struct virt_settle_plan again;
+    look_retry(v, NULL, uuid, &src);
+    look_retry(v, host, uuid, &dst);
+    if (virt_settle_decide(host, &src, &dst, &again) != p->where || again.act != p->act ||
+        again.resume_here != p->resume_here)
+        return CHANGED;
+    return job_running(v, NULL, uuid) || job_running(v, host, uuid) ? JOB_RUNS : CONFIRMED;
+}
+
+/* A plan that cannot be confirmed: UNKNOWN for another round, or, when a libvirt job on the
+ * guest outlasts timers.settle_s, a report instead of an act. */
+static enum virt_where unconfirmed(enum confirm c, long long job_since_ms, const char *host,
+                                   struct virt_settle_plan *p)
+{
+    if (c == JOB_RUNS && job_since_ms >= timers.settle_s * 1000) {
+        snprintf(p->note, sizeof(p->note),
+                 "libvirt still runs a job on the guest (here or on \"%s\") %ld s after the "
+                 "move failed, so kimchid changed nothing: check both hosts (virsh domjobinfo)",
+                 host, timers.settle_s);
+        p->report = true;
+        p->act = VIRT_SETTLE_NOTHING;
+        p->resume_here = false;
+        return VIRT_WHERE_UNKNOWN;
+    }
+    snprintf(p->note, sizeof(p->note), "%s",
+             c == JOB_RUNS ? "libvirt still runs a job on the guest"
+                           : "what the hosts said changed while kimchid read them");
+    return VIRT_WHERE_UNKNOWN;
+}
+
 enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const char *name,
                                       const char *host, bool offline,
                                       void (*say)(void *opaque, const char *what), void *opaque,
@@ -230,6 +305,7 @@ enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const ch
     clock_gettime(CLOCK_MONOTONIC, &start);
     struct virt_view src, dst;
     struct virt_settle_plan p;
+    struct timespec job_since = {0};
     enum virt_where w;
     for (int round = 0;; round++) {
         note[0] = 0;
@@ -238,7 +314,13 @@ enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const ch
         memset(&p, 0, sizeof(p));
         w = offline ? decide_offline(host, &dst, p.note, sizeof(p.note))
                     : virt_settle_decide(host, &src, &dst, &p);
-        if (w != VIRT_WHERE_UNKNOWN)
+        enum confirm c =
+            w != VIRT_WHERE_UNKNOWN && !offline ? confirm_plan(v, host, uuid, &p) : CONFIRMED;
+        if (c == JOB_RUNS && !job_since.tv_sec)
+            clock_gettime(CLOCK_MONOTONIC, &job_since);
+        if (c != CONFIRMED)
+            w = unconfirmed(c, c == JOB_RUNS ? clock_ms_since(&job_since) : 0, host, &p);
+        if (w != VIRT_WHERE_UNKNOWN || p.report)
             break;
         long long spent = clock_ms_since(&start) / 1000;
         char text[1024];
@@ -260,7 +342,8 @@ enum virt_where virt_migration_settle(struct virt *v, const char *uuid, const ch
              view_words(&src), host, view_words(&dst),
              w == VIRT_WHERE_DEST     ? "there"
              : w == VIRT_WHERE_SOURCE ? "here"
-                                      : "split between both",
+             : w == VIRT_WHERE_SPLIT  ? "split between both"
+                                      : "not known",
              note[0] ? "; " : "", note);
     return w;
 }

@@ -223,6 +223,15 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
                     virt_progress_fn progress, void *opaque, struct virt_job_info *final,
                     struct err *e);
 
+/* Runs the post-copy recovery again for guest `name`, which a move to o->host left split
+ * between the hosts (o: host, addr, policy, delete_source of that move): both QEMUs' status
+ * read and acted on until the halves join or timers.recover_s passes; neither half is ever
+ * stopped. Where the guest is (DEST: joined; SPLIT: still apart; UNKNOWN with e: no such
+ * guest here), and in note what happened. Blocking: task workers only. */
+enum virt_where virt_vm_postcopy_recover(struct virt *v, const char *name,
+                                         const struct virt_migrate_opts *o, virt_progress_fn fn,
+                                         void *opaque, char *note, size_t len, struct err *e);
+
 /* A guest's UUID, as text. */
 #define VIRT_UUID_LEN 37
 int virt_vm_uuid(struct virt *v, const char *name, char out[VIRT_UUID_LEN], struct err *e);

@@ -277,6 +277,7 @@ struct virt_settle_plan {
     enum virt_where where;
     enum virt_settle_act act;
     bool resume_here; /* the guest stays here, left paused by the move */
+    bool report;      /* what was found cannot be acted on safely: say it, and stop asking */
     char note[640];   /* what kimchid found, in words, or "" */
 };
 enum virt_where virt_settle_decide(const char *host, const struct virt_view *src,
@@ -363,6 +364,20 @@ void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, cons
                       const struct virt_policy *policy, virt_progress_fn fn, void *opaque);
 /* One look at d's job; true when libvirt reports one. */
 bool virt_watch_once(struct virt_watch *w);
+
+/* migrate.c: one libvirt migration call for d (VIR_MIGRATE_POSTCOPY_RESUME: a post-copy
+ * recovery), its job watched and reported to fn. Blocking. */
+int virt_migrate_call(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
+                      unsigned int flags, virt_progress_fn fn, void *opaque, struct err *e);
+
+/* pcrecover.c: joins the halves of a post-copy move that broke (pages last moved at
+ * broke_at, or NULL: now), from both QEMUs' migration status, within timers.recover_s;
+ * neither half is ever stopped. The final where (SPLIT when the halves could not be joined)
+ * and in note what happened. */
+enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const char *name,
+                                      const struct virt_migrate_opts *o, unsigned int flags,
+                                      const struct timespec *broke_at, virt_progress_fn fn,
+                                      void *opaque, char *note, size_t len);
 
 /* migrate.c: M_MIG_STALLED, the message of a move stopped as stalled. Returns -1. */
 int virt_stall_error(struct err *e, const char *host, long stall_ms);

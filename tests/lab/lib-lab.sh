@@ -140,6 +140,31 @@ net_restore() {
   return 0
 }
 
+# ---- post-copy moves (t1010, t1011) ----
+# postcopy_allowed : QEMU may use userfaultfd for the script's life (Debian 12 denies it as
+# shipped, see t1006); the link is restored when the script exits
+postcopy_allowed() {
+  local f=/proc/sys/vm/unprivileged_userfaultfd was
+  was=$(cat $f)
+  at_exit "net_restore; echo $was >$f"
+  echo 1 >$f
+}
+in_postcopy() { [ "$(lab exec a $VIRSH domstate --reason "$1")" == "paused (post-copy)" ]; }
+
+# to_postcopy NAME : boots NAME on host-a writing 64 MiB at 50 MiB/s, moves it capped at
+# 20 MiB/s with post-copy allowed (pre-copy cannot converge: kimchid switches), and returns
+# once host-a's half is paused in post-copy, with the link slowed to 4 Mbit/s so that
+# post-copy lasts; sets ID
+to_postcopy() {
+  lab booted a "$1" "" 64 50
+  wait_hb a "$1" 2 90 || return 1
+  migrate "$1" "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labadmin",password:$p,
+    bandwidth:20,auto_converge:false,postcopy:true}')"
+  [ -n "$ID" ] || { fail_note "no task: $BODY"; return 1; }
+  eventually 120 in_postcopy "$1" || return 1
+  net_rate 4
+}
+
 # fill_disk a|b PATH MiB : writes MiB of a pattern at 8 MiB into an image the guest does not
 # touch (it writes the first 4 MiB), so a copy has real data to move
 fill_disk() { lab exec "$1" qemu-io -f qcow2 -c "write -P 0x5a 8M ${3}M" "$2" >/dev/null; }

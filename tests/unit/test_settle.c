@@ -121,6 +121,38 @@ static void settle_never_stops_a_postcopy_half(void **state)
         strstr(p.note, "this host (unreachable) and \"host-b\" (running on the pages it has)"));
 }
 
+/* Only a copy that runs counts as running: a copy paused for a reason the move does not
+ * explain (an I/O error, "unknown" after a libvirtd restart) may be the newest one, so with a
+ * copy on each host kimchid reports both and stops neither. */
+static void settle_acts_only_on_running_or_move_paused(void **state)
+{
+    (void)state;
+    struct virt_settle_plan p;
+    const int others[] = {VIR_DOMAIN_PAUSED_IOERROR, VIR_DOMAIN_PAUSED_UNKNOWN,
+                          VIR_DOMAIN_PAUSED_CRASHED, VIR_DOMAIN_PAUSED_USER};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        struct virt_view odd = is(VIR_DOMAIN_PAUSED, others[i]);
+        assert_int_equal(decide(odd, is(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATED), &p),
+                         VIRT_WHERE_UNKNOWN);
+        assert_int_equal(p.act, VIRT_SETTLE_NOTHING);
+        assert_true(p.report);
+        assert_non_null(strstr(p.note, "stopped neither"));
+        assert_int_equal(
+            decide(is(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATION_CANCELED), odd, &p),
+            VIRT_WHERE_UNKNOWN);
+        assert_int_equal(p.act, VIRT_SETTLE_NOTHING);
+        assert_true(p.report);
+        /* alone, such a copy is where the guest is, left as it is */
+        assert_int_equal(decide(odd, ABSENT, &p), VIRT_WHERE_SOURCE);
+        assert_int_equal(p.act, VIRT_SETTLE_NOTHING);
+        assert_false(p.resume_here);
+        assert_int_equal(decide(ABSENT, odd, &p), VIRT_WHERE_DEST);
+        assert_int_equal(p.act, VIRT_SETTLE_NOTHING);
+        assert_int_equal(decide(odd, UNREACHABLE, &p), VIRT_WHERE_SOURCE);
+        assert_false(p.resume_here);
+    }
+}
+
 /* libvirt's words for a destination QEMU without userfaultfd become what to do there. */
 static void cause_names_postcopy_unavailable(void **state)
 {
@@ -146,6 +178,7 @@ int main(void)
         cmocka_unit_test(settle_failed_move_stays_here),
         cmocka_unit_test(settle_does_not_guess_when_a_host_is_silent),
         cmocka_unit_test(settle_never_stops_a_postcopy_half),
+        cmocka_unit_test(settle_acts_only_on_running_or_move_paused),
         cmocka_unit_test(cause_names_postcopy_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,31 @@ function cell(tr, text, cls) {
   return td;
 }
 
+// A move that left its guest split between two hosts: its recovery, run again on request
+// (once whatever kept the halves apart is fixed); the new task arrives from the stream.
+function recoverButton(task) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'recover';
+  b.textContent = 'Recover';
+  b.title = 'Run the post-copy recovery again, to join the halves of the guest';
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    const banner = document.getElementById('load-error');
+    try {
+      const t = await api('POST', `/tasks/${encodeURIComponent(task.id)}/recover`);
+      tasks.set(t.id, t);
+      banner.hidden = true;
+      render();
+    } catch (err) {
+      banner.textContent = err.message;
+      banner.hidden = false;
+      b.disabled = false;
+    }
+  });
+  return b;
+}
+
 function render() {
   const guestFilter = document.getElementById('f-guest').value.trim().toLowerCase();
   const kindFilter = document.getElementById('f-kind').value;
@@ -71,7 +96,8 @@ function render() {
     cell(tr, kind === 'migrate' ? speed(task) : '', 'speed');
     const down = task.progress?.downtime_ms;
     cell(tr, kind === 'migrate' && down != null ? `${down} ms` : '', 'downtime');
-    cell(tr, task.message, 'message');
+    const msg = cell(tr, task.message, 'message');
+    if (task.recoverable) msg.append(' ', recoverButton(task));
     rows.push(tr);
   }
   body.replaceChildren(...rows);

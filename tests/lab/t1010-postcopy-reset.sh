@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# t1010 - a post-copy move whose migration connection is reset, the link up. A booted guest
+# rewriting 64 MiB at 50 MiB/s cannot converge at 20 MiB/s: kimchid switches it to
+# post-copy, and the link then slows to 4 Mbit/s so that post-copy lasts while the fault
+# lands. The guest's memory is then split: host-b runs on the pages it has, host-a's paused
+# QEMU holds the rest. kimchid reads both QEMUs' own migration status (query-migrate) and acts
+# on that alone; it never stops a half. In this lab (TCG, no KVM) host-b's vCPU waits for a
+# page while holding QEMU's big lock, so host-b's QEMU answers nothing and no recovery can
+# complete (docs/API.md): kimchid's calls end within their bound, the task ends failed within
+# its budget saying the guest is split, what each QEMU said, that host-b's does not answer
+# and why, and that neither half was stopped; both halves are still there. The task offers
+# the recovery again (POST /tasks/:id/recover), which answers with the same truth.
+. "$(dirname "$0")/lib-lab.sh"
+postcopy_allowed
+BUDGET=30
+V=$VIRSH
+
+# pages that stopped for 10 s are paused, so that both QEMUs can reach postcopy-paused
+KIMCHID_ARGS="--postcopy-recover-timeout $BUDGET --postcopy-recover-interval 2 --postcopy-pause-after 10"
+start_lab_kimchid
+ok "vm-pc2 switches to post-copy" to_postcopy vm-pc2
+lab exec a ss -K -tn state established '( dport >= :49152 and dport <= :49215 )' >/dev/null
+reset_at=$SECONDS
+ok "with the connection reset, the task ends within its budget ($BUDGET s) and the settling" \
+  task_end "$ID" $((BUDGET + 60))
+took=$((SECONDS - reset_at))
+ok "...failed, after ${took} s" eq "$(jq_get .status)" failed
+m=$(jq_get .message)
+split_said() { # split_said MESSAGE : the whole truth of a split, as a task says it
+  has "$1" "the halves are still apart: this host (QEMU: postcopy-" &&
+    has "$1" "\"host-b\" (QEMU does not answer:" &&
+    has "$1" "under TCG (no KVM) a vCPU waiting there for a page still on the other host holds QEMU's lock" &&
+    has "$1" "kimchid stopped neither half."
+}
+ok "...saying the guest is split, what each QEMU said, that host-b's does not answer and why, and that kimchid stopped neither half" \
+  split_said "$m"
+ok "...and offers the recovery again" eq "$(jq_get .recoverable)" true
+halves() { [ "$(vm_state a vm-pc2)" == paused ] && [ "$(vm_state b vm-pc2)" == running ]; }
+ok "both halves are still there: host-a's paused, host-b's running on the pages it has" halves
+req GET /vms
+ok "kimchid still answers" eq "$STATUS" 200
+
+first=$ID
+req POST "/tasks/$first/recover"
+ok "recover: 202 with a new task" eq "$STATUS" 202
+ID=$(jq_get .id)
+req POST "/tasks/$first/recover"
+ok "...a second one meanwhile: 409" eq "$STATUS $(jq_get .reason | cut -c1-40)" "409 KCHMIGR0049E: A recovery of \"vm-pc2\" i"
+ok "...the recovery ends within its budget" task_end "$ID" $((BUDGET + 30))
+ok "...failed, with the same truth" split_said "$(jq_get .message)"
+req GET "/tasks/$first"
+ok "...and the move's task still offers it" eq "$(jq_get .recoverable)" true
+ok "both halves are still there" halves
+lab exec b $V destroy vm-pc2 >/dev/null 2>&1
+lab exec a $V destroy vm-pc2 >/dev/null 2>&1
+net_restore
+
+stop_kimchid
+ok "kimchid exits cleanly" eq "$KEXIT" 0
+done_testing
