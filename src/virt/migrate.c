@@ -711,7 +711,8 @@ int virt_migrate_call(struct virt *v, virDomainPtr d, const struct virt_migrate_
 /* The call failed: find out where the guest runs. 0 when the move completed after all (the
  * error goes into o->note), -1 with e (plus what kimchid found or did) when it did not. */
 static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
-                  unsigned int flags, const struct poller *p, struct err *e)
+                  unsigned int flags, const struct poller *p, struct virt_incoming *incoming,
+                  struct err *e)
 {
     char note[1024], uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(d, uuid) < 0)
@@ -722,7 +723,7 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
                                               p->w.opaque, note, sizeof(note));
     if (w == VIRT_WHERE_SPLIT)
         w = virt_postcopy_recover(v, uuid, virDomainGetName(d), o, flags, &p->w.stall.last_change,
-                                  p->w.fn, p->w.opaque, note, sizeof(note));
+                                  incoming, p->w.fn, p->w.opaque, note, sizeof(note));
     if (o->where)
         *o->where = w;
     if (w == VIRT_WHERE_DEST) {
@@ -772,9 +773,18 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     }
     struct poller p = {.w = {.fn = progress, .opaque = opaque}};
     unsigned int flags = migrate_flags(state, persistent == 1, o);
+    /* a post-copy move may break in its switch-over: whether the destination ever ran the
+     * guest is then learnt from libvirt's events there, watched from before the move */
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    struct virt_incoming incoming;
+    bool watch = (flags & VIR_MIGRATE_POSTCOPY) && virDomainGetUUIDString(d, uuid) == 0;
+    if (watch)
+        virt_incoming_watch(v, o->host, uuid, &incoming);
     rc = move(v, c, d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
-        rc = settle(v, d, o, flags, &p, e);
+        rc = settle(v, d, o, flags, &p, watch ? &incoming : NULL, e);
+    if (watch)
+        virt_incoming_unwatch(&incoming);
     if (rc == 0 && o->where)
         *o->where = VIRT_WHERE_DEST;
     if (rc == 0)
@@ -812,8 +822,8 @@ static int recover_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
     if (virDomainGetUUIDString(d, uuid) < 0 || persistent < 0)
         return virt_err_libvirt(e, ERR_BACKEND, M_MIG_FAILED, "Cannot read the guest");
     unsigned int flags = migrate_flags(VIR_DOMAIN_PAUSED, persistent == 1, ra->o);
-    ra->where = virt_postcopy_recover(ra->v, uuid, virDomainGetName(d), ra->o, flags, NULL, ra->fn,
-                                      ra->opaque, ra->note, ra->len);
+    ra->where = virt_postcopy_recover(ra->v, uuid, virDomainGetName(d), ra->o, flags, NULL, NULL,
+                                      ra->fn, ra->opaque, ra->note, ra->len);
     if (ra->where != VIRT_WHERE_DEST)
         return 0;
     if (persistent == 1 && ra->o->delete_source) {

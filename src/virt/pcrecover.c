@@ -106,6 +106,7 @@ struct pcr {
     virt_progress_fn fn;
     void *opaque;
     bool tcg; /* the guest runs without KVM: its QEMU's monitor waits on vCPUs */
+    struct virt_incoming *incoming; /* libvirt's events for the destination's copy, or NULL */
     struct side src, dst;
     long long transferred; /* the source's ram.transferred at the last read */
     struct timespec start, moved_at;
@@ -396,6 +397,19 @@ static const char *action_words(enum pc_action a)
     }
 }
 
+/* What libvirt's events say of the destination's copy, for a half that is gone. */
+static const char *ran_words(enum pc_ran ran)
+{
+    if (ran == PC_RAN_YES)
+        return "The destination had run the guest (libvirt there reported its copy resumed), "
+               "so this host's half is not the whole guest";
+    if (ran == PC_RAN_NO)
+        return "The destination never ran the guest, but this host's half is gone too";
+    return "Nothing tells whether the destination ever ran the guest (kimchid saw no end of its "
+           "incoming copy: the connection to it was lost first), so this host's half cannot be "
+           "taken for the whole guest";
+}
+
 /* The guest's domain type is "qemu" (TCG), not "kvm". */
 static bool runs_tcg(struct virt *v, const char *uuid)
 {
@@ -441,7 +455,8 @@ static int round_once(struct pcr *r, char *note, size_t len)
         }
     }
     read_both(r);
-    enum pc_action a = pc_decide(r->src.now, r->dst.now, PC_RAN_UNKNOWN);
+    enum pc_ran ran = r->incoming ? virt_incoming_ran(r->incoming) : PC_RAN_UNKNOWN;
+    enum pc_action a = pc_decide(r->src.now, r->dst.now, ran);
     log_info("post-copy recovery of \"%s\" (%lld s): here %s; on %s %s; pages last moved %lld s "
              "ago: %s",
              r->name, spent, r->src.words, r->o->host, r->dst.words,
@@ -456,20 +471,23 @@ static int round_once(struct pcr *r, char *note, size_t len)
     case PC_RUN_SOURCE:
         if (resume_source(r))
             return finish(r, VIRT_WHERE_SOURCE, note, len,
-                          "The destination's half is gone and had never run the guest, so this "
-                          "host's half held the whole guest: kimchid resumed it here.");
+                          "The destination's half is gone and had never run the guest (libvirt "
+                          "on \"%s\" reported its incoming copy stopped without ever resuming "
+                          "it), so this host's half held the whole guest: kimchid resumed it "
+                          "here.",
+                          r->o->host);
         return finish(r, VIRT_WHERE_SPLIT, note, len,
-                      "The destination's half is gone and had never run the guest; this host's "
-                      "half holds the whole guest but could not be resumed (%s): run \"virsh "
-                      "resume %s\" here.",
-                      r->last_error, r->name);
+                      "The destination's half is gone and had never run the guest (libvirt on "
+                      "\"%s\" reported its incoming copy stopped without ever resuming it); "
+                      "this host's half holds the whole guest but could not be resumed (%s): "
+                      "run \"virsh resume %s\" here.",
+                      r->o->host, r->last_error, r->name);
     case PC_LOST:
         return finish(r, VIRT_WHERE_SPLIT, note, len,
                       "The move failed during post-copy and cannot be joined again: here %s, "
-                      "on \"%s\" %s. Neither half can be known to hold the whole guest, so "
-                      "kimchid stopped neither; check both hosts' QEMU logs before you stop "
-                      "either half.",
-                      r->src.words, r->o->host, r->dst.words);
+                      "on \"%s\" %s. %s, so kimchid stopped neither half; check both hosts' "
+                      "QEMU logs before you stop either.",
+                      r->src.words, r->o->host, r->dst.words, ran_words(ran));
     case PC_PAUSE:
         if (r->src.now.status == PC_ACTIVE)
             pause_side(r, &r->src);
@@ -491,7 +509,8 @@ static int round_once(struct pcr *r, char *note, size_t len)
 
 enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const char *name,
                                       const struct virt_migrate_opts *o, unsigned int flags,
-                                      const struct timespec *broke_at, virt_progress_fn fn,
+                                      const struct timespec *broke_at,
+                                      struct virt_incoming *incoming, virt_progress_fn fn,
                                       void *opaque, char *note, size_t len)
 {
     struct pcr r = {.v = v,
@@ -508,6 +527,7 @@ enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const ch
     r.moved_at = r.start;
     r.broke_at = broke_at ? *broke_at : r.start;
     r.tcg = runs_tcg(v, uuid);
+    r.incoming = incoming;
     snprintf(r.src.words, sizeof(r.src.words), "not read yet");
     snprintf(r.dst.words, sizeof(r.dst.words), "not read yet");
     while (clock_ms_since(&r.start) < timers.recover_s * 1000) {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "pcdecide.h"
 #include "virt.h"
 
 /* Facts about one guest read from its XML. Strings owned by the struct. */
@@ -370,13 +371,30 @@ bool virt_watch_once(struct virt_watch *w);
 int virt_migrate_call(struct virt *v, virDomainPtr d, const struct virt_migrate_opts *o,
                       unsigned int flags, virt_progress_fn fn, void *opaque, struct err *e);
 
+/* incoming.c: libvirt's events for a guest's incoming copy on a destination, watched from
+ * before a move starts: whether that copy ever ran (see incoming.c). */
+struct virt_incoming {
+    virConnectPtr conn;
+    int cb; /* the event callback's id, or -1: not watched */
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    pthread_mutex_t lock; /* the event loop writes, the move's thread reads */
+    bool resumed, stopped;
+};
+void virt_incoming_watch(struct virt *v, const char *host, const char *uuid,
+                         struct virt_incoming *w);
+enum pc_ran virt_incoming_ran(struct virt_incoming *w);
+void virt_incoming_unwatch(struct virt_incoming *w);
+/* Pure: what the events seen prove (unit-tested). */
+enum pc_ran virt_incoming_decide(bool watched, bool resumed, bool stopped);
+
 /* pcrecover.c: joins the halves of a post-copy move that broke (pages last moved at
  * broke_at, or NULL: now), from both QEMUs' migration status, within timers.recover_s;
  * neither half is ever stopped. The final where (SPLIT when the halves could not be joined)
  * and in note what happened. */
 enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const char *name,
                                       const struct virt_migrate_opts *o, unsigned int flags,
-                                      const struct timespec *broke_at, virt_progress_fn fn,
+                                      const struct timespec *broke_at,
+                                      struct virt_incoming *incoming, virt_progress_fn fn,
                                       void *opaque, char *note, size_t len);
 
 /* migrate.c: M_MIG_STALLED, the message of a move stopped as stalled. Returns -1. */

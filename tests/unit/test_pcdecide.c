@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "virt/pcdecide.h"
+#include "virt/virt_priv.h"
 
 static struct pc_side S(enum pc_status st, bool moving) {
     return (struct pc_side){st, moving};
@@ -132,6 +133,20 @@ static void qmp_answers_are_read_into_a_side(void **state)
     assert_int_equal(pc_side_from_qmp(NULL, &t).status, PC_UNKNOWN);
 }
 
+/* libvirt's events for the incoming copy: "resumed" proves it ran; "stopped" with no resume
+ * before it (on the watching connection) proves it never did; nothing else proves anything */
+static void incoming_events_decide_whether_the_destination_ran(void **state)
+{
+    (void)state;
+    assert_int_equal(virt_incoming_decide(true, true, false), PC_RAN_YES);
+    assert_int_equal(virt_incoming_decide(true, true, true), PC_RAN_YES);
+    assert_int_equal(virt_incoming_decide(true, false, true), PC_RAN_NO);
+    assert_int_equal(virt_incoming_decide(true, false, false), PC_RAN_UNKNOWN);
+    for (int r = 0; r < 2; r++)
+        for (int s = 0; s < 2; s++)
+            assert_int_equal(virt_incoming_decide(false, r, s), PC_RAN_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +159,7 @@ int main(void)
         cmocka_unit_test(a_source_half_gone_is_lost_never_guessed),
         cmocka_unit_test(every_combination_is_decided_and_the_source_runs_only_on_proof),
         cmocka_unit_test(qmp_answers_are_read_into_a_side),
+        cmocka_unit_test(incoming_events_decide_whether_the_destination_ran),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
