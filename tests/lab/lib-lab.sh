@@ -134,9 +134,14 @@ net_rate() {
   tc qdisc replace dev kl-b root tbf rate "$1mbit" burst 64kb latency 100ms
   ip netns exec kimchid-b tc qdisc replace dev eth0 root tbf rate "$1mbit" burst 64kb latency 100ms
 }
+# net_unplug : host-b's cable pulled beyond its NIC: its link leaves the lab's bridge, so
+# nothing reaches it or comes from it while its own stack sees a working link and drops
+# nothing itself (as when the switch port dies); net_restore plugs it back
+net_unplug() { ip link set kl-b nomaster; }
 net_restore() {
   tc qdisc del dev kl-b root 2>/dev/null
   ip netns exec kimchid-b tc qdisc del dev eth0 root 2>/dev/null
+  ip link set kl-b master kimchid-br0 2>/dev/null
   return 0
 }
 

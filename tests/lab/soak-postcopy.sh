@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # soak-postcopy.sh [N] - not in make check: runs t1011 (the "cut" case: a post-copy move whose
-# link is cut for 35 s and comes back) N times (20) on the running lab, and prints how many
+# link is cut for 20 s and comes back) N times (20) on the running lab, and prints how many
 # ended with the task finished, saying how long post-copy was interrupted, and the guest
 # carrying on on host-b with every page intact. Each run's output: $ARTIFACTS/soak-N.log.
 # Needs the lab up (tests/lab/lab up). About 80 s a run on 2 cores.

@@ -9,7 +9,10 @@
 # complete (docs/API.md): kimchid's calls end within their bound, the task ends failed within
 # its budget saying the guest is split, what each QEMU said, that host-b's does not answer
 # and why, and that neither half was stopped; both halves are still there. The task offers
-# the recovery again (POST /tasks/:id/recover), which answers with the same truth.
+# the recovery again (POST /tasks/:id/recover), which answers with the same truth. Then the
+# switch-over window: host-b's QEMU killed as host-a's half pauses for post-copy; the task
+# says from libvirt's events whether host-b had run the guest, and resumes host-a's half
+# only if it had not.
 . "$(dirname "$0")/lib-lab.sh"
 postcopy_allowed
 BUDGET=30
@@ -53,6 +56,26 @@ ok "...and the move's task still offers it" eq "$(jq_get .recoverable)" true
 ok "both halves are still there" halves
 lab exec b $V destroy vm-pc2 >/dev/null 2>&1
 lab exec a $V destroy vm-pc2 >/dev/null 2>&1
+net_restore
+
+# The switch-over window: host-b's QEMU killed as soon as host-a's half is paused in post-copy.
+# Whether host-b had run the guest decides whether host-a's half is the whole guest; kimchid
+# learns it from libvirt's events for the incoming copy there, and says which.
+ok "vm-pc3 switches to post-copy" to_postcopy vm-pc3
+lab exec b pkill -9 -f 'guest=vm-pc3,' || fail_note "no QEMU of vm-pc3 on host-b to kill"
+ok "with host-b's QEMU killed, the task ends" task_end "$ID" $((BUDGET + 60))
+ok "...failed" eq "$(jq_get .status)" failed
+m=$(jq_get .message)
+window() {
+  if has "$m" "had never run the guest (libvirt on \"host-b\" reported its incoming copy stopped without ever resuming it), so this host's half held the whole guest: kimchid resumed it here" 2>/dev/null; then
+    wait_hb a vm-pc3 2 30 # ...and it carries on here
+  else
+    has "$m" "The destination had run the guest (libvirt there reported its copy resumed), so this host's half is not the whole guest, so kimchid stopped neither half" &&
+      [ "$(vm_state a vm-pc3)" == paused ]
+  fi
+}
+ok "...saying from libvirt's events whether host-b had run it, and acting only on that" window
+lab exec a $V destroy vm-pc3 >/dev/null 2>&1
 net_restore
 
 stop_kimchid
