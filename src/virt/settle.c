@@ -223,6 +223,11 @@ enum virt_where virt_settle_decide(const char *host, const struct virt_view *src
         p->act = VIRT_SETTLE_STOP_THERE;
     if (paused_by_move(src))
         p->resume_here = true;
+    if (src->exists && !active(src)) /* its QEMU ended (killed, crashed) during the move */
+        snprintf(p->note, sizeof(p->note),
+                 "The guest is on this host, %s: its QEMU ended during the move (see its log in "
+                 "/var/log/libvirt/qemu/); start it again once you know why.",
+                 view_words(src));
     return p->where = VIRT_WHERE_SOURCE;
 }
 

@@ -373,12 +373,11 @@ int virt_migrate_call(struct virt *v, virDomainPtr d, const struct virt_migrate_
 
 /* incoming.c: libvirt's events for a guest's incoming copy on a destination, watched from
  * before a move starts: whether that copy ever ran (see incoming.c). */
+struct incoming_state;
 struct virt_incoming {
     virConnectPtr conn;
-    int cb; /* the event callback's id, or -1: not watched */
-    char uuid[VIR_UUID_STRING_BUFLEN];
-    pthread_mutex_t lock; /* the event loop writes, the move's thread reads */
-    bool resumed, stopped;
+    int cb;                       /* the event callback's id, or -1: not watched */
+    struct incoming_state *state; /* what the event loop saw (libvirt frees it) */
 };
 void virt_incoming_watch(struct virt *v, const char *host, const char *uuid,
                          struct virt_incoming *w);

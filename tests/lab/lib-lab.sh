@@ -156,10 +156,12 @@ postcopy_allowed() {
 }
 in_postcopy() { [ "$(lab exec a $VIRSH domstate --reason "$1")" == "paused (post-copy)" ]; }
 
-# to_postcopy NAME : boots NAME on host-a writing 64 MiB at 50 MiB/s, moves it capped at
-# 20 MiB/s with post-copy allowed (pre-copy cannot converge: kimchid switches), and returns
-# once host-a's half is paused in post-copy, with the link slowed to 4 Mbit/s so that
-# post-copy lasts; sets ID
+b_runs_it() { [ "$(lab exec b $VIRSH domstate --reason "$1")" == "running (post-copy)" ]; }
+
+# to_postcopy NAME [switched] : boots NAME on host-a writing 64 MiB at 50 MiB/s, moves it
+# capped at 20 MiB/s with post-copy allowed (pre-copy cannot converge: kimchid switches), and
+# returns once host-a's half is paused in post-copy (with "switched": once host-b runs it,
+# the switch-over over), with the link slowed to 4 Mbit/s so that post-copy lasts; sets ID
 to_postcopy() {
   lab booted a "$1" "" 64 50
   wait_hb a "$1" 2 90 || return 1
@@ -168,6 +170,7 @@ to_postcopy() {
   [ -n "$ID" ] || { fail_note "no task: $BODY"; return 1; }
   eventually 120 in_postcopy "$1" || return 1
   net_rate 4
+  [ "${2:-}" != switched ] || eventually 60 b_runs_it "$1"
 }
 
 # fill_disk a|b PATH MiB : writes MiB of a pattern at 8 MiB into an image the guest does not

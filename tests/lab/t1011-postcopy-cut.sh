@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# t1011 - a post-copy move whose link is cut for 20 s, then comes back (the guest and the slow
+# t1011 - a post-copy move whose link is cut for 20 s once host-b runs the guest (a cut in the
+# switch-over itself is t1010's window case), then comes back (the guest and the slow
 # link as in t1010; the cable pulled beyond host-b's NIC, net_unplug). QEMU's own connection
 # survives and completes the move, but the ssh session under libvirt's connection between
 # the two libvirtds was ended by its keepalive (9 s in the lab), so libvirt calls the move
@@ -18,7 +19,7 @@ V=$VIRSH
 KIMCHID_ARGS="--postcopy-recover-timeout $BUDGET --postcopy-recover-interval 2 --postcopy-pause-after 150"
 start_lab_kimchid
 LOG_FROM=$(wc -l <"$KLOG")
-ok "vm-pc1 switches to post-copy" to_postcopy vm-pc1
+ok "vm-pc1 switches to post-copy, and host-b runs it" to_postcopy vm-pc1 switched
 net_unplug
 cut_at=$SECONDS
 sleep 5

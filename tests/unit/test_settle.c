@@ -70,6 +70,17 @@ static void settle_failed_move_stays_here(void **state)
     assert_true(p.resume_here);
 }
 
+/* A source whose QEMU ended during the move is where the guest is, but not running: said so. */
+static void settle_says_a_source_that_stopped(void **state)
+{
+    (void)state;
+    struct virt_settle_plan p;
+    assert_int_equal(decide(is(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED), ABSENT, &p),
+                     VIRT_WHERE_SOURCE);
+    assert_int_equal(p.act, VIRT_SETTLE_NOTHING);
+    assert_non_null(strstr(p.note, "The guest is on this host, shutoff: its QEMU ended"));
+}
+
 static void settle_does_not_guess_when_a_host_is_silent(void **state)
 {
     (void)state;
@@ -179,6 +190,7 @@ int main(void)
         cmocka_unit_test(settle_does_not_guess_when_a_host_is_silent),
         cmocka_unit_test(settle_never_stops_a_postcopy_half),
         cmocka_unit_test(settle_acts_only_on_running_or_move_paused),
+        cmocka_unit_test(settle_says_a_source_that_stopped),
         cmocka_unit_test(cause_names_postcopy_unavailable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
