@@ -721,6 +721,11 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
              virDomainGetName(d), e->msg);
     enum virt_where w = virt_migration_settle(v, uuid, virDomainGetName(d), o->host, false, o->say,
                                               p->w.opaque, note, sizeof(note));
+    if (w == VIRT_WHERE_DEST && !note[0] && p->w.phase && strcmp(p->w.phase, "postcopy") == 0)
+        snprintf(note, sizeof(note), /* it completed on QEMU's own connection before settling */
+                 "post-copy was interrupted for %lld s, and the move completed once the network "
+                 "was back (QEMU's own connection resumed)",
+                 clock_ms_since(&p->w.stall.last_change) / 1000);
     if (w == VIRT_WHERE_SPLIT)
         w = virt_postcopy_recover(v, uuid, virDomainGetName(d), o, flags, &p->w.stall.last_change,
                                   incoming, p->w.fn, p->w.opaque, note, sizeof(note));
