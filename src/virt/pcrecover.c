@@ -478,10 +478,11 @@ static int round_once(struct pcr *r, char *note, size_t len)
                           r->o->host);
         return finish(r, VIRT_WHERE_SPLIT, note, len,
                       "The destination's half is gone and had never run the guest (libvirt on "
-                      "\"%s\" reported its incoming copy stopped without ever resuming it); "
-                      "this host's half holds the whole guest but could not be resumed (%s): "
-                      "run \"virsh resume %s\" here.",
-                      r->o->host, r->last_error, r->name);
+                      "\"%s\" reported its incoming copy stopped without ever resuming it), so "
+                      "this host's paused half holds the whole guest, but libvirt refused to "
+                      "resume it (%s). kimchid stopped nothing: do not destroy this host's "
+                      "half.",
+                      r->o->host, r->last_error);
     case PC_LOST:
         return finish(r, VIRT_WHERE_SPLIT, note, len,
                       "The move failed during post-copy and cannot be joined again: here %s, "
