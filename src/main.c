@@ -138,6 +138,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
                              .failure_window_seconds = 30,
                              .failure_floor_ms = AUTH_FAILURE_FLOOR_MS,
                              .recheck_seconds = cfg->account_recheck};
+    api_actions_define(); /* before the first snapshot lists them */
     if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;

@@ -12,6 +12,8 @@ struct virt;
 struct task_engine;
 struct auth;
 struct auth_identity;
+struct api_route;
+struct json_t;
 
 #define API_PREFIX "/plugins/kimchi"
 
@@ -39,6 +41,9 @@ struct api_request {
     bool tls;                        /* the request came over TLS (cookies get Secure) */
     const struct auth_identity *who; /* set by the gate for handlers */
     api_query_each_fn query_each;    /* every query parameter (with query_cls); may be NULL */
+    /* set by the router for handlers: */
+    const struct api_route *route; /* the row that matched */
+    struct json_t *json;           /* the body parsed and checked against the row (borrowed) */
 };
 
 struct api_reply {
@@ -69,6 +74,10 @@ struct api_ctx {
 /* True when `path` is API_PREFIX or below it, or one of Wok's root resources kimchid answers
  * (/login, /logout, /config, /notifications, /logs, and what is below them). */
 bool api_owns_path(const char *path);
+
+/* Tells the virt layer which actions the route table allows in each guest state, so that
+ * every VM object lists them. Once, before virt_new. */
+void api_actions_define(void);
 
 /* Routes and runs one request. Always fills `rep`; the caller frees it with api_reply_clear.
  * Called from HTTP threads, concurrently. */

@@ -23,12 +23,31 @@ enum api_access {
                  */
 };
 
+/* What a route that acts on one guest (/vms/:name...) allows. */
+struct api_vm_rule {
+    const char *label;   /* its item in the guests' menu ("Power off"); NULL: not an action */
+    unsigned int states; /* VIRT_BIT()s of the guest states that allow it */
+    enum msg refused;    /* the 400's id when the guest's state does not */
+    const char *why;     /* ...and why not: "it is not running" */
+    int act;             /* enum virt_action run by api_vm_act */
+};
+
+/* One row of the route table: the request's whole shape. The router checks what the row
+ * says (login and role, the guest's name, the body's fields, the guest's state) before the
+ * handler runs; the handler finds the parsed body in req->json and its row in req->route. */
 struct api_route {
     const char *method;
     const char *pattern; /* absolute; ":" stands for one segment */
     api_handler_fn handler;
     enum api_access access;
+    const struct jsonv_field *fields; /* what a body may hold (none: empty or {}); GET: unread */
+    size_t nfields;
+    struct api_vm_rule vm;
 };
+
+/* The menu's actions in the table's order, each {"name", "label"}: name is the route's last
+ * segment ("delete" for DELETE /vms/:name). New reference. */
+json_t *api_vm_actions_json(void);
 
 /* Sets a reply whose body is already JSON text (stolen), as the virt layer makes it; -1 when
  * `json` is NULL (its producer failed and set the error). */
@@ -36,10 +55,6 @@ int api_reply_text(struct api_reply *rep, int status, char *json);
 
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
 int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e);
-
-/* Parses the body as an object with only the given fields (400 otherwise). New reference. */
-json_t *api_body(const struct api_request *req, const struct jsonv_field *fields, size_t n,
-                 struct err *e);
 
 /* The URI of guest `name` ("/plugins/kimchi/vms/NAME", the name percent-encoded), with
  * "/action" appended when given: what tasks name in target_uri. */
@@ -58,16 +73,9 @@ int api_vm_delete(struct api_ctx *, const struct api_request *, const char *cons
                   struct api_reply *, struct err *);
 int api_vm_start(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);
-int api_vm_poweroff(struct api_ctx *, const struct api_request *, const char *const *,
-                    struct api_reply *, struct err *);
-int api_vm_shutdown(struct api_ctx *, const struct api_request *, const char *const *,
-                    struct api_reply *, struct err *);
-int api_vm_reset(struct api_ctx *, const struct api_request *, const char *const *,
-                 struct api_reply *, struct err *);
-int api_vm_suspend(struct api_ctx *, const struct api_request *, const char *const *,
-                   struct api_reply *, struct err *);
-int api_vm_resume(struct api_ctx *, const struct api_request *, const char *const *,
-                  struct api_reply *, struct err *);
+/* the action named by the row's vm.act, the guest's state checked by the router */
+int api_vm_act(struct api_ctx *, const struct api_request *, const char *const *,
+               struct api_reply *, struct err *);
 int api_vm_clone(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);
 

@@ -19,16 +19,17 @@ int api_kimchi_config(struct api_ctx *ctx, const struct api_request *req, const 
 }
 
 /* What kimchid offers of Kimchi's optional features: none of them (no ISO streaming, SPICE
- * console, screenshots, PCI passthrough, memory hot-plug), so Kimchi's UI hides them. */
+ * console, screenshots, PCI passthrough, memory hot-plug), so Kimchi's UI hides them; and
+ * (an extension) the guests' actions from the route table, for kimchid's menu. */
 int api_kimchi_capabilities(struct api_ctx *ctx, const struct api_request *req,
                             const char *const *p, struct api_reply *rep, struct err *e)
 {
     (void)ctx, (void)req, (void)p;
     return api_reply_json(rep, 200,
-                          json_pack("{s:[], s:b, s:b, s:b, s:b, s:b, s:b}",
+                          json_pack("{s:[], s:b, s:b, s:b, s:b, s:b, s:b, s:o}",
                                     "libvirt_stream_protocols", "qemu_spice", 0, "qemu_stream", 0,
                                     "screenshot", 0, "kernel_vfio", 0, "nm_running", 0,
-                                    "mem_hotplug_support", 0),
+                                    "mem_hotplug_support", 0, "vm_actions", api_vm_actions_json()),
                           e);
 }
 

@@ -7,11 +7,6 @@
 #include "../util/bus.h"
 #include "api_priv.h"
 
-static const struct jsonv_field login_fields[] = {
-    {"username", JSONV_STRING, true},
-    {"password", JSONV_STRING, true},
-};
-
 static json_t *identity_json(const struct auth_identity *who)
 {
     json_t *groups = json_loads(who->groups, 0, NULL);
@@ -31,9 +26,7 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
               struct api_reply *rep, struct err *e)
 {
     (void)p;
-    json_t *body = api_body(req, login_fields, ARRAY_SIZE(login_fields), e);
-    if (!body)
-        return -1;
+    json_t *body = req->json;
     char token[AUTH_TOKEN_LEN + 1];
     struct auth_identity who;
     int rc = -1;
@@ -44,7 +37,6 @@ int api_login(struct api_ctx *ctx, const struct api_request *req, const char *co
         rc = auth_login(ctx->auth, jsonv_str(body, "username"), jsonv_str(body, "password"),
                         req->peer, token, &who, &rep->retry_after, e);
     jsonv_wipe(body, "password");
-    json_decref(body);
     if (rc < 0)
         return -1;
     set_cookie(ctx, req, rep, token);

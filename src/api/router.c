@@ -8,48 +8,102 @@
 #include "../util/esc.h"
 #include "../util/jsonv.h"
 #include "../util/trail.h"
+#include "../virt/virt.h"
 #include "api_priv.h"
 
-#define P API_PREFIX
-static const struct api_route routes[] = {
-    {"POST", "/login", api_login, API_PUBLIC},
-    {"POST", "/logout", api_logout, API_PUBLIC},
-    {"GET", "/config", api_wok_config, API_PUBLIC},
-    {"GET", "/config/plugins", api_wok_plugins, API_PUBLIC}, /* Wok: the login page shows them */
-    {"GET", "/notifications", api_wok_notifications, API_LOGIN},
-    {"GET", "/notifications/:", api_wok_notification, API_LOGIN},
-    {"DELETE", "/notifications/:", api_wok_notification, API_LOGIN},
-    {"GET", "/logs", api_wok_logs, API_ADMIN},
-    {"GET", P "/config", api_kimchi_config, API_LOGIN},
-    {"GET", P "/config/capabilities", api_kimchi_capabilities, API_LOGIN},
-    {"GET", P "/host", api_host_get, API_LOGIN},
-    {"GET", P "/host/cpuinfo", api_host_cpuinfo, API_LOGIN},
-    {"GET", P "/host/sshkey", api_host_sshkey, API_ADMIN},
-    {"GET", P "/templates", api_templates_list, API_LOGIN},
-    {"GET", P "/vms/:/storages", api_vm_storages_list, API_LOGIN},
-    {"GET", P "/vms/:/storages/:", api_vm_storages_get, API_LOGIN},
-    {"GET", P "/vms/:/ifaces", api_vm_ifaces_list, API_LOGIN},
-    {"GET", P "/vms/:/ifaces/:", api_vm_ifaces_get, API_LOGIN},
-    {"GET", P "/vms/:/snapshots", api_vm_snapshots_list, API_LOGIN},
-    {"GET", P "/vms/:/snapshots/:", api_vm_snapshots_get, API_LOGIN},
-    {"GET", P "/session", api_session_get, API_LOGIN},
-    {"GET", P "/vms", api_vms_list, API_LOGIN},
-    {"GET", P "/vms/:", api_vm_get, API_LOGIN},
-    {"DELETE", P "/vms/:", api_vm_delete, API_LOGIN},
-    {"POST", P "/vms/:/start", api_vm_start, API_LOGIN},
-    {"POST", P "/vms/:/poweroff", api_vm_poweroff, API_LOGIN},
-    {"POST", P "/vms/:/shutdown", api_vm_shutdown, API_LOGIN},
-    {"POST", P "/vms/:/reset", api_vm_reset, API_LOGIN},
-    {"POST", P "/vms/:/suspend", api_vm_suspend, API_LOGIN},
-    {"POST", P "/vms/:/resume", api_vm_resume, API_LOGIN},
-    {"POST", P "/vms/:/clone", api_vm_clone, API_LOGIN},
-    {"POST", P "/vms/:/migrate", api_vm_migrate, API_LOGIN},
-    {"GET", P "/events", api_events, API_LOGIN},
-    {"GET", P "/tasks", api_tasks_list, API_LOGIN},
-    {"GET", P "/tasks/:", api_task_get, API_LOGIN},
-    {"POST", P "/tasks/:/cancel", api_task_cancel, API_LOGIN},
-    {"POST", P "/tasks/:/recover", api_task_recover, API_LOGIN},
+/* What each body may hold. */
+static const struct jsonv_field login_fields[] = {
+    {.name = "username", .type = JSONV_STRING, .required = true},
+    {.name = "password", .type = JSONV_STRING, .required = true},
 };
+/* {"force": true} starts a moved guest's old definition */
+static const struct jsonv_field start_fields[] = {{.name = "force", .type = JSONV_BOOL}};
+static const struct jsonv_field clone_fields[] = {{.name = "name", .type = JSONV_STRING}};
+static const struct jsonv_field migrate_fields[] = {
+    {.name = "remote_host", .type = JSONV_STRING},
+    {.name = "user", .type = JSONV_STRING},
+    {.name = "password", .type = JSONV_STRING},
+    {.name = "delete_source", .type = JSONV_BOOL},
+    {.name = "bandwidth",
+     .type = JSONV_INT,
+     .lo = 1,
+     .hi = 100000,
+     .bounds_id = M_MIG_BANDWIDTH,
+     .unit = "MiB/s"},
+    {.name = "enable_rdma", .type = JSONV_BOOL},
+    {.name = "max_downtime",
+     .type = JSONV_INT,
+     .lo = 1,
+     .hi = 60000,
+     .bounds_id = M_MIG_DOWNTIME,
+     .unit = "milliseconds the guest may pause at the switch-over"},
+    {.name = "auto_converge", .type = JSONV_BOOL},
+    {.name = "postcopy", .type = JSONV_BOOL},
+    {.name = "parallel",
+     .type = JSONV_INT,
+     .lo = 1,
+     .hi = 16,
+     .bounds_id = M_MIG_PARALLEL,
+     .unit = "connections"},
+    {.name = "compression", .type = JSONV_BOOL},
+    {.name = "encrypted", .type = JSONV_BOOL},
+    {.name = "host_key", .type = JSONV_STRING},
+};
+
+#define P API_PREFIX
+#define BODY(fields) fields, ARRAY_SIZE(fields)
+#define NO_BODY NULL, 0
+#define DOWN (VIRT_BIT(VIRT_ST_SHUTOFF) | VIRT_BIT(VIRT_ST_CRASHED))
+#define MOVABLE (VIRT_UP | VIRT_BIT(VIRT_ST_PAUSED) | VIRT_BIT(VIRT_ST_SHUTOFF))
+/* A guest's actions, in the order of the guests' menu: the path's last segment names the
+ * action, the label is the menu's item, the states those that allow it (a 400 with the
+ * id and reason given otherwise). */
+#define VM(label, states, refused, why, act)                                                       \
+    {                                                                                              \
+        label, states, refused, why, act                                                           \
+    }
+#define NOT_UP "it is not running"
+// clang-format off
+static const struct api_route routes[] = {
+    {"POST", "/login", api_login, API_PUBLIC, BODY(login_fields), {0}},
+    {"POST", "/logout", api_logout, API_PUBLIC, NO_BODY, {0}},
+    {"GET", "/config", api_wok_config, API_PUBLIC, NO_BODY, {0}},
+    {"GET", "/config/plugins", api_wok_plugins, API_PUBLIC, NO_BODY, {0}}, /* Wok: the login page shows them */
+    {"GET", "/notifications", api_wok_notifications, API_LOGIN, NO_BODY, {0}},
+    {"GET", "/notifications/:", api_wok_notification, API_LOGIN, NO_BODY, {0}},
+    {"DELETE", "/notifications/:", api_wok_notification, API_LOGIN, NO_BODY, {0}},
+    {"GET", "/logs", api_wok_logs, API_ADMIN, NO_BODY, {0}},
+    {"GET", P "/config", api_kimchi_config, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/config/capabilities", api_kimchi_capabilities, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/host", api_host_get, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/host/cpuinfo", api_host_cpuinfo, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/host/sshkey", api_host_sshkey, API_ADMIN, NO_BODY, {0}},
+    {"GET", P "/templates", api_templates_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/storages", api_vm_storages_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/storages/:", api_vm_storages_get, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/ifaces", api_vm_ifaces_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/ifaces/:", api_vm_ifaces_get, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/snapshots", api_vm_snapshots_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:/snapshots/:", api_vm_snapshots_get, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/session", api_session_get, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms", api_vms_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/vms/:", api_vm_get, API_LOGIN, NO_BODY, {0}},
+    {"POST", P "/vms/:/start", api_vm_start, API_LOGIN, BODY(start_fields), VM("Start", DOWN, M_VM_START_STATE, "it is already running", VIRT_START)},
+    {"POST", P "/vms/:/shutdown", api_vm_act, API_LOGIN, NO_BODY, VM("Shut down", VIRT_UP, M_VM_SHUTDOWN_STATE, NOT_UP, VIRT_SHUTDOWN)},
+    {"POST", P "/vms/:/poweroff", api_vm_act, API_LOGIN, NO_BODY, VM("Power off", VIRT_ACTIVE | VIRT_BIT(VIRT_ST_CRASHED), M_VM_POWEROFF_STATE, NOT_UP, VIRT_POWEROFF)},
+    {"POST", P "/vms/:/reset", api_vm_act, API_LOGIN, NO_BODY, VM("Reset", VIRT_UP | VIRT_BIT(VIRT_ST_PAUSED), M_VM_RESET_STATE, NOT_UP, VIRT_RESET)},
+    {"POST", P "/vms/:/suspend", api_vm_act, API_LOGIN, NO_BODY, VM("Suspend", VIRT_UP, M_VM_SUSPEND_STATE, NOT_UP, VIRT_SUSPEND)},
+    {"POST", P "/vms/:/resume", api_vm_act, API_LOGIN, NO_BODY, VM("Resume", VIRT_BIT(VIRT_ST_PAUSED), M_VM_RESUME_STATE, "it is not paused", VIRT_RESUME)},
+    {"POST", P "/vms/:/clone", api_vm_clone, API_LOGIN, BODY(clone_fields), VM("Clone", VIRT_BIT(VIRT_ST_SHUTOFF), M_VM_CLONE_STATE, "it must be shut off first", 0)},
+    {"POST", P "/vms/:/migrate", api_vm_migrate, API_LOGIN, BODY(migrate_fields), VM("Migrate", MOVABLE, M_MIG_STATE, "only a running, paused or shut-off guest can move: start it or shut it off first", 0)},
+    {"DELETE", P "/vms/:", api_vm_delete, API_LOGIN, NO_BODY, VM("Delete", VIRT_ANY_STATE, 0, NULL, 0)},
+    {"GET", P "/events", api_events, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/tasks", api_tasks_list, API_LOGIN, NO_BODY, {0}},
+    {"GET", P "/tasks/:", api_task_get, API_LOGIN, NO_BODY, {0}},
+    {"POST", P "/tasks/:/cancel", api_task_cancel, API_LOGIN, NO_BODY, {0}},
+    {"POST", P "/tasks/:/recover", api_task_recover, API_LOGIN, NO_BODY, {0}},
+};
+// clang-format on
 #undef P
 
 /* Wok's root resources kimchid answers besides API_PREFIX */
@@ -157,6 +211,79 @@ static void audit_request(struct api_ctx *ctx, const struct api_request *req,
                       rep->audit_user, req->peer, what, outcome);
 }
 
+/* "start" for POST /vms/:/start; "delete" for DELETE /vms/:. */
+static const char *action_name(const struct api_route *r)
+{
+    return strcmp(r->method, "DELETE") == 0 ? "delete" : strrchr(r->pattern, '/') + 1;
+}
+
+static bool is_vm_path(const char *pattern)
+{
+    static const char vm[] = API_PREFIX "/vms/:";
+    return !strncmp(pattern, vm, sizeof(vm) - 1);
+}
+
+/* The guest's state allows the row's action; 404 when there is no such guest. */
+static int state_allows(struct api_ctx *ctx, const struct api_route *r, const char *name,
+                        struct err *e)
+{
+    if (!r->vm.label || r->vm.states == VIRT_ANY_STATE)
+        return 0;
+    int state = virt_vm_state_id(ctx->virt, name, e);
+    if (state < 0)
+        return -1;
+    if (r->vm.states & VIRT_BIT(state))
+        return 0;
+    char verb[32];
+    snprintf(verb, sizeof(verb), "%s", r->vm.label);
+    verb[0] = (char)(verb[0] - 'A' + 'a');
+    return err_set(e, ERR_STATE, r->vm.refused,
+                   "Cannot %s virtual machine \"%s\" because %s (its state is \"%s\").", verb, name,
+                   r->vm.why, virt_state_name(state));
+}
+
+/* What the row says of a request, checked before its handler: the guest's name, the body's
+ * fields (into req->json), the guest's state. */
+static int prepare(struct api_ctx *ctx, struct api_request *req, const char *const *params,
+                   struct err *e)
+{
+    const struct api_route *r = req->route;
+    if (is_vm_path(r->pattern) && virt_name_check(params[0], e) < 0)
+        return -1;
+    if (strcmp(r->method, "GET") != 0) {
+        json_t *o = jsonv_parse_object(req->body, req->body_len, e);
+        if (!o)
+            return -1;
+        req->json = o;
+        if (jsonv_check(o, r->fields, r->nfields, e) < 0)
+            return -1;
+    }
+    return is_vm_path(r->pattern) ? state_allows(ctx, r, params[0], e) : 0;
+}
+
+json_t *api_vm_actions_json(void)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < ARRAY_SIZE(routes); i++)
+        if (routes[i].vm.label)
+            json_array_append_new(list, json_pack("{s:s, s:s}", "name", action_name(&routes[i]),
+                                                  "label", routes[i].vm.label));
+    return list;
+}
+
+void api_actions_define(void)
+{
+    const char *names[ARRAY_SIZE(routes)];
+    unsigned int states[ARRAY_SIZE(routes)];
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
+        if (routes[i].vm.label) {
+            names[n] = action_name(&routes[i]);
+            states[n++] = routes[i].vm.states;
+        }
+    virt_actions_define(names, states, n);
+}
+
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
 {
     struct err e;
@@ -183,9 +310,15 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         goto fail;
     for (int i = 0; i < API_MAX_PARAMS; i++)
         ptrs[i] = params[i];
-    struct api_request with_who = *req;
-    with_who.who = &who;
-    if (r->handler(ctx, &with_who, ptrs, rep, &e) == 0) {
+    struct api_request call = *req;
+    call.who = &who;
+    call.route = r;
+    int rc = prepare(ctx, &call, ptrs, &e);
+    if (rc == 0)
+        rc = r->handler(ctx, &call, ptrs, rep, &e);
+    jsonv_wipe(call.json, "password"); /* whatever a handler did with it */
+    json_decref(call.json);
+    if (rc == 0) {
         audit_request(ctx, req, &who, rep, &e);
         return;
     }
@@ -233,17 +366,6 @@ int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *
     rep->status = status;
     rep->body = s;
     return 0;
-}
-
-json_t *api_body(const struct api_request *req, const struct jsonv_field *fields, size_t n,
-                 struct err *e)
-{
-    json_t *o = jsonv_parse_object(req->body, req->body_len, e);
-    if (o && jsonv_check(o, fields, n, e) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
 }
 
 void api_vm_uri(const char *name, const char *action, char *out, size_t len)

@@ -243,9 +243,17 @@ static enum MHD_Result dispatch(struct http_server *s, struct MHD_Connection *c,
         return http_static_serve(c, s->ui_dir, url, method);
     if (strlen(url) > API_MAX_PATH)
         return send_error(c, ERR_INVALID, M_API_URI_TOO_LONG, "The URI is too long.");
-    struct api_request req = {method,      url,     st->body.data, st->body.len,
-                              query_value, c,       header_value,  c,
-                              st->peer,    st->tls, NULL,          query_each};
+    struct api_request req = {.method = method,
+                              .path = url,
+                              .body = st->body.data,
+                              .body_len = st->body.len,
+                              .query = query_value,
+                              .query_cls = c,
+                              .header = header_value,
+                              .header_cls = c,
+                              .peer = st->peer,
+                              .tls = st->tls,
+                              .query_each = query_each};
     struct api_reply rep;
     api_handle(s->api, &req, &rep);
     log_debug("%s %s -> %d", method, url, rep.status);

@@ -98,6 +98,20 @@ static const struct jsonv_field *find_field(const struct jsonv_field *fields, si
     return NULL;
 }
 
+static int bounds_ok(const json_t *v, const struct jsonv_field *f, struct err *e)
+{
+    enum msg id = f->bounds_id ? f->bounds_id : M_API_SCHEMA;
+    if (f->type == JSONV_INT && f->hi > f->lo &&
+        (json_integer_value(v) < f->lo || json_integer_value(v) > f->hi))
+        return err_set(e, ERR_INVALID, id, "The parameter \"%s\" must be from %lld to %lld%s%s%s.",
+                       f->name, f->lo, f->hi, f->unit ? " (" : "", f->unit ? f->unit : "",
+                       f->unit ? ")" : "");
+    if (f->type == JSONV_STRING && f->hi > 0 && json_string_length(v) > (size_t)f->hi)
+        return err_set(e, ERR_INVALID, id, "The parameter \"%s\" is longer than %lld characters.",
+                       f->name, f->hi);
+    return 0;
+}
+
 int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, struct err *e)
 {
     const char *key;
@@ -111,6 +125,8 @@ int jsonv_check(const json_t *obj, const struct jsonv_field *fields, size_t n, s
         if (!type_ok(v, f->type))
             return err_set(e, ERR_INVALID, M_API_SCHEMA, "The parameter \"%s\" must be %s.",
                            f->name, type_name(f->type));
+        if (bounds_ok(v, f, e) < 0)
+            return -1;
     }
     for (size_t i = 0; i < n; i++)
         if (fields[i].required && !json_object_get(obj, fields[i].name))

@@ -7,13 +7,20 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "msg.h"
 
 enum jsonv_type { JSONV_STRING, JSONV_BOOL, JSONV_INT, JSONV_NUMBER };
 
+/* One field a body may carry. An integer field with hi > lo must lie in [lo, hi]; a string
+ * field with hi > 0 may be at most hi bytes long. Out of bounds is a 400 with id `bounds_id`
+ * (M_API_SCHEMA when 0) saying "must be from lo to hi (unit)". */
 struct jsonv_field {
     const char *name;
     enum jsonv_type type;
     bool required;
+    long long lo, hi;
+    enum msg bounds_id;
+    const char *unit; /* "MiB/s", "connections", ...: what the number counts */
 };
 
 /* Parses a body (not NUL-terminated). An empty body is an empty object.

@@ -130,19 +130,34 @@ int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e)
     return virt_with_domain(v, name, state_fn, out, e);
 }
 
+/* The API's route table says which states allow each action; libvirt refuses the rest. */
+_Static_assert((int)VIRT_ST_RUNNING == (int)VIR_DOMAIN_RUNNING &&
+                   (int)VIRT_ST_SHUTOFF == (int)VIR_DOMAIN_SHUTOFF &&
+                   (int)VIRT_ST_PMSUSPENDED == (int)VIR_DOMAIN_PMSUSPENDED &&
+                   (int)VIRT_NSTATES == (int)VIR_DOMAIN_PMSUSPENDED + 1,
+               "enum virt_state follows virDomainState");
+
+static int state_id_fn(virConnectPtr c, virDomainPtr d, void *out, struct err *e)
+{
+    (void)c;
+    int state = domain_state(d, e);
+    if (state < 0)
+        return -1;
+    *(int *)out = state >= 0 && state < VIRT_NSTATES ? state : VIRT_ST_NOSTATE;
+    return 0;
+}
+
+int virt_vm_state_id(struct virt *v, const char *name, struct err *e)
+{
+    int state;
+    return virt_with_domain(v, name, state_id_fn, &state, e) < 0 ? -1 : state;
+}
+
 struct action_def {
     const char *verb; /* for messages */
     int (*run)(virDomainPtr d);
-    unsigned int allowed; /* bit mask of libvirt states that allow it */
-    const char *refusal;  /* why not, when the state forbids it */
-    enum msg refused;     /* Kimchi's "cannot X in this state" id */
-    enum msg failed;      /* Kimchi's "unable to X" id, libvirt's reason following */
+    enum msg failed; /* Kimchi's "unable to X" id, libvirt's reason following */
 };
-
-#define S(x) (1u << (x))
-#define ACTIVE_STATES                                                                              \
-    (S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED) |                        \
-     S(VIR_DOMAIN_SHUTDOWN) | S(VIR_DOMAIN_PMSUSPENDED) | S(VIR_DOMAIN_NOSTATE))
 
 static int run_shutdown(virDomainPtr d)
 {
@@ -155,21 +170,13 @@ static int run_reset(virDomainPtr d)
 }
 
 static const struct action_def actions[] = {
-    [VIRT_START] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
-                    "it is already running", M_VM_START_STATE, M_VM_START_FAILED},
-    [VIRT_POWEROFF] = {"power off", virDomainDestroy, ACTIVE_STATES | S(VIR_DOMAIN_CRASHED),
-                       "it is not running", M_VM_POWEROFF_STATE, M_VM_POWEROFF_FAILED},
-    [VIRT_SHUTDOWN] = {"shut down", run_shutdown, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
-                       "it is not running", M_VM_SHUTDOWN_STATE, M_VM_SHUTDOWN_FAILED},
-    [VIRT_RESET] = {"reset", run_reset,
-                    S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED) | S(VIR_DOMAIN_PAUSED),
-                    "it is not running", M_VM_RESET_STATE, M_VM_RESET_FAILED},
-    [VIRT_SUSPEND] = {"suspend", virDomainSuspend, S(VIR_DOMAIN_RUNNING) | S(VIR_DOMAIN_BLOCKED),
-                      "it is not running", M_VM_SUSPEND_STATE, M_VM_SUSPEND_FAILED},
-    [VIRT_RESUME] = {"resume", virDomainResume, S(VIR_DOMAIN_PAUSED), "it is not paused",
-                     M_VM_RESUME_STATE, M_VM_RESUME_FAILED},
-    [VIRT_START_FORCE] = {"start", virDomainCreate, S(VIR_DOMAIN_SHUTOFF) | S(VIR_DOMAIN_CRASHED),
-                          "it is already running", M_VM_START_STATE, M_VM_START_FAILED},
+    [VIRT_START] = {"start", virDomainCreate, M_VM_START_FAILED},
+    [VIRT_POWEROFF] = {"power off", virDomainDestroy, M_VM_POWEROFF_FAILED},
+    [VIRT_SHUTDOWN] = {"shut down", run_shutdown, M_VM_SHUTDOWN_FAILED},
+    [VIRT_RESET] = {"reset", run_reset, M_VM_RESET_FAILED},
+    [VIRT_SUSPEND] = {"suspend", virDomainSuspend, M_VM_SUSPEND_FAILED},
+    [VIRT_RESUME] = {"resume", virDomainResume, M_VM_RESUME_FAILED},
+    [VIRT_START_FORCE] = {"start", virDomainCreate, M_VM_START_FAILED},
 };
 
 /* Starting the old definition of a guest kimchid moved elsewhere would run a second copy:
@@ -192,13 +199,6 @@ static int moved_guard(virDomainPtr d, const char *name, enum virt_action act, s
 
 static int run_action(virDomainPtr d, const char *name, const struct action_def *a, struct err *e)
 {
-    int state = domain_state(d, e);
-    if (state < 0)
-        return -1;
-    if (!(a->allowed & S(state)))
-        return err_set(e, ERR_STATE, a->refused,
-                       "Cannot %s virtual machine \"%s\" because %s (its state is \"%s\").",
-                       a->verb, name, a->refusal, virt_state_name(state));
     if (a->run(d) < 0) {
         char what[300];
         snprintf(what, sizeof(what), "Cannot %s virtual machine \"%s\"", a->verb, name);

@@ -107,6 +107,26 @@ static json_t *bootorder_json(const char *words)
     return a;
 }
 
+/* The actions each state allows (virt_actions_define), set before any thread reads them. */
+static json_t *actions_by_state[VIRT_NSTATES];
+
+void virt_actions_define(const char *const *names, const unsigned int *states, size_t n)
+{
+    for (int s = 0; s < VIRT_NSTATES; s++) {
+        json_decref(actions_by_state[s]);
+        actions_by_state[s] = json_array();
+        for (size_t i = 0; i < n; i++)
+            if (states[i] & VIRT_BIT(s))
+                json_array_append_new(actions_by_state[s], json_string(names[i]));
+    }
+}
+
+static json_t *actions_json(int state)
+{
+    json_t *a = state >= 0 && state < VIRT_NSTATES ? actions_by_state[state] : NULL;
+    return a ? json_deep_copy(a) : json_array();
+}
+
 static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, bool autostart,
                           const struct vm_stats *st)
 {
@@ -118,17 +138,17 @@ static json_t *vm_to_json(const struct vm_info *in, int state, bool persistent, 
         json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "cpu_utilization", st->cpu, "mem_utilization",
                   st->mem, "net_throughput", st->net, "net_throughput_peak", st->net_peak,
                   "io_throughput", st->io, "io_throughput_peak", st->io_peak);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
-                     "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s}",
-                     "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "",
-                     "description", in->description ? in->description : "", "state",
-                     virt_state_name(state), "memory", "current",
-                     (json_int_t)(in->memory_kib / 1024), "maxmemory",
-                     (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus,
-                     "maxvcpus", in->maxvcpus, "topology", "persistent", persistent, "autostart",
-                     autostart ? 1 : 0, "graphics", graphics, "stats", stats, "icon", "screenshot",
-                     "users", "groups", "access", "full", "moved_to", moved_json(in), "bootorder",
-                     bootorder_json(in->bootorder), "bootmenu", in->bootmenu ? "yes" : "no");
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:{s:i, s:i, s:{}}, s:b, "
+        "s:i, s:o, s:o, s:n, s:n, s:[], s:[], s:s, s:o, s:o, s:s, s:o}",
+        "name", in->name, "uuid", in->uuid, "title", in->title ? in->title : "", "description",
+        in->description ? in->description : "", "state", virt_state_name(state), "memory",
+        "current", (json_int_t)(in->memory_kib / 1024), "maxmemory",
+        (json_int_t)(in->maxmemory_kib / 1024), "cpu_info", "vcpus", in->vcpus, "maxvcpus",
+        in->maxvcpus, "topology", "persistent", persistent, "autostart", autostart ? 1 : 0,
+        "graphics", graphics, "stats", stats, "icon", "screenshot", "users", "groups", "access",
+        "full", "moved_to", moved_json(in), "bootorder", bootorder_json(in->bootorder), "bootmenu",
+        in->bootmenu ? "yes" : "no", "actions", actions_json(state));
 }
 
 static int cmp_names(const void *a, const void *b)

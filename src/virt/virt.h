@@ -20,6 +20,36 @@ enum virt_action {
     VIRT_START_FORCE, /* start even an old definition whose guest was moved elsewhere */
 };
 
+/* libvirt's guest states (virDomainState's values), as bits for the rules of what each state
+ * allows (the API's route table holds those rules). */
+enum virt_state {
+    VIRT_ST_NOSTATE,
+    VIRT_ST_RUNNING,
+    VIRT_ST_BLOCKED,
+    VIRT_ST_PAUSED,
+    VIRT_ST_SHUTDOWN,
+    VIRT_ST_SHUTOFF,
+    VIRT_ST_CRASHED,
+    VIRT_ST_PMSUSPENDED,
+    VIRT_NSTATES
+};
+#define VIRT_BIT(s) (1u << (s))
+#define VIRT_ANY_STATE (VIRT_BIT(VIRT_NSTATES) - 1u)
+/* a guest with a QEMU process */
+#define VIRT_ACTIVE                                                                                \
+    (VIRT_BIT(VIRT_ST_RUNNING) | VIRT_BIT(VIRT_ST_BLOCKED) | VIRT_BIT(VIRT_ST_PAUSED) |            \
+     VIRT_BIT(VIRT_ST_SHUTDOWN) | VIRT_BIT(VIRT_ST_PMSUSPENDED) | VIRT_BIT(VIRT_ST_NOSTATE))
+/* a guest whose vCPUs run */
+#define VIRT_UP (VIRT_BIT(VIRT_ST_RUNNING) | VIRT_BIT(VIRT_ST_BLOCKED))
+
+/* Kimchi's state name for a state ("running", "shutoff", ...). Static string. */
+const char *virt_state_name(int state);
+
+/* The actions each state allows, listed as "actions" in every VM object (an extension):
+ * action `names[i]` is allowed in the states of bit mask `states[i]`. Copied. Call once,
+ * before virt_new. */
+void virt_actions_define(const char *const *names, const unsigned int *states, size_t n);
+
 /* Called by long operations before each step; `message` is borrowed. */
 typedef void (*virt_step_fn)(void *opaque, const char *message);
 
@@ -50,7 +80,11 @@ char *virt_cpuinfo_json(struct virt *v, struct err *e);
 /* State name of a guest ("running", "shutoff", ...) into `out` (size >= 16). */
 int virt_vm_state(struct virt *v, const char *name, char *out, struct err *e);
 
-/* Runs a lifecycle action after checking the state allows it (ERR_STATE if not). */
+/* A guest's state (enum virt_state), or -1 with `e` (ERR_NOT_FOUND when it does not exist). */
+int virt_vm_state_id(struct virt *v, const char *name, struct err *e);
+
+/* Runs a lifecycle action; the caller has checked that the state allows it (libvirt refuses
+ * what the state does not allow: ERR_BACKEND). */
 int virt_vm_action(struct virt *v, const char *name, enum virt_action a, struct err *e);
 
 /* Powers the guest off if needed and removes its definition. Disk images are kept. */

@@ -205,9 +205,6 @@ int virt_moved_read(virDomainPtr d, char *host, size_t hostlen, char *at, size_t
 /* moved.c: marks (host non-NULL) or unmarks (host NULL) a persistent domain's config. */
 int virt_moved_set(virDomainPtr d, const char *host, struct err *e);
 
-/* Kimchi's state name for a libvirt state number. Static string. */
-const char *virt_state_name(int state);
-
 /* A new reference to a live connection to root@host's libvirt over ssh, reusing a cached
  * one (remote.c). NULL with `e` when it cannot be opened. */
 virConnectPtr virt_remote_get(struct virt *v, const char *host, struct err *e);

@@ -5,8 +5,18 @@ start_kimchid --uri "test://$ROOT/tests/api/node.xml"
 
 act() { req POST "/vms/$1/$2"; }
 
+# the route table says which states allow each action; each VM object lists those of its state
+req GET /config/capabilities
+ok "capabilities list the guests' actions in the menu's order" \
+  eq "$(jq_get '[.vm_actions[].name] | join(",")')" "start,shutdown,poweroff,reset,suspend,resume,clone,migrate,delete"
+ok "...each with its menu label" eq "$(jq_get '.vm_actions[2].label')" "Power off"
+req GET /vms/alpha
+ok "a shut-off guest's actions" eq "$(jq_get '.actions | join(",")')" "start,clone,migrate,delete"
 act alpha start
 ok "start a shut-off guest: 200" eq "$STATUS" 200
+ok "a running guest's actions" eq "$(jq_get '.actions | join(",")')" "shutdown,poweroff,reset,suspend,migrate,delete"
+req GET /vms
+ok "the list's objects carry them too" eq "$(jq_get '.[] | select(.name=="alpha") | .actions | join(",")')" "shutdown,poweroff,reset,suspend,migrate,delete"
 ok "start returns the VM object, running" eq "$(jq_get .state)" running
 req GET /vms
 ok "the list shows it running right after" eq "$(jq_get '.[] | select(.name=="alpha") | .state')" running
@@ -15,6 +25,14 @@ ok "start a running guest: 400" eq "$STATUS" 400
 ok "start a running guest: message says why" eq "$BODY" '{"code":"400 Bad Request","reason":"KCHVM0048E: Cannot start virtual machine \"alpha\" because it is already running (its state is \"running\")."}'
 act alpha suspend
 ok "suspend: paused" eq "$STATUS $(jq_get .state)" "200 paused"
+ok "a paused guest's actions" eq "$(jq_get '.actions | join(",")')" "poweroff,reset,resume,migrate,delete"
+act alpha clone
+ok "clone refused by the row's states: 400 with Kimchi's id" eq "$STATUS $(jq_get .reason)" \
+  '400 KCHVM0033E: Cannot clone virtual machine "alpha" because it must be shut off first (its state is "paused").'
+req POST /vms/alpha/suspend '{"x":1}'
+ok "a body field the row does not name: 400 before the state is read" has "$STATUS $(jq_get .reason)" '400 KCHAPI0001E'
+req POST /vms/bad%2Fname/suspend
+ok "a bad guest name: 400 before anything else" eq "$STATUS" 400
 act alpha suspend
 ok "suspend a paused guest: 400" eq "$STATUS" 400
 act alpha resume

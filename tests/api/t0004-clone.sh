@@ -27,7 +27,7 @@ wait_task "$(jq_get .id)"
 ok "clone with a chosen name" eq "$(jq_get '.status + " " + .target_uri')" "finished /plugins/kimchi/vms/my-copy/clone"
 
 req POST /vms/busy/clone
-ok "clone of a running guest: 400" eq "$STATUS $(jq_get .reason)" '400 KCHVM0033E: Virtual machine "busy" must be shut off before it can be cloned (its state is "running").'
+ok "clone of a running guest: 400" eq "$STATUS $(jq_get .reason)" '400 KCHVM0033E: Cannot clone virtual machine "busy" because it must be shut off first (its state is "running").'
 
 req POST /vms/outside/clone
 id=$(jq_get .id)

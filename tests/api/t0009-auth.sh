@@ -8,7 +8,7 @@ WEB=http://127.0.0.1:$PORT
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # every route of the route table (read from src/api/router.c, so a new route is swept too):
 # 401 without a login, except the ones the table marks public; ":" parts become "alpha"
-ROUTES=$(sed -n 's|^ *{"\([A-Z]*\)", \(P \)\?"\([^"]*\)", [a-z_]*, \(API_[A-Z]*\)}.*|\1 \2\3 \4|p' \
+ROUTES=$(sed -n 's|^ *{"\([A-Z]*\)", \(P \)\?"\([^"]*\)", [a-z_]*, \(API_[A-Z]*\)[,}].*|\1 \2\3 \4|p' \
   "$ROOT/src/api/router.c" | sed 's|^\([A-Z]*\) P |\1 /plugins/kimchi|; s|/:|/alpha|g')
 ok "the route table was read: every row, 4 of them public" eq "$(grep -c . <<<"$ROUTES") $(grep -c ' API_PUBLIC$' <<<"$ROUTES")" \
   "$(grep -c '^ *{"[A-Z]*", ' "$ROOT/src/api/router.c") 4"

@@ -125,8 +125,19 @@ test('the actions menu enables only what the guest state allows', async () => {
     await page.keyboard.press('Escape');
     return items;
   };
-  assert.deepEqual(await enabled('vm-one'), ['Shut down', 'Power off', 'Reset', 'Pause', 'Migrate', 'Delete']);
+  assert.deepEqual(await enabled('vm-one'), ['Shut down', 'Power off', 'Reset', 'Suspend', 'Migrate', 'Delete']);
   assert.deepEqual(await enabled('vm-off'), ['Start', 'Clone', 'Migrate', 'Delete']);
+});
+
+test('the menu is the route table\'s: every action kimchid lists, in its order, enabled by the guest\'s "actions"', async () => {
+  const [caps, vm] = await page.evaluate(async () => {
+    const get = async (p) => (await fetch(p, { headers: { 'X-Requested-With': 'kimchid-ui' } })).json();
+    return [await get('/plugins/kimchi/config/capabilities'), await get('/plugins/kimchi/vms/vm-one')];
+  });
+  const items = await row('vm-one').locator('[role=menuitem]').evaluateAll((bs) =>
+    bs.map((b) => [b.dataset.action, b.textContent, !b.disabled]));
+  assert.ok(caps.vm_actions.length >= 9, 'kimchid lists its actions');
+  assert.deepEqual(items, caps.vm_actions.map((a) => [a.name, a.label, vm.actions.includes(a.name)]));
 });
 
 test('menus work from the keyboard and Migrate sits right beside Clone', async () => {

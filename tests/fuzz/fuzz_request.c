@@ -77,9 +77,11 @@ static void check_strings(json_t *o)
 }
 
 static const struct jsonv_field migrate_fields[] = {
-    {"remote_host", JSONV_STRING, true}, {"user", JSONV_STRING, false},
-    {"password", JSONV_STRING, false},   {"delete_source", JSONV_BOOL, false},
-    {"bandwidth", JSONV_INT, false},
+    {.name = "remote_host", .type = JSONV_STRING, .required = true},
+    {.name = "user", .type = JSONV_STRING, .hi = 64},
+    {.name = "password", .type = JSONV_STRING},
+    {.name = "delete_source", .type = JSONV_BOOL},
+    {.name = "bandwidth", .type = JSONV_INT, .lo = 1, .hi = 100000, .bounds_id = M_MIG_BANDWIDTH},
 };
 
 /* Each key=value of the text after the URI's '?' (as given: no %-decoding), '&'-separated. */

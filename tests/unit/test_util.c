@@ -112,10 +112,15 @@ static void buf_grows_and_stops_at_its_limit(void **state)
 }
 
 static const struct jsonv_field migrate_fields[] = {
-    {"remote_host", JSONV_STRING, true},
-    {"user", JSONV_STRING, false},
-    {"delete_source", JSONV_BOOL, false},
-    {"bandwidth", JSONV_INT, false},
+    {.name = "remote_host", .type = JSONV_STRING, .required = true},
+    {.name = "user", .type = JSONV_STRING, .hi = 8},
+    {.name = "delete_source", .type = JSONV_BOOL},
+    {.name = "bandwidth",
+     .type = JSONV_INT,
+     .lo = 1,
+     .hi = 100,
+     .bounds_id = M_MIG_BANDWIDTH,
+     .unit = "MiB/s"},
 };
 
 static int check(const char *body, struct err *e)
@@ -161,6 +166,20 @@ static void jsonv_names_the_offending_field(void **state)
     assert_non_null(strstr(e.msg, "\"delete_source\" must be true or false"));
     assert_int_equal(check("{\"user\":\"x\"}", &e), -1);
     assert_string_equal(e.msg, "WOKAPI0008E: The parameter \"remote_host\" is required.");
+}
+
+static void jsonv_checks_the_bounds_a_field_names(void **state)
+{
+    (void)state;
+    struct err e;
+    assert_int_equal(check("{\"remote_host\":\"b\",\"bandwidth\":100}", &e), 0);
+    assert_int_equal(check("{\"remote_host\":\"b\",\"bandwidth\":0}", &e), -1);
+    assert_string_equal(e.msg, "KCHMIGR0033E: The parameter \"bandwidth\" must be from 1 to 100 "
+                               "(MiB/s).");
+    assert_int_equal(check("{\"remote_host\":\"b\",\"bandwidth\":101}", &e), -1);
+    assert_int_equal(check("{\"remote_host\":\"b\",\"user\":\"12345678\"}", &e), 0);
+    assert_int_equal(check("{\"remote_host\":\"b\",\"user\":\"123456789\"}", &e), -1);
+    assert_string_equal(e.msg, "WOKAPI0008E: The parameter \"user\" is longer than 8 characters.");
 }
 
 static void jsonv_refuses_deep_nesting(void **state)
@@ -331,6 +350,7 @@ int main(void)
         cmocka_unit_test(jsonv_accepts_a_valid_body),
         cmocka_unit_test(jsonv_rejects_malformed_and_non_objects),
         cmocka_unit_test(jsonv_names_the_offending_field),
+        cmocka_unit_test(jsonv_checks_the_bounds_a_field_names),
         cmocka_unit_test(jsonv_refuses_deep_nesting),
         cmocka_unit_test(jsonv_treats_empty_body_as_empty_object),
         cmocka_unit_test(b64_decodes_basic_credentials),

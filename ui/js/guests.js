@@ -4,17 +4,13 @@ import { kbps, mib, progressLine } from './format.js';
 
 const ACTIVE = ['running', 'paused', 'blocked', 'shutdown', 'pmsuspended', 'nostate'];
 
-// The menu: [action, label, enabled(state)]; "pause" turns into Resume for a paused guest.
-const ITEMS = [
-  ['start', 'Start', (s) => s === 'shutoff' || s === 'crashed'],
-  ['shutdown', 'Shut down', (s) => s === 'running' || s === 'blocked'],
-  ['poweroff', 'Power off', (s) => ACTIVE.includes(s) || s === 'crashed'],
-  ['reset', 'Reset', (s) => s === 'running' || s === 'blocked' || s === 'paused'],
-  ['pause', 'Pause', (s) => s === 'running' || s === 'paused'],
-  ['clone', 'Clone', (s) => s === 'shutoff'],
-  ['migrate', 'Migrate', (s) => ['running', 'paused', 'blocked', 'shutoff'].includes(s)],
-  ['delete', 'Delete', () => true],
-];
+// The menu's items, [{name, label}] in kimchid's order (its route table, read once from
+// /config/capabilities); each guest's "actions" says which its state allows now.
+let items = [];
+
+export function setMenuItems(list) {
+  items = list;
+}
 
 let onAction = () => {};
 const rows = new Map(); // guest name -> <tr>
@@ -74,7 +70,7 @@ function buildMenu(name) {
   const list = document.createElement('ul');
   list.setAttribute('role', 'menu');
   list.hidden = true;
-  for (const [action, label] of ITEMS) {
+  for (const { name: action, label } of items) {
     const li = document.createElement('li');
     li.setAttribute('role', 'none');
     const item = document.createElement('button');
@@ -196,11 +192,9 @@ function updateRow(tr, vm, running) {
   tr.querySelector('.cpus').textContent = String(vm.cpu_info.vcpus);
   renderUsage(tr.querySelector('.usage'), vm);
   renderTask(tr.querySelector('.task'), running);
-  for (const [action, label, allowed] of ITEMS) {
-    const item = tr.querySelector(`[data-action="${action}"]`);
-    item.disabled = Boolean(running) || !allowed(vm.state);
-    if (action === 'pause') item.textContent = vm.state === 'paused' ? 'Resume' : label;
-  }
+  const allowed = new Set(vm.actions ?? []);
+  for (const item of tr.querySelectorAll('[data-action]'))
+    item.disabled = Boolean(running) || !allowed.has(item.dataset.action);
 }
 
 // Brings the table in line with `vms`; `running` maps guest name -> running task.

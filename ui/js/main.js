@@ -5,7 +5,9 @@ import {
   initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog, setHostSuggestions,
 } from './dialogs.js';
 import { mib } from './format.js';
-import { closeAllMenus, menuButtonFor, renderGuests, setActionHandler } from './guests.js';
+import {
+  closeAllMenus, menuButtonFor, renderGuests, setActionHandler, setMenuItems,
+} from './guests.js';
 import { askLogin, ensureLogin, initLogin } from './login.js';
 import { notify } from './notify.js';
 import { startLive, stopLive, streamUp } from './live.js';
@@ -132,13 +134,8 @@ async function loginAgain(expired) {
 setUnauthorizedHandler(() => loginAgain(true));
 
 async function lifecycle(action, name) {
-  const path = action === 'pause' ? null : `${vmPath(name)}/${action}`;
   try {
-    if (path) await api('POST', path);
-    else {
-      const vm = await api('GET', vmPath(name));
-      await api('POST', `${vmPath(name)}/${vm.state === 'paused' ? 'resume' : 'suspend'}`);
-    }
+    await api('POST', `${vmPath(name)}/${action}`);
   } catch (err) {
     notify(err.message, { error: true });
   }
@@ -171,7 +168,21 @@ initMigrateDialog((task, name) => {
 });
 initDeleteDialog(() => refreshUnlessLive());
 initLogin(() => loginAgain(false));
-ensureLogin().then(() => {
+// The guests' menu comes from kimchid's route table: an action added there shows up here.
+async function loadMenu() {
+  for (;;) {
+    try {
+      setMenuItems((await api('GET', '/config/capabilities')).vm_actions);
+      return;
+    } catch (err) {
+      notify(`The guests' actions could not be read: ${err.message}`, { error: true });
+      await new Promise((r) => { setTimeout(r, POLL_MS * 5); });
+    }
+  }
+}
+
+ensureLogin().then(async () => {
+  await loadMenu();
   started = true;
   goLive();
 });
