@@ -92,6 +92,7 @@ static const struct api_route routes[] = {
     {"POST", P "/vms/:/shutdown", api_vm_act, API_LOGIN, NO_BODY, VM("Shut down", VIRT_UP, M_VM_SHUTDOWN_STATE, NOT_UP, VIRT_SHUTDOWN)},
     {"POST", P "/vms/:/poweroff", api_vm_act, API_LOGIN, NO_BODY, VM("Power off", VIRT_ACTIVE | VIRT_BIT(VIRT_ST_CRASHED), M_VM_POWEROFF_STATE, NOT_UP, VIRT_POWEROFF)},
     {"POST", P "/vms/:/reset", api_vm_act, API_LOGIN, NO_BODY, VM("Reset", VIRT_UP | VIRT_BIT(VIRT_ST_PAUSED), M_VM_RESET_STATE, NOT_UP, VIRT_RESET)},
+    {"POST", P "/vms/:/reboot", api_vm_act, API_LOGIN, NO_BODY, VM("Reboot", VIRT_UP, M_VM_REBOOT_STATE, NOT_UP, VIRT_REBOOT)},
     {"POST", P "/vms/:/suspend", api_vm_act, API_LOGIN, NO_BODY, VM("Suspend", VIRT_UP, M_VM_SUSPEND_STATE, NOT_UP, VIRT_SUSPEND)},
     {"POST", P "/vms/:/resume", api_vm_act, API_LOGIN, NO_BODY, VM("Resume", VIRT_BIT(VIRT_ST_PAUSED), M_VM_RESUME_STATE, "it is not paused", VIRT_RESUME)},
     {"POST", P "/vms/:/clone", api_vm_clone, API_LOGIN, BODY(clone_fields), VM("Clone", VIRT_BIT(VIRT_ST_SHUTOFF), M_VM_CLONE_STATE, "it must be shut off first", 0)},

@@ -169,6 +169,11 @@ static int run_reset(virDomainPtr d)
     return virDomainReset(d, 0);
 }
 
+static int run_reboot(virDomainPtr d)
+{
+    return virDomainReboot(d, 0);
+}
+
 static const struct action_def actions[] = {
     [VIRT_START] = {"start", virDomainCreate, M_VM_START_FAILED},
     [VIRT_POWEROFF] = {"power off", virDomainDestroy, M_VM_POWEROFF_FAILED},
@@ -177,6 +182,7 @@ static const struct action_def actions[] = {
     [VIRT_SUSPEND] = {"suspend", virDomainSuspend, M_VM_SUSPEND_FAILED},
     [VIRT_RESUME] = {"resume", virDomainResume, M_VM_RESUME_FAILED},
     [VIRT_START_FORCE] = {"start", virDomainCreate, M_VM_START_FAILED},
+    [VIRT_REBOOT] = {"reboot", run_reboot, M_VM_REBOOT_FAILED},
 };
 
 /* Starting the old definition of a guest kimchid moved elsewhere would run a second copy:

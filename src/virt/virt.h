@@ -18,6 +18,7 @@ enum virt_action {
     VIRT_SUSPEND,
     VIRT_RESUME,
     VIRT_START_FORCE, /* start even an old definition whose guest was moved elsewhere */
+    VIRT_REBOOT,      /* asks the guest to restart (ACPI, else the guest agent) */
 };
 
 /* libvirt's guest states (virDomainState's values), as bits for the rules of what each state
