@@ -19,10 +19,11 @@
 #include "http/http.h"
 #include "pki/pki.h"
 #include "sshc/sshc.h"
-#include "task/task.h"
+#include "task/jobs.h"
 #include "util/bus.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/net.h"
 #include "util/secret.h"
 #include "util/statelock.h"
 #include "util/trail.h"
@@ -56,7 +57,7 @@ static int make_state_dir(const char *dir, struct err *e)
 
 static int check_config(const struct config *cfg, struct err *e)
 {
-    if (cfg->http && !http_addr_is_loopback(cfg->addr))
+    if (cfg->http && !net_addr_is_loopback(cfg->addr))
         return err_set(e, ERR_INVALID, M_D_HTTP_LOOPBACK,
                        "--http serves plain HTTP and is accepted only on a loopback address "
                        "(127.0.0.1 or ::1), not \"%s\". Drop --http to serve HTTPS.",
@@ -163,6 +164,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
               trail_open(cfg->audit_log ? cfg->audit_log : audit, (size_t)cfg->audit_max, e)))
         return -1;
     task_engine_set_audit(d->tasks, d->audit);
+    task_jobs_register(d->tasks);
     task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;

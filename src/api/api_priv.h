@@ -45,10 +45,6 @@ struct api_route {
     struct api_vm_rule vm;
 };
 
-/* The menu's actions in the table's order, each {"name", "label"}: name is the route's last
- * segment ("delete" for DELETE /vms/:name). New reference. */
-json_t *api_vm_actions_json(void);
-
 /* Sets a reply whose body is already JSON text (stolen), as the virt layer makes it; -1 when
  * `json` is NULL (its producer failed and set the error). */
 int api_reply_text(struct api_reply *rep, int status, char *json);

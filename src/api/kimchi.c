@@ -29,7 +29,7 @@ int api_kimchi_capabilities(struct api_ctx *ctx, const struct api_request *req,
                           json_pack("{s:[], s:b, s:b, s:b, s:b, s:b, s:b, s:o}",
                                     "libvirt_stream_protocols", "qemu_spice", 0, "qemu_stream", 0,
                                     "screenshot", 0, "kernel_vfio", 0, "nm_running", 0,
-                                    "mem_hotplug_support", 0, "vm_actions", api_vm_actions_json()),
+                                    "mem_hotplug_support", 0, "vm_actions", virt_actions_json()),
                           e);
 }
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../sshc/sshc.h"
-#include "../task/task.h"
+#include "../task/jobs.h"
 #include "../util/array.h"
 #include "../util/net.h"
 #include "../util/timers.h"

@@ -5,7 +5,6 @@
 
 #include "../auth/auth.h"
 #include "../util/array.h"
-#include "../util/esc.h"
 #include "../util/jsonv.h"
 #include "../util/trail.h"
 #include "../virt/virt.h"
@@ -262,27 +261,15 @@ static int prepare(struct api_ctx *ctx, struct api_request *req, const char *con
     return is_vm_path(r->pattern) ? state_allows(ctx, r, params[0], e) : 0;
 }
 
-json_t *api_vm_actions_json(void)
-{
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < ARRAY_SIZE(routes); i++)
-        if (routes[i].vm.label)
-            json_array_append_new(list, json_pack("{s:s, s:s}", "name", action_name(&routes[i]),
-                                                  "label", routes[i].vm.label));
-    return list;
-}
-
 void api_actions_define(void)
 {
-    const char *names[ARRAY_SIZE(routes)];
-    unsigned int states[ARRAY_SIZE(routes)];
+    struct virt_action_def defs[ARRAY_SIZE(routes)];
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++)
-        if (routes[i].vm.label) {
-            names[n] = action_name(&routes[i]);
-            states[n++] = routes[i].vm.states;
-        }
-    virt_actions_define(names, states, n);
+        if (routes[i].vm.label)
+            defs[n++] = (struct virt_action_def){action_name(&routes[i]), routes[i].vm.label,
+                                                 routes[i].vm.states};
+    virt_actions_define(defs, n);
 }
 
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
@@ -328,50 +315,4 @@ fail:
     rep->body = NULL;
     api_reply_error(rep, &e);
     audit_request(ctx, req, &who, rep, &e);
-}
-
-void api_reply_error(struct api_reply *rep, const struct err *e)
-{
-    struct err fallback;
-    if (e->code == ERR_NONE) {
-        err_set(&fallback, ERR_INTERNAL, M_API_INTERNAL, "An internal error occurred.");
-        e = &fallback;
-    }
-    rep->status = err_http_status(e->code);
-    json_t *o = json_pack("{s:s, s:s}", "code", err_status_line(e->code), "reason", e->msg);
-    rep->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-}
-
-void api_reply_clear(struct api_reply *rep)
-{
-    free(rep->body);
-    rep->body = NULL;
-}
-
-int api_reply_text(struct api_reply *rep, int status, char *json)
-{
-    if (!json)
-        return -1; /* the producer set the error */
-    rep->status = status;
-    rep->body = json;
-    return 0;
-}
-
-int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e)
-{
-    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!s)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
-    rep->status = status;
-    rep->body = s;
-    return 0;
-}
-
-void api_vm_uri(const char *name, const char *action, char *out, size_t len)
-{
-    char enc[3 * 256 + 1];
-    esc_percent(name, "-._~", enc, sizeof(enc)); /* RFC 3986's unreserved stay */
-    snprintf(out, len, "/plugins/kimchi/vms/%s%s%s", enc, action ? "/" : "", action ? action : "");
 }

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "../auth/auth.h"
-#include "../task/task.h"
+#include "../task/jobs.h"
 #include "../util/bus.h"
 #include "api_priv.h"
 

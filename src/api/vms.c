@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../task/task.h"
+#include "../task/jobs.h"
 #include "../util/array.h"
 #include "../virt/virt.h"
 #include "api_priv.h"

@@ -23,6 +23,15 @@
 #include "../util/net.h"
 #include "http_priv.h"
 
+void http_peer_address(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    net_sockaddr_text(ci ? ci->client_addr : NULL, out, len);
+    if (len && !out[0])
+        snprintf(out, len, "?");
+}
+
 struct slot {
     int fd;                /* our duplicate of the connection's socket */
     struct timespec since; /* when the current request's clock started */

@@ -35,7 +35,4 @@ void http_server_stop(struct http_server *s);
 int http_tls_load(const char *state_dir, const char *cert_path, const char *key_path,
                   char **cert_pem, char **key_pem, struct err *e);
 
-/* True for a loopback address (127.0.0.0/8, ::1). */
-bool http_addr_is_loopback(const char *addr);
-
 #endif

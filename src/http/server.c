@@ -48,17 +48,6 @@ struct req_state {
     bool tls;                    /* how the client reached us (the proxy's word, behind it) */
 };
 
-bool http_addr_is_loopback(const char *addr)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, addr, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, addr, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
-}
-
 static const char *query_value(void *cls, const char *key)
 {
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
@@ -87,18 +76,6 @@ static void query_each(void *cls, bool (*fn)(void *ctx, const char *key, const c
 static const char *header_value(void *cls, const char *key)
 {
     return MHD_lookup_connection_value(cls, MHD_HEADER_KIND, key);
-}
-
-void http_peer_address(struct MHD_Connection *c, char *out, size_t len)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    snprintf(out, len, "?");
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *rep)

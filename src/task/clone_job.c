@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../virt/virt.h"
-#include "task.h"
+#include "jobs.h"
 
 struct clone_arg {
     struct virt *virt;

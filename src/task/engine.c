@@ -1,4 +1,5 @@
-/* engine.c - the task registry (one mutex), the FIFO queue and its worker threads. */
+/* engine.c - the task registry (one mutex), the FIFO queue and its worker threads; what is
+ * saved and taken up after a restart is records.c's. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,59 +13,7 @@
 #include "../util/bus.h"
 #include "../util/log.h"
 #include "../util/trail.h"
-#include "task.h"
-#include "task_priv.h"
-
-static const char RUNNING[] = "running", FINISHED[] = "finished", FAILED[] = "failed";
-
-struct task {
-    long id;
-    const char *status; /* RUNNING, FINISHED or FAILED */
-    char *message;
-    char *target_uri;
-    char *progress; /* JSON text or NULL */
-    double created, updated;
-    task_run_fn run;
-    void *arg;
-    task_free_fn free_arg;
-    struct task *qnext;
-    bool unsaved; /* its latest state could not be written to the store */
-    char *resume; /* JSON text: what a restarted kimchid needs to take this task up again */
-    bool orphan;  /* recorded as running when kimchid stopped; waits for task_engine_resume */
-    /* cancellation: the job says when it can be stopped; a request waits for its answer */
-    bool cancellable;
-    const char *not_cancellable; /* why not, static string */
-    enum { CANCEL_NONE, CANCEL_ASKED, CANCEL_DONE, CANCEL_REFUSED } cancel;
-    char cancel_by[64];
-    char cancel_why[256]; /* why the job could not stop (CANCEL_REFUSED) */
-    bool recoverable;     /* it left a guest split: POST /tasks/:id/recover may join it */
-};
-
-struct task_engine {
-    pthread_mutex_t lock; /* guards everything below but the store */
-    pthread_cond_t cond;
-    pthread_cond_t cancel_cond; /* a job answered a cancel request */
-    struct task **tasks;        /* ascending id */
-    size_t n, cap;
-    long next_id;
-    struct task *qhead, *qtail;
-    bool stopping;
-    bool draining;            /* shutting down: running tasks go on, new ones are refused */
-    pthread_cond_t idle_cond; /* a task ended */
-    pthread_t *threads;
-    int nthreads;
-    long ttl;
-    struct task_store *store;
-    char state_dir[1024];   /* for messages */
-    char store_error[1024]; /* the last failed write, while writes fail; else empty */
-    struct trail *audit;    /* NULL: no audit trail */
-    struct bus *events;     /* NULL: no event stream */
-};
-
-struct task_ctx {
-    struct task_engine *t;
-    struct task *task;
-};
+#include "engine_int.h"
 
 static json_t *task_to_json_locked(const struct task *k);
 
@@ -80,51 +29,6 @@ static void announce_locked(struct task_engine *t, const struct task *k)
     if (text)
         bus_publish(t->events, "task", text);
     free(text);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void task_free(struct task *k)
-{
-    if (!k)
-        return;
-    if (k->free_arg)
-        k->free_arg(k->arg);
-    free(k->message);
-    free(k->target_uri);
-    free(k->progress);
-    free(k->resume);
-    free(k);
-}
-
-static const char *status_intern(const char *s)
-{
-    if (s && !strcmp(s, FINISHED))
-        return FINISHED;
-    if (s && !strcmp(s, FAILED))
-        return FAILED;
-    return RUNNING;
-}
-
-static int append_locked(struct task_engine *t, struct task *k)
-{
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        struct task **nt = realloc(t->tasks, cap * sizeof(*nt));
-        if (!nt)
-            return -1;
-        t->tasks = nt;
-        t->cap = cap;
-    }
-    t->tasks[t->n++] = k;
-    if (k->id >= t->next_id)
-        t->next_id = k->id + 1;
-    return 0;
 }
 
 static long find_locked(struct task_engine *t, long id)
@@ -153,45 +57,7 @@ static struct task *find_text_locked(struct task_engine *t, const char *id, stru
     return i >= 0 ? t->tasks[i] : NULL;
 }
 
-/* Writes the task's current state to the store, retrying a failed write a few times (a
- * full disk may get room, a locked database may be released). While writes fail, the task
- * and the engine say so (task JSON "record_error"; new tasks get 507). Returns 0 or -1.
- * Called by the task's only writer. */
-static int persist(struct task_engine *t, struct task *k)
-{
-    static const unsigned int backoff_ms[] = {0, 50, 200};
-    pthread_mutex_lock(&t->lock);
-    struct task_record r = {k->id,       k->status,  k->message, k->target_uri,
-                            k->progress, k->created, k->updated, NULL};
-    char *msg = strdup(r.message), *prog = r.progress ? strdup(r.progress) : NULL;
-    char *resume = k->resume ? strdup(k->resume) : NULL;
-    pthread_mutex_unlock(&t->lock);
-    r.message = msg ? msg : "";
-    r.progress = prog;
-    r.resume = resume;
-    struct err e;
-    int rc = -1;
-    for (size_t i = 0; rc < 0 && i < ARRAY_SIZE(backoff_ms); i++) {
-        if (backoff_ms[i])
-            usleep(backoff_ms[i] * 1000);
-        rc = task_store_save(t->store, &r, &e);
-    }
-    pthread_mutex_lock(&t->lock);
-    k->unsaved = rc < 0;
-    if (rc < 0)
-        snprintf(t->store_error, sizeof(t->store_error), "%s", e.msg);
-    else
-        t->store_error[0] = 0;
-    pthread_mutex_unlock(&t->lock);
-    if (rc < 0)
-        log_error("task %ld: %s (state directory \"%s\")", k->id, e.msg, t->state_dir);
-    free(msg);
-    free(prog);
-    free(resume);
-    return rc;
-}
-
-static void set_message(struct task_engine *t, struct task *k, const char *status, char *msg)
+void task_set_message(struct task_engine *t, struct task *k, const char *status, char *msg)
 {
     pthread_mutex_lock(&t->lock);
     if (msg) {
@@ -199,12 +65,12 @@ static void set_message(struct task_engine *t, struct task *k, const char *statu
         k->message = msg;
     }
     k->status = status;
-    k->updated = now();
+    k->updated = task_now();
     pthread_mutex_unlock(&t->lock);
-    persist(t, k);
+    task_persist(t, k);
     pthread_mutex_lock(&t->lock); /* after the record is written: what clients see is saved */
     announce_locked(t, k);
-    if (status != RUNNING) /* a drain may exit right after */
+    if (status != TASK_RUNNING) /* a drain may exit right after */
         pthread_cond_broadcast(&t->idle_cond);
     pthread_mutex_unlock(&t->lock);
 }
@@ -218,7 +84,7 @@ void task_ctx_message(struct task_ctx *c, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    set_message(c->t, c->task, RUNNING, msg);
+    task_set_message(c->t, c->task, TASK_RUNNING, msg);
 }
 
 /* Replaces one of the task's JSON text fields with `value` (stolen; NULL clears it). */
@@ -229,7 +95,7 @@ static void set_json_field(struct task_ctx *c, char **field, json_t *value)
     pthread_mutex_lock(&c->t->lock);
     free(*field);
     *field = s;
-    c->task->updated = now();
+    c->task->updated = task_now();
     pthread_mutex_unlock(&c->t->lock);
 }
 
@@ -244,7 +110,7 @@ void task_ctx_progress(struct task_ctx *c, json_t *progress)
 void task_ctx_resume(struct task_ctx *c, json_t *resume)
 {
     set_json_field(c, &c->task->resume, resume);
-    persist(c->t, c->task);
+    task_persist(c->t, c->task);
 }
 
 /* A cancel request is pending or was honoured. */
@@ -319,7 +185,7 @@ static int cancel_refusal(struct task *k, const char *why, struct err *e)
 
 static int cancel_locked(struct task_engine *t, struct task *k, const char *user, struct err *e)
 {
-    if (k->status != RUNNING)
+    if (k->status != TASK_RUNNING)
         return err_set(e, ERR_CONFLICT, M_TASK_FINISHED,
                        "Task %ld has already %s; there is nothing to cancel.", k->id, k->status);
     if (!k->cancellable)
@@ -332,7 +198,7 @@ static int cancel_locked(struct task_engine *t, struct task *k, const char *user
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += CANCEL_WAIT_S;
-    while (k->cancel == CANCEL_ASKED && k->status == RUNNING &&
+    while (k->cancel == CANCEL_ASKED && k->status == TASK_RUNNING &&
            pthread_cond_timedwait(&t->cancel_cond, &t->lock, &until) == 0)
         ;
     if (k->cancel == CANCEL_REFUSED)
@@ -353,7 +219,7 @@ static size_t running_locked(struct task_engine *t)
 {
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++)
-        n += t->tasks[i]->status == RUNNING;
+        n += t->tasks[i]->status == TASK_RUNNING;
     return n;
 }
 
@@ -377,7 +243,7 @@ void task_engine_cancel_all(struct task_engine *t, const char *who)
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n; i++) {
         struct task *k = t->tasks[i];
-        if (k->status == RUNNING && k->cancellable && !cancel_asked(k)) {
+        if (k->status == TASK_RUNNING && k->cancellable && !cancel_asked(k)) {
             k->cancel = CANCEL_ASKED;
             snprintf(k->cancel_by, sizeof(k->cancel_by), "%s", who);
             log_warn("task %ld: cancelled by %s", k->id, who);
@@ -387,7 +253,7 @@ void task_engine_cancel_all(struct task_engine *t, const char *who)
 }
 
 /* Appends a task to the FIFO and wakes a worker. */
-static void enqueue_locked(struct task_engine *t, struct task *k)
+void task_enqueue_locked(struct task_engine *t, struct task *k)
 {
     if (t->qtail)
         t->qtail->qnext = k;
@@ -458,14 +324,14 @@ static void run_one(struct task_engine *t, struct task *k)
     pthread_cond_broadcast(&t->cancel_cond); /* a waiting cancel request sees the end */
     pthread_mutex_unlock(&t->lock);
     if (rc == 0) {
-        audit_end(t, k, FINISHED, NULL);
-        set_message(t, k, FINISHED, NULL);
+        audit_end(t, k, TASK_FINISHED, NULL);
+        task_set_message(t, k, TASK_FINISHED, NULL);
         log_info("task %ld finished: %s", k->id, k->message);
     } else {
         if (!e.msg[0])
             err_set(&e, ERR_INTERNAL, M_TASK_FAILED, "The task failed.");
-        audit_end(t, k, FAILED, e.msg);
-        set_message(t, k, FAILED, strdup(e.msg));
+        audit_end(t, k, TASK_FAILED, e.msg);
+        task_set_message(t, k, TASK_FAILED, strdup(e.msg));
         log_warn("task %ld failed: %s", k->id, k->message);
     }
 }
@@ -518,7 +384,7 @@ static json_t *task_to_json_locked(const struct task *k)
     if (o && k->unsaved) /* extension, only while this state is not on disk */
         json_object_set_new(o, "record_error",
                             json_string("kimchid could not save this task's latest state; it "
-                                        "will be lost if kimchid restarts now"));
+                                        "will be lost if kimchid restarts task_now"));
     return o;
 }
 
@@ -540,12 +406,12 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         (target_uri && !(k->target_uri = strdup(target_uri)))) {
         if (k)
             k->free_arg = free_arg, k->arg = arg;
-        task_free(k);
+        task_destroy(k);
         err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         return NULL;
     }
-    k->status = RUNNING;
-    k->created = k->updated = now();
+    k->status = TASK_RUNNING;
+    k->created = k->updated = task_now();
     k->run = run;
     k->arg = arg;
     k->free_arg = free_arg;
@@ -555,19 +421,19 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         err_set(e, ERR_UNAVAILABLE, M_TASK_SHUTDOWN, "kimchid is shutting down; try again later.");
     } else {
         k->id = t->next_id;
-        if (append_locked(t, k) < 0)
+        if (task_append_locked(t, k) < 0)
             err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
         else
             out = task_to_json_locked(k);
     }
     pthread_mutex_unlock(&t->lock);
     if (!out) {
-        task_free(k);
+        task_destroy(k);
         return NULL;
     }
     /* saved before a worker can see it (the worker is its only writer after this): a task
      * whose record cannot be written is refused, not run without a record */
-    if (persist(t, k) < 0) {
+    if (task_persist(t, k) < 0) {
         json_decref(out);
         pthread_mutex_lock(&t->lock);
         unlist_locked(t, k);
@@ -577,11 +443,11 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
                 "try again.",
                 t->state_dir, t->store_error);
         pthread_mutex_unlock(&t->lock);
-        task_free(k);
+        task_destroy(k);
         return NULL;
     }
     pthread_mutex_lock(&t->lock);
-    enqueue_locked(t, k);
+    task_enqueue_locked(t, k);
     announce_locked(t, k);
     pthread_mutex_unlock(&t->lock);
     return out;
@@ -614,79 +480,6 @@ json_t *task_engine_list(struct task_engine *t, const char *status, const char *
     return arr;
 }
 
-void task_engine_purge(struct task_engine *t)
-{
-    double cutoff = now() - (double)t->ttl;
-    size_t nold = 0;
-    long *old = NULL;
-    pthread_mutex_lock(&t->lock);
-    old = calloc(t->n + 1, sizeof(*old));
-    size_t j = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        struct task *k = t->tasks[i];
-        if (old && k->status != RUNNING && k->updated < cutoff) {
-            old[nold++] = k->id;
-            task_free(k);
-        } else {
-            t->tasks[j++] = k;
-        }
-    }
-    t->n = j;
-    pthread_mutex_unlock(&t->lock);
-    for (size_t i = 0; i < nold; i++) {
-        struct err e;
-        if (task_store_delete(t->store, old[i], &e) < 0)
-            log_warn("purge: %s", e.msg);
-    }
-    if (nold)
-        log_info("purged %zu old task(s)", nold);
-    free(old);
-}
-
-/* Loads one stored record; a task that was running when kimchid stopped is failed. */
-static void load_record(void *opaque, const struct task_record *r)
-{
-    struct task_engine *t = opaque;
-    struct task *k = calloc(1, sizeof(*k));
-    if (!k)
-        return;
-    k->id = r->id;
-    k->status = status_intern(r->status);
-    k->target_uri = r->target_uri ? strdup(r->target_uri) : NULL;
-    k->progress = r->progress ? strdup(r->progress) : NULL;
-    k->created = r->created;
-    k->updated = r->updated;
-    if (k->status == RUNNING && r->resume) { /* taken up again by task_engine_resume */
-        k->orphan = true;
-        k->resume = strdup(r->resume);
-        k->message = strdup("kimchid restarted while this task ran; it is checking where the "
-                            "guest is");
-        if (!k->resume || !k->message || append_locked(t, k) < 0)
-            task_free(k);
-        else
-            persist(t, k);
-        return;
-    }
-    if (k->status == RUNNING) {
-        k->status = FAILED;
-        k->updated = now();
-        struct err m;
-        err_set(&m, ERR_INTERNAL, M_TASK_INTERRUPTED,
-                "The task was interrupted because kimchid stopped while it was running (last "
-                "step: \"%s\"). Check the guest's state and start the task again if needed.",
-                r->message ? r->message : "");
-        k->message = strdup(m.msg);
-        if (append_locked(t, k) == 0)
-            persist(t, k);
-        else
-            task_free(k);
-        return;
-    }
-    k->message = strdup(r->message ? r->message : "");
-    if (append_locked(t, k) < 0)
-        task_free(k);
-}
-
 struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_seconds,
                                     struct err *e)
 {
@@ -706,7 +499,7 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
     if (slash)
         *slash = 0;
     if (!(t->store = task_store_open(db_path, e)) ||
-        task_store_load(t->store, load_record, t, e) < 0)
+        task_store_load(t->store, task_load_record, t, e) < 0)
         goto fail;
     t->threads = calloc((size_t)workers, sizeof(pthread_t));
     for (int i = 0; t->threads && i < workers; i++, t->nthreads++)
@@ -722,7 +515,23 @@ fail:
     return NULL;
 }
 
-/* Queues an orphan with its job (the worker is its only writer from now on). */
+void task_engine_kind(struct task_engine *t, const char *kind, task_resume_fn resume)
+{
+    if (t->nkinds < ARRAY_SIZE(t->kinds)) {
+        t->kinds[t->nkinds].kind = kind;
+        t->kinds[t->nkinds++].resume = resume;
+    }
+}
+
+static task_resume_fn kind_resume(struct task_engine *t, const char *kind)
+{
+    for (size_t i = 0; kind && i < t->nkinds; i++)
+        if (!strcmp(t->kinds[i].kind, kind))
+            return t->kinds[i].resume;
+    return NULL;
+}
+
+/* Queues an orphan with its job (the worker is its only writer from task_now on). */
 static void requeue_locked(struct task_engine *t, struct task *k, task_run_fn run, void *arg,
                            task_free_fn free_arg)
 {
@@ -730,7 +539,7 @@ static void requeue_locked(struct task_engine *t, struct task *k, task_run_fn ru
     k->run = run;
     k->arg = arg;
     k->free_arg = free_arg;
-    enqueue_locked(t, k);
+    task_enqueue_locked(t, k);
 }
 
 /* Takes one orphan up: its job, or failed saying why it cannot be. */
@@ -743,9 +552,9 @@ static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
     task_free_fn free_arg = NULL;
     struct err e;
     err_clear(&e);
-    int rc = kind && strcmp(kind, "migrate") == 0
-                 ? task_migrate_resume(v, r, &run, &arg, &free_arg, &e)
-                 : err_set(&e, ERR_INTERNAL, M_TASK_BAD_RECORD, "unknown kind of task");
+    task_resume_fn resume = kind_resume(t, kind);
+    int rc = resume ? resume(v, r, &run, &arg, &free_arg, &e)
+                    : err_set(&e, ERR_INTERNAL, M_TASK_BAD_RECORD, "unknown kind of task");
     json_decref(r);
     if (rc == 0) {
         pthread_mutex_lock(&t->lock);
@@ -764,7 +573,7 @@ static void resume_one(struct task_engine *t, struct task *k, struct virt *v)
             "cannot be taken up again: %s. Check the guest's state and start the task again "
             "if needed.",
             cause);
-    set_message(t, k, FAILED, strdup(e.msg));
+    task_set_message(t, k, TASK_FAILED, strdup(e.msg));
     log_warn("task %ld failed: %s", k->id, k->message);
 }
 
@@ -786,7 +595,7 @@ static void fail_queued(struct task_engine *t)
         err_set(&m, ERR_INTERNAL, M_TASK_INTERRUPTED,
                 "The task was interrupted because kimchid stopped before it started. Start it "
                 "again.");
-        set_message(t, k, FAILED, strdup(m.msg));
+        task_set_message(t, k, TASK_FAILED, strdup(m.msg));
         pthread_mutex_lock(&t->lock);
     }
 }
@@ -806,7 +615,7 @@ void task_engine_free(struct task_engine *t)
         fail_queued(t);
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < t->n; i++)
-        task_free(t->tasks[i]);
+        task_destroy(t->tasks[i]);
     free(t->tasks);
     free(t->threads);
     task_store_close(t->store);

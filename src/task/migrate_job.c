@@ -13,8 +13,8 @@
 #include "../util/secret.h"
 #include "../util/timers.h"
 #include "../virt/virt.h"
-#include "task.h"
-#include "task_priv.h"
+#include "jobs.h"
+#include "jobs_priv.h"
 
 struct migrate_arg {
     struct virt *virt;
@@ -73,35 +73,6 @@ static void step(struct task_ctx *ctx, struct migrate_arg *a, const char *what)
     a->step = what;
     log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what); /* step timing */
     task_ctx_message(ctx, "%s", what);
-}
-
-static json_t *num_or_null(long long v)
-{
-    return v >= 0 ? json_integer(v) : json_null();
-}
-
-json_t *task_progress_json(const struct virt_job_info *i)
-{
-    json_t *j = json_pack(
-        "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "phase", i->phase ? i->phase : "setup",
-        "percent", i->percent >= 0 ? json_integer((json_int_t)(i->percent + 0.5)) : json_null(),
-        "data_total", num_or_null(i->data_total), "data_processed", num_or_null(i->data_processed),
-        "data_remaining", num_or_null(i->data_remaining), "memory_bps", num_or_null(i->memory_bps),
-        "elapsed_ms", num_or_null(i->elapsed_ms), "remaining_ms", num_or_null(i->remaining_ms),
-        "downtime_ms", num_or_null(i->downtime_ms));
-    if (j) {
-        json_object_set_new(j, "disk_total", num_or_null(i->disk_total));
-        json_object_set_new(j, "disk_processed", num_or_null(i->disk_processed));
-        json_object_set_new(j, "memory_total", num_or_null(i->memory_total));
-        json_object_set_new(j, "memory_processed", num_or_null(i->memory_processed));
-        json_object_set_new(j, "iteration", num_or_null(i->iteration));
-        json_object_set_new(j, "dirty_bps", num_or_null(i->dirty_bps));
-        json_object_set_new(j, "expected_downtime_ms", num_or_null(i->expected_downtime_ms));
-        json_object_set_new(j, "throttle_percent", num_or_null(i->throttle_pct));
-        json_object_set_new(j, "converging",
-                            i->converging < 0 ? json_null() : json_boolean(i->converging));
-    }
-    return j;
 }
 
 /* Between steps: a cancel request stops the task here, before the next step starts. */
@@ -577,8 +548,10 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
     return a;
 }
 
-int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
-                        task_free_fn *free_arg, struct err *e)
+/* Rebuilds a migration task from its resume data (task_ctx_resume) after a restart and
+ * claims its guest: 0 with the job, or -1 with `e`. */
+static int migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
+                          task_free_fn *free_arg, struct err *e)
 {
     struct task_migrate_req req = {.name = json_string_value(json_object_get(r, "name")),
                                    .remote_host = json_string_value(json_object_get(r, "host")),
@@ -604,6 +577,11 @@ int task_migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **arg,
     *arg = a;
     *free_arg = migrate_arg_free;
     return 0;
+}
+
+void task_jobs_register(struct task_engine *t)
+{
+    task_engine_kind(t, "migrate", migrate_resume);
 }
 
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,

@@ -11,8 +11,8 @@
 #include "../util/esc.h"
 #include "../util/log.h"
 #include "../virt/virt.h"
-#include "task.h"
-#include "task_priv.h"
+#include "jobs.h"
+#include "jobs_priv.h"
 
 struct split_move {
     long task; /* the move's task id (0: free slot) */

@@ -1,5 +1,6 @@
 /* task.h - long operations as tasks: a registry under one mutex, a FIFO feeding worker
- * threads, and records persisted in SQLite so finished tasks survive a restart. */
+ * threads, and records persisted in SQLite so finished tasks survive a restart. Knows no
+ * kind of task: the jobs (jobs.h) register how theirs are taken up after a restart. */
 #ifndef KIMCHID_TASK_H
 #define KIMCHID_TASK_H
 
@@ -7,7 +8,6 @@
 #include <stdbool.h>
 
 #include "../util/err.h"
-#include "../virt/virt.h"
 
 struct task_engine;
 struct task_ctx;
@@ -64,6 +64,15 @@ void task_ctx_resume(struct task_ctx *c, json_t *resume);
  * that cannot be fails saying why. Main thread, once. */
 void task_engine_resume(struct task_engine *t, struct virt *v);
 
+/* How a kind of task is taken up after a restart: from its resume data (task_ctx_resume,
+ * whose "kind" names it), the job to run (0), or -1 with `e` saying why it cannot be. */
+typedef int (*task_resume_fn)(struct virt *v, json_t *resume, task_run_fn *run, void **arg,
+                              task_free_fn *free_arg, struct err *e);
+
+/* Registers a kind of task that can be taken up again (at most 8). Main thread, before
+ * task_engine_resume. */
+void task_engine_kind(struct task_engine *t, const char *kind, task_resume_fn resume);
+
 /* From a job: sets the task's progress object (stolen; NULL clears it). */
 void task_ctx_progress(struct task_ctx *c, json_t *progress);
 
@@ -90,22 +99,6 @@ bool task_ctx_cancel_asked(struct task_ctx *c, char *by, size_t len);
 /* From a job: answers a cancel request: stopped, or not (why, shown in the 409). */
 void task_ctx_cancel_answer(struct task_ctx *c, bool stopped, const char *why);
 
-/* Job: clone shut-off guest `name` as `new_name` (both copied). `new_name` must have been
- * reserved with virt_clone_name_reserve; the job releases it and the source's claim (and so
- * does a failure here). `target_uri`: the task's, formatted by the API. */
-json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
-                          const char *new_name, const char *target_uri, struct err *e);
-
-struct task_migrate_req {
-    const char *name;
-    const char *remote_host;
-    const char *user;     /* NULL: use existing key login */
-    char *password;       /* stolen (wiped and freed by the job), NULL with user */
-    const char *host_key; /* "SHA256:..." the destination's ssh key must be; NULL: any */
-    bool delete_source;
-    struct virt_policy policy; /* bandwidth and how a live move converges */
-};
-
 /* The running task's id. */
 long task_ctx_id(struct task_ctx *c);
 
@@ -115,16 +108,5 @@ void task_ctx_recoverable(struct task_ctx *c, bool yes);
 /* Marks task `id` as one that left a guest split (its JSON says "recoverable": true), or no
  * longer. */
 void task_engine_recoverable(struct task_engine *t, long id, bool yes);
-
-/* Job: run the post-copy recovery again for the guest that task `id` (a move) left split
- * between two hosts. ERR_NOT_FOUND for no such task; ERR_CONFLICT when that task left
- * nothing split, or the guest is busy. */
-json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *id, struct err *e);
-
-/* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
- * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
- * the password, which is stolen in every case. */
-json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
-                            const char *target_uri, struct err *e);
 
 #endif

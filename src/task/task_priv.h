@@ -35,17 +35,4 @@ int task_store_load(struct task_store *s, task_record_fn fn, void *opaque, struc
 /* Deletes one record. */
 int task_store_delete(struct task_store *s, long id, struct err *e);
 
-/* migrate_job.c: a live move's progress as the task's "progress" object. */
-json_t *task_progress_json(const struct virt_job_info *i);
-
-/* recover_job.c: the running task (a move) left guest `name` split between this host and
- * o->host: kept (in memory) so that POST /tasks/:id/recover can run the recovery again, and
- * the task says "recoverable". */
-void task_split_remember(struct task_ctx *ctx, const char *name, const struct virt_migrate_opts *o);
-
-/* migrate_job.c: rebuilds a migration task from its resume data (task_ctx_resume) after a
- * restart and claims its guest: 0 with the job, or -1 with `e`. */
-int task_migrate_resume(struct virt *v, json_t *resume, task_run_fn *run, void **arg,
-                        task_free_fn *free_arg, struct err *e);
-
 #endif

@@ -66,32 +66,51 @@ int net_user_check(const char *user, struct err *e)
                    user);
 }
 
+void net_sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+    if (len)
+        out[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
 static bool same_addr(const struct sockaddr *sa, const char *addr)
 {
-    char buf[INET6_ADDRSTRLEN] = "";
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof(buf));
+    char buf[INET6_ADDRSTRLEN];
+    net_sockaddr_text(sa, buf, sizeof(buf));
     return buf[0] && strcmp(buf, addr) == 0;
+}
+
+/* ::ffff:a.b.c.d is the IPv4 host a.b.c.d: its IPv4 text into v4, or false. */
+static bool v4_mapped(const char *addr, char *v4, size_t len)
+{
+    struct in6_addr a6;
+    return inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6) &&
+           inet_ntop(AF_INET, &a6.s6_addr[12], v4, (socklen_t)len);
+}
+
+bool net_addr_is_loopback(const char *addr)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char v4[INET_ADDRSTRLEN];
+    if (v4_mapped(addr, v4, sizeof(v4)))
+        return net_addr_is_loopback(v4);
+    if (inet_pton(AF_INET, addr, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 bool net_addr_is_local(const char *addr)
 {
-    struct in_addr a4;
     struct in6_addr a6;
-    if (inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
-        char v4[INET_ADDRSTRLEN]; /* ::ffff:a.b.c.d is the IPv4 host a.b.c.d */
-        if (!inet_ntop(AF_INET, &a6.s6_addr[12], v4, sizeof(v4)))
-            return true; /* cannot tell: refuse rather than risk moving to this host */
+    char v4[INET_ADDRSTRLEN];
+    if (v4_mapped(addr, v4, sizeof(v4)))
         return net_addr_is_local(v4);
-    }
-    if (inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
-        return true;
-    if (inet_pton(AF_INET6, addr, &a6) == 1 &&
-        (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6)))
-        return true;
-    if (strcmp(addr, "0.0.0.0") == 0)
+    if (net_addr_is_loopback(addr) || strcmp(addr, "0.0.0.0") == 0 ||
+        (inet_pton(AF_INET6, addr, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6)))
         return true;
     struct ifaddrs *ifs = NULL, *i;
     bool local = false;
@@ -120,10 +139,7 @@ int net_resolve(const char *host, char *addr, size_t len, struct err *e)
     if (rc != 0)
         return err_set(e, ERR_INVALID, M_MIG_RESOLVE,
                        "Cannot resolve \"%s\": %s. Check the host name.", host, gai_strerror(rc));
-    const void *src = res->ai_family == AF_INET
-                          ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-                          : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
-    inet_ntop(res->ai_family, src, addr, (socklen_t)len);
+    net_sockaddr_text(res->ai_addr, addr, len);
     freeaddrinfo(res);
     return 0;
 }

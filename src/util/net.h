@@ -23,6 +23,13 @@ bool net_is_ip(const char *s);
 /* Resolves `host` (blocking) to a numeric address written into `addr` (len >= 64). */
 int net_resolve(const char *host, char *addr, size_t len, struct err *e);
 
+/* The numeric address of an AF_INET or AF_INET6 socket address into `out` ("" for others). */
+struct sockaddr;
+void net_sockaddr_text(const struct sockaddr *sa, char *out, size_t len);
+
+/* True when numeric `addr` is a loopback address: 127/8, ::1, or ::ffff:127.x.y.z. */
+bool net_addr_is_loopback(const char *addr);
+
 /* True when numeric `addr` is loopback or an address of one of this machine's interfaces. */
 bool net_addr_is_local(const char *addr);
 

@@ -107,18 +107,29 @@ static json_t *bootorder_json(const char *words)
     return a;
 }
 
-/* The actions each state allows (virt_actions_define), set before any thread reads them. */
+/* The actions (virt_actions_define), set before any thread reads them. */
 static json_t *actions_by_state[VIRT_NSTATES];
+static json_t *actions_menu;
 
-void virt_actions_define(const char *const *names, const unsigned int *states, size_t n)
+void virt_actions_define(const struct virt_action_def *defs, size_t n)
 {
+    json_decref(actions_menu);
+    actions_menu = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            actions_menu, json_pack("{s:s, s:s}", "name", defs[i].name, "label", defs[i].label));
     for (int s = 0; s < VIRT_NSTATES; s++) {
         json_decref(actions_by_state[s]);
         actions_by_state[s] = json_array();
         for (size_t i = 0; i < n; i++)
-            if (states[i] & VIRT_BIT(s))
-                json_array_append_new(actions_by_state[s], json_string(names[i]));
+            if (defs[i].states & VIRT_BIT(s))
+                json_array_append_new(actions_by_state[s], json_string(defs[i].name));
     }
+}
+
+json_t *virt_actions_json(void)
+{
+    return actions_menu ? json_deep_copy(actions_menu) : json_array();
 }
 
 static json_t *actions_json(int state)

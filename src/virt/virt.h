@@ -46,10 +46,20 @@ enum virt_state {
 /* Kimchi's state name for a state ("running", "shutoff", ...). Static string. */
 const char *virt_state_name(int state);
 
-/* The actions each state allows, listed as "actions" in every VM object (an extension):
- * action `names[i]` is allowed in the states of bit mask `states[i]`. Copied. Call once,
- * before virt_new. */
-void virt_actions_define(const char *const *names, const unsigned int *states, size_t n);
+/* One action on a guest: its name ("start": POST /vms/:name/start; "delete"), its label in
+ * the guests' menu, and the states (VIRT_BIT()s) that allow it. */
+struct virt_action_def {
+    const char *name;
+    const char *label;
+    unsigned int states;
+};
+
+/* The guests' actions, from the API's route table: each VM object lists those its state
+ * allows as "actions" (an extension). Copied. Call once, before virt_new. */
+void virt_actions_define(const struct virt_action_def *defs, size_t n);
+
+/* Every action as [{"name", "label"}], in the order defined. New reference (jansson). */
+struct json_t *virt_actions_json(void);
 
 /* Called by long operations before each step; `message` is borrowed. */
 typedef void (*virt_step_fn)(void *opaque, const char *message);

@@ -1,0 +1,40 @@
+/* jobs.h - the kinds of task kimchid runs: clone, migrate, and the post-copy recovery run
+ * again. Each builds on the engine (task.h); the engine knows none of them. */
+#ifndef KIMCHID_TASK_JOBS_H
+#define KIMCHID_TASK_JOBS_H
+
+#include "../virt/virt.h"
+#include "task.h"
+
+/* Registers the kinds of task that can be taken up after a restart (a move). Before
+ * task_engine_resume. */
+void task_jobs_register(struct task_engine *t);
+
+/* Job: clone shut-off guest `name` as `new_name` (both copied). `new_name` must have been
+ * reserved with virt_clone_name_reserve; the job releases it and the source's claim (and so
+ * does a failure here). `target_uri`: the task's, formatted by the API. */
+json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *name,
+                          const char *new_name, const char *target_uri, struct err *e);
+
+struct task_migrate_req {
+    const char *name;
+    const char *remote_host;
+    const char *user;     /* NULL: use existing key login */
+    char *password;       /* stolen (wiped and freed by the job), NULL with user */
+    const char *host_key; /* "SHA256:..." the destination's ssh key must be; NULL: any */
+    bool delete_source;
+    struct virt_policy policy; /* bandwidth and how a live move converges */
+};
+
+/* Job: run the post-copy recovery again for the guest that task `id` (a move) left split
+ * between two hosts. ERR_NOT_FOUND for no such task; ERR_CONFLICT when that task left
+ * nothing split, or the guest is busy. */
+json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *id, struct err *e);
+
+/* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
+ * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
+ * the password, which is stolen in every case. */
+json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
+                            const char *target_uri, struct err *e);
+
+#endif
