@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "config.h"
 #include "http/http.h"
+#include "move/move.h"
 #include "pki/pki.h"
 #include "sshc/sshc.h"
 #include "task/jobs.h"
@@ -141,6 +142,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
                              .recheck_seconds = cfg->account_recheck};
     api_actions_define(); /* before the first snapshot lists them */
     if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
+        virt_mover_open(d->virt, e) < 0 ||
         !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
         return -1;
     task_engine_purge(d->tasks);
@@ -212,6 +214,7 @@ static void stop(struct daemon *d)
     bus_close(d->events); /* stream clients end, so HTTP's threads can be joined */
     http_server_stop(d->http);
     task_engine_free(d->tasks);
+    virt_mover_close(d->virt);
     virt_free(d->virt);
     auth_free(d->auth);
     trail_close(d->audit);

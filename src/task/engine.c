@@ -31,19 +31,16 @@ static void announce_locked(struct task_engine *t, const struct task *k)
     free(text);
 }
 
+static int cmp_id(const void *key, const void *elem)
+{
+    long id = *(const long *)key, other = (*(struct task *const *)elem)->id;
+    return (id > other) - (id < other);
+}
+
 static long find_locked(struct task_engine *t, long id)
 {
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (t->tasks[mid]->id == id)
-            return (long)mid;
-        if (t->tasks[mid]->id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    struct task **hit = t->n ? bsearch(&id, t->tasks, t->n, sizeof(*t->tasks), cmp_id) : NULL;
+    return hit ? (long)(hit - t->tasks) : -1;
 }
 
 /* The task whose id is the decimal text `id` (from a URI), or NULL with ERR_NOT_FOUND. */

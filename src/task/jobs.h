@@ -3,7 +3,7 @@
 #ifndef KIMCHID_TASK_JOBS_H
 #define KIMCHID_TASK_JOBS_H
 
-#include "../virt/virt.h"
+#include "../move/move.h"
 #include "task.h"
 
 /* Registers the kinds of task that can be taken up after a restart (a move). Before

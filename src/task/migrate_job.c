@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../move/move.h"
 #include "../pki/pki.h"
 #include "../sshc/sshc.h"
 #include "../util/log.h"
@@ -12,7 +13,6 @@
 #include "../util/qemuconf.h"
 #include "../util/secret.h"
 #include "../util/timers.h"
-#include "../virt/virt.h"
 #include "jobs.h"
 #include "jobs_priv.h"
 

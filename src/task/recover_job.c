@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../move/move.h"
 #include "../util/esc.h"
 #include "../util/log.h"
-#include "../virt/virt.h"
 #include "jobs.h"
 #include "jobs_priv.h"
 

@@ -1,4 +1,5 @@
-/* conn.c - the libvirt connection, its event loop thread, and libvirt error reporting. */
+/* conn.c - the libvirt connection, its event loop thread, and libvirt error reporting. A leaf
+ * of virt/: it calls nothing of the other files (lifecycle events go to v->on_lifecycle). */
 #include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,12 +35,8 @@ static int lifecycle_cb(virConnectPtr c, virDomainPtr d, int event, int detail, 
     (void)event;
     (void)detail;
     struct virt *v = opaque;
-    char uuid[VIR_UUID_STRING_BUFLEN];
     log_debug("lifecycle event for guest \"%s\"", virDomainGetName(d));
-    if (virDomainGetUUIDString(d, uuid) == 0)
-        virt_inventory_mark_stale(v, uuid);
-    else
-        virt_inventory_poke(v);
+    v->on_lifecycle(v, d);
     return 0;
 }
 
@@ -99,73 +96,36 @@ static void wake_cb(int timer, void *opaque)
     virEventRemoveTimeout(timer);
 }
 
-struct virt *virt_new(const char *uri, struct err *e)
+int virt_conn_start(struct virt *v, struct err *e)
 {
     pthread_once(&event_once, register_event_impl);
-    if (event_impl_rc < 0) {
-        err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop.");
-        return NULL;
-    }
-    struct virt *v = calloc(1, sizeof(*v));
-    if (!v || !(v->uri = strdup(uri))) {
-        free(v);
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
-        return NULL;
-    }
+    if (event_impl_rc < 0)
+        return err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop.");
     v->callback_id = -1;
     pthread_mutex_init(&v->conn_lock, NULL);
-    pthread_mutex_init(&v->inv_lock, NULL);
-    pthread_mutex_init(&v->refresh_lock, NULL);
-    pthread_mutex_init(&v->busy_lock, NULL);
-    pthread_mutex_init(&v->remote_lock, NULL);
-    pthread_mutex_init(&v->facts_lock, NULL);
-    pthread_cond_init(&v->inv_cond, NULL);
     if (pthread_create(&v->event_thread, NULL, event_loop, v) != 0) {
-        err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop thread.");
-        goto fail_threads;
+        pthread_mutex_destroy(&v->conn_lock);
+        return err_set(e, ERR_INTERNAL, M_VIRT_THREAD, "Cannot start libvirt's event loop thread.");
     }
+    v->event_started = true;
     pthread_mutex_lock(&v->conn_lock);
     int rc = open_locked(v, e);
     pthread_mutex_unlock(&v->conn_lock);
-    if (rc < 0 || virt_inventory_start(v, e) < 0)
-        goto fail;
-    return v;
-fail:
-    atomic_store(&v->stopping, true);
-    virEventAddTimeout(0, wake_cb, NULL, NULL);
-    pthread_join(v->event_thread, NULL);
-fail_threads:
-    pthread_mutex_lock(&v->conn_lock);
-    close_locked(v);
-    pthread_mutex_unlock(&v->conn_lock);
-    free(v->uri);
-    free(v);
-    return NULL;
+    return rc;
 }
 
-void virt_free(struct virt *v)
+void virt_conn_stop(struct virt *v)
 {
-    if (!v)
+    if (!v->event_started)
         return;
-    virt_inventory_stop(v);
-    virt_remote_close_all(v);
-    virt_facts_clear(v);
     pthread_mutex_lock(&v->conn_lock);
     close_locked(v);
     pthread_mutex_unlock(&v->conn_lock);
     atomic_store(&v->stopping, true);
     virEventAddTimeout(0, wake_cb, NULL, NULL);
     pthread_join(v->event_thread, NULL);
-    for (size_t i = 0; i < v->ncache; i++)
-        virt_vm_info_clear(&v->cache[i].info);
-    free(v->cache);
-    for (size_t i = 0; i < v->nbusy; i++) {
-        free(v->busy[i].name);
-        free(v->busy[i].what);
-    }
-    free(v->busy);
-    free(v->uri);
-    free(v);
+    pthread_mutex_destroy(&v->conn_lock);
+    v->event_started = false;
 }
 
 void virt_keepalive(virConnectPtr c)

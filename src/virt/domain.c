@@ -331,3 +331,18 @@ int virt_vm_delete(struct virt *v, const char *name, struct err *e)
 {
     return with_guest(v, name, delete_fn, NULL, e);
 }
+
+static int autostart_fn(virConnectPtr c, virDomainPtr d, void *on, struct err *e)
+{
+    (void)c;
+    int flag = 0;
+    if (virDomainIsPersistent(d) == 1 && virDomainGetAutostart(d, &flag) < 0)
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's autostart");
+    *(bool *)on = flag == 1;
+    return 0;
+}
+
+int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e)
+{
+    return virt_with_domain(v, name, autostart_fn, on, e);
+}

@@ -48,45 +48,6 @@ static void apply_stale(struct virt *v, char (*uuids)[VIR_UUID_STRING_BUFLEN], i
     pthread_mutex_unlock(&v->refresh_lock);
 }
 
-struct snapshot *virt_snapshot_get(struct virt *v)
-{
-    pthread_mutex_lock(&v->inv_lock);
-    struct snapshot *s = v->snap;
-    atomic_fetch_add(&s->refs, 1);
-    pthread_mutex_unlock(&v->inv_lock);
-    return s;
-}
-
-void virt_snapshot_put(struct snapshot *s)
-{
-    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->names[i]);
-        free(s->jsons[i]);
-    }
-    free(s->names);
-    free(s->jsons);
-    free(s->list_json);
-    free(s);
-}
-
-long virt_snapshot_find(const struct snapshot *s, const char *name)
-{
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(s->names[mid], name);
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
-}
-
 /* Extension: where this (old) definition's guest was moved, or null. */
 static json_t *moved_json(const struct vm_info *in)
 {

@@ -37,47 +37,6 @@ int virt_moved_read(virDomainPtr d, char *host, size_t hostlen, char *at, size_t
     return host[0] ? 1 : 0;
 }
 
-static int autostart_fn(virConnectPtr c, virDomainPtr d, void *on, struct err *e)
-{
-    (void)c;
-    int flag = 0;
-    if (virDomainIsPersistent(d) == 1 && virDomainGetAutostart(d, &flag) < 0)
-        return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's autostart");
-    *(bool *)on = flag == 1;
-    return 0;
-}
-
-int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e)
-{
-    return virt_with_domain(v, name, autostart_fn, on, e);
-}
-
-int virt_autostart_set(struct virt *v, const char *host, const char *uuid, bool on, struct err *e)
-{
-    virConnectPtr c = host ? virt_remote_get(v, host, e) : virt_conn_get(v, e);
-    if (!c)
-        return -1;
-    virDomainPtr d = virDomainLookupByUUIDString(c, uuid);
-    virErrorPtr le = d ? NULL : virGetLastError();
-    int rc = -1, now = -1;
-    if (!d && !on && le && le->code == VIR_ERR_NO_DOMAIN)
-        rc = 0; /* no definition there: nothing that could start */
-    else if (!d)
-        virt_err_libvirt(e, ERR_BACKEND, M_MIG_AUTOSTART, "the guest cannot be looked up");
-    else if (virDomainIsPersistent(d) != 1 && !on)
-        rc = 0; /* a transient guest has no autostart */
-    else if (virDomainGetAutostart(d, &now) == 0 && now == (on ? 1 : 0))
-        rc = 0;
-    else if (virDomainSetAutostart(d, on ? 1 : 0) == 0)
-        rc = 0;
-    else
-        virt_err_libvirt(e, ERR_BACKEND, M_MIG_AUTOSTART, "libvirt refused the change");
-    if (d)
-        virDomainFree(d);
-    virConnectClose(c);
-    return rc;
-}
-
 int virt_moved_set(virDomainPtr d, const char *host, struct err *e)
 {
     char xml[512] = "";

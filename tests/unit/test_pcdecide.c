@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "virt/pcdecide.h"
-#include "virt/virt_priv.h"
+#include "move/move_priv.h"
+#include "move/pcdecide.h"
 
 static struct pc_side S(enum pc_status st, bool moving) {
     return (struct pc_side){st, moving};

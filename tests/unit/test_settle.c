@@ -1,5 +1,5 @@
 /* test_settle.c - what kimchid does after a migration call failed, for each combination of what
- * the two hosts say (virt/settle.c's virt_settle_decide): at most one copy stays, the guest is
+ * the two hosts say (move/settle.c's virt_settle_decide): at most one copy stays, the guest is
  * said to be where it runs, and no half of a post-copy move is ever stopped; and how a failed
  * call's libvirt words are told to people (virt/cause.c). */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "virt/virt_priv.h"
+#include "move/move_priv.h"
 
 static const struct virt_view UNREACHABLE = {false, false, 0, 0};
 static const struct virt_view ABSENT = {true, false, 0, 0};

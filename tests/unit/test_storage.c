@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "virt/virt_priv.h"
+#include "move/move_priv.h"
 
 static char table[64];
 

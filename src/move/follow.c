@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "../util/log.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 static int uuid_fn(virConnectPtr c, virDomainPtr d, void *out, struct err *e)
 {

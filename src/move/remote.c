@@ -7,20 +7,20 @@
 #include "../util/esc.h"
 #include "../util/log.h"
 #include "../util/timers.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 void virt_set_ssh_command(struct virt *v, const char *path)
 {
-    snprintf(v->ssh_command, sizeof(v->ssh_command), "%s", path);
+    snprintf(v->mover->ssh_command, sizeof(v->mover->ssh_command), "%s", path);
 }
 
 void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len)
 {
     bool v6 = strchr(host, ':') != NULL;
     char cmd[1200] = "";
-    if (v->ssh_command[0]) {
+    if (v->mover->ssh_command[0]) {
         memcpy(cmd, "&command=", 9);
-        esc_percent(v->ssh_command, "/._-", cmd + 9, sizeof(cmd) - 9);
+        esc_percent(v->mover->ssh_command, "/._-", cmd + 9, sizeof(cmd) - 9);
     }
     snprintf(out, len, "qemu+ssh://root@%s%s%s/system?no_tty=1%s", v6 ? "[" : "", host,
              v6 ? "]" : "", cmd);
@@ -30,11 +30,12 @@ void virt_remote_uri(struct virt *v, const char *host, char *out, size_t len)
 static virConnectPtr cached(struct virt *v, const char *host)
 {
     virConnectPtr c = NULL;
-    pthread_mutex_lock(&v->remote_lock);
-    for (size_t i = 0; i < v->nremotes && !c; i++)
-        if (strcmp(v->remotes[i].host, host) == 0 && virConnectRef(v->remotes[i].conn) == 0)
-            c = v->remotes[i].conn;
-    pthread_mutex_unlock(&v->remote_lock);
+    pthread_mutex_lock(&v->mover->remote_lock);
+    for (size_t i = 0; i < v->mover->nremotes && !c; i++)
+        if (strcmp(v->mover->remotes[i].host, host) == 0 &&
+            virConnectRef(v->mover->remotes[i].conn) == 0)
+            c = v->mover->remotes[i].conn;
+    pthread_mutex_unlock(&v->mover->remote_lock);
     return c;
 }
 
@@ -43,28 +44,28 @@ static virConnectPtr cached(struct virt *v, const char *host)
 static virConnectPtr store(struct virt *v, const char *host, virConnectPtr c)
 {
     virConnectPtr old = NULL;
-    pthread_mutex_lock(&v->remote_lock);
+    pthread_mutex_lock(&v->mover->remote_lock);
     size_t i;
-    for (i = 0; i < v->nremotes; i++)
-        if (strcmp(v->remotes[i].host, host) == 0)
+    for (i = 0; i < v->mover->nremotes; i++)
+        if (strcmp(v->mover->remotes[i].host, host) == 0)
             break;
-    if (i < v->nremotes) {
-        old = v->remotes[i].conn;
-        v->remotes[i].conn = c;
+    if (i < v->mover->nremotes) {
+        old = v->mover->remotes[i].conn;
+        v->mover->remotes[i].conn = c;
     } else {
-        struct remote_entry *n = realloc(v->remotes, (v->nremotes + 1) * sizeof(*n));
+        struct remote_entry *n = realloc(v->mover->remotes, (v->mover->nremotes + 1) * sizeof(*n));
         char *h = strdup(host);
         if (n && h) {
-            v->remotes = n;
-            n[v->nremotes++] = (struct remote_entry){h, c};
+            v->mover->remotes = n;
+            n[v->mover->nremotes++] = (struct remote_entry){h, c};
         } else {
             if (n)
-                v->remotes = n;
+                v->mover->remotes = n;
             free(h);
             old = c; /* cannot cache: drop the cache's reference */
         }
     }
-    pthread_mutex_unlock(&v->remote_lock);
+    pthread_mutex_unlock(&v->mover->remote_lock);
     return old;
 }
 
@@ -124,12 +125,12 @@ unsigned long virt_remote_qemu_version(struct virt *v, const char *host)
 
 void virt_remote_close_all(struct virt *v)
 {
-    pthread_mutex_lock(&v->remote_lock);
-    struct remote_entry *r = v->remotes;
-    size_t n = v->nremotes;
-    v->remotes = NULL;
-    v->nremotes = 0;
-    pthread_mutex_unlock(&v->remote_lock);
+    pthread_mutex_lock(&v->mover->remote_lock);
+    struct remote_entry *r = v->mover->remotes;
+    size_t n = v->mover->nremotes;
+    v->mover->remotes = NULL;
+    v->mover->nremotes = 0;
+    pthread_mutex_unlock(&v->mover->remote_lock);
     for (size_t i = 0; i < n; i++) {
         virConnectClose(r[i].conn);
         free(r[i].host);

@@ -12,7 +12,7 @@
 
 #include "../util/clock.h"
 #include "../util/log.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 /* No new least "data remaining" for this long in the memory phase: not converging. */
 #define NOT_CONVERGING_MS 5000
@@ -30,7 +30,7 @@ void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, l
 
 void virt_set_converge_timeout(struct virt *v, long seconds)
 {
-    v->converge_ms = seconds * 1000;
+    v->mover->converge_ms = seconds * 1000;
 }
 
 /* How long what remains has not shrunk (ms), or -1 outside the memory phase's second pass. */

@@ -9,7 +9,7 @@
 #include "../sshc/sshc.h"
 #include "../util/net.h"
 #include "../util/timers.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 static bool has(const char *m, const char *what)
 {

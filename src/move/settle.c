@@ -13,7 +13,7 @@
 #include "../util/clock.h"
 #include "../util/log.h"
 #include "../util/timers.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 static void look(virConnectPtr c, const char *uuid, struct virt_view *out)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../util/log.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 /* What the event loop records; freed by libvirt (its callback's freecb) once no callback of
  * it can run any more, which may be after the move's thread has let go. */

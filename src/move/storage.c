@@ -15,7 +15,7 @@
 
 #include "../util/array.h"
 #include "../util/log.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 /* Filesystems libvirt treats as shared (virFileIsSharedFSType), by their mount table name. */
 static const char *const shared_fs[] = {
@@ -208,7 +208,7 @@ static int no_pool(const char *host, const struct virt_disk *d, const char *dir,
 }
 
 /* Creates the target volume of one copied disk on the destination. */
-static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d, struct err *e)
+static int create_target(virConnectPtr remote, const char *host, struct virt_disk *d, struct err *e)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%.*s", (int)(base_name(d->path) - d->path - 1), d->path);
@@ -217,7 +217,7 @@ static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d
                        "Disk \"%s\" is the local block device \"%s\"; kimchid copies only "
                        "file disks. Put the guest's disk on shared storage to move it.",
                        d->target, d->path);
-    virStoragePoolPtr pool = virStoragePoolLookupByTargetPath(rc, dir);
+    virStoragePoolPtr pool = virStoragePoolLookupByTargetPath(remote, dir);
     if (pool && virStoragePoolIsActive(pool) != 1) {
         virStoragePoolFree(pool);
         pool = NULL;
@@ -254,10 +254,11 @@ static int create_target(virConnectPtr rc, const char *host, struct virt_disk *d
     return rcode;
 }
 
-int virt_storage_prepare(virConnectPtr rc, const char *host, struct virt_storage *s, struct err *e)
+int virt_storage_prepare(virConnectPtr remote, const char *host, struct virt_storage *s,
+                         struct err *e)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (virt_disk_copied(&s->disks[i]) && create_target(rc, host, &s->disks[i], e) < 0)
+        if (virt_disk_copied(&s->disks[i]) && create_target(remote, host, &s->disks[i], e) < 0)
             return -1;
     return 0;
 }
@@ -287,11 +288,11 @@ void virt_storage_unprepare(struct virt *v, const char *host, struct virt_storag
         struct virt_disk *d = &s->disks[i];
         unsigned int delay_ms = 250;
         for (int t = 0; d->created && t < CLEANUP_TRIES; t++, delay_ms *= 2) {
-            virConnectPtr rc = virt_remote_get(v, host, NULL);
-            if (rc && delete_path(rc, d->path) >= 0)
+            virConnectPtr remote = virt_remote_get(v, host, NULL);
+            if (remote && delete_path(remote, d->path) >= 0)
                 d->created = false; /* deleted, or gone already */
-            if (rc)
-                virConnectClose(rc);
+            if (remote)
+                virConnectClose(remote);
             if (d->created)
                 usleep(delay_ms * 1000);
         }
@@ -356,12 +357,13 @@ static int send_all(virStreamPtr st, const char *buf, int n)
     return 0;
 }
 
-static int copy_one(virConnectPtr lc, virConnectPtr rc, const char *host, const struct virt_disk *d,
-                    virt_copied_fn fn, void *opaque, char *buf, struct err *e)
+static int copy_one(virConnectPtr lc, virConnectPtr remote, const char *host,
+                    const struct virt_disk *d, virt_copied_fn fn, void *opaque, char *buf,
+                    struct err *e)
 {
     virStorageVolPtr src = virStorageVolLookupByPath(lc, d->path);
-    virStorageVolPtr dst = virStorageVolLookupByPath(rc, d->path);
-    virStreamPtr in = src ? virStreamNew(lc, 0) : NULL, out = dst ? virStreamNew(rc, 0) : NULL;
+    virStorageVolPtr dst = virStorageVolLookupByPath(remote, d->path);
+    virStreamPtr in = src ? virStreamNew(lc, 0) : NULL, out = dst ? virStreamNew(remote, 0) : NULL;
     int result = -1;
     if (!src)
         err_set(e, ERR_INVALID, M_MIG_NO_POOL_HERE,
@@ -397,7 +399,7 @@ static int copy_one(virConnectPtr lc, virConnectPtr rc, const char *host, const 
     return result;
 }
 
-int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *host,
+int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr remote, const char *host,
                              const struct virt_storage *s, virt_copied_fn fn, void *opaque,
                              struct err *e)
 {
@@ -407,7 +409,7 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr rc, const char *hos
     int rcode = 0;
     for (size_t i = 0; rcode == 0 && i < s->n; i++)
         if (virt_disk_copied(&s->disks[i]))
-            rcode = copy_one(lc, rc, host, &s->disks[i], fn, opaque, buf, e);
+            rcode = copy_one(lc, remote, host, &s->disks[i], fn, opaque, buf, e);
     free(buf);
     return rcode;
 }

@@ -21,8 +21,8 @@
 #include "../util/log.h"
 #include "../util/timers.h"
 #include "bounded.h"
+#include "move_priv.h"
 #include "pcdecide.h"
-#include "virt_priv.h"
 
 /* How long one read of a QEMU's migration status, or one pause, may take. */
 #define CALL_MS 10000

@@ -14,7 +14,7 @@
 
 #include "../util/log.h"
 #include "bounded.h"
-#include "virt_priv.h"
+#include "move_priv.h"
 
 /* One open, run by bounded.c: the caller and the opening thread share it, and the last to
  * let go frees it (closing a connection nobody took). */
