@@ -264,7 +264,7 @@ static int add_names(struct config *cfg, const char *v, struct err *e)
                        v);
     char *old = cfg->server_names, *joined = NULL;
     if (asprintf(&joined, "%s%s%s", old ? old : "", old ? "," : "", v) < 0)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     free(old);
     cfg->server_names = joined;
     return 0;
@@ -470,7 +470,7 @@ int config_parse(int argc, char **argv, struct config *cfg, struct err *e)
     if (!cfg->ui_dir)
         cfg->ui_dir = default_ui_dir();
     if (!cfg->uri || !cfg->state_dir || !cfg->ui_dir)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     return 0;
 }
 

@@ -147,7 +147,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
         return -1;
     task_engine_purge(d->tasks);
     if (!(d->events = bus_new(EVENTS_KEPT)))
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     virt_set_events(d->virt, d->events);
     task_engine_set_events(d->tasks, d->events);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);

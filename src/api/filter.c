@@ -177,7 +177,7 @@ static int limits_new(struct filters *f)
     f->limits = pcre2_match_context_create(NULL);
     f->md = pcre2_match_data_create(1, NULL);
     if (!f->limits || !f->md) {
-        err_set(f->e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(f->e);
         return -1;
     }
     pcre2_set_match_limit(f->limits, MATCH_LIMIT);
@@ -212,7 +212,7 @@ static json_t *kept(struct filters *f, json_t *list)
             json_array_append(out, item);
     }
     if (!out)
-        err_set(f->e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(f->e);
     return out;
 }
 

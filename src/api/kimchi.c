@@ -41,7 +41,7 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
     json_t *host = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
     if (!host)
-        return text ? err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.") : -1;
+        return text ? err_oom(e) : -1;
     json_t *peers = json_array();
     char *list = sshc_peers_text(), *save = NULL;
     for (char *l = list ? strtok_r(list, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))

@@ -126,7 +126,7 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
         virt_vm_job_check(ctx->virt, p[0], e) < 0 || check_reach(r.remote_host, e) < 0)
         return -1;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password"))))
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     char uri[1024];
     api_vm_uri(p[0], "migrate", uri, sizeof(uri));
     task = task_submit_migrate(ctx->tasks, ctx->virt, &r, uri, e);

@@ -39,7 +39,7 @@ int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!s)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     rep->status = status;
     rep->body = s;
     return 0;

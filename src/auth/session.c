@@ -19,7 +19,7 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
 {
     struct auth *a = calloc(1, sizeof(*a));
     if (!a) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     a->cfg = *cfg;
@@ -152,7 +152,7 @@ static int session_add(struct auth *a, const struct auth_identity *id, char *tok
         struct session *n = realloc(a->sessions, cap * sizeof(*n));
         if (!n) {
             pthread_mutex_unlock(&a->lock);
-            return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+            return err_oom(e);
         }
         a->sessions = n;
         a->capsessions = cap;

@@ -352,7 +352,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
     }
     struct http_server *s = calloc(1, sizeof(*s));
     if (!s) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     s->api = api;
@@ -364,7 +364,7 @@ struct http_server *http_server_start(const struct http_config *cfg, struct api_
         s->hostname[0] = 0;
     s->server_names = cfg->server_names;
     if (!(s->guard = guard_new(&LIMITS, s->trusted_proxy)) || !(s->streams = streams_new())) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         guard_free(s->guard);
         free(s);
         return NULL;

@@ -216,9 +216,9 @@ static int settle(struct virt *v, virDomainPtr d, const struct virt_migrate_opts
         snprintf(note, sizeof(note), /* it completed on QEMU's own connection before settling */
                  "post-copy was interrupted for %lld s, and the move completed once the network "
                  "was back (QEMU's own connection resumed)",
-                 clock_ms_since(&p->w.stall.last_change) / 1000);
+                 (clock_now_ms() - p->w.stall.last_change) / 1000);
     if (w == VIRT_WHERE_SPLIT)
-        w = virt_postcopy_recover(v, uuid, virDomainGetName(d), o, flags, &p->w.stall.last_change,
+        w = virt_postcopy_recover(v, uuid, virDomainGetName(d), o, flags, p->w.stall.last_change,
                                   incoming, p->w.fn, p->w.opaque, note, sizeof(note));
     if (o->where)
         *o->where = w;
@@ -318,7 +318,7 @@ static int recover_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
     if (virDomainGetUUIDString(d, uuid) < 0 || persistent < 0)
         return virt_err_libvirt(e, ERR_BACKEND, M_MIG_FAILED, "Cannot read the guest");
     unsigned int flags = migrate_flags(VIR_DOMAIN_PAUSED, persistent == 1, ra->o);
-    ra->where = virt_postcopy_recover(ra->v, uuid, virDomainGetName(d), ra->o, flags, NULL, NULL,
+    ra->where = virt_postcopy_recover(ra->v, uuid, virDomainGetName(d), ra->o, flags, -1, NULL,
                                       ra->fn, ra->opaque, ra->note, ra->len);
     if (ra->where != VIRT_WHERE_DEST)
         return 0;

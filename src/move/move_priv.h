@@ -159,36 +159,57 @@ void virt_completed_stats(struct virt *v, virDomainPtr d, const char *host,
  * mistake is refused. */
 void virt_mark_moved(struct virt *v, virDomainPtr d, const char *host);
 
-/* watch.c: the stall rule: a job that moves no data for stall_ms is stopped. */
+/* policy.c: the migration policy, pure functions of what was observed and when (now_ms:
+ * CLOCK_MONOTONIC milliseconds), unit-tested branch by branch; watch.c and converge.c read
+ * the job and act on what they decide. */
+
+/* The stall rule: a job that moves no data for stall_ms is stopped. */
 struct virt_stall {
-    long stall_ms;   /* 0: never */
-    long long moved; /* bytes moved at the last change */
-    struct timespec last_change;
-    bool stalled; /* the job was stopped for that */
-    struct timespec stalled_at;
+    long stall_ms;         /* 0: never */
+    long long moved;       /* bytes moved at the last change */
+    long long last_change; /* when they last grew (ms) */
+    bool stalled;          /* the job was stopped for that */
+    long long stalled_at;  /* ... when (ms) */
 };
+void virt_stall_start(struct virt_stall *s, long stall_ms, long long now_ms);
+/* A look at the job: `moved` its bytes processed (-1: no job seen). True: stop it now (the
+ * caller sets stalled and stalled_at once libvirt accepted). */
+bool virt_stall_decide(struct virt_stall *s, long long moved, long long now_ms);
+/* How long libvirt gets to end a move after the stall rule stopped it. */
+#define VIRT_UNSTICK_AFTER_MS 15000
+/* True when a move the stall rule stopped has not ended within VIRT_UNSTICK_AFTER_MS and its
+ * hung incoming copy is to be ended (once: `unstuck` says it was). */
+bool virt_unstick_due(const struct virt_stall *s, bool unstuck, long long now_ms);
 
 /* watch.c: a migration job watched every VIRT_POLL_MS: each look reports its progress,
  * applies the stall rule, and kills the destination's hung incoming copy of a move the stall
  * rule stopped but libvirt cannot end (unstick). Used during the call and after a restart. */
 #define VIRT_POLL_MS 500
-/* converge.c: the convergence policy of one live move, applied at each look at its job. */
+/* The convergence policy of one live move, applied at each look at its job. */
 struct virt_converge {
     struct virt_policy policy;
     long timeout_ms;             /* not converging this long: stopped (0: never) */
     bool downtime_set;           /* max_downtime reached libvirt */
     long long best_remaining;    /* the least data remaining seen in the memory phase */
-    struct timespec best_at;     /* ... and when; no new least since: not converging */
+    long long best_at;           /* ... and when (ms); no new least since: not converging */
     int throttle;                /* the highest auto-converge throttle seen (%) */
-    struct timespec throttle_at; /* ... and when it last rose */
+    long long throttle_at;       /* ... and when it last rose (ms) */
     bool switched;               /* post-copy started: the guest runs on the destination */
     bool gave_up;                /* stopped as not converging */
     long long gave_up_dirty_bps; /* the figures then, for the message */
     long long gave_up_bps;
 };
-void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, long timeout_ms);
-/* Applies the policy to the job's latest figures `i` (updating phase, converging and
- * remaining_ms) and acts: sets max_downtime once, switches to post-copy, or stops the job. */
+void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, long timeout_ms,
+                         long long now_ms);
+/* What the policy wants done after a look at the job. */
+#define VIRT_CONVERGE_POSTCOPY 1u /* switch to post-copy (tried first) */
+#define VIRT_CONVERGE_ABORT 2u    /* stop the move as not converging */
+/* The job's latest figures `i` (phase, converging and remaining_ms updated) against the
+ * policy: 0 or VIRT_CONVERGE_ bits. The caller sets switched / gave_up once libvirt did it. */
+unsigned int virt_converge_decide(struct virt_converge *c, struct virt_job_info *i,
+                                  long long now_ms);
+/* converge.c: applies the policy to the job's latest figures `i` and acts: sets
+ * max_downtime once, switches to post-copy, or stops the job. */
 void virt_converge_check(struct virt_converge *c, virDomainPtr d, struct virt_job_info *i);
 /* M_MIG_NOT_CONVERGING, the message of a move stopped as not converging. Returns -1. */
 int virt_converge_error(struct err *e, const struct virt_converge *c, const char *host);
@@ -249,14 +270,13 @@ void virt_incoming_unwatch(struct virt_incoming *w);
 enum pc_ran virt_incoming_decide(bool watched, bool resumed, bool stopped);
 
 /* pcrecover.c: joins the halves of a post-copy move that broke (pages last moved at
- * broke_at, or NULL: now), from both QEMUs' migration status, within timers.recover_s;
- * neither half is ever stopped. The final where (SPLIT when the halves could not be joined)
- * and in note what happened. */
+ * broke_at, CLOCK_MONOTONIC ms, or -1: now), from both QEMUs' migration status, within
+ * timers.recover_s; neither half is ever stopped. The final where (SPLIT when the halves could not
+ * be joined) and in note what happened. */
 enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const char *name,
                                       const struct virt_migrate_opts *o, unsigned int flags,
-                                      const struct timespec *broke_at,
-                                      struct virt_incoming *incoming, virt_progress_fn fn,
-                                      void *opaque, char *note, size_t len);
+                                      long long broke_at, struct virt_incoming *incoming,
+                                      virt_progress_fn fn, void *opaque, char *note, size_t len);
 
 /* watch.c: M_MIG_STALLED, the message of a move stopped as stalled. Returns -1. */
 int virt_stall_error(struct err *e, const char *host, long stall_ms);

@@ -9,7 +9,7 @@ int virt_mover_open(struct virt *v, struct err *e)
 {
     struct mover *m = calloc(1, sizeof(*m));
     if (!m)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     pthread_mutex_init(&m->remote_lock, NULL);
     pthread_mutex_init(&m->facts_lock, NULL);
     v->mover = m;

@@ -110,8 +110,8 @@ struct pcr {
     struct side src, dst;
     long long transferred; /* the source's ram.transferred at the last read */
     struct timespec start, moved_at;
-    struct timespec broke_at; /* when pages last moved before the break */
-    struct bounded *resume;   /* the recovery call, while it runs */
+    long long broke_at;     /* when pages last moved before the break (CLOCK_MONOTONIC ms) */
+    struct bounded *resume; /* the recovery call, while it runs */
     int attempts;
     char last_error[sizeof(
         ((struct err *)0)->msg)]; /* libvirt's words for the last failed attempt */
@@ -374,7 +374,7 @@ static void say(struct pcr *r, const char *action)
     snprintf(text, sizeof(text),
              "post-copy was interrupted %lld s ago: the guest's memory is split between this "
              "host (%s) and \"%s\" (%s); kimchid %s (budget %ld s)",
-             clock_ms_since(&r->broke_at) / 1000, r->src.words, r->o->host, r->dst.words, action,
+             (clock_now_ms() - r->broke_at) / 1000, r->src.words, r->o->host, r->dst.words, action,
              timers.recover_s);
     if (r->o->say)
         r->o->say(r->opaque, text);
@@ -448,7 +448,7 @@ static int round_once(struct pcr *r, char *note, size_t len)
             return finish(r, VIRT_WHERE_DEST, note, len,
                           "post-copy was interrupted for %lld s; kimchid resumed it with "
                           "libvirt's post-copy recovery (attempt %d)",
-                          clock_ms_since(&r->broke_at) / 1000, r->attempts);
+                          (clock_now_ms() - r->broke_at) / 1000, r->attempts);
         if (got == 2) {
             say(r, "is running libvirt's post-copy recovery");
             return -1;
@@ -467,7 +467,7 @@ static int round_once(struct pcr *r, char *note, size_t len)
         return finish(r, VIRT_WHERE_DEST, note, len,
                       "post-copy was interrupted for %lld s, and the move completed once the "
                       "network was back (QEMU's own connection resumed)",
-                      clock_ms_since(&r->broke_at) / 1000);
+                      (clock_now_ms() - r->broke_at) / 1000);
     case PC_RUN_SOURCE:
         if (resume_source(r))
             return finish(r, VIRT_WHERE_SOURCE, note, len,
@@ -510,9 +510,8 @@ static int round_once(struct pcr *r, char *note, size_t len)
 
 enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const char *name,
                                       const struct virt_migrate_opts *o, unsigned int flags,
-                                      const struct timespec *broke_at,
-                                      struct virt_incoming *incoming, virt_progress_fn fn,
-                                      void *opaque, char *note, size_t len)
+                                      long long broke_at, struct virt_incoming *incoming,
+                                      virt_progress_fn fn, void *opaque, char *note, size_t len)
 {
     struct pcr r = {.v = v,
                     .uuid = uuid,
@@ -526,7 +525,7 @@ enum virt_where virt_postcopy_recover(struct virt *v, const char *uuid, const ch
                     .transferred = -1};
     clock_gettime(CLOCK_MONOTONIC, &r.start);
     r.moved_at = r.start;
-    r.broke_at = broke_at ? *broke_at : r.start;
+    r.broke_at = broke_at >= 0 ? broke_at : clock_now_ms();
     r.tcg = runs_tcg(v, uuid);
     r.incoming = incoming;
     snprintf(r.src.words, sizeof(r.src.words), "not read yet");

@@ -153,7 +153,7 @@ int virt_storage_plan(virConnectPtr c, virDomainPtr dom, struct virt_storage *s,
         return -1;
     int rc = 0;
     if (!(s->disks = calloc((size_t)x.n + 1, sizeof(*s->disks))))
-        rc = err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        rc = err_oom(e);
     for (int i = 0; rc == 0 && i < x.n; i++) {
         struct virt_disk *d = &s->disks[s->n];
         rc = read_disk(c, dom, x.set->nodesetval->nodeTab[i], d, e);
@@ -405,7 +405,7 @@ int virt_storage_stream_copy(virConnectPtr lc, virConnectPtr remote, const char 
 {
     char *buf = malloc(CHUNK);
     if (!buf)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     int rcode = 0;
     for (size_t i = 0; rcode == 0 && i < s->n; i++)
         if (virt_disk_copied(&s->disks[i]))

@@ -103,29 +103,15 @@ static void disk_rate(struct virt_watch *p, struct virt_job_info *i)
     virt_job_estimate(i);
 }
 
-static void stall_start(struct virt_stall *s, long stall_ms)
-{
-    s->stall_ms = stall_ms;
-    s->moved = 0;
-    s->stalled = false;
-    clock_gettime(CLOCK_MONOTONIC, &s->last_change);
-}
-
-/* Slow but moving is fine; nothing moved for stall_ms (a dead link, a hung peer, a job that
- * never started) is not: libvirt's job is stopped, and the guest stays. */
+/* Stops a job the stall rule says moves no data (policy.c): the guest stays. */
 static void stall_check(struct virt_stall *s, virDomainPtr d, const struct virt_job_info *info)
 {
-    long long moved = info ? info->data_processed : -1;
-    if (moved > s->moved) {
-        s->moved = moved;
-        clock_gettime(CLOCK_MONOTONIC, &s->last_change);
-        return;
-    }
-    if (s->stalled || s->stall_ms <= 0 || clock_ms_since(&s->last_change) < s->stall_ms)
+    long long now = clock_now_ms();
+    if (!virt_stall_decide(s, info ? info->data_processed : -1, now))
         return;
     if (virDomainAbortJob(d) == 0) {
         s->stalled = true;
-        clock_gettime(CLOCK_MONOTONIC, &s->stalled_at);
+        s->stalled_at = now;
         log_warn("migration of \"%s\" moved no data for %ld s: stopped", virDomainGetName(d),
                  s->stall_ms / 1000);
     }
@@ -140,16 +126,13 @@ int virt_stall_error(struct err *e, const char *host, long stall_ms)
                    host, stall_ms / 1000, host);
 }
 
-/* How long libvirt gets to end a move after the stall rule stopped it. */
-#define UNSTICK_AFTER_MS 15000
-
 /* libvirt cannot end a stopped move while the destination's QEMU hangs (its Finish step waits
  * on that QEMU's monitor, without a timeout), so the call would never return. That copy is
  * only an incoming one (the stop was accepted before the switch-over, so the guest runs
  * here): kill it there, which libvirt does without the monitor. */
 static void unstick(struct virt_watch *p)
 {
-    if (!p->stall.stalled || p->unstuck || clock_ms_since(&p->stall.stalled_at) < UNSTICK_AFTER_MS)
+    if (!virt_unstick_due(&p->stall, p->unstuck, clock_now_ms()))
         return;
     p->unstuck = true;
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -159,7 +142,7 @@ static void unstick(struct virt_watch *p)
     if (rd && virDomainGetState(rd, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED) {
         log_warn("the stopped move of \"%s\" did not end in %d s: killing its hung incoming "
                  "copy on %s",
-                 virDomainGetName(p->dom), UNSTICK_AFTER_MS / 1000, p->host);
+                 virDomainGetName(p->dom), VIRT_UNSTICK_AFTER_MS / 1000, p->host);
         virDomainDestroy(rd);
     }
     if (rd)
@@ -171,9 +154,10 @@ void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, cons
 {
     *w = (struct virt_watch){
         .v = v, .dom = d, .host = host, .fn = fn, .opaque = opaque, .disk_first = -1};
-    stall_start(&w->stall, v->mover->stall_ms);
+    long long now = clock_now_ms();
+    virt_stall_start(&w->stall, v->mover->stall_ms, now);
     const struct virt_policy none = {0};
-    virt_converge_start(&w->converge, policy ? policy : &none, v->mover->converge_ms);
+    virt_converge_start(&w->converge, policy ? policy : &none, v->mover->converge_ms, now);
 }
 
 bool virt_watch_once(struct virt_watch *w)
@@ -297,7 +281,7 @@ int virt_migration_run(struct virt *v, virDomainPtr d, const char *name,
     virConnectPtr local = virDomainGetConnect(d); /* now: a call after the failure would reset
                                                    * libvirt's error */
     if (build_params(o, live, &params, &n) < 0)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     /* a recovery resumes what the switch-over began: no convergence to steer, and no stall
      * rule (libvirt cannot stop a post-copy move); its bound is the caller's */
     bool resuming = flags & VIR_MIGRATE_POSTCOPY_RESUME;

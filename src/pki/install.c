@@ -100,7 +100,7 @@ static int place_open(struct place *p, const char *host, struct err *e)
     char *groups = malloc(FILE_MAX);
     if (!groups || sshc_remote_read(host, "/etc/group", groups, FILE_MAX, e) < 0) {
         free(groups);
-        return groups ? -1 : err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return groups ? -1 : err_oom(e);
     }
     p->gid = group_id(groups);
     free(groups);
@@ -126,7 +126,7 @@ static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e
         char *bundle = malloc(size);
         if (!bundle) {
             free(have);
-            return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+            return err_oom(e);
         }
         snprintf(bundle, size, "%s%s%s", have, n && have[n - 1] != '\n' ? "\n" : "", pki_ca_pem());
         rc = place_write(p, "ca-cert.pem", bundle, false, e);
@@ -187,7 +187,7 @@ static int ensure_dh(const struct place *p, char *did, size_t len, struct err *e
         return 0;
     char *pem = pki_dh_pem();
     if (!pem)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     int rc = place_write(p, "dh-params.pem", pem, false, e);
     free(pem);
     if (rc == 0)

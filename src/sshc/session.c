@@ -187,7 +187,7 @@ static ssh_session open_session(const char *host, const char *user, struct err *
     long timeout = SSH_TIMEOUT_S;
     bool no = false;
     if (!s) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     ssh_options_set(s, SSH_OPTIONS_HOST, host);

@@ -143,7 +143,7 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
     secret_free(input);
     sshc_close(s);
     if (n < 0)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     if (status != 0)
         return status < 0 ? -1 : add_key_failed(host, user, status, errout, e);
     log_info("ssh: root on \"%s\" now accepts kimchid's key (set up as \"%s\"%s)", host, user,

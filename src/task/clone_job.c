@@ -47,7 +47,7 @@ json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *nam
     struct clone_arg *a = calloc(1, sizeof(*a));
     bool built = a && (a->name = strdup(name)) && (a->new_name = strdup(new_name));
     if (!built)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     if (built && virt_busy_claim(v, name, "being cloned", e) == 0) {
         a->virt = v;
         a->claimed = true; /* from here the task owns both claims, failure or not */

@@ -23,12 +23,7 @@ static void announce_locked(struct task_engine *t, const struct task *k)
 {
     if (!t->events)
         return;
-    json_t *o = task_to_json_locked(k);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text)
-        bus_publish(t->events, "task", text);
-    free(text);
+    bus_publish_json(t->events, "task", task_to_json_locked(k));
 }
 
 static int cmp_id(const void *key, const void *elem)
@@ -404,7 +399,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         if (k)
             k->free_arg = free_arg, k->arg = arg;
         task_destroy(k);
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     k->status = TASK_RUNNING;
@@ -419,7 +414,7 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
     } else {
         k->id = t->next_id;
         if (task_append_locked(t, k) < 0)
-            err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+            err_oom(e);
         else
             out = task_to_json_locked(k);
     }
@@ -457,7 +452,7 @@ json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e)
     json_t *out = k ? task_to_json_locked(k) : NULL;
     pthread_mutex_unlock(&t->lock);
     if (k && !out)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     return out;
 }
 
@@ -482,7 +477,7 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
 {
     struct task_engine *t = calloc(1, sizeof(*t));
     if (!t) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     pthread_mutex_init(&t->lock, NULL);

@@ -563,7 +563,7 @@ static int migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **ar
     struct migrate_arg *a = arg_new(v, &req);
     if (!a || disks_from(json_object_get(r, "disks"), &a->storage) < 0) {
         migrate_arg_free(a);
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     }
     snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
     a->offline = json_is_true(json_object_get(r, "offline"));
@@ -596,7 +596,7 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         r->password = NULL;
     }
     if (!a) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     if (virt_busy_claim(v, a->name, "migrating", e) < 0) {

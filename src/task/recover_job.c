@@ -161,7 +161,7 @@ json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *i
     json_decref(orig);
     struct recover_arg *a = calloc(1, sizeof(*a));
     if (!a) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     a->virt = v;

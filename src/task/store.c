@@ -60,7 +60,7 @@ struct task_store *task_store_open(const char *path, struct err *e)
 {
     struct task_store *s = calloc(1, sizeof(*s));
     if (!s) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     /* task messages name guests, hosts and users: root's eyes only (SQLite gives its WAL and

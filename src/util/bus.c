@@ -4,6 +4,7 @@
 #include "bus.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,4 +189,13 @@ ssize_t bus_read(struct bus *b, uint64_t *pos, char *out, size_t len, int timeou
 void bus_format_id(const struct bus *b, uint64_t pos, char *out, size_t len)
 {
     snprintf(out, len, "%" PRIu64 ".%" PRIu64, b->run, pos); /* run never changes */
+}
+
+void bus_publish_json(struct bus *b, const char *type, json_t *data)
+{
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    json_decref(data);
+    if (text)
+        bus_publish(b, type, text);
+    free(text);
 }

@@ -24,6 +24,10 @@ void bus_free(struct bus *b);
 /* Adds one frame: `type` (a word) and `data` (JSON text on one line). NULL `b`: no-op. */
 void bus_publish(struct bus *b, const char *type, const char *data);
 
+struct json_t;
+/* bus_publish of a JSON value (stolen; NULL, or one that cannot be written, adds nothing). */
+void bus_publish_json(struct bus *b, const char *type, struct json_t *data);
+
 /* Wakes every waiting reader without a new frame (it returns 0 at once): something it
  * checks between reads changed (a session ended). NULL `b`: no-op. */
 void bus_wake(struct bus *b);

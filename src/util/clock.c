@@ -14,6 +14,13 @@ struct timespec clock_after(clockid_t clk, long ms)
     return t;
 }
 
+long long clock_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 long long clock_ms_since(const struct timespec *t)
 {
     struct timespec now;

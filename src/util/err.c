@@ -49,6 +49,11 @@ int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...
     return -1;
 }
 
+int err_oom(struct err *e)
+{
+    return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+}
+
 int err_reword(struct err *e, const char *fmt, ...)
 {
     if (!e)

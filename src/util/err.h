@@ -37,6 +37,9 @@ struct err {
 int err_set(struct err *e, enum err_code code, enum msg id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* err_set for the one failure with no other words: ERR_INTERNAL, "Out of memory." Returns -1. */
+int err_oom(struct err *e);
+
 /* Replaces the message's text, keeping its code and id (a step naming its cause). */
 int err_reword(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

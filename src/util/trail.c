@@ -66,7 +66,7 @@ struct trail *trail_open(const char *path, size_t max, struct err *e)
     if (!a || !(a->path = strdup(path))) {
         free(a);
         close(fd);
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     pthread_mutex_init(&a->lock, NULL);

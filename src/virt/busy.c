@@ -26,14 +26,14 @@ static int claim_locked(struct virt *v, const char *name, const char *what, stru
         return conflict(name, v->busy[i].what, e);
     struct busy_entry *nb = realloc(v->busy, (v->nbusy + 1) * sizeof(*nb));
     if (!nb)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     v->busy = nb;
     nb[v->nbusy].name = strdup(name);
     nb[v->nbusy].what = strdup(what);
     if (!nb[v->nbusy].name || !nb[v->nbusy].what) {
         free(nb[v->nbusy].name);
         free(nb[v->nbusy].what);
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     }
     v->nbusy++;
     return 0;

@@ -108,7 +108,7 @@ static int resolve_disks(struct clone_job *j, struct err *e)
     for (int i = 0; j->disks && i < n && rc == 0; i++, j->ndisks++)
         rc = resolve_disk(j, o->nodesetval->nodeTab[i], &j->disks[i], e);
     if (!j->disks)
-        rc = err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        rc = err_oom(e);
     /* a disk without <source> (empty drive) has nothing to copy */
     xmlXPathFreeObject(o);
     xmlXPathFreeContext(ctx);
@@ -147,7 +147,7 @@ static char *volume_xml(virStorageVolPtr vol, const char *name, struct err *e)
     char *out = outx ? strdup((const char *)outx) : NULL;
     xmlFree(outx);
     if (!out)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     return out;
 }
 
@@ -182,7 +182,7 @@ static int define_clone(struct clone_job *j, struct err *e)
     int len = 0;
     xmlDocDumpMemory(j->doc, &xml, &len);
     if (!xml)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     virDomainPtr nd = virDomainDefineXML(j->conn, (const char *)xml);
     xmlFree(xml);
     if (!nd)

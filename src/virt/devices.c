@@ -149,7 +149,7 @@ static int snapshots(virDomainPtr d, struct devices_req *r, struct err *e)
     }
     free(snaps);
     if (!items)
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     qsort(items, (size_t)n, sizeof(*items), by_name); /* Kimchi lists them by name */
     for (int i = 0; i < n; i++)
         json_array_append_new(r->out, items[i]);
@@ -202,7 +202,7 @@ char *virt_vm_devices_json(struct virt *v, const char *name, enum virt_devices k
                 name, kinds[kind].what, one);
     char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !out)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     if (body != r.out)
         json_decref(body);
     json_decref(r.out);

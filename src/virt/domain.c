@@ -75,7 +75,7 @@ char *virt_vms_json(struct virt *v, struct err *e)
     char *out = strdup(s->list_json);
     virt_snapshot_put(s);
     if (!out)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     return out;
 }
 

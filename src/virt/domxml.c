@@ -147,7 +147,7 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
     if (!ctx) {
         xmlFreeDoc(doc);
-        return err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return err_oom(e);
     }
     info->name = virt_xpath_str(ctx, "string(/domain/name)");
     char *uuid = virt_xpath_str(ctx, "string(/domain/uuid)");

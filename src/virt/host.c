@@ -13,7 +13,7 @@ static char *dump(json_t *o, struct err *e)
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s)
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
     return s;
 }
 

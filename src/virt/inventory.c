@@ -284,9 +284,7 @@ static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, long long no
     const struct xml_cache_entry *old = cache_find(v, out->uuid);
     if (old && !old->stale && old->state == out->state) {
         virt_stats_compute(r, out->state, &old->info, &old->stats, now_ns, &out->stats);
-        return virt_vm_info_copy(&out->info, &old->info) == 0
-                   ? 0
-                   : err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        return virt_vm_info_copy(&out->info, &old->info) == 0 ? 0 : err_oom(e);
     }
     char *xml = virDomainGetXMLDesc(r->dom, 0);
     if (!xml)
@@ -334,13 +332,9 @@ static void announce(struct virt *v, const char *change, const char *name, const
     json_t *vm = vm_json ? json_loads(vm_json, 0, NULL) : NULL;
     char busy[64];
     const char *why = vm ? NULL : virt_busy_what(v, name, busy, sizeof(busy));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s?}", "change", change, "name", name, "vm",
-                          vm ? vm : json_null(), "while", why);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (text)
-        bus_publish(v->events, "vm", text);
-    free(text);
+    bus_publish_json(v->events, "vm",
+                     json_pack("{s:s, s:s, s:o, s:s?}", "change", change, "name", name, "vm",
+                               vm ? vm : json_null(), "while", why));
 }
 
 /* Tells stream clients which guests appeared, went or changed between two snapshots (both
@@ -411,7 +405,7 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     qsort(ents, got, sizeof(*ents), cmp_names);
     struct snapshot *s = build_snapshot(ents, got, pset, aset);
     if (!s) {
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         for (size_t i = 0; i < got; i++)
             virt_vm_info_clear(&ents[i].info);
         goto cleanup;

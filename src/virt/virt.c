@@ -22,7 +22,7 @@ struct virt *virt_new(const char *uri, struct err *e)
     struct virt *v = calloc(1, sizeof(*v));
     if (!v || !(v->uri = strdup(uri))) {
         free(v);
-        err_set(e, ERR_INTERNAL, M_API_INTERNAL, "Out of memory.");
+        err_oom(e);
         return NULL;
     }
     v->on_lifecycle = lifecycle;
