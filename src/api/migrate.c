@@ -117,13 +117,27 @@ static int check_reach(const char *host, struct err *e)
     return net_probe(host, addr, 22, (int)(timers.knock_s * 1000), e);
 }
 
+static int check_only_reply(struct api_ctx *ctx, json_t *body, struct task_migrate_req *r,
+                            struct api_reply *rep, struct err *e)
+{
+    if (r->user && !(r->password = strdup(jsonv_str(body, "password"))))
+        return err_oom(e);
+    json_t *result = task_migrate_check(ctx->virt, r, e); /* the password is stolen */
+    return result ? api_reply_json(rep, 200, result, e) : -1;
+}
+
 int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                    struct api_reply *rep, struct err *e)
 {
     struct task_migrate_req r = {.name = p[0]};
     json_t *body = req->json, *task = NULL; /* the router wipes its password */
-    if (check_fields(body, &r, e) < 0 || virt_busy_check(ctx->virt, p[0], e) < 0 ||
-        virt_vm_job_check(ctx->virt, p[0], e) < 0 || check_reach(r.remote_host, e) < 0)
+    bool check_only = json_is_true(json_object_get(body, "check_only"));
+    if (check_fields(body, &r, e) < 0)
+        return -1;
+    if (check_only) /* every check, each answered; nothing moves, no task */
+        return check_only_reply(ctx, body, &r, rep, e);
+    if (virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0 ||
+        check_reach(r.remote_host, e) < 0)
         return -1;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password"))))
         return err_oom(e);

@@ -47,6 +47,7 @@ static const struct jsonv_field migrate_fields[] = {
     {.name = "compression", .type = JSONV_BOOL},
     {.name = "encrypted", .type = JSONV_BOOL},
     {.name = "host_key", .type = JSONV_STRING},
+    {.name = "check_only", .type = JSONV_BOOL},
 };
 
 #define P API_PREFIX

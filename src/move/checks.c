@@ -1,6 +1,7 @@
 /* checks.c - what is checked on the destination before a move: another host, with the same
- * architecture and hypervisor (host facts cached per connection), and no guest there that the
- * move would collide with. */
+ * architecture and hypervisor (host facts cached per connection), no guest there that the
+ * move would collide with, a CPU it can run, the memory the guest needs, and no device that
+ * cannot leave this host. */
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,4 +180,176 @@ int virt_remote_guest_check(struct virt *v, const char *host, const char *name, 
 {
     struct collision_arg a = {v, host};
     return virt_with_domain(v, name, collision_fn, &a, e);
+}
+
+/* What the CPU check reads of the guest's live XML. */
+struct guest_cpu {
+    char *cpu_xml;     /* the <cpu> element, or NULL when the guest names none */
+    char mode[32];     /* "custom", "host-model", "host-passthrough", "maximum" */
+    char virttype[16]; /* "kvm", "qemu" */
+    char arch[32], machine[64];
+    unsigned long memory_kib; /* current memory */
+    int hostdevs;             /* host PCI/USB devices passed through */
+};
+
+static void xpath_copy(xmlXPathContextPtr ctx, const char *expr, char *out, size_t len)
+{
+    char *v = virt_xpath_str(ctx, expr);
+    snprintf(out, len, "%s", v ? v : "");
+    free(v);
+}
+
+/* The <cpu> element as XML text (new), or NULL. */
+static char *cpu_element(struct virt_xml *x)
+{
+    if (x->n < 1)
+        return NULL;
+    xmlBufferPtr buf = xmlBufferCreate();
+    char *out = NULL;
+    if (buf && xmlNodeDump(buf, x->doc, x->set->nodesetval->nodeTab[0], 0, 0) > 0)
+        out = strdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return out;
+}
+
+static int guest_cpu_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *e)
+{
+    (void)c;
+    struct guest_cpu *g = arg;
+    struct virt_xml x;
+    if (virt_xml_open(&x, virDomainGetXMLDesc(d, 0), "/domain/cpu", e) < 0)
+        return -1;
+    g->cpu_xml = cpu_element(&x);
+    xpath_copy(x.ctx, "string(/domain/cpu/@mode)", g->mode, sizeof(g->mode));
+    xpath_copy(x.ctx, "string(/domain/@type)", g->virttype, sizeof(g->virttype));
+    xpath_copy(x.ctx, "string(/domain/os/type/@arch)", g->arch, sizeof(g->arch));
+    xpath_copy(x.ctx, "string(/domain/os/type/@machine)", g->machine, sizeof(g->machine));
+    char n[32];
+    xpath_copy(x.ctx, "count(/domain/devices/hostdev)", n, sizeof(n));
+    g->hostdevs = atoi(n);
+    virt_xml_close(&x);
+    virDomainInfo info;
+    if (virDomainGetInfo(d, &info) < 0)
+        return virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot read the guest's memory");
+    g->memory_kib = info.memory;
+    return 0;
+}
+
+static int guest_read(struct virt *v, const char *name, struct guest_cpu *g, struct err *e)
+{
+    memset(g, 0, sizeof(*g));
+    return virt_with_domain(v, name, guest_cpu_fn, g, e);
+}
+
+/* libvirt's words after a failed comparison, without its "the CPU is incompatible with host
+ * CPU: " prefix kept twice. */
+static int cpu_refused(struct err *e, const char *host, const char *name)
+{
+    const char *m = virGetLastErrorMessage();
+    return err_set(e, ERR_INVALID, M_MIG_CPU,
+                   "\"%s\" cannot run the CPU of \"%s\": %s. Give the guest a CPU model both hosts "
+                   "have (virsh domcapabilities on \"%s\" lists its models and features), or "
+                   "move it to a host with that CPU.",
+                   host, name, m && *m ? m : "libvirt says it is incompatible", host);
+}
+
+int virt_remote_cpu_check(struct virt *v, const char *host, const char *name, char *warning,
+                          size_t len, struct err *e)
+{
+    struct guest_cpu g;
+    if (guest_read(v, name, &g, e) < 0)
+        return -1;
+    warning[0] = 0;
+    int rcode = 0;
+    if (!strcmp(g.mode, "host-passthrough") || !strcmp(g.mode, "maximum")) {
+        snprintf(warning, len,
+                 "the guest's CPU is this host's own (%s): it is safe to move only between "
+                 "hosts with identical CPUs",
+                 g.mode);
+    } else if (g.cpu_xml) {
+        virConnectPtr remote = virt_remote_get(v, host, e);
+        if (!remote) {
+            rcode = -1;
+        } else {
+            int r = virConnectCompareHypervisorCPU(remote, NULL, g.arch[0] ? g.arch : NULL,
+                                                   g.machine[0] ? g.machine : NULL,
+                                                   g.virttype[0] ? g.virttype : NULL, g.cpu_xml,
+                                                   VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE);
+            virErrorPtr le = r < 0 ? virGetLastError() : NULL;
+            if (r == VIR_CPU_COMPARE_INCOMPATIBLE || (le && le->code == VIR_ERR_CPU_INCOMPATIBLE))
+                rcode = cpu_refused(e, host, name);
+            else if (r < 0)
+                snprintf(warning, len, "libvirt on \"%s\" could not compare the guest's CPU: %s",
+                         host, le && le->message ? le->message : "no reason given");
+            virConnectClose(remote);
+        }
+    }
+    free(g.cpu_xml);
+    return rcode;
+}
+
+/* What QEMU needs beside the guest's memory (its own code, device state, page tables): an
+ * estimate, documented in docs/API.md. */
+#define QEMU_OVERHEAD_KIB (256UL * 1024)
+
+/* The destination's memory that can be had: free plus buffers and page cache, in KiB. */
+static int remote_available_kib(virConnectPtr c, unsigned long long *out, struct err *e)
+{
+    int n = 0;
+    if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) < 0 || n <= 0)
+        return virt_err_libvirt(e, ERR_BACKEND, M_HOST_INFO, "Cannot read its memory");
+    virNodeMemoryStatsPtr st = calloc((size_t)n, sizeof(*st));
+    if (!st)
+        return err_oom(e);
+    int rc = virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0);
+    *out = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (!strcmp(st[i].field, VIR_NODE_MEMORY_STATS_FREE) ||
+            !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_BUFFERS) ||
+            !strcmp(st[i].field, VIR_NODE_MEMORY_STATS_CACHED))
+            *out += st[i].value;
+    free(st);
+    return rc < 0 ? virt_err_libvirt(e, ERR_BACKEND, M_HOST_INFO, "Cannot read its memory") : 0;
+}
+
+int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
+                             size_t len, struct err *e)
+{
+    struct guest_cpu g;
+    if (guest_read(v, name, &g, e) < 0)
+        return -1;
+    free(g.cpu_xml);
+    virConnectPtr remote = virt_remote_get(v, host, e);
+    if (!remote)
+        return -1;
+    unsigned long long avail = 0;
+    int rc = remote_available_kib(remote, &avail, e);
+    virConnectClose(remote);
+    if (rc < 0)
+        return -1;
+    unsigned long long need = g.memory_kib + QEMU_OVERHEAD_KIB;
+    snprintf(note, len,
+             "the guest needs %llu MiB (%lu MiB and QEMU's own), \"%s\" has %llu MiB free",
+             need / 1024, g.memory_kib / 1024, host, avail / 1024);
+    if (avail >= need)
+        return 0;
+    return err_set(e, ERR_INVALID, M_MIG_MEMORY,
+                   "\"%s\" has not enough free memory for \"%s\": %s. Free memory there (stop "
+                   "or move a guest), or choose another host.",
+                   host, name, note);
+}
+
+int virt_vm_devices_check(struct virt *v, const char *name, struct err *e)
+{
+    struct guest_cpu g;
+    if (guest_read(v, name, &g, e) < 0)
+        return -1;
+    free(g.cpu_xml);
+    if (g.hostdevs == 0)
+        return 0;
+    return err_set(e, ERR_INVALID, M_MIG_DEVICES,
+                   "\"%s\" uses %d device%s of this host passed through (<hostdev>: PCI or USB), "
+                   "which cannot move with it. Detach %s (virsh detach-device), move the guest, "
+                   "and attach the destination's own.",
+                   name, g.hostdevs, g.hostdevs == 1 ? "" : "s", g.hostdevs == 1 ? "it" : "them");
 }

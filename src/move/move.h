@@ -128,6 +128,21 @@ unsigned long virt_remote_qemu_version(struct virt *v, const char *host);
  * under another name. Blocking: task workers only. */
 int virt_remote_guest_check(struct virt *v, const char *host, const char *name, struct err *e);
 
+/* Whether the destination's hypervisor can run the guest's CPU (libvirt's
+ * virConnectCompareHypervisorCPU of its <cpu> for its domain type, arch and machine):
+ * M_MIG_CPU naming what is missing; 0 otherwise, with `warning` set for a CPU that is this
+ * host's own (host-passthrough) or one libvirt could not compare. Blocking. */
+int virt_remote_cpu_check(struct virt *v, const char *host, const char *name, char *warning,
+                          size_t len, struct err *e);
+
+/* Whether the destination has the guest's current memory and QEMU's overhead (256 MiB) free
+ * (free, buffers and page cache): M_MIG_MEMORY otherwise. `note` says the figures. Blocking. */
+int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
+                             size_t len, struct err *e);
+
+/* Refuses (M_MIG_DEVICES) a guest with a device of this host passed through (<hostdev>). */
+int virt_vm_devices_check(struct virt *v, const char *name, struct err *e);
+
 /* Stops the migration job running on guest `name` (libvirt's abort); ERR_CONFLICT when
  * libvirt cannot stop it any more (switch-over, post-copy, finished). Blocking. */
 int virt_vm_abort_job(struct virt *v, const char *name, struct err *e);

@@ -165,7 +165,9 @@ static struct bounded *side_call(struct pcr *r, struct side *s, const char *cmd,
     if (b && bounded_wait(b, CALL_MS, &rc))
         return b;
     s->pending = b;
-    side_unknown(r, s, "it did not answer within 10 s");
+    char why[64];
+    snprintf(why, sizeof(why), "it did not answer within %d s", CALL_MS / 1000);
+    side_unknown(r, s, why);
     return NULL;
 }
 

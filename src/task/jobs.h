@@ -31,6 +31,13 @@ struct task_migrate_req {
  * nothing split, or the guest is busy. */
 json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *id, struct err *e);
 
+/* check_only: runs every check a move of `name` to `remote_host` would run, moving nothing
+ * and starting no task (with user and password it sets up the ssh trust: that login is the
+ * check). {"ready": bool, "checks": [{"id", "ok", "message", "warning"?, "skipped"?}]}, or
+ * NULL with `e` when the guest cannot be read. The password is stolen in every case.
+ * Blocking (ssh and the other host's libvirt, each within its bound). */
+json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e);
+
 /* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
  * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except
  * the password, which is stolen in every case. */

@@ -37,7 +37,7 @@ struct migrate_arg {
     struct virt_storage storage; /* the guest's disks and what the move does with each */
     char removed[1024];          /* delete_source: the source copies removed */
     char note[768];              /* the move completed despite an error from libvirt */
-    char warning[512];           /* shared disks without a lock manager on a host */
+    char warning[768];           /* "; warning: ..." for each warning a check gave */
     char uuid[VIRT_UUID_LEN];    /* the guest's, for a restarted kimchid to find it by */
     bool offline;                /* the guest was shut off when the move began */
     bool autostart;              /* the guest autostarted here before the move */
@@ -72,13 +72,14 @@ static void step(struct task_ctx *ctx, struct migrate_arg *a, const char *what)
 {
     a->step = what;
     log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what); /* step timing */
-    task_ctx_message(ctx, "%s", what);
+    if (ctx) /* NULL: a check_only run, which has no task */
+        task_ctx_message(ctx, "%s", what);
 }
 
 /* Between steps: a cancel request stops the task here, before the next step starts. */
 static int cancel_point(struct migrate_arg *a, struct err *e)
 {
-    if (!task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
+    if (!a->ctx || !task_ctx_cancel_asked(a->ctx, a->cancelled_by, sizeof(a->cancelled_by)))
         return 0;
     a->cancelled = true;
     task_ctx_cancel_answer(a->ctx, true, NULL);
@@ -247,13 +248,16 @@ static const char *remote_qemu_conf(struct migrate_arg *a)
 
 /* Shared disks make a second running copy possible (after a failure at the switch-over) unless
  * libvirt's lock manager holds each disk's lease on both hosts: warn when one host has none. */
-static void check_lock_manager(struct migrate_arg *a)
+static int check_lock_manager(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                              struct err *e)
 {
+    (void)e;
     bool shared = false;
     for (size_t i = 0; i < a->storage.n; i++)
         shared |= a->storage.disks[i].shared && !a->storage.disks[i].readonly;
     if (!shared)
-        return;
+        return 0;
+    step(ctx, a, "checking libvirt's lock manager on both hosts");
     char here[32], there[32];
     local_lock_manager(here, sizeof(here));
     const char *text = remote_qemu_conf(a);
@@ -265,11 +269,12 @@ static void check_lock_manager(struct migrate_arg *a)
                           : read && !there[0]           ? a->host
                                                         : NULL;
     if (without)
-        snprintf(a->warning, sizeof(a->warning),
-                 "; warning: the guest's disks are on shared storage but libvirt's lock manager "
-                 "is off on %s, so nothing stops a second copy from running on the same disks "
-                 "if a move fails halfway: set lock_manager = \"lockd\" in %s on both hosts",
+        snprintf(warn, wlen,
+                 "the guest's disks are on shared storage but libvirt's lock manager is off on "
+                 "%s, so nothing stops a second copy from running on the same disks if a move "
+                 "fails halfway: set lock_manager = \"lockd\" in %s on both hosts",
                  without, QEMU_CONF);
+    return 0;
 }
 
 #define UFFD_SYSCTL "/proc/sys/vm/unprivileged_userfaultfd"
@@ -393,25 +398,144 @@ static int setup_tls(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
     return 0;
 }
 
-static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+/* The password-less login: set up with the user and password given (that login is the
+ * check); else, for check_only, tried with kimchid's key (a move lets the libvirt check
+ * prove it, and explain a failure). */
+static int check_login(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                       struct err *e)
 {
-    if (reach(ctx, a, e) < 0 || cancel_point(a, e) < 0 || (a->user && setup_trust(ctx, a, e) < 0) ||
-        cancel_point(a, e) < 0 || check_remote(ctx, a, e) < 0 || cancel_point(a, e) < 0)
+    (void)warn, (void)wlen;
+    if (a->user)
+        return setup_trust(ctx, a, e);
+    if (ctx)
+        return 0;
+    step(ctx, a, "checking root's key login on the remote host");
+    if (sshc_key_login_check(a->host, a->host_key, e) < 0)
         return -1;
+    sshc_peer_note(a->host);
+    return 0;
+}
+
+static int check_guest(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                       struct err *e)
+{
+    (void)warn, (void)wlen;
     step(ctx, a, "checking the remote host for a guest of the same name or UUID");
-    if (virt_remote_guest_check(a->virt, a->host, a->name, e) < 0 || check_disks(ctx, a, e) < 0 ||
-        cancel_point(a, e) < 0)
-        return -1;
-    check_lock_manager(a);
+    return virt_remote_guest_check(a->virt, a->host, a->name, e);
+}
+
+static int check_cpu(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                     struct err *e)
+{
+    step(ctx, a, "checking that the remote host can run the guest's CPU");
+    return virt_remote_cpu_check(a->virt, a->host, a->name, warn, wlen, e);
+}
+
+static int check_memory(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                        struct err *e)
+{
+    (void)warn, (void)wlen;
+    if (a->offline)
+        return 0; /* it needs memory there only once started, which the move does not do */
+    step(ctx, a, "checking the remote host's free memory");
+    char note[256];
+    return virt_remote_memory_check(a->virt, a->host, a->name, note, sizeof(note), e);
+}
+
+static int check_devices(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
+{
+    (void)warn, (void)wlen;
+    step(ctx, a, "checking the guest's devices");
+    return virt_vm_devices_check(a->virt, a->name, e);
+}
+
+static int check_host(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                      struct err *e)
+{
+    (void)warn, (void)wlen;
+    return reach(ctx, a, e);
+}
+
+static int check_libvirt(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
+{
+    (void)warn, (void)wlen;
+    return check_remote(ctx, a, e);
+}
+
+static int check_storage(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
+{
+    (void)warn, (void)wlen;
+    return check_disks(ctx, a, e);
+}
+
+static int check_postcopy_ok(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                             struct err *e)
+{
+    (void)warn, (void)wlen;
+    return check_postcopy(ctx, a, e);
+}
+
+/* Every check a move runs before anything moves, in order; check_only runs the same ones
+ * and reports each. A failed gate leaves the checks after it that need the other host
+ * unchecked. A warning does not stop a move: it ends up in the task's final message. */
+static const struct check {
+    const char *id;
+    int (*run)(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen, struct err *e);
+    bool remote; /* needs the other host */
+    bool gate;   /* nothing remote can be checked after it failed */
+} checks[] = {
+    {"host", check_host, true, true},
+    {"login", check_login, true, true},
+    {"libvirt", check_libvirt, true, true},
+    {"guest", check_guest, true, false},
+    {"storage", check_storage, true, false},
+    {"cpu", check_cpu, true, false},
+    {"memory", check_memory, true, false},
+    {"devices", check_devices, false, false},
+    {"postcopy", check_postcopy_ok, true, false},
+    {"lock_manager", check_lock_manager, true, false},
+};
+
+/* The guest's state, UUID and autostart, read before the checks (a shut-off guest's move
+ * copies no memory). */
+static int read_guest(struct migrate_arg *a, struct err *e)
+{
     char state[16];
     if (virt_vm_state(a->virt, a->name, state, e) < 0 ||
         virt_vm_uuid(a->virt, a->name, a->uuid, e) < 0 ||
         virt_vm_autostart(a->virt, a->name, &a->autostart, e) < 0)
         return -1;
     a->offline = strcmp(state, "shutoff") == 0;
-    if (check_postcopy(ctx, a, e) < 0 || setup_tls(ctx, a, e) < 0 || cancel_point(a, e) < 0)
+    return 0;
+}
+
+static void add_warning(struct migrate_arg *a, const char *warn)
+{
+    size_t used = strlen(a->warning);
+    if (warn[0])
+        snprintf(a->warning + used, sizeof(a->warning) - used, "; warning: %s", warn);
+}
+
+static int run_checks(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        char warn[512] = "";
+        if (cancel_point(a, e) < 0 || checks[i].run(ctx, a, warn, sizeof(warn), e) < 0)
+            return -1;
+        add_warning(a, warn);
+    }
+    return cancel_point(a, e);
+}
+
+static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+{
+    if (read_guest(a, e) < 0 || run_checks(ctx, a, e) < 0 || setup_tls(ctx, a, e) < 0 ||
+        cancel_point(a, e) < 0)
         return -1;
-    if (strcmp(state, "shutoff") == 0 && virt_storage_copies(&a->storage))
+    if (a->offline && virt_storage_copies(&a->storage))
         task_ctx_cancellable(ctx, false,
                              "a shut-off guest's disks are being copied, and that copy cannot "
                              "be stopped halfway; wait for it to end");
@@ -605,4 +729,57 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
     }
     a->claimed = true;
     return task_engine_submit(t, target_uri, run_migrate, a, migrate_arg_free, e);
+}
+
+/* One check's entry for check_only. */
+static json_t *check_json(const char *id, bool ok, const char *message, bool warning, bool skipped)
+{
+    json_t *o = json_pack("{s:s, s:b, s:s}", "id", id, "ok", ok, "message", message);
+    if (o && warning)
+        json_object_set_new(o, "warning", json_true());
+    if (o && skipped)
+        json_object_set_new(o, "skipped", json_true());
+    return o;
+}
+
+json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e)
+{
+    struct migrate_arg *a = arg_new(v, r);
+    if (a)
+        a->password = r->password; /* stolen */
+    else
+        secret_free(r->password);
+    r->password = NULL;
+    if (!a) {
+        err_oom(e);
+        return NULL;
+    }
+    if (read_guest(a, e) < 0) {
+        migrate_arg_free(a);
+        return NULL;
+    }
+    json_t *list = json_array();
+    bool ready = true;
+    const char *gate = NULL; /* the failed gate, if any */
+    for (size_t i = 0; list && i < sizeof(checks) / sizeof(checks[0]); i++) {
+        const struct check *c = &checks[i];
+        char warn[512] = "", why[160];
+        struct err ce = {0};
+        if (gate && c->remote) {
+            snprintf(why, sizeof(why), "Not checked: the \"%s\" check failed.", gate);
+            json_array_append_new(list, check_json(c->id, false, why, false, true));
+            continue;
+        }
+        bool ok = c->run(NULL, a, warn, sizeof(warn), &ce) == 0;
+        ready &= ok;
+        if (!ok && c->gate)
+            gate = c->id;
+        json_array_append_new(list,
+                              check_json(c->id, ok, ok ? warn : ce.msg, ok && warn[0], false));
+    }
+    migrate_arg_free(a); /* wipes the password */
+    json_t *out = list ? json_pack("{s:b, s:o}", "ready", ready, "checks", list) : NULL;
+    if (!out)
+        err_oom(e);
+    return out;
 }

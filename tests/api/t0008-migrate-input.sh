@@ -60,6 +60,21 @@ ok "...a malformed name: 400" eq "$STATUS $(jq_get .reason | cut -c1-12)" "400 K
 # shellcheck disable=SC2086
 ok "...a viewer may not ask (it opens a connection to any host): 403" \
   eq "$(curl -s -o /dev/null -w '%{http_code}' --netrc-file "$TEST_USERS_DIR/viewer.netrc" "$BASE/host/sshkey?host=host-b")" 403
+# check_only: every check a move would run, each answered; nothing moves and no task starts
+bad "check_only of the wrong type" '{"remote_host":"host-b","check_only":"yes"}' 400 'WOKAPI0008E: The parameter "check_only" must be true or false.'
+bad "check_only still validates the fields" '{"remote_host":"   ","check_only":true}' 400 "$BLANK"
+req POST /vms/busy/migrate '{"remote_host":"nosuch.invalid","check_only":true,"user":"root","password":"S3cr3t-t0008"}'
+ok "check_only: 200 with the checks" eq "$STATUS $(jq_get '.ready') $(jq_get '[.checks[].id] | join(",")')" \
+  "200 false host,login,libvirt,guest,storage,cpu,memory,devices,postcopy,lock_manager"
+ok "...the host check says why, with the resolver's id" eq "$(jq_get '.checks[0].ok') $(jq_get '.checks[0].message' | cut -c1-12)" "false KCHMIGR0034E"
+ok "...what needs that host is not checked, and says so" \
+  eq "$(jq_get '[.checks[] | select(.skipped) | .id] | join(",")')" "login,libvirt,guest,storage,cpu,memory,postcopy,lock_manager"
+ok "......naming the check that failed" eq "$(jq_get '.checks[1].message')" 'Not checked: the "host" check failed.'
+ok "...what is this host's own is checked anyway" eq "$(jq_get '.checks[7] | "\(.id) \(.ok)"')" "devices true"
+req GET /tasks
+ok "check_only starts no task" eq "$(jq_get 'length')" 0
+req POST /vms/nosuch/migrate '{"remote_host":"host-b","check_only":true}'
+ok "check_only of an unknown guest: 404" eq "$STATUS $(jq_get .reason | cut -c1-10)" "404 KCHVM0002E"
 req GET /vms/busy
 ok "the guest is unharmed" eq "$(jq_get .state)" running
 stop_kimchid
