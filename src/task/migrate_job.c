@@ -114,8 +114,10 @@ static void on_say(void *opaque, const char *what)
 }
 
 /* Resolves the host and refuses this same host by name or address, then probes ssh. */
-static int reach(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+static int check_host(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                      struct err *e)
 {
+    (void)warn, (void)wlen;
     step(ctx, a, "resolving the remote host");
     if (net_resolve_other(a->host, a->addr, sizeof(a->addr), e) < 0)
         return -1;
@@ -171,8 +173,10 @@ static void finish_message(struct task_ctx *ctx, struct migrate_arg *a,
 /* Connecting to the remote libvirt as root proves key login too, so the libssh check runs
  * only to explain a failure (unknown or changed host key, key refused); after it passes
  * (it may have recorded the host key on first contact) the connection is tried once more. */
-static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+static int check_libvirt(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
 {
+    (void)warn, (void)wlen;
     if (a->host_key[0] && !a->user) { /* the key given is checked even when the host is known */
         step(ctx, a, "checking the remote host's ssh key");
         if (sshc_key_login_check(a->host, a->host_key, e) < 0)
@@ -193,8 +197,10 @@ static int check_remote(struct task_ctx *ctx, struct migrate_arg *a, struct err 
 
 /* Reads what the move does with each disk; a local read-only image (a CD-ROM) is not
  * copied, so it must already be on the destination at the same path. */
-static int check_disks(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+static int check_storage(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
 {
+    (void)warn, (void)wlen;
     step(ctx, a, "checking the guest's disks");
     if (virt_vm_storage(a->virt, a->name, &a->storage, e) < 0)
         return -1;
@@ -282,8 +288,10 @@ static int check_lock_manager(struct task_ctx *ctx, struct migrate_arg *a, char 
 /* Post-copy needs userfaultfd in the destination's QEMU, which Debian 12 denies (QEMU 7.2 as
  * libvirt-qemu, the sysctl 0): refuse now, saying what to run, rather than when libvirt sets
  * the capability (whose error a closing peer connection can hide). Nothing read: no verdict. */
-static int check_postcopy(struct task_ctx *ctx, struct migrate_arg *a, struct err *e)
+static int check_postcopy(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                          struct err *e)
 {
+    (void)warn, (void)wlen;
     if (a->offline || !a->policy.postcopy)
         return 0;
     step(ctx, a, "checking that post-copy can work on the remote host");
@@ -450,34 +458,6 @@ static int check_devices(struct task_ctx *ctx, struct migrate_arg *a, char *warn
     return virt_vm_devices_check(a->virt, a->name, e);
 }
 
-static int check_host(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
-                      struct err *e)
-{
-    (void)warn, (void)wlen;
-    return reach(ctx, a, e);
-}
-
-static int check_libvirt(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
-                         struct err *e)
-{
-    (void)warn, (void)wlen;
-    return check_remote(ctx, a, e);
-}
-
-static int check_storage(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
-                         struct err *e)
-{
-    (void)warn, (void)wlen;
-    return check_disks(ctx, a, e);
-}
-
-static int check_postcopy_ok(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
-                             struct err *e)
-{
-    (void)warn, (void)wlen;
-    return check_postcopy(ctx, a, e);
-}
-
 /* Every check a move runs before anything moves, in order; check_only runs the same ones
  * and reports each. A failed gate leaves the checks after it that need the other host
  * unchecked. A warning does not stop a move: it ends up in the task's final message. */
@@ -487,16 +467,11 @@ static const struct check {
     bool remote; /* needs the other host */
     bool gate;   /* nothing remote can be checked after it failed */
 } checks[] = {
-    {"host", check_host, true, true},
-    {"login", check_login, true, true},
-    {"libvirt", check_libvirt, true, true},
-    {"guest", check_guest, true, false},
-    {"storage", check_storage, true, false},
-    {"cpu", check_cpu, true, false},
-    {"memory", check_memory, true, false},
-    {"devices", check_devices, false, false},
-    {"postcopy", check_postcopy_ok, true, false},
-    {"lock_manager", check_lock_manager, true, false},
+    {"host", check_host, true, true},          {"login", check_login, true, true},
+    {"libvirt", check_libvirt, true, true},    {"guest", check_guest, true, false},
+    {"storage", check_storage, true, false},   {"cpu", check_cpu, true, false},
+    {"memory", check_memory, true, false},     {"devices", check_devices, false, false},
+    {"postcopy", check_postcopy, true, false}, {"lock_manager", check_lock_manager, true, false},
 };
 
 /* The guest's state, UUID and autostart, read before the checks (a shut-off guest's move
