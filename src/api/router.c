@@ -1,4 +1,5 @@
 /* router.c - the one static route table and the single entry every request passes. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +238,7 @@ static int state_allows(struct api_ctx *ctx, const struct api_route *r, const ch
         return 0;
     char verb[32];
     snprintf(verb, sizeof(verb), "%s", r->vm.label);
-    verb[0] = (char)(verb[0] - 'A' + 'a');
+    verb[0] = (char)tolower((unsigned char)verb[0]); /* "Power off": "power off" */
     return err_set(e, ERR_STATE, r->vm.refused,
                    "Cannot %s virtual machine \"%s\" because %s (its state is \"%s\").", verb, name,
                    r->vm.why, virt_state_name(state));

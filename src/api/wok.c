@@ -71,7 +71,8 @@ static const char *const log_filters[] = {"app", "date", "ip", "req", "status", 
 struct log_walk {
     json_t *records;
     json_t *filters;   /* the query's filters, or NULL for all */
-    json_t *task_ends; /* "task N" -> its outcome, seen before (newer than) its request */
+    json_t *task_ends; /* "task N" -> its outcome (from a first pass over the trail: a quick
+                        * task may end before its request's own line is written) */
 };
 
 /* Wok's record of one audit line: app, date, time, zone, req, status, ip, user, message. */
@@ -120,16 +121,26 @@ static bool matches(json_t *record, json_t *filters)
     return true;
 }
 
+/* First pass: each task's end, kept for its request's record. */
+static bool end_line(void *arg, const struct trail_rec *r)
+{
+    struct log_walk *w = arg;
+    long task;
+    if (sscanf(r->request, "task %ld", &task) == 1 && task >= 0) {
+        char key[32];
+        snprintf(key, sizeof(key), "%ld", task);
+        if (!json_object_get(w->task_ends, key)) /* newest first: the one that counts */
+            json_object_set_new(w->task_ends, key, json_string(r->outcome));
+    }
+    return true;
+}
+
 static bool log_line(void *arg, const struct trail_rec *r)
 {
     struct log_walk *w = arg;
     long task;
-    if (sscanf(r->request, "task %ld", &task) == 1) { /* a task's end: kept for its request */
-        char key[32];
-        snprintf(key, sizeof(key), "%ld", task);
-        json_object_set_new(w->task_ends, key, json_string(r->outcome));
+    if (sscanf(r->request, "task %ld", &task) == 1) /* a task's end: shown with its request */
         return true;
-    }
     json_t *rec = log_record(r, w->task_ends);
     if (rec && (!w->filters || matches(rec, w->filters)))
         json_array_append(w->records, rec);
@@ -172,7 +183,9 @@ int api_wok_logs(struct api_ctx *ctx, const struct api_request *req, const char 
         req->query_each(req->query_cls, log_param, &q);
     bool filtered = json_object_size(q.filters) > 0 || q.download;
     struct log_walk w = {json_array(), filtered ? q.filters : NULL, json_object()};
-    int rc = e->code != ERR_NONE ? -1 : trail_each(ctx->audit, LOG_MAX_BYTES, log_line, &w, e);
+    int rc = e->code != ERR_NONE ? -1 : trail_each(ctx->audit, LOG_MAX_BYTES, end_line, &w, e);
+    if (rc == 0)
+        rc = trail_each(ctx->audit, LOG_MAX_BYTES, log_line, &w, e);
     json_decref(w.task_ends);
     json_decref(q.filters);
     if (rc < 0) {
