@@ -417,7 +417,19 @@ static int check_login(struct task_ctx *ctx, struct migrate_arg *a, char *warn, 
         return setup_trust(ctx, a, e);
     if (ctx)
         return 0;
+    /* a check records nothing: a host whose key kimchid does not know yet is not contacted
+     * with a login (which would record its key unconfirmed) */
+    char fp[128];
+    bool known = false;
     step(ctx, a, "checking root's key login on the remote host");
+    if (sshc_host_key(a->host, fp, sizeof(fp), &known, e) < 0)
+        return -1;
+    if (!known)
+        return err_set(e, ERR_INVALID, M_MIG_NO_LOGIN_YET,
+                       "kimchid has never logged in to \"%s\" (its ssh host key is %s). Give the "
+                       "user and password of someone there who may use sudo: the move sets up "
+                       "the password-less login.",
+                       a->host, fp);
     if (sshc_key_login_check(a->host, a->host_key, e) < 0)
         return -1;
     sshc_peer_note(a->host);

@@ -31,11 +31,14 @@ function vmState(host, name) {
     return 'absent';
   }
 }
-// Server-side record of migrate requests for a guest (kimchid logs each request line).
-const migratePosts = (name) =>
+// Server-side record of migrate requests for a guest (kimchid logs each request line), and of
+// the moves started (202: the dialog's checks, "check_only", answer 200 and move nothing).
+const migrateLines = (name) =>
   readFileSync(process.env.KIMCHID_LOG, 'utf8')
     .split('\n')
-    .filter((l) => l.includes(`POST /plugins/kimchi/vms/${name}/migrate `)).length;
+    .filter((l) => l.includes(`POST /plugins/kimchi/vms/${name}/migrate `));
+const migratePosts = (name) => migrateLines(name).length;
+const movesStarted = (name) => migrateLines(name).filter((l) => l.endsWith('-> 202')).length;
 
 let browser;
 let page;
@@ -170,8 +173,8 @@ test('the Migrate dialog shows the RFC texts and fields in order', async () => {
   await page.click('#migrate-cancel');
 });
 
-test('Cancel and Esc close the dialog and send nothing', async () => {
-  const before = migratePosts('vm-one');
+test('Cancel and Esc close the dialog and start nothing', async () => {
+  const before = movesStarted('vm-one');
   await openMigrate('vm-one');
   await fillMigrate({ host: 'host-b', user: 'labadmin', password: 'x', del: true });
   await page.click('#migrate-cancel');
@@ -195,7 +198,7 @@ test('Cancel and Esc close the dialog and send nothing', async () => {
   assert.equal(await dialogOpen(), false);
   assert.equal(await focusedLabel(), 'Actions for vm-one', 'Esc gives focus back to the Actions button');
   await page.waitForTimeout(1500);
-  assert.equal(migratePosts('vm-one'), before, 'no migrate request reached kimchid');
+  assert.equal(movesStarted('vm-one'), before, 'no move started (only its checks ran)');
   assert.equal(vmState('a', 'vm-one'), 'running');
 });
 
@@ -213,7 +216,7 @@ test('Start with a blank remote server says so and sends nothing', async () => {
 });
 
 test('Start with only one of user and password says both must be filled', async () => {
-  const before = migratePosts('vm-one');
+  const before = movesStarted('vm-one');
   await openMigrate('vm-one');
   await fillMigrate({ host: 'host-b', user: 'labadmin' });
   await page.click('#migrate-start');
@@ -224,7 +227,7 @@ test('Start with only one of user and password says both must be filled', async 
   assert.equal(await page.textContent('#migrate-cred-error'), 'both user and password fields must be filled');
   assert.equal(await dialogOpen(), true);
   await shot('05-only-password');
-  assert.equal(migratePosts('vm-one'), before);
+  assert.equal(movesStarted('vm-one'), before);
   await page.click('#migrate-cancel');
 });
 
@@ -250,6 +253,13 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   await key.waitFor({ timeout: 15000 });
   assert.equal(await key.textContent(), `First move to host-b: its ssh host key is ${fp}. Compare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on host-b) before you start.`);
   await shot('06b-first-contact-host-key');
+  // the checks ran once the server was typed: without the password, no login there yet
+  const login = page.locator('#migrate-checks li[data-check="login"]');
+  await login.waitFor({ timeout: 30000 });
+  assert.equal(await login.getAttribute('class'), 'bad');
+  assert.equal(await page.textContent('#migrate-checks .checks-title'), 'Not ready: fix what is marked ✗, then Start again.');
+  assert.equal(await page.locator('#migrate-checks li').count(), 10, 'every check is listed');
+  await shot('06c-checks-before-the-password');
   await page.press('#migrate-password', 'Enter');
   await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);
   assert.equal(await focusedLabel(), 'Actions for vm-one', 'Start gives focus back to the Actions button');
@@ -270,8 +280,12 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   await page.waitForFunction(() =>
     document.querySelector('tr[data-name="vm-one"] .moved')?.textContent === 'moved to host-b', null, { timeout: 10000 });
   await shot('08b-moved-to-host-b');
-  const post = requests.find((r) => r.method === 'POST' && r.url.endsWith('/vms/vm-one/migrate'));
+  const posts = requests.filter((r) => r.method === 'POST' && r.url.endsWith('/vms/vm-one/migrate'));
+  const post = posts.find((r) => !JSON.parse(r.body).check_only);
   assert.ok(post, 'the migrate request was sent');
+  const checks = posts.slice(0, posts.indexOf(post)).map((r) => JSON.parse(r.body));
+  assert.deepEqual(checks.at(-1), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password, host_key: fp, check_only: true },
+    'Start ran the checks, with the password, right before the move');
   assert.ok(!post.url.includes(admin.password), 'the password is not in the URL');
   assert.deepEqual(JSON.parse(post.body), { remote_host: 'host-b', delete_source: false, user: 'labadmin', password: admin.password, host_key: fp },
     'the key shown goes with the request: kimchid trusts no other');
@@ -296,13 +310,33 @@ test('a reload during a migration still shows it; with the box the guest is remo
   assert.equal(vmState('a', 'vm-two'), 'absent', 'the source definition was removed');
 });
 
-test('a failed migration shows a notification that stays, and the guest keeps its row', async () => {
+test('a wrong password fails its check in the dialog, and nothing starts', async () => {
+  const before = movesStarted('vm-transient');
   await openMigrate('vm-transient');
   await fillMigrate({ host: 'host-b', user: 'labadmin', password: 'wrong-password' });
   await page.click('#migrate-start');
+  const login = page.locator('#migrate-checks li[data-check="login"].bad');
+  await login.waitFor({ timeout: 30000 });
+  assert.match(await login.textContent(), /refused the password/);
+  assert.equal(await page.textContent('#migrate-checks .checks-title'), 'Not ready: fix what is marked ✗, then Start again.');
+  assert.equal(await dialogOpen(), true, 'the dialog stays, with the checks');
+  await shot('09-check-failed');
+  assert.equal(movesStarted('vm-transient'), before, 'no move started');
+  assert.equal(vmState('a', 'vm-transient'), 'running');
+  await page.click('#migrate-cancel');
+});
+
+test('a failed migration shows a notification that stays, and the guest keeps its row', async () => {
+  // started by a script (the dialog would not start it): its task fails at the login
+  const status = await page.evaluate(() => fetch('/plugins/kimchi/vms/vm-transient/migrate', {
+    method: 'POST',
+    headers: { 'X-Requested-With': 'kimchid-ui', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ remote_host: 'host-b', user: 'labadmin', password: 'wrong-password' }),
+  }).then((r) => r.status));
+  assert.equal(status, 202);
   const note = await waitNote('error', 'refused the password');
   assert.match(await note.textContent(), /failed while setting up password-less ssh login/);
-  await shot('09-migration-failure');
+  await shot('09b-migration-failure');
   await page.waitForTimeout(2000);
   assert.ok(await note.isVisible(), 'a failure stays until dismissed');
   assert.equal(await row('vm-transient').locator('.badge').textContent(), 'running');

@@ -23,8 +23,23 @@ XML
 }
 entry() { jq_get ".checks[] | select(.id==\"$1\") | $2"; }
 
-# 1. a guest that can move: every check ok, nothing moved, no task
+# 0. a host kimchid never logged in to, checked without a password: the login check says so
+# and records nothing (no unconfirmed host key); host-a's known_hosts is put back after
+KH=$LAB/a/root/.ssh/known_hosts
+SAVED_KH=$(mktemp /tmp/kimchid-t1012.XXXXXX)
+if [ -f "$KH" ]; then cp -p "$KH" "$SAVED_KH"; else rm -f "$SAVED_KH"; fi
+at_exit "if [ -f '$SAVED_KH' ]; then cp -p '$SAVED_KH' '$KH'; rm -f '$SAVED_KH'; else rm -f '$KH'; fi"
+for n in host-b 198.18.0.2; do [ -f "$KH" ] && ssh-keygen -q -R "$n" -f "$KH" >/dev/null 2>&1; done
+rm -f "$KH.old"
 lab guest a vm-pf-ready 64 nofill persistent
+migrate vm-pf-ready '{"remote_host":"host-b","check_only":true}'
+ok "check_only without a password to a host kimchid never logged in to: not ready" \
+  eq "$STATUS $(jq_get .ready) $(entry login .ok)" "200 false false"
+ok "...the login check says how to set it up (KCHMIGR0054E), naming host-b's key" \
+  has "$(entry login .message)" 'KCHMIGR0054E: kimchid has never logged in to "host-b" (its ssh host key is SHA256:'
+ok "...and host-b's key was not recorded" bash -c "! grep -q '^host-b ' '$KH' 2>/dev/null"
+
+# 1. a guest that can move: every check ok, nothing moved, no task
 migrate vm-pf-ready "$(check)"
 ok "check_only of a guest that can move: 200, ready" eq "$STATUS $(jq_get .ready)" "200 true"
 ok "...every check there, each ok" \
@@ -32,7 +47,7 @@ ok "...every check there, each ok" \
   "host=true login=true libvirt=true guest=true storage=true cpu=true memory=true devices=true postcopy=true lock_manager=true"
 ok "...no task started" eq "$ID" ""
 req GET /tasks
-ok "...and none listed" eq "$(jq_get 'length')" 0
+ok "...and none listed for it" eq "$(jq_get '[.[] | select(.target_uri == "/plugins/kimchi/vms/vm-pf-ready/migrate")] | length')" 0
 ok "...the guest still runs on host-a" eq "$(vm_state a vm-pf-ready)" running
 ok "...and host-b has no copy of it" eq "$(vm_state b vm-pf-ready)" absent
 ok "...the password is in no log or state file" secrets_absent "$ADMIN_PW"

@@ -57,6 +57,40 @@ async function showHostKey(host, out) {
   out.hidden = false;
 }
 
+// What each pre-flight check (POST .../migrate with "check_only") is about, in words.
+const CHECK_LABELS = {
+  host: 'Remote server answers', login: 'Password-less login', libvirt: 'libvirt on the remote server',
+  guest: 'No other copy or namesake there', storage: 'Disks', cpu: 'CPU', memory: 'Free memory',
+  devices: 'Devices', postcopy: 'Post-copy', lock_manager: 'Disk locks',
+};
+let checkSeq = 0; // the newest check run: an older answer that comes late is not shown
+
+function showChecks(result, title) {
+  const box = document.getElementById('migrate-checks');
+  box.querySelector('.checks-title').textContent = title;
+  box.querySelector('ul').replaceChildren(...(result?.checks ?? []).map((c) => {
+    const li = document.createElement('li');
+    li.dataset.check = c.id;
+    const mark = c.skipped ? '–' : !c.ok ? '✗' : c.warning ? '!' : '✓';
+    li.className = c.skipped ? 'skipped' : !c.ok ? 'bad' : c.warning ? 'warn' : 'ok';
+    li.textContent = `${mark} ${CHECK_LABELS[c.id] ?? c.id}${c.message ? `: ${c.message}` : ''}`;
+    return li;
+  }));
+  box.hidden = false;
+}
+
+// Runs every check a move to body.remote_host would run, moving nothing; shows each.
+// Resolves to the result, or null when superseded; a 400 throws as any request does.
+async function runChecks(body) {
+  const seq = ++checkSeq;
+  showChecks(null, `Checking whether "${migrateGuest}" can move to ${body.remote_host}…`);
+  const result = await api('POST', `${vmPath(migrateGuest)}/migrate`, { ...body, check_only: true });
+  if (seq !== checkSeq) return null;
+  showChecks(result, result.ready ? `Ready: every check passed.`
+    : 'Not ready: fix what is marked ✗, then Start again.');
+  return result;
+}
+
 export function initMigrateDialog(onStarted) {
   const d = document.getElementById('migrate-dialog');
   const form = document.getElementById('migrate-form');
@@ -69,7 +103,22 @@ export function initMigrateDialog(onStarted) {
   const srvErr = document.getElementById('migrate-server-error');
   const start = document.getElementById('migrate-start');
   const keyOut = document.getElementById('migrate-hostkey');
-  host.addEventListener('change', () => showHostKey(host.value.trim(), keyOut));
+  // the checks run once the remote server is typed (without the password: no login is set up
+  // until Start), and again on Start, which starts the move only when they all pass
+  host.addEventListener('change', async () => {
+    const remote = host.value.trim();
+    showError(srvErr, '');
+    await showHostKey(remote, keyOut);
+    if (!remote || host.value.trim() !== remote || !d.open) return;
+    const body = { remote_host: remote };
+    if (hostKey?.host === remote) body.host_key = hostKey.fingerprint;
+    try {
+      await runChecks(body);
+    } catch (err) {
+      showError(srvErr, err.message);
+      document.getElementById('migrate-checks').hidden = true;
+    }
+  });
   setupClose(d, () => migrateReturn?.());
   document.getElementById('migrate-cancel').addEventListener('click', () => d.close());
   form.addEventListener('submit', async (ev) => {
@@ -88,11 +137,15 @@ export function initMigrateDialog(onStarted) {
     if (hostKey?.host === remote) body.host_key = hostKey.fingerprint; // the key shown
     start.disabled = true;
     try {
-      const task = await api('POST', `${vmPath(migrateGuest)}/migrate`, body);
-      d.close();
-      onStarted(task, migrateGuest);
+      const checked = await runChecks(body);
+      if (checked?.ready) {
+        const task = await api('POST', `${vmPath(migrateGuest)}/migrate`, body);
+        d.close();
+        onStarted(task, migrateGuest);
+      }
     } catch (err) {
       showError(srvErr, err.message);
+      document.getElementById('migrate-checks').hidden = true;
     } finally {
       start.disabled = false;
     }
@@ -107,6 +160,8 @@ export function openMigrateDialog(name, returnFocus) {
   document.getElementById('migrate-form').reset();
   hostKey = null;
   document.getElementById('migrate-hostkey').hidden = true;
+  document.getElementById('migrate-checks').hidden = true;
+  checkSeq++; // an answer for the dialog's previous guest is not shown
   for (const id of ['migrate-host-error', 'migrate-cred-error', 'migrate-server-error'])
     showError(document.getElementById(id), '');
   d.querySelectorAll('input').forEach((i) => i.removeAttribute('aria-invalid'));
