@@ -81,8 +81,10 @@ function showChecks(result, title) {
 
 // Runs every check a move to body.remote_host would run, moving nothing; shows each.
 // Resolves to the result, or null when superseded; a 400 throws as any request does.
-async function runChecks(body) {
-  const seq = ++checkSeq;
+// `seq` (from ++checkSeq when the run was decided on): a run superseded before it begins (the
+// person pressed Start while the server's key was still being read) sends nothing.
+async function runChecks(body, seq = ++checkSeq) {
+  if (seq !== checkSeq) return null;
   showChecks(null, `Checking whether "${migrateGuest}" can move to ${body.remote_host}…`);
   const result = await api('POST', `${vmPath(migrateGuest)}/migrate`, { ...body, check_only: true });
   if (seq !== checkSeq) return null;
@@ -107,13 +109,14 @@ export function initMigrateDialog(onStarted) {
   // until Start), and again on Start, which starts the move only when they all pass
   host.addEventListener('change', async () => {
     const remote = host.value.trim();
+    const seq = ++checkSeq; // Start, pressed meanwhile, supersedes this run
     showError(srvErr, '');
     await showHostKey(remote, keyOut);
     if (!remote || host.value.trim() !== remote || !d.open) return;
     const body = { remote_host: remote };
     if (hostKey?.host === remote) body.host_key = hostKey.fingerprint;
     try {
-      await runChecks(body);
+      await runChecks(body, seq);
     } catch (err) {
       showError(srvErr, err.message);
       document.getElementById('migrate-checks').hidden = true;
