@@ -12,8 +12,7 @@
 #include "api_priv.h"
 
 #define MAX_PASSWORD 1024
-/* The POST knocks on the remote ssh port at most timers.knock_s: Kimchi's UI sees only
- * failures answered on the POST or on a task that is still running when it looks. */
+
 /* "SHA256:" and 43 characters of unpadded base64: what ssh-keygen -l prints for a key. */
 static int check_host_key(const char *k, struct err *e)
 {
@@ -108,7 +107,9 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
 }
 
 /* What is quick and safe before the 202 (as Kimchi checked before its task): the host
- * resolves, is not this host, and answers on its ssh port. The task checks again. */
+ * resolves, is not this host, and answers on its ssh port, within timers.knock_s: Kimchi's UI
+ * sees only failures answered on the POST or on a task that is still running when it looks.
+ * The task checks again. */
 static int check_reach(const char *host, struct err *e)
 {
     char addr[64];
@@ -117,34 +118,25 @@ static int check_reach(const char *host, struct err *e)
     return net_probe(host, addr, 22, (int)(timers.knock_s * 1000), e);
 }
 
-static int check_only_reply(struct api_ctx *ctx, json_t *body, struct task_migrate_req *r,
-                            struct api_reply *rep, struct err *e)
-{
-    if (r->user && !(r->password = strdup(jsonv_str(body, "password"))))
-        return err_oom(e);
-    json_t *result = task_migrate_check(ctx->virt, r, e); /* the password is stolen */
-    return result ? api_reply_json(rep, 200, result, e) : -1;
-}
-
 int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                    struct api_reply *rep, struct err *e)
 {
     struct task_migrate_req r = {.name = p[0]};
-    json_t *body = req->json, *task = NULL; /* the router wipes its password */
+    json_t *body = req->json; /* the router wipes its password */
+    /* check_only: every check, each answered there; nothing moves, no task */
     bool check_only = json_is_true(json_object_get(body, "check_only"));
-    if (check_fields(body, &r, e) < 0)
-        return -1;
-    if (check_only) /* every check, each answered; nothing moves, no task */
-        return check_only_reply(ctx, body, &r, rep, e);
-    if (virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0 ||
-        check_reach(r.remote_host, e) < 0)
+    if (check_fields(body, &r, e) < 0 ||
+        (!check_only &&
+         (virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0 ||
+          check_reach(r.remote_host, e) < 0)))
         return -1;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password"))))
         return err_oom(e);
     char uri[1024];
     api_vm_uri(p[0], "migrate", uri, sizeof(uri));
-    task = task_submit_migrate(ctx->tasks, ctx->virt, &r, uri, e);
-    return task ? api_reply_json(rep, 202, task, e) : -1;
+    json_t *out = check_only ? task_migrate_check(ctx->virt, &r, e) /* steals the password */
+                             : task_submit_migrate(ctx->tasks, ctx->virt, &r, uri, e);
+    return out ? api_reply_json(rep, check_only ? 200 : 202, out, e) : -1;
 }
 
 /* GET /host/sshkey?host=NAME (administrators): the fingerprint of the ssh host key NAME

@@ -376,7 +376,7 @@ static json_t *task_to_json_locked(const struct task *k)
     if (o && k->unsaved) /* extension, only while this state is not on disk */
         json_object_set_new(o, "record_error",
                             json_string("kimchid could not save this task's latest state; it "
-                                        "will be lost if kimchid restarts task_now"));
+                                        "will be lost if kimchid restarts now"));
     return o;
 }
 
@@ -523,7 +523,7 @@ static task_resume_fn kind_resume(struct task_engine *t, const char *kind)
     return NULL;
 }
 
-/* Queues an orphan with its job (the worker is its only writer from task_now on). */
+/* Queues an orphan with its job (the worker is its only writer from now on). */
 static void requeue_locked(struct task_engine *t, struct task *k, task_run_fn run, void *arg,
                            task_free_fn free_arg)
 {
