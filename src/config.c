@@ -56,6 +56,9 @@ static const char usage[] =
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
     "      --converge-timeout S  stop a live migration whose remaining data has not shrunk\n"
     "                          for this long (default 300; 0: never)\n"
+    "      --completion-timeout S  a live migration's time budget: S seconds per GiB of\n"
+    "                          guest memory and copied disks, at least 120 s (default 150;\n"
+    "                          0: none); past it the move is stopped\n"
     "      --shutdown-timeout S  on SIGTERM, let running tasks finish this long (default 60)\n"
     "Waits on the other host (seconds; the defaults suit real hosts, shorter ones a test lab):\n"
     "      --settle-timeout S  after a failed move, a host that does not answer for this long\n"
@@ -92,6 +95,7 @@ enum {
     OPT_LOCK,
     OPT_STALL,
     OPT_CONVERGE,
+    OPT_COMPLETION,
     OPT_SHUTDOWN,
     OPT_PROXY,
     OPT_NAME,
@@ -148,6 +152,7 @@ static const struct option long_opts[] = {
     {"lockout-seconds", required_argument, NULL, OPT_LOCK},
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
+    {"completion-timeout", required_argument, NULL, OPT_COMPLETION},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
 #define TIMER_LONGOPT(name, field, lo, hi) {name, required_argument, NULL, OPT_TIMER_##field},
     /* clang-format off */
@@ -322,6 +327,11 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->converge_timeout = n;
         return 0;
+    case OPT_COMPLETION:
+        if (parse_long("completion-timeout", v, 0, 3600, &n, e) < 0)
+            return -1;
+        cfg->completion_timeout = n;
+        return 0;
     case OPT_SHUTDOWN:
         if (parse_long("shutdown-timeout", v, 0, 3600, &n, e) < 0)
             return -1;
@@ -423,6 +433,7 @@ static void set_defaults(struct config *cfg)
     cfg->account_recheck = AUTH_RECHECK_SECONDS;
     timers_defaults(&cfg->timers);
     cfg->converge_timeout = 300;
+    cfg->completion_timeout = 150; /* KubeVirt's completionTimeoutPerGiB */
     cfg->shutdown_timeout = 60;
     cfg->audit_max = 64LL << 20;
     cfg->admin_group = strdup("sudo");

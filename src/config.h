@@ -30,11 +30,12 @@ struct config {
     long session_idle;
     long session_lifetime;
     long lockout;
-    long account_recheck;  /* seconds between reads of a logged-in account */
-    struct timers timers;  /* the waits of remote steps (main sets the global from these) */
-    long stall_timeout;    /* seconds without data moved before a migration is stopped */
-    long converge_timeout; /* seconds not converging before a live migration is stopped */
-    long shutdown_timeout; /* seconds SIGTERM waits for running tasks before cancelling them */
+    long account_recheck;    /* seconds between reads of a logged-in account */
+    struct timers timers;    /* the waits of remote steps (main sets the global from these) */
+    long stall_timeout;      /* seconds without data moved before a migration is stopped */
+    long converge_timeout;   /* seconds not converging before a live migration is stopped */
+    long completion_timeout; /* a live migration's time budget, seconds per GiB (0: none) */
+    long shutdown_timeout;   /* seconds SIGTERM waits for running tasks before cancelling them */
 };
 
 /* Fills `cfg` from a config file given with -c (if any), then the command line.

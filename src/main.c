@@ -152,6 +152,7 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     task_engine_set_events(d->tasks, d->events);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
     virt_set_converge_timeout(d->virt, cfg->converge_timeout);
+    virt_set_completion_timeout(d->virt, cfg->completion_timeout);
     char ssh[1100];
     if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
         return -1;

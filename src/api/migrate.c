@@ -34,6 +34,24 @@ static long long int_field(json_t *body, const char *key, long long dflt)
     return v ? json_integer_value(v) : dflt;
 }
 
+/* The time budget: completion_timeout (the route table checked its bounds; absent: kimchid's
+ * --completion-timeout) and what to do past it. */
+static int check_budget(json_t *body, struct virt_policy *p, struct err *e)
+{
+    const char *action = jsonv_str(body, "completion_action");
+    p->completion_s = (int)int_field(body, "completion_timeout", -1);
+    p->completion_postcopy = action && !strcmp(action, "postcopy");
+    if (action && strcmp(action, "abort") && !p->completion_postcopy)
+        return err_set(e, ERR_INVALID, M_MIG_COMPLETION_ACTION,
+                       "\"completion_action\" must be \"abort\" (stop the move past its time "
+                       "budget; the guest stays) or \"postcopy\" (switch to post-copy).");
+    if (p->completion_postcopy && !p->postcopy)
+        return err_set(e, ERR_INVALID, M_MIG_COMPLETION_ACTION,
+                       "\"completion_action\": \"postcopy\" needs \"postcopy\": true (post-copy "
+                       "is used only when the request allows it).");
+    return 0;
+}
+
 /* The convergence fields (see docs/API.md): auto-converge unless refused, post-copy only when
  * asked, since a network failure during post-copy loses the guest. */
 static int check_policy(json_t *body, struct virt_policy *p, struct err *e)
@@ -52,7 +70,7 @@ static int check_policy(json_t *body, struct virt_policy *p, struct err *e)
         return err_set(e, ERR_INVALID, M_MIG_COMPRESSION,
                        "\"compression\" (XBZRLE) and \"parallel\" connections cannot be combined "
                        "in this QEMU: choose one.");
-    return 0;
+    return check_budget(body, p, e);
 }
 
 static bool blank(const char *s)

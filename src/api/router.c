@@ -49,6 +49,13 @@ static const struct jsonv_field migrate_fields[] = {
     {.name = "encrypted", .type = JSONV_BOOL},
     {.name = "host_key", .type = JSONV_STRING},
     {.name = "check_only", .type = JSONV_BOOL},
+    {.name = "completion_timeout",
+     .type = JSONV_INT,
+     .lo = 0,
+     .hi = 3600,
+     .bounds_id = M_MIG_COMPLETION_TIMEOUT,
+     .unit = "seconds per GiB of guest memory and copied disks; 0: no budget"},
+    {.name = "completion_action", .type = JSONV_STRING, .hi = 16},
 };
 
 #define P API_PREFIX

@@ -42,6 +42,9 @@ struct virt_policy {
     int parallel;                 /* connections for the memory; 0 or 1: one */
     bool compression;             /* XBZRLE: re-sent pages go as their changes */
     bool encrypted;               /* TLS for the memory and disk streams (pki makes it work) */
+    int completion_s;             /* the time budget, seconds per GiB of memory and copied
+                                   * disks; -1: kimchid's --completion-timeout; 0: none */
+    bool completion_postcopy;     /* past the budget: switch to post-copy (else stop) */
 };
 
 /* One disk of a guest as a migration sees it (virt_vm_storage). */
@@ -114,6 +117,11 @@ struct virt_migrate_opts {
  * the guest leaves (an old definition left behind would otherwise start a second copy at the
  * next boot), on there once it runs there, and back on here when the move fails. Blocking. */
 int virt_autostart_set(struct virt *v, const char *host, const char *uuid, bool on, struct err *e);
+
+/* The time budget of a live move when the request gives none: `seconds` per GiB of guest
+ * memory and copied disks (0: none), never less than VIRT_BUDGET_FLOOR_MS. Main thread. */
+void virt_set_completion_timeout(struct virt *v, long seconds);
+#define VIRT_BUDGET_FLOOR_MS 120000
 
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
  * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */

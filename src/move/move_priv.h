@@ -29,6 +29,7 @@ struct mover {
     size_t nremotes;
     long stall_ms;              /* see virt_set_stall_timeout */
     long converge_ms;           /* see virt_set_converge_timeout */
+    long completion_s;          /* see virt_set_completion_timeout */
     char ssh_command[1024];     /* see virt_set_ssh_command; empty: libvirt's default ssh */
     pthread_mutex_t facts_lock; /* guards facts; never held across a libvirt call */
     struct facts_entry facts[VIRT_FACTS_MAX];
@@ -189,6 +190,11 @@ bool virt_unstick_due(const struct virt_stall *s, bool unstuck, long long now_ms
 struct virt_converge {
     struct virt_policy policy;
     long timeout_ms;             /* not converging this long: stopped (0: never) */
+    long long started_at;        /* when the move began (ms): the time budget counts from it */
+    long budget_per_gib_s;       /* the time budget, seconds per GiB moved (0: none) */
+    long budget_floor_ms;        /* ... and never less than this */
+    long long budget_ms;         /* the budget for the figures seen so far (0: not known) */
+    bool over_budget;            /* the budget's action (stop or post-copy) was taken */
     bool downtime_set;           /* max_downtime reached libvirt */
     long long best_remaining;    /* the least data remaining seen in the memory phase */
     long long best_at;           /* ... and when (ms); no new least since: not converging */
@@ -199,11 +205,14 @@ struct virt_converge {
     long long gave_up_dirty_bps; /* the figures then, for the message */
     long long gave_up_bps;
 };
+/* `timeout_ms` the converge timeout; the time budget from p->completion_s, or when it is -1
+ * `default_s` per GiB with VIRT_BUDGET_FLOOR_MS as its least. */
 void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, long timeout_ms,
-                         long long now_ms);
+                         long default_s, long long now_ms);
 /* What the policy wants done after a look at the job. */
 #define VIRT_CONVERGE_POSTCOPY 1u /* switch to post-copy (tried first) */
-#define VIRT_CONVERGE_ABORT 2u    /* stop the move as not converging */
+#define VIRT_CONVERGE_ABORT 2u    /* stop the move (not converging, or past its budget) */
+#define VIRT_CONVERGE_BUDGET 4u   /* ... because it ran past its time budget */
 /* The job's latest figures `i` (phase, converging and remaining_ms updated) against the
  * policy: 0 or VIRT_CONVERGE_ bits. The caller sets switched / gave_up once libvirt did it. */
 unsigned int virt_converge_decide(struct virt_converge *c, struct virt_job_info *i,
@@ -213,6 +222,8 @@ unsigned int virt_converge_decide(struct virt_converge *c, struct virt_job_info 
 void virt_converge_check(struct virt_converge *c, virDomainPtr d, struct virt_job_info *i);
 /* M_MIG_NOT_CONVERGING, the message of a move stopped as not converging. Returns -1. */
 int virt_converge_error(struct err *e, const struct virt_converge *c, const char *host);
+/* M_MIG_BUDGET, the message of a move stopped past its time budget. Returns -1. */
+int virt_budget_error(struct err *e, const struct virt_converge *c);
 
 struct virt_watch {
     struct virt *v;

@@ -6,7 +6,9 @@
  * it leaves as much to send after each pass as before, and never finishes. libvirt's
  * auto-converge slows such a guest's vCPUs until it does; post-copy, when the request allows
  * it, moves the guest over and fetches the rest on demand. "Not converging" (data moves, what
- * remains does not shrink) is told apart from "stalled" (no data moves at all). */
+ * remains does not shrink) is told apart from "stalled" (no data moves at all). A move that
+ * runs past its time budget is stopped, or switched to post-copy, whether it converges or
+ * not. */
 #include <string.h>
 
 #include "move_priv.h"
@@ -41,13 +43,35 @@ bool virt_unstick_due(const struct virt_stall *s, bool unstuck, long long now_ms
 }
 
 void virt_converge_start(struct virt_converge *c, const struct virt_policy *p, long timeout_ms,
-                         long long now_ms)
+                         long default_s, long long now_ms)
 {
+    bool dflt = p->completion_s < 0;
     *c = (struct virt_converge){.policy = *p,
                                 .timeout_ms = timeout_ms,
+                                .started_at = now_ms,
+                                .budget_per_gib_s = dflt ? default_s : p->completion_s,
+                                .budget_floor_ms = dflt ? VIRT_BUDGET_FLOOR_MS : 0,
                                 .best_remaining = -1,
                                 .best_at = now_ms,
                                 .throttle_at = now_ms};
+}
+
+/* The time budget (KubeVirt's completionTimeoutPerGiB): seconds per GiB of what the move
+ * carries, guest memory and copied disks, as libvirt's figures tell them; 0 until they do.
+ * kimchid's default is never less than its floor, so a small guest on a slow link is not cut
+ * short; a budget the request gave is taken as it is. */
+static long long budget_ms(struct virt_converge *c, const struct virt_job_info *i)
+{
+    long long bytes =
+        (i->memory_total > 0 ? i->memory_total : 0) + (i->disk_total > 0 ? i->disk_total : 0);
+    if (c->budget_per_gib_s <= 0 || bytes <= 0)
+        return c->budget_ms;
+    long long ms = (long long)((double)c->budget_per_gib_s * 1000.0 * (double)bytes / 1073741824.0);
+    if (ms < c->budget_floor_ms)
+        ms = c->budget_floor_ms;
+    if (ms > c->budget_ms) /* the figures only grow as libvirt learns them */
+        c->budget_ms = ms;
+    return c->budget_ms;
 }
 
 /* How long what remains has not shrunk (ms), or -1 outside the memory phase's second pass. */
@@ -68,6 +92,7 @@ static long long stuck_ms(struct virt_converge *c, const struct virt_job_info *i
 unsigned int virt_converge_decide(struct virt_converge *c, struct virt_job_info *i,
                                   long long now_ms)
 {
+    long long budget = budget_ms(c, i);
     if (c->switched) {
         i->phase = "postcopy";
         i->converging = 1; /* post-copy always ends: what remains is fetched on demand */
@@ -93,5 +118,9 @@ unsigned int virt_converge_decide(struct virt_converge *c, struct virt_job_info 
     if (!c->gave_up && c->timeout_ms > 0 && stuck >= c->timeout_ms &&
         now_ms - c->throttle_at >= c->timeout_ms)
         acts |= VIRT_CONVERGE_ABORT;
+    /* past the budget: the request's action, whether or not the move converges */
+    if (!c->over_budget && budget > 0 && now_ms - c->started_at >= budget)
+        acts |= VIRT_CONVERGE_BUDGET |
+                (c->policy.completion_postcopy ? VIRT_CONVERGE_POSTCOPY : VIRT_CONVERGE_ABORT);
     return acts;
 }

@@ -157,7 +157,8 @@ void virt_watch_start(struct virt_watch *w, struct virt *v, virDomainPtr d, cons
     long long now = clock_now_ms();
     virt_stall_start(&w->stall, v->mover->stall_ms, now);
     const struct virt_policy none = {0};
-    virt_converge_start(&w->converge, policy ? policy : &none, v->mover->converge_ms, now);
+    virt_converge_start(&w->converge, policy ? policy : &none, v->mover->converge_ms,
+                        v->mover->completion_s, now);
 }
 
 bool virt_watch_once(struct virt_watch *w)
@@ -298,6 +299,12 @@ int virt_migration_run(struct virt *v, virDomainPtr d, const char *name,
     p->called = true;
     if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
         rc = 0;
+        if (p->w.converge.over_budget && o->note) {
+            size_t used = strlen(o->note);
+            snprintf(o->note + used, o->note_len - used,
+                     "; switched to post-copy when it ran past its time budget of %.0f s",
+                     (double)p->w.converge.budget_ms / 1000.0);
+        }
     } else {
         char what[400], disks[256] = "";
         if (p->w.phase && strcmp(p->w.phase, "disks") == 0)
@@ -309,6 +316,8 @@ int virt_migration_run(struct virt *v, virDomainPtr d, const char *name,
             virt_stall_error(e, o->host, p->w.stall.stall_ms);
         else if (p->w.converge.gave_up)
             virt_converge_error(e, &p->w.converge, o->host);
+        else if (p->w.converge.over_budget && !p->w.converge.switched)
+            virt_budget_error(e, &p->w.converge);
         if (p->w.unstuck) {
             size_t used = strlen(e->msg);
             snprintf(e->msg + used, sizeof(e->msg) - used,

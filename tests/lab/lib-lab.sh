@@ -53,6 +53,20 @@ start_lab_kimchid() {
   wait_ready "$BASE/vms" "-k"
 }
 
+# watch_task TASK-ID SECONDS : polls the task until it ends (left in BODY), keeping every
+# progress it showed in the file $SEEN (the caller's); seen JQ : jq over those
+watch_task() {
+  : >"$SEEN"
+  for _ in $(seq 1 $(($2 * 5))); do
+    req GET "/tasks/$1"
+    jq -c '.progress // empty' <<<"$BODY" >>"$SEEN"
+    [ "$(jq_get .status)" != running ] && return 0
+    sleep 0.2
+  done
+  fail_note "task $1 still running after $2 s"
+}
+seen() { jq -s "$1" "$SEEN"; }
+
 # vm_state a|b NAME : libvirt's state word ("running", "shut", ...) or "absent"
 vm_state() {
   local s

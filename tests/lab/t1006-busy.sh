@@ -13,18 +13,6 @@ V=$VIRSH
 CAP=20
 SEEN=$(mktemp)
 
-# watch TASK-ID SECONDS : polls the task until it ends, keeping what its progress showed
-watch() {
-  : >"$SEEN"
-  for _ in $(seq 1 $(($2 * 5))); do
-    req GET "/tasks/$1"
-    jq -c '.progress // empty' <<<"$BODY" >>"$SEEN"
-    [ "$(jq_get .status)" != running ] && return 0
-    sleep 0.2
-  done
-  fail_note "task $1 still running after $2 s"
-}
-seen() { jq -s "$1" "$SEEN"; } # seen JQ : over every progress the task showed
 
 lab booted a vm-hot1 "" 64 50
 lab booted a vm-hot2 "" 64 50
@@ -35,7 +23,7 @@ ok "vm-hot2 booted and writes memory" wait_hb a vm-hot2 2 90
 t0=$(date +%s)
 migrate vm-hot1 "$(jq -n --arg p "$ADMIN_PW" --argjson c $CAP \
   '{remote_host:"host-b",user:"labadmin",password:$p,bandwidth:$c,auto_converge:false}')"
-watch "$ID" 120
+watch_task "$ID" 120
 took=$(( $(date +%s) - t0 ))
 ok "auto_converge false, no post-copy: the move fails (took ${took} s)" eq "$(jq_get .status)" failed
 ok "...as not converging, in words" has "$(jq_get .message)" \
@@ -54,7 +42,7 @@ ok "...every check ok" eq "$(hb_lines a vm-hot1 | grep -vc ' mem=ok ' || true)" 
 
 # 2. kimchid's default policy: auto-converge slows the guest until the move finishes
 migrate vm-hot1 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP}"
-watch "$ID" 180
+watch_task "$ID" 180
 ok "the default policy (auto-converge): the same move finishes" eq "$(jq_get .status)" finished
 ok "...auto-converge slowed the guest ($(seen 'map(.throttle_percent // 0) | max') %)" \
   test "$(seen 'map(.throttle_percent // 0) | max')" -gt 0
@@ -72,7 +60,7 @@ UFFD_WAS=$(cat $UFFD)
 at_exit 'echo "$UFFD_WAS" >$UFFD'
 echo 0 >$UFFD
 migrate vm-hot2 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP,\"auto_converge\":false,\"postcopy\":true}"
-watch "$ID" 60
+watch_task "$ID" 60
 ok "postcopy with vm.unprivileged_userfaultfd=0: the move fails before it starts" eq "$(jq_get .status)" failed
 ok "...saying post-copy is not available there and why" has "$(jq_get .message)" \
   'KCHMIGR0047E: Migration of "vm-hot2" to "host-b" failed while checking that post-copy can work on the remote host: post-copy is not available on "host-b": its QEMU (older than 8.1, not run as root) cannot use userfaultfd while vm.unprivileged_userfaultfd is 0 there.'
@@ -84,7 +72,7 @@ echo 1 >$UFFD
 
 # 4. post-copy allowed: pre-copy stalls, kimchid switches, the move finishes
 migrate vm-hot2 "{\"remote_host\":\"host-b\",\"bandwidth\":$CAP,\"auto_converge\":false,\"postcopy\":true}"
-watch "$ID" 120
+watch_task "$ID" 120
 ok "postcopy allowed (auto-converge off): the move finishes" eq "$(jq_get .status)" finished
 ok "...after switching to post-copy ($(seen '[.[].phase] | unique | join(" ")'))" \
   eq "$(seen 'any(.phase == "postcopy")')" true

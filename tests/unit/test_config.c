@@ -43,6 +43,7 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.workers, 2);
     assert_int_equal(c.stall_timeout, 60);
     assert_int_equal(c.converge_timeout, 300);
+    assert_int_equal(c.completion_timeout, 150);
     assert_int_equal(c.account_recheck, 60);
     config_free(&c);
     char *a3[] = {"kimchid", "--stall-timeout",   "15", "--converge-timeout",
@@ -53,6 +54,13 @@ static void config_defaults_and_overrides(void **state)
     assert_int_equal(c.stall_timeout, 15);
     assert_int_equal(c.converge_timeout, 0);
     assert_int_equal(c.account_recheck, 5);
+    config_free(&c);
+    char *a9[] = {"kimchid", "--completion-timeout", "0", NULL};
+    assert_int_equal(parse(&c, &e, 3, a9), 0);
+    assert_int_equal(c.completion_timeout, 0);
+    config_free(&c);
+    char *a10[] = {"kimchid", "--completion-timeout", "3601", NULL};
+    assert_int_equal(parse(&c, &e, 3, a10), -1);
     config_free(&c);
     char *a8[] = {"kimchid", "--settle-interval", "2", "--ssh-connect-timeout", "6", NULL};
     assert_int_equal(parse(&c, &e, 5, a8), 0);

@@ -1,7 +1,7 @@
 /* test_policy.c - the migration policy (move/policy.c), branch by branch, on figures and times
  * given by the test: when a move is stalled, whether it converges, when it switches to
- * post-copy, when it is stopped as not converging, and when a stopped move's hung incoming copy
- * is ended. Each of these took a lab run of minutes before. */
+ * post-copy, when it is stopped as not converging or past its time budget, and when a stopped
+ * move's hung incoming copy is ended. Each of these took a lab run of minutes before. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,7 +41,7 @@ static unsigned int look(struct virt_converge *c, long long remaining, long long
 static struct virt_converge started(struct virt_policy p, long timeout_ms)
 {
     struct virt_converge c;
-    virt_converge_start(&c, &p, timeout_ms, 0);
+    virt_converge_start(&c, &p, timeout_ms, 150, 0);
     return c;
 }
 
@@ -102,7 +102,7 @@ static void converge_unknown_before_the_second_pass(void **state)
     (void)state;
     struct virt_converge c;
     struct virt_policy p = {.auto_converge = true};
-    virt_converge_start(&c, &p, 30000, 0);
+    virt_converge_start(&c, &p, 30000, 150, 0);
     struct virt_job_info i;
     virt_job_unknown(&i);
     i.phase = "disks"; /* not the memory phase: no verdict, whatever the time */
@@ -118,7 +118,7 @@ static void converge_shrinking_is_converging(void **state)
     (void)state;
     struct virt_converge c;
     struct virt_policy p = {0};
-    virt_converge_start(&c, &p, 30000, 0);
+    virt_converge_start(&c, &p, 30000, 150, 0);
     long long left = 100 * MIB;
     for (long long t = 0; t < 60000; t += 500, left -= left / 10) {
         struct virt_job_info i = memory(left, 2, 0);
@@ -133,7 +133,7 @@ static void converge_jitter_is_not_progress(void **state)
     (void)state;
     struct virt_converge c;
     struct virt_policy p = {0};
-    virt_converge_start(&c, &p, 0, 0);
+    virt_converge_start(&c, &p, 0, 150, 0);
     struct virt_job_info i = memory(100 * MIB, 2, 0);
     virt_converge_decide(&c, &i, 0);
     i = memory(96 * MIB, 3, 0); /* 4% less: within 1/20, not a new least */
@@ -153,7 +153,7 @@ static void converge_switches_to_postcopy_only_when_allowed(void **state)
     (void)state;
     struct virt_policy with = {.postcopy = true}, without = {0};
     struct virt_converge c;
-    virt_converge_start(&c, &with, 0, 0);
+    virt_converge_start(&c, &with, 0, 150, 0);
     struct virt_job_info i = memory(100 * MIB, 2, 0);
     assert_int_equal(virt_converge_decide(&c, &i, 0), 0);
     i = memory(100 * MIB, 3, 0);
@@ -165,7 +165,7 @@ static void converge_switches_to_postcopy_only_when_allowed(void **state)
     assert_int_equal(virt_converge_decide(&c, &i, 3500), 0);
     assert_string_equal(i.phase, "postcopy");
     assert_int_equal(i.converging, 1);
-    virt_converge_start(&c, &without, 0, 0);
+    virt_converge_start(&c, &without, 0, 150, 0);
     i = memory(100 * MIB, 2, 0);
     virt_converge_decide(&c, &i, 0);
     i = memory(100 * MIB, 3, 0);
@@ -177,7 +177,7 @@ static void converge_all_sent_is_finishing(void **state)
     (void)state;
     struct virt_converge c;
     struct virt_policy p = {.postcopy = true};
-    virt_converge_start(&c, &p, 1000, 0);
+    virt_converge_start(&c, &p, 1000, 150, 0);
     struct virt_job_info i = memory(0, 7, 0);
     assert_int_equal(virt_converge_decide(&c, &i, 900000), 0);
     assert_string_equal(i.phase, "finishing");
@@ -216,6 +216,72 @@ static void converge_postcopy_and_abort_together_try_postcopy_first(void **state
                      VIRT_CONVERGE_POSTCOPY | VIRT_CONVERGE_ABORT);
 }
 
+/* A job still in its first pass (converging unknown) with this much memory and disk to move. */
+static unsigned int look_sized(struct virt_converge *c, long long mem, long long disk, long long t)
+{
+    struct virt_job_info i = memory(50 * MIB, 1, 0);
+    i.memory_total = mem;
+    i.disk_total = disk;
+    return virt_converge_decide(c, &i, t);
+}
+
+static void budget_counts_memory_and_copied_disks(void **state)
+{
+    (void)state;
+    /* 10 s per GiB, 1 GiB of memory and 1 GiB of disk: 20 s from the start, converging or not */
+    struct virt_converge c = started((struct virt_policy){.completion_s = 10}, 0);
+    assert_int_equal(look_sized(&c, 1024 * MIB, 1024 * MIB, 19999), 0);
+    assert_int_equal(look_sized(&c, 1024 * MIB, 1024 * MIB, 20000),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_ABORT);
+    c.over_budget = true; /* libvirt stopped it: once */
+    assert_int_equal(look_sized(&c, 1024 * MIB, 1024 * MIB, 30000), 0);
+}
+
+static void budget_unknown_until_libvirt_gives_sizes(void **state)
+{
+    (void)state;
+    struct virt_converge c = started((struct virt_policy){.completion_s = 1}, 0);
+    assert_int_equal(look_sized(&c, -1, -1, 3600000), 0); /* no figures: no budget to pass */
+    /* once they come, the budget counts from the move's start */
+    assert_int_equal(look_sized(&c, 512 * MIB, 512 * MIB, 3600000),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_ABORT);
+    /* figures that shrink later (a completed disk copy's total gone) do not shrink the budget */
+    c = started((struct virt_policy){.completion_s = 1}, 0);
+    look_sized(&c, 512 * MIB, 512 * MIB, 0);
+    assert_int_equal(look_sized(&c, 512 * MIB, -1, 999), 0);
+    assert_int_equal(look_sized(&c, 512 * MIB, -1, 1000),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_ABORT);
+}
+
+static void budget_default_has_a_floor_a_request_does_not(void **state)
+{
+    (void)state;
+    /* kimchid's default (150 s/GiB) for 128 MiB is 18.75 s: raised to the floor (120 s) */
+    struct virt_converge c = started((struct virt_policy){.completion_s = -1}, 0);
+    assert_int_equal(look_sized(&c, 128 * MIB, -1, VIRT_BUDGET_FLOOR_MS - 1), 0);
+    assert_int_equal(look_sized(&c, 128 * MIB, -1, VIRT_BUDGET_FLOOR_MS),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_ABORT);
+    /* a request's 150 s/GiB is taken as it is */
+    c = started((struct virt_policy){.completion_s = 150}, 0);
+    assert_int_equal(look_sized(&c, 128 * MIB, -1, 18749), 0);
+    assert_int_equal(look_sized(&c, 128 * MIB, -1, 18750),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_ABORT);
+    /* 0: no budget at all */
+    c = started((struct virt_policy){.completion_s = 0}, 0);
+    assert_int_equal(look_sized(&c, 128 * MIB, -1, 86400000), 0);
+}
+
+static void budget_postcopy_action_switches_instead(void **state)
+{
+    (void)state;
+    struct virt_converge c = started(
+        (struct virt_policy){.postcopy = true, .completion_s = 8, .completion_postcopy = true}, 0);
+    assert_int_equal(look_sized(&c, 1024 * MIB, -1, 8000),
+                     VIRT_CONVERGE_BUDGET | VIRT_CONVERGE_POSTCOPY);
+    c.switched = c.over_budget = true;
+    assert_int_equal(look_sized(&c, 1024 * MIB, -1, 9000), 0); /* post-copy always ends */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +298,10 @@ int main(void)
         cmocka_unit_test(converge_gives_up_after_the_timeout_unless_throttling_rises),
         cmocka_unit_test(converge_timeout_zero_never_gives_up),
         cmocka_unit_test(converge_postcopy_and_abort_together_try_postcopy_first),
+        cmocka_unit_test(budget_counts_memory_and_copied_disks),
+        cmocka_unit_test(budget_unknown_until_libvirt_gives_sizes),
+        cmocka_unit_test(budget_default_has_a_floor_a_request_does_not),
+        cmocka_unit_test(budget_postcopy_action_switches_instead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
