@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "util/cidr.h"
 #include "util/net.h"
 #include "util/timers.h"
 
@@ -56,6 +57,12 @@ static const char usage[] =
     "      --stall-timeout S   stop a migration that moved no data for this long (default 60)\n"
     "      --converge-timeout S  stop a live migration whose remaining data has not shrunk\n"
     "                          for this long (default 300; 0: never)\n"
+    "      --migration-network CIDR  send guests' memory and disks to the destination's\n"
+    "                          address in this network (e.g. 198.19.0.0/24); default:\n"
+    "                          the address kimchid reaches it at\n"
+    "      --maintenance-file F  this host's maintenance marker (default\n"
+    "                          /var/lib/libvirt/kimchid-maintenance: where other kimchids\n"
+    "                          look for it)\n"
     "      --completion-timeout S  a live migration's time budget: S seconds per GiB of\n"
     "                          guest memory and copied disks, at least 120 s (default 150;\n"
     "                          0: none); past it the move is stopped\n"
@@ -96,6 +103,8 @@ enum {
     OPT_STALL,
     OPT_CONVERGE,
     OPT_COMPLETION,
+    OPT_NETWORK,
+    OPT_MAINT_FILE,
     OPT_SHUTDOWN,
     OPT_PROXY,
     OPT_NAME,
@@ -153,6 +162,8 @@ static const struct option long_opts[] = {
     {"stall-timeout", required_argument, NULL, OPT_STALL},
     {"converge-timeout", required_argument, NULL, OPT_CONVERGE},
     {"completion-timeout", required_argument, NULL, OPT_COMPLETION},
+    {"migration-network", required_argument, NULL, OPT_NETWORK},
+    {"maintenance-file", required_argument, NULL, OPT_MAINT_FILE},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
 #define TIMER_LONGOPT(name, field, lo, hi) {name, required_argument, NULL, OPT_TIMER_##field},
     /* clang-format off */
@@ -275,6 +286,18 @@ static int add_names(struct config *cfg, const char *v, struct err *e)
     return 0;
 }
 
+/* --migration-network: a network such as 198.19.0.0/24 */
+static int set_network(struct config *cfg, const char *v, struct err *e)
+{
+    struct cidr c;
+    if (cidr_parse(v, &c) < 0)
+        return err_set(e, ERR_INVALID, M_D_OPT_NETWORK,
+                       "--migration-network takes a network in CIDR notation (e.g. "
+                       "198.19.0.0/24 or fd00:19::/64), not \"%.100s\".",
+                       v);
+    return set_str(&cfg->migration_network, v) < 0 ? err_oom(e) : 0;
+}
+
 static int apply(struct config *cfg, int opt, const char *v, struct err *e)
 {
     long n;
@@ -327,6 +350,10 @@ static int apply(struct config *cfg, int opt, const char *v, struct err *e)
             return -1;
         cfg->converge_timeout = n;
         return 0;
+    case OPT_NETWORK:
+        return set_network(cfg, v, e);
+    case OPT_MAINT_FILE:
+        return set_str(&cfg->maintenance_file, v);
     case OPT_COMPLETION:
         if (parse_long("completion-timeout", v, 0, 3600, &n, e) < 0)
             return -1;
@@ -496,6 +523,8 @@ void config_free(struct config *cfg)
     free(cfg->admin_group);
     free(cfg->trusted_proxy);
     free(cfg->server_names);
+    free(cfg->migration_network);
+    free(cfg->maintenance_file);
     free(cfg->audit_log);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -23,10 +23,12 @@ struct config {
     long task_ttl;
     char *pam_service; /* NULL: kimchid, else login */
     char *admin_group;
-    char *trusted_proxy; /* NULL: forwarded headers are ignored */
-    char *server_names;  /* comma-separated names clients may reach kimchid by, or NULL */
-    char *audit_log;     /* NULL: <state_dir>/audit.log */
-    long long audit_max; /* bytes before the trail is rotated; 0: never */
+    char *trusted_proxy;     /* NULL: forwarded headers are ignored */
+    char *maintenance_file;  /* this host's maintenance marker (NULL: MAINT_DEFAULT_PATH) */
+    char *migration_network; /* CIDR: the destination's address in it carries migrations */
+    char *server_names;      /* comma-separated names clients may reach kimchid by, or NULL */
+    char *audit_log;         /* NULL: <state_dir>/audit.log */
+    long long audit_max;     /* bytes before the trail is rotated; 0: never */
     long session_idle;
     long session_lifetime;
     long lockout;

@@ -24,6 +24,7 @@
 #include "util/bus.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/maint.h"
 #include "util/net.h"
 #include "util/secret.h"
 #include "util/statelock.h"
@@ -153,6 +154,8 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
     virt_set_converge_timeout(d->virt, cfg->converge_timeout);
     virt_set_completion_timeout(d->virt, cfg->completion_timeout);
+    task_migrate_set_network(cfg->migration_network);
+    maint_init(cfg->maintenance_file);
     char ssh[1100];
     if (sshc_command_install(cfg->state_dir, ssh, sizeof(ssh), e) < 0)
         return -1;

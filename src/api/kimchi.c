@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/auth.h"
 #include "../sshc/sshc.h"
+#include "../util/maint.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
 
@@ -48,7 +50,32 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
         json_array_append_new(peers, json_string(l));
     free(list);
     json_object_set_new(host, "peers", peers); /* the Migrate dialog's suggestions */
+    api_maintenance_fields(host);
     return api_reply_json(rep, 200, host, e);
+}
+
+void api_maintenance_fields(json_t *o)
+{
+    struct maint m;
+    maint_get(&m);
+    json_object_set_new(o, "maintenance", json_boolean(m.on));
+    json_object_set_new(o, "maintenance_since", m.on ? json_string(m.since) : json_null());
+    json_object_set_new(o, "maintenance_by", m.on ? json_string(m.by) : json_null());
+}
+
+/* {"enabled": bool}: enters maintenance (moving nothing) or ends it. */
+int api_host_maintenance(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                         struct api_reply *rep, struct err *e)
+{
+    (void)ctx, (void)p;
+    bool on = json_is_true(json_object_get(req->json, "enabled"));
+    if (maint_set(on, req->who ? req->who->user : NULL, e) < 0)
+        return -1;
+    json_t *out = json_object();
+    if (!out)
+        return err_oom(e);
+    api_maintenance_fields(out);
+    return api_reply_json(rep, 200, out, e);
 }
 
 int api_host_cpuinfo(struct api_ctx *ctx, const struct api_request *req, const char *const *p,

@@ -73,6 +73,25 @@ static int check_policy(json_t *body, struct virt_policy *p, struct err *e)
     return check_budget(body, p, e);
 }
 
+/* An address of the destination (the task checks that it is one of its addresses). */
+static int check_migration_address(const char *a, struct err *e)
+{
+    if (!a)
+        return 0;
+    if (!net_is_ip(a))
+        return err_set(
+            e, ERR_INVALID, M_MIG_ADDRESS,
+            "The parameter \"migration_address\" must be an IP address of the "
+            "destination on the network for migrations (e.g. 198.19.0.2), not \"%.64s\".",
+            a);
+    if (net_addr_is_local(a))
+        return err_set(e, ERR_INVALID, M_MIG_ADDRESS,
+                       "migration_address %s is an address of this host. Give the destination's "
+                       "address on the network for migrations.",
+                       a);
+    return 0;
+}
+
 static bool blank(const char *s)
 {
     if (!s)
@@ -121,7 +140,9 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
     r->user = user && *user ? user : NULL;
     r->delete_source = json_is_true(json_object_get(body, "delete_source"));
     r->host_key = jsonv_str(body, "host_key");
-    return check_host_key(r->host_key, e);
+    r->migration_address = jsonv_str(body, "migration_address");
+    return check_host_key(r->host_key, e) < 0 ? -1
+                                              : check_migration_address(r->migration_address, e);
 }
 
 /* What is quick and safe before the 202 (as Kimchi checked before its task): the host

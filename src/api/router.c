@@ -16,8 +16,11 @@ static const struct jsonv_field login_fields[] = {
     {.name = "username", .type = JSONV_STRING, .required = true},
     {.name = "password", .type = JSONV_STRING, .required = true},
 };
-/* {"force": true} starts a moved guest's old definition */
+/* {"force": true} starts a moved guest's old definition, or a guest while this host is in
+ * maintenance */
 static const struct jsonv_field start_fields[] = {{.name = "force", .type = JSONV_BOOL}};
+static const struct jsonv_field maintenance_fields[] = {
+    {.name = "enabled", .type = JSONV_BOOL, .required = true}};
 static const struct jsonv_field clone_fields[] = {{.name = "name", .type = JSONV_STRING}};
 static const struct jsonv_field migrate_fields[] = {
     {.name = "remote_host", .type = JSONV_STRING},
@@ -56,6 +59,7 @@ static const struct jsonv_field migrate_fields[] = {
      .bounds_id = M_MIG_COMPLETION_TIMEOUT,
      .unit = "seconds per GiB of guest memory and copied disks; 0: no budget"},
     {.name = "completion_action", .type = JSONV_STRING, .hi = 16},
+    {.name = "migration_address", .type = JSONV_STRING, .hi = 64},
 };
 
 #define P API_PREFIX
@@ -86,6 +90,7 @@ static const struct api_route routes[] = {
     {"GET", P "/host", api_host_get, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/host/cpuinfo", api_host_cpuinfo, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/host/sshkey", api_host_sshkey, API_ADMIN, NO_BODY, {0}},
+    {"POST", P "/host/maintenance", api_host_maintenance, API_ADMIN, BODY(maintenance_fields), {0}},
     {"GET", P "/templates", api_templates_list, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/vms/:/storages", api_vm_storages_list, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/vms/:/storages/:", api_vm_storages_get, API_LOGIN, NO_BODY, {0}},

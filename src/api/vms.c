@@ -5,6 +5,7 @@
 
 #include "../task/jobs.h"
 #include "../util/array.h"
+#include "../util/maint.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
 
@@ -47,11 +48,21 @@ int api_vm_act(struct api_ctx *ctx, const struct api_request *req, const char *c
     return run_action(ctx, p[0], (enum virt_action)req->route->vm.act, rep, e);
 }
 
-/* {"force": true} starts a moved guest's old definition anyway */
+/* {"force": true} starts a moved guest's old definition anyway, and a guest while this host
+ * is in maintenance */
 int api_vm_start(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                  struct api_reply *rep, struct err *e)
 {
     bool force = json_is_true(json_object_get(req->json, "force"));
+    struct maint m;
+    maint_get(&m);
+    if (m.on && !force)
+        return err_set(e, ERR_CONFLICT, M_HOST_MAINT_START,
+                       "This host is in maintenance (since %s, by %s): guests are not started "
+                       "here. Start \"%s\" on another host, end maintenance (POST "
+                       "/plugins/kimchi/host/maintenance {\"enabled\": false}), or start it with "
+                       "{\"force\": true}.",
+                       m.since, m.by, p[0]);
     return run_action(ctx, p[0], force ? VIRT_START_FORCE : VIRT_START, rep, e);
 }
 

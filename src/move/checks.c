@@ -190,6 +190,8 @@ struct guest_cpu {
     char arch[32], machine[64];
     unsigned long memory_kib; /* current memory */
     int hostdevs;             /* host PCI/USB devices passed through */
+    int host_tpms;            /* this host's TPM passed through */
+    int virtiofs;             /* virtiofs shares (vhost-user-fs) */
 };
 
 static void xpath_copy(xmlXPathContextPtr ctx, const char *expr, char *out, size_t len)
@@ -227,6 +229,10 @@ static int guest_cpu_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *
     char n[32];
     xpath_copy(x.ctx, "count(/domain/devices/hostdev)", n, sizeof(n));
     g->hostdevs = atoi(n);
+    xpath_copy(x.ctx, "count(/domain/devices/tpm/backend[@type='passthrough'])", n, sizeof(n));
+    g->host_tpms = atoi(n);
+    xpath_copy(x.ctx, "count(/domain/devices/filesystem/driver[@type='virtiofs'])", n, sizeof(n));
+    g->virtiofs = atoi(n);
     virt_xml_close(&x);
     virDomainInfo info;
     if (virDomainGetInfo(d, &info) < 0)
@@ -339,17 +345,47 @@ int virt_remote_memory_check(struct virt *v, const char *host, const char *name,
                    host, name, note);
 }
 
+int virt_remote_storage_check(struct virt *v, const char *host, const struct virt_storage *s,
+                              char *said, size_t len, struct err *e)
+{
+    said[0] = '\0';
+    if (!s->n)
+        return 0;
+    virConnectPtr remote = virt_remote_get(v, host, e);
+    if (!remote)
+        return -1;
+    int rc = virt_storage_check(remote, host, s, said, len, e);
+    virConnectClose(remote);
+    return rc;
+}
+
+/* What cannot move with the guest: this host's devices passed through (PCI or USB, its TPM)
+ * and virtiofs shares, whose QEMU device (vhost-user-fs) QEMU before 8.2 marks unmigratable.
+ * An emulated TPM (swtpm) moves: QEMU carries its state in the migration stream. */
 int virt_vm_devices_check(struct virt *v, const char *name, struct err *e)
 {
     struct guest_cpu g;
     if (guest_read(v, name, &g, e) < 0)
         return -1;
     free(g.cpu_xml);
-    if (g.hostdevs == 0)
+    char why[400];
+    if (g.hostdevs > 0)
+        snprintf(why, sizeof(why),
+                 "uses %d device%s of this host passed through (<hostdev>: PCI or USB), which "
+                 "cannot move with it. Detach %s (virsh detach-device), move the guest, and attach "
+                 "the destination's own.",
+                 g.hostdevs, g.hostdevs == 1 ? "" : "s", g.hostdevs == 1 ? "it" : "them");
+    else if (g.host_tpms > 0)
+        snprintf(why, sizeof(why), "%s",
+                 "uses this host's TPM passed through (<tpm> with <backend type='passthrough'>), "
+                 "which cannot move with it. Give it an emulated TPM (<backend type='emulator'>, "
+                 "whose state moves with the guest).");
+    else if (g.virtiofs > 0)
+        snprintf(why, sizeof(why), "%s",
+                 "shares a directory of this host with virtiofs, which QEMU cannot migrate (before "
+                 "QEMU 8.2). Detach the share (virsh detach-device), move the guest, and share the "
+                 "destination's directory there.");
+    else
         return 0;
-    return err_set(e, ERR_INVALID, M_MIG_DEVICES,
-                   "\"%s\" uses %d device%s of this host passed through (<hostdev>: PCI or USB), "
-                   "which cannot move with it. Detach %s (virsh detach-device), move the guest, "
-                   "and attach the destination's own.",
-                   name, g.hostdevs, g.hostdevs == 1 ? "" : "s", g.hostdevs == 1 ? "it" : "them");
+    return err_set(e, ERR_INVALID, M_MIG_DEVICES, "\"%s\" %s", name, why);
 }

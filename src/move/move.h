@@ -123,6 +123,12 @@ int virt_autostart_set(struct virt *v, const char *host, const char *uuid, bool 
 void virt_set_completion_timeout(struct virt *v, long seconds);
 #define VIRT_BUDGET_FLOOR_MS 120000
 
+/* The check of the guest's disks (`s`, from virt_vm_storage) against `host`: each copied
+ * disk has a pool there and no file of its name yet; what happens to each disk goes into
+ * `said` ("vda is copied into pool \"default\" on \"host-b\""). Read-only. Blocking. */
+int virt_remote_storage_check(struct virt *v, const char *host, const struct virt_storage *s,
+                              char *said, size_t len, struct err *e);
+
 /* Opens the remote libvirt over ssh as root and checks that it is another host (libvirt
  * host UUID) with the same architecture and hypervisor. Blocking: task workers only. */
 int virt_remote_check(struct virt *v, const char *host, struct err *e);

@@ -87,6 +87,11 @@ int virt_storage_plan(virConnectPtr c, virDomainPtr dom, struct virt_storage *s,
 int virt_storage_prepare(virConnectPtr remote, const char *host, struct virt_storage *s,
                          struct err *e);
 
+/* What virt_storage_prepare would find, changing nothing: each copied disk's pool on the
+ * destination (or the same failure), and what happens to every disk, in words, in `said`. */
+int virt_storage_check(virConnectPtr remote, const char *host, const struct virt_storage *s,
+                       char *said, size_t len, struct err *e);
+
 /* Removes the volumes virt_storage_prepare created, with fresh connections retried for a
  * while (the destination may be restarting). Paths it could not remove go into `note`. */
 void virt_storage_unprepare(struct virt *v, const char *host, struct virt_storage *s, char *note,

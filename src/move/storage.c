@@ -207,51 +207,97 @@ static int no_pool(const char *host, const struct virt_disk *d, const char *dir,
                    d->target, d->path, host, dir, dir);
 }
 
-/* Creates the target volume of one copied disk on the destination. */
-static int create_target(virConnectPtr remote, const char *host, struct virt_disk *d, struct err *e)
+/* The destination's active pool over the directory of copied disk `d` (refreshed), with no
+ * volume of the disk's name in it yet: kimchid never overwrites a file there. */
+static virStoragePoolPtr target_pool(virConnectPtr remote, const char *host,
+                                     const struct virt_disk *d, struct err *e)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%.*s", (int)(base_name(d->path) - d->path - 1), d->path);
-    if (d->block)
-        return err_set(e, ERR_INVALID, M_MIG_BLOCK_DEVICE,
-                       "Disk \"%s\" is the local block device \"%s\"; kimchid copies only "
-                       "file disks. Put the guest's disk on shared storage to move it.",
-                       d->target, d->path);
+    if (d->block) {
+        err_set(e, ERR_INVALID, M_MIG_BLOCK_DEVICE,
+                "Disk \"%s\" is the local block device \"%s\"; kimchid copies only file disks. "
+                "Put the guest's disk on shared storage to move it.",
+                d->target, d->path);
+        return NULL;
+    }
     virStoragePoolPtr pool = virStoragePoolLookupByTargetPath(remote, dir);
     if (pool && virStoragePoolIsActive(pool) != 1) {
         virStoragePoolFree(pool);
         pool = NULL;
     }
-    if (!pool)
-        return no_pool(host, d, dir, e);
+    if (!pool) {
+        no_pool(host, d, dir, e);
+        return NULL;
+    }
     virStoragePoolRefresh(pool, 0);
     virStorageVolPtr old = virStorageVolLookupByName(pool, base_name(d->path));
-    int rcode = -1;
-    if (old) {
-        virStorageVolFree(old);
-        err_set(e, ERR_CONFLICT, M_MIG_FILE_EXISTS,
-                "\"%s\" already exists on \"%s\", and kimchid never overwrites a file there. "
-                "If it is a leftover, remove it on \"%s\" (virsh vol-delete %s) and try again.",
-                d->path, host, host, d->path);
-    } else {
-        char xml[PATH_MAX + 256];
-        snprintf(xml, sizeof(xml),
-                 "<volume><name>%s</name><capacity unit='bytes'>%llu</capacity>"
-                 "<target><format type='%s'/></target></volume>",
-                 base_name(d->path), d->capacity, d->format);
-        virStorageVolPtr v = virStorageVolCreateXML(pool, xml, 0);
-        if (v) {
-            d->created = true;
-            virStorageVolFree(v);
-            rcode = 0;
-        } else {
-            char what[PATH_MAX + 64];
-            snprintf(what, sizeof(what), "Cannot create \"%s\" on \"%s\"", d->path, host);
-            virt_err_libvirt(e, ERR_BACKEND, M_MIG_VOLUME, what);
-        }
-    }
+    if (!old)
+        return pool;
+    virStorageVolFree(old);
     virStoragePoolFree(pool);
-    return rcode;
+    err_set(e, ERR_CONFLICT, M_MIG_FILE_EXISTS,
+            "\"%s\" already exists on \"%s\", and kimchid never overwrites a file there. If it is "
+            "a leftover, remove it on \"%s\" (virsh vol-delete %s) and try again.",
+            d->path, host, host, d->path);
+    return NULL;
+}
+
+/* Creates the target volume of one copied disk on the destination. */
+static int create_target(virConnectPtr remote, const char *host, struct virt_disk *d, struct err *e)
+{
+    virStoragePoolPtr pool = target_pool(remote, host, d, e);
+    if (!pool)
+        return -1;
+    char xml[PATH_MAX + 256];
+    snprintf(xml, sizeof(xml),
+             "<volume><name>%s</name><capacity unit='bytes'>%llu</capacity>"
+             "<target><format type='%s'/></target></volume>",
+             base_name(d->path), d->capacity, d->format);
+    virStorageVolPtr v = virStorageVolCreateXML(pool, xml, 0);
+    virStoragePoolFree(pool);
+    if (!v) {
+        char what[PATH_MAX + 64];
+        snprintf(what, sizeof(what), "Cannot create \"%s\" on \"%s\"", d->path, host);
+        return virt_err_libvirt(e, ERR_BACKEND, M_MIG_VOLUME, what);
+    }
+    d->created = true;
+    virStorageVolFree(v);
+    return 0;
+}
+
+/* What happens to disk `d`, in words, after `sep`: appended to `out`. */
+static void say_disk(char *out, size_t len, const char *sep, const struct virt_disk *d,
+                     const char *pool, const char *host)
+{
+    size_t used = strlen(out);
+    if (virt_disk_copied(d))
+        snprintf(out + used, len - used, "%s%s is copied into pool \"%s\" on \"%s\"", sep,
+                 d->target, pool, host);
+    else if (d->shared || d->network)
+        snprintf(out + used, len - used, "%s%s stays on shared storage", sep, d->target);
+    else
+        snprintf(out + used, len - used, "%s%s (read-only) is used from \"%s\" as it is there", sep,
+                 d->target, host);
+}
+
+int virt_storage_check(virConnectPtr remote, const char *host, const struct virt_storage *s,
+                       char *said, size_t len, struct err *e)
+{
+    said[0] = '\0';
+    for (size_t i = 0; i < s->n; i++) {
+        const struct virt_disk *d = &s->disks[i];
+        char pool_name[256] = "";
+        if (virt_disk_copied(d)) {
+            virStoragePoolPtr pool = target_pool(remote, host, d, e);
+            if (!pool)
+                return -1;
+            snprintf(pool_name, sizeof(pool_name), "%s", virStoragePoolGetName(pool));
+            virStoragePoolFree(pool);
+        }
+        say_disk(said, len, i ? "; " : "", d, pool_name, host);
+    }
+    return 0;
 }
 
 int virt_storage_prepare(virConnectPtr remote, const char *host, struct virt_storage *s,

@@ -235,6 +235,11 @@ static int build_params(const struct virt_migrate_opts *o, bool live, virTypedPa
     if (live && virTypedParamsAddString(p, n, &max, VIR_MIGRATE_PARAM_URI, uri) < 0)
         return -1;
     const struct virt_policy *pol = &o->policy;
+    /* TLS checks the destination's certificate against its name (or the address it was
+     * reached at), not against the address the stream goes to (a migration network's) */
+    if (live && pol->encrypted &&
+        virTypedParamsAddString(p, n, &max, VIR_MIGRATE_PARAM_TLS_DESTINATION, o->host) < 0)
+        return -1;
     if (pol->bandwidth &&
         virTypedParamsAddULLong(p, n, &max, VIR_MIGRATE_PARAM_BANDWIDTH, pol->bandwidth) < 0)
         return -1;

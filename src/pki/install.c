@@ -138,6 +138,31 @@ static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e
     return rc;
 }
 
+/* A certificate kimchid did not issue holds the place of its own for `role`. Returns -1. */
+static int foreign(const struct place *p, enum pki_role role, struct err *e)
+{
+    return err_set(e, ERR_CONFLICT, M_PKI_FOREIGN,
+                   "%s already has a TLS certificate for migrations, %s/%s, that kimchid did not "
+                   "issue, and kimchid does not replace it. Remove it and %s there to let "
+                   "kimchid issue its own, or migrate with \"encrypted\": false on a network you "
+                   "trust.",
+                   p->label, PKI_QEMU_DIR,
+                   role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem",
+                   role == PKI_SERVER ? "server-key.pem" : "client-key.pem");
+}
+
+/* What ensure_leaf would do, writing nothing: 1 keep, 0 issue, -1 refuse (with e). */
+static int leaf_state(const struct place *p, enum pki_role role, const char *name, const char *addr,
+                      struct err *e)
+{
+    char *have = place_read(p, role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem", e);
+    if (!have)
+        return -1;
+    int mine = have[0] ? pki_check(have, role, name, addr) : 0;
+    free(have);
+    return mine < 0 ? foreign(p, role, e) : mine;
+}
+
 /* The place's certificate for `role`: kept when kimchid's own and valid, issued when missing
  * or kimchid's but stale, refused when someone else's. */
 static int ensure_leaf(const struct place *p, enum pki_role role, const char *name,
@@ -145,20 +170,9 @@ static int ensure_leaf(const struct place *p, enum pki_role role, const char *na
 {
     const char *cert_file = role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem";
     const char *key_file = role == PKI_SERVER ? "server-key.pem" : "client-key.pem";
-    char *have = place_read(p, cert_file, e);
-    if (!have)
-        return -1;
-    int mine = have[0] ? pki_check(have, role, name, addr) : 0;
-    free(have);
-    if (mine == 1)
-        return 0;
-    if (mine < 0)
-        return err_set(
-            e, ERR_CONFLICT, M_PKI_FOREIGN,
-            "%s already has a TLS certificate for migrations, %s/%s, that kimchid did not issue, "
-            "and kimchid does not replace it. Remove it and %s there to let kimchid issue its "
-            "own, or migrate with \"encrypted\": false on a network you trust.",
-            p->label, PKI_QEMU_DIR, cert_file, key_file);
+    int mine = leaf_state(p, role, name, addr, e);
+    if (mine != 0)
+        return mine < 0 ? -1 : 0;
     struct pki_pair pair;
     if (pki_issue(role, name, addr, &pair, e) < 0)
         return -1;
@@ -259,6 +273,24 @@ static int setup(const char *host, const char *addr, char *did, size_t didlen, s
         ensure_dh(&there, did, didlen, e) < 0)
         return -1;
     ready_now(host, addr);
+    return 0;
+}
+
+int pki_migration_check(const char *host, const char *addr, char *said, size_t len, struct err *e)
+{
+    said[0] = '\0';
+    char me[256] = "localhost";
+    gethostname(me, sizeof(me) - 1);
+    struct place here = {NULL, "this host", -1}, there = {host, host, -1};
+    int mine_here = leaf_state(&here, PKI_CLIENT, me, "", e);
+    if (mine_here < 0)
+        return -1;
+    int mine_there = ready_lately(host, addr) ? 1 : leaf_state(&there, PKI_SERVER, host, addr, e);
+    if (mine_there < 0)
+        return -1;
+    snprintf(said, len, "%s",
+             mine_here && mine_there ? "kimchid's certificates are in place on both hosts"
+                                     : "kimchid installs its certificates at the move");
     return 0;
 }
 

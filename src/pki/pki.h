@@ -29,6 +29,11 @@ int pki_init(const char *state_dir, struct err *e);
 int pki_migration_ready(const char *host, const char *addr, char *did, size_t didlen,
                         struct err *e);
 
+/* What pki_migration_ready would find, writing nothing: -1 with M_PKI_FOREIGN when a
+ * certificate kimchid did not issue holds the place of its own on either host; else 0, and
+ * `said` tells whether kimchid's are in place or the move installs them. Blocking. */
+int pki_migration_check(const char *host, const char *addr, char *said, size_t len, struct err *e);
+
 /* Forgets that `host` was found ready, so the next move checks it again over ssh (after a
  * move to it failed: its files may have changed). */
 void pki_forget(const char *host);

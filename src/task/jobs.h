@@ -19,9 +19,11 @@ json_t *task_submit_clone(struct task_engine *t, struct virt *v, const char *nam
 struct task_migrate_req {
     const char *name;
     const char *remote_host;
-    const char *user;     /* NULL: use existing key login */
-    char *password;       /* stolen (wiped and freed by the job), NULL with user */
-    const char *host_key; /* "SHA256:..." the destination's ssh key must be; NULL: any */
+    const char *user;              /* NULL: use existing key login */
+    char *password;                /* stolen (wiped and freed by the job), NULL with user */
+    const char *host_key;          /* "SHA256:..." the destination's ssh key must be; NULL: any */
+    const char *migration_address; /* the destination's address memory and disks go to;
+                                    * NULL: from --migration-network, else the host's */
     bool delete_source;
     struct virt_policy policy; /* bandwidth and how a live move converges */
 };
@@ -37,6 +39,10 @@ json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *i
  * NULL with `e` when the guest cannot be read. The password is stolen in every case.
  * Blocking (ssh and the other host's libvirt, each within its bound). */
 json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e);
+
+/* --migration-network: the destination's address in this network (CIDR, checked by the
+ * caller) carries a move's memory and disks when the request names none. Start-up only. */
+void task_migrate_set_network(const char *cidr);
 
 /* Job: migrate guest `name` to `remote_host`. Claims the guest as busy ("migrating")
  * until the job ends (ERR_CONFLICT if it is busy already). Strings are copied except

@@ -8,7 +8,9 @@
 #include "../move/move.h"
 #include "../pki/pki.h"
 #include "../sshc/sshc.h"
+#include "../util/cidr.h"
 #include "../util/log.h"
+#include "../util/maint.h"
 #include "../util/net.h"
 #include "../util/qemuconf.h"
 #include "../util/secret.h"
@@ -25,9 +27,11 @@ struct migrate_arg {
     char host_key[64]; /* "SHA256:..." the destination's ssh host key must be ("": any) */
     bool delete_source;
     struct virt_policy policy;
-    bool claimed;     /* holds the guest's busy claim */
-    const char *step; /* the step running now, for the failure message */
-    char addr[64];
+    bool claimed;        /* holds the guest's busy claim */
+    const char *step;    /* the step running now, for the failure message */
+    char addr[64];       /* the destination's address as resolved (ssh, libvirt, TLS) */
+    char given_addr[64]; /* migration_address, as the request gave it ("": none) */
+    char mig_addr[64];   /* where memory and disks go ("": addr) */
     struct task_ctx *ctx;
     bool abort_tried; /* a cancel request reached libvirt's job */
     bool cancelled;
@@ -38,6 +42,8 @@ struct migrate_arg {
     char removed[1024];          /* delete_source: the source copies removed */
     char note[768];              /* the move completed despite an error from libvirt */
     char warning[768];           /* "; warning: ..." for each warning a check gave */
+    char said[768];              /* what the check running now found, when it is ok: shown
+                                  * by check_only (each check clears it) */
     char uuid[VIRT_UUID_LEN];    /* the guest's, for a restarted kimchid to find it by */
     bool offline;                /* the guest was shut off when the move began */
     bool autostart;              /* the guest autostarted here before the move */
@@ -218,7 +224,7 @@ static int check_storage(struct task_ctx *ctx, struct migrate_arg *a, char *warn
                            "change-media %s %s --eject), then try again.",
                            d->path, d->target, a->host, a->name, d->target);
     }
-    return 0;
+    return virt_remote_storage_check(a->virt, a->host, &a->storage, a->said, sizeof(a->said), e);
 }
 
 #define QEMU_CONF "/etc/libvirt/qemu.conf"
@@ -436,6 +442,135 @@ static int check_login(struct task_ctx *ctx, struct migrate_arg *a, char *warn, 
     return 0;
 }
 
+/* --migration-network, read at start-up (a parsed copy) */
+static struct {
+    bool set;
+    struct cidr net;
+    char text[64];
+} mig_net;
+
+void task_migrate_set_network(const char *cidr)
+{
+    mig_net.set = cidr && cidr_parse(cidr, &mig_net.net) == 0;
+    snprintf(mig_net.text, sizeof(mig_net.text), "%s", mig_net.set ? cidr : "");
+}
+
+/* The destination's own addresses, space-separated, read over SFTP from its /proc (no
+ * command runs there): 0, or -1 with e. */
+static int remote_addrs(struct migrate_arg *a, char *out, size_t len, struct err *e)
+{
+    enum {
+        FIB_MAX = 256 * 1024
+    }; /* a host with a full routing table lists more: its own
+        * addresses come first in each table's subtree */
+    char *fib = malloc(FIB_MAX), inet6[8192];
+    if (!fib)
+        return err_oom(e);
+    int rc = sshc_remote_read(a->host, "/proc/net/fib_trie", fib, FIB_MAX, e);
+    struct err e6 = {0}; /* a host without IPv6 has no if_inet6 */
+    bool v6 =
+        rc >= 0 && sshc_remote_read(a->host, "/proc/net/if_inet6", inet6, sizeof(inet6), &e6) >= 0;
+    if (rc >= 0)
+        cidr_host_addrs(fib, v6 ? inet6 : NULL, out, len);
+    free(fib);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The first of the space-separated addresses in `list` that lies in `net`, into `out`. */
+static bool first_in(const char *list, const struct cidr *net, char *out, size_t len)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, " ");
+        snprintf(out, len, "%.*s", (int)n, p);
+        if (n < len && cidr_contains(net, out))
+            return true;
+        p += n + (p[n] == ' ');
+    }
+    out[0] = '\0';
+    return false;
+}
+
+/* Which of the destination's addresses carries the guest's memory and disks: the request's
+ * migration_address, which must be one of them; else its address in --migration-network,
+ * which it must have; else the address kimchid reaches it at (nothing to check). */
+static int check_network(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                         struct err *e)
+{
+    (void)warn, (void)wlen;
+    a->mig_addr[0] = '\0';
+    if (a->offline) { /* its disks go over libvirt's connection */
+        snprintf(a->said, sizeof(a->said), "a shut-off guest's move sends no memory");
+        return 0;
+    }
+    if (!a->given_addr[0] && !mig_net.set) {
+        snprintf(a->said, sizeof(a->said), "memory and disks go to %s, the address of \"%s\"",
+                 a->addr, a->host);
+        return 0;
+    }
+    step(ctx, a, "checking the migration network on the remote host");
+    char addrs[1024];
+    if (remote_addrs(a, addrs, sizeof(addrs), e) < 0)
+        return -1; /* sshc's message names the file and the host */
+    if (a->given_addr[0] && !cidr_addr_listed(addrs, a->given_addr))
+        return err_set(e, ERR_INVALID, M_MIG_ADDRESS,
+                       "%s is not an address of \"%s\" (its addresses: %s). Give one of them "
+                       "as migration_address, or leave it out.",
+                       a->given_addr, a->host, addrs[0] ? addrs : "none found");
+    if (a->given_addr[0])
+        snprintf(a->mig_addr, sizeof(a->mig_addr), "%s", a->given_addr);
+    else if (!first_in(addrs, &mig_net.net, a->mig_addr, sizeof(a->mig_addr)))
+        return err_set(e, ERR_INVALID, M_MIG_NETWORK,
+                       "\"%s\" has no address in the migration network %s (--migration-network; "
+                       "its addresses: %s). Give it one there, or name the address to use as "
+                       "migration_address.",
+                       a->host, mig_net.text, addrs[0] ? addrs : "none found");
+    snprintf(a->said, sizeof(a->said), "memory and disks go to %s, on the %s", a->mig_addr,
+             a->given_addr[0] ? "address given (migration_address)" : "migration network");
+    log_info("migration of \"%s\" to \"%s\": memory and disks go to %s", a->name, a->host,
+             a->mig_addr);
+    return 0;
+}
+
+/* The destination is not in maintenance: its marker (another kimchid's, or this one's when
+ * it manages that host too) is read over SFTP where every kimchid writes it. */
+static int check_maintenance(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                             struct err *e)
+{
+    (void)warn, (void)wlen;
+    step(ctx, a, "checking that the remote host is not in maintenance");
+    char text[4096];
+    if (sshc_remote_read(a->host, MAINT_DEFAULT_PATH, text, sizeof(text), e) < 0)
+        return -1;
+    struct maint m;
+    maint_parse(text, &m);
+    if (!m.on)
+        return 0;
+    return err_set(e, ERR_CONFLICT, M_MIG_MAINTENANCE,
+                   "\"%s\" is in maintenance (since %s, by %s): it takes no guests. Choose "
+                   "another host, or end its maintenance there first.",
+                   a->host, m.since, m.by);
+}
+
+/* Encryption: whether kimchid's certificates are in place on both hosts or can be put
+ * there (a certificate kimchid did not issue is never replaced), read-only. A move sets them
+ * up right after its checks (setup_tls, through the same reads), so it does not read them
+ * twice here. */
+static int check_tls(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
+                     struct err *e)
+{
+    (void)warn, (void)wlen;
+    if (a->offline || !a->policy.encrypted) {
+        snprintf(a->said, sizeof(a->said), "%s",
+                 a->offline ? "a shut-off guest's disks go over libvirt's ssh connection"
+                            : "not encrypted (\"encrypted\": false): no certificates needed");
+        return 0;
+    }
+    if (ctx)
+        return 0;
+    step(ctx, a, "checking the TLS certificates on both hosts");
+    return pki_migration_check(a->host, a->addr, a->said, sizeof(a->said), e);
+}
+
 static int check_guest(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
                        struct err *e)
 {
@@ -458,8 +593,7 @@ static int check_memory(struct task_ctx *ctx, struct migrate_arg *a, char *warn,
     if (a->offline)
         return 0; /* it needs memory there only once started, which the move does not do */
     step(ctx, a, "checking the remote host's free memory");
-    char note[256];
-    return virt_remote_memory_check(a->virt, a->host, a->name, note, sizeof(note), e);
+    return virt_remote_memory_check(a->virt, a->host, a->name, a->said, sizeof(a->said), e);
 }
 
 static int check_devices(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
@@ -479,11 +613,21 @@ static const struct check {
     bool remote; /* needs the other host */
     bool gate;   /* nothing remote can be checked after it failed */
 } checks[] = {
-    {"host", check_host, true, true},          {"login", check_login, true, true},
-    {"libvirt", check_libvirt, true, true},    {"guest", check_guest, true, false},
-    {"storage", check_storage, true, false},   {"cpu", check_cpu, true, false},
-    {"memory", check_memory, true, false},     {"devices", check_devices, false, false},
-    {"postcopy", check_postcopy, true, false}, {"lock_manager", check_lock_manager, true, false},
+    // clang-format off
+    {"host", check_host, true, true},
+    {"login", check_login, true, true},
+    {"libvirt", check_libvirt, true, true},
+    {"maintenance", check_maintenance, true, false},
+    {"network", check_network, true, false},
+    {"tls", check_tls, true, false},
+    {"guest", check_guest, true, false},
+    {"storage", check_storage, true, false},
+    {"cpu", check_cpu, true, false},
+    {"memory", check_memory, true, false},
+    {"devices", check_devices, false, false},
+    {"postcopy", check_postcopy, true, false},
+    {"lock_manager", check_lock_manager, true, false},
+    // clang-format on
 };
 
 /* The guest's state, UUID and autostart, read before the checks (a shut-off guest's move
@@ -510,6 +654,7 @@ static int run_checks(struct task_ctx *ctx, struct migrate_arg *a, struct err *e
 {
     for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
         char warn[512] = "";
+        a->said[0] = '\0';
         if (cancel_point(a, e) < 0 || checks[i].run(ctx, a, warn, sizeof(warn), e) < 0)
             return -1;
         add_warning(a, warn);
@@ -529,7 +674,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
     step(ctx, a, virt_storage_copies(&a->storage) ? "copying disks and migrating" : "migrating");
     enum virt_where where = VIRT_WHERE_SOURCE;
     struct virt_migrate_opts o = {.host = a->host,
-                                  .addr = a->addr,
+                                  .addr = a->mig_addr[0] ? a->mig_addr : a->addr,
                                   .delete_source = a->delete_source,
                                   .policy = a->policy,
                                   .storage = &a->storage,
@@ -651,6 +796,8 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
     a->delete_source = r->delete_source;
     a->policy = r->policy;
     snprintf(a->host_key, sizeof(a->host_key), "%s", r->host_key ? r->host_key : "");
+    snprintf(a->given_addr, sizeof(a->given_addr), "%s",
+             r->migration_address ? r->migration_address : "");
     a->step = "queued";
     if (!a->name || !a->host || (r->user && !a->user)) {
         migrate_arg_free(a);
@@ -695,6 +842,20 @@ void task_jobs_register(struct task_engine *t)
     task_engine_kind(t, "migrate", migrate_resume);
 }
 
+/* The checks that need only this host run before the 202 as well: their failure is the
+ * POST's 400, naming the check (the task runs them again with the rest). */
+static int quick_checks(struct migrate_arg *a, struct err *e)
+{
+    for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+        char warn[512];
+        if (!checks[i].remote && checks[i].run(NULL, a, warn, sizeof(warn), e) < 0) {
+            name_the_step(a, e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
                             const char *target_uri, struct err *e)
 {
@@ -710,7 +871,7 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         err_oom(e);
         return NULL;
     }
-    if (virt_busy_claim(v, a->name, "migrating", e) < 0) {
+    if (quick_checks(a, e) < 0 || virt_busy_claim(v, a->name, "migrating", e) < 0) {
         migrate_arg_free(a);
         return NULL;
     }
@@ -757,12 +918,13 @@ json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct er
             json_array_append_new(list, check_json(c->id, false, why, false, true));
             continue;
         }
+        a->said[0] = '\0';
         bool ok = c->run(NULL, a, warn, sizeof(warn), &ce) == 0;
         ready &= ok;
         if (!ok && c->gate)
             gate = c->id;
-        json_array_append_new(list,
-                              check_json(c->id, ok, ok ? warn : ce.msg, ok && warn[0], false));
+        const char *msg = !ok ? ce.msg : warn[0] ? warn : a->said;
+        json_array_append_new(list, check_json(c->id, ok, msg, ok && warn[0], false));
     }
     migrate_arg_free(a); /* wipes the password */
     json_t *out = list ? json_pack("{s:b, s:o}", "ready", ready, "checks", list) : NULL;

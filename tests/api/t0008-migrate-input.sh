@@ -39,6 +39,9 @@ bad "completion_timeout of the wrong type" '{"remote_host":"host-b","completion_
 bad "completion_action unknown" '{"remote_host":"host-b","completion_action":"pause"}' 400 'KCHMIGR0056E: "completion_action" must be "abort" (stop the move past its time budget; the guest stays) or "postcopy" (switch to post-copy).'
 bad "completion_action postcopy without postcopy" '{"remote_host":"host-b","completion_action":"postcopy"}' 400 'KCHMIGR0056E: "completion_action": "postcopy" needs "postcopy": true (post-copy is used only when the request allows it).'
 bad "completion_action of the wrong type" '{"remote_host":"host-b","completion_action":true}' 400 'WOKAPI0008E: The parameter "completion_action" must be a string.'
+bad "migration_address not an address" '{"remote_host":"host-b","migration_address":"host-b-mig"}' 400 'KCHMIGR0058E: The parameter "migration_address" must be an IP address of the destination on the network for migrations (e.g. 198.19.0.2), not "host-b-mig".'
+bad "migration_address of this host" '{"remote_host":"host-b","migration_address":"127.0.0.1"}' 400 'KCHMIGR0058E: migration_address 127.0.0.1 is an address of this host. Give the destination'"'"'s address on the network for migrations.'
+bad "migration_address of the wrong type" '{"remote_host":"host-b","migration_address":["198.19.0.2"]}' 400 'WOKAPI0008E: The parameter "migration_address" must be a string.'
 bad "compression with parallel connections" '{"remote_host":"host-b","compression":true,"parallel":4}' 400 'KCHMIGR0042E: "compression" (XBZRLE) and "parallel" connections cannot be combined in this QEMU: choose one.'
 bad "remote_host of the wrong type" '{"remote_host":5}' 400 'WOKAPI0008E: The parameter "remote_host" must be a string.'
 bad "this host by name" '{"remote_host":"localhost"}' 400 'KCHVM0055E: "localhost" is this host. Choose another host to migrate to.'
@@ -71,12 +74,12 @@ bad "check_only of the wrong type" '{"remote_host":"host-b","check_only":"yes"}'
 bad "check_only still validates the fields" '{"remote_host":"   ","check_only":true}' 400 "$BLANK"
 req POST /vms/busy/migrate '{"remote_host":"nosuch.invalid","check_only":true,"user":"root","password":"S3cr3t-t0008"}'
 ok "check_only: 200 with the checks" eq "$STATUS $(jq_get '.ready') $(jq_get '[.checks[].id] | join(",")')" \
-  "200 false host,login,libvirt,guest,storage,cpu,memory,devices,postcopy,lock_manager"
+  "200 false host,login,libvirt,maintenance,network,tls,guest,storage,cpu,memory,devices,postcopy,lock_manager"
 ok "...the host check says why, with the resolver's id" eq "$(jq_get '.checks[0].ok') $(jq_get '.checks[0].message' | cut -c1-12)" "false KCHMIGR0034E"
 ok "...what needs that host is not checked, and says so" \
-  eq "$(jq_get '[.checks[] | select(.skipped) | .id] | join(",")')" "login,libvirt,guest,storage,cpu,memory,postcopy,lock_manager"
+  eq "$(jq_get '[.checks[] | select(.skipped) | .id] | join(",")')" "login,libvirt,maintenance,network,tls,guest,storage,cpu,memory,postcopy,lock_manager"
 ok "......naming the check that failed" eq "$(jq_get '.checks[1].message')" 'Not checked: the "host" check failed.'
-ok "...what is this host's own is checked anyway" eq "$(jq_get '.checks[7] | "\(.id) \(.ok)"')" "devices true"
+ok "...what is this host's own is checked anyway" eq "$(jq_get '.checks[10] | "\(.id) \(.ok)"')" "devices true"
 req GET /tasks
 ok "check_only starts no task" eq "$(jq_get 'length')" 0
 req POST /vms/nosuch/migrate '{"remote_host":"host-b","check_only":true}'

@@ -258,7 +258,7 @@ test('a full migration: Enter starts it, the row shows progress, then success', 
   await login.waitFor({ timeout: 30000 });
   assert.equal(await login.getAttribute('class'), 'bad');
   assert.equal(await page.textContent('#migrate-checks .checks-title'), 'Not ready: fix what is marked ✗, then Start again.');
-  assert.equal(await page.locator('#migrate-checks li').count(), 10, 'every check is listed');
+  assert.equal(await page.locator('#migrate-checks li').count(), 13, 'every check is listed');
   await shot('06c-checks-before-the-password');
   await page.press('#migrate-password', 'Enter');
   await page.waitForFunction(() => !document.getElementById('migrate-dialog').open);

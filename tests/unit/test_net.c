@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "util/cidr.h"
 #include "util/net.h"
 
 static void host_names_and_addresses_are_accepted(void **state)
@@ -84,6 +85,71 @@ static void sites_key_ipv6_by_their_64(void **state)
     assert_string_equal(k, "::ffff:198.51.100.7");
 }
 
+static void networks_parse_and_contain(void **state)
+{
+    (void)state;
+    struct cidr c;
+    assert_int_equal(cidr_parse("198.19.0.0/24", &c), 0);
+    assert_true(cidr_contains(&c, "198.19.0.2"));
+    assert_false(cidr_contains(&c, "198.18.0.2"));
+    assert_false(cidr_contains(&c, "fd00::2")); /* another family */
+    assert_int_equal(cidr_parse("10.0.0.0/9", &c), 0);
+    assert_true(cidr_contains(&c, "10.127.255.255"));
+    assert_false(cidr_contains(&c, "10.128.0.0"));
+    assert_int_equal(cidr_parse("0.0.0.0/0", &c), 0);
+    assert_true(cidr_contains(&c, "203.0.113.7"));
+    assert_int_equal(cidr_parse("fd00:19::/64", &c), 0);
+    assert_true(cidr_contains(&c, "fd00:19::2"));
+    assert_false(cidr_contains(&c, "fd00:18::2"));
+    assert_int_equal(cidr_parse("fd00:19::2/128", &c), 0);
+    assert_true(cidr_contains(&c, "fd00:19::2"));
+    const char *bad[] = {
+        "198.19.0.0", "198.19.0.0/33", "198.19.0.0/", "198.19.0.0/x",  "198.19.0/24",
+        "host-b/24",  "/24",           "fd00::/129",  "198.19.0.0/-1", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(cidr_parse(bad[i], &c), -1);
+    assert_int_equal(cidr_parse(NULL, &c), -1);
+}
+
+/* What host-b's /proc/net/fib_trie and if_inet6 say in the lab, shortened. */
+static const char FIB[] = "Main:\n"
+                          "  +-- 0.0.0.0/0 3 0 5\n"
+                          "     +-- 127.0.0.0/8 2 0 2\n"
+                          "           |-- 127.0.0.1\n"
+                          "              /32 host LOCAL\n"
+                          "        +-- 198.18.0.0/24 2 0 2\n"
+                          "           |-- 198.18.0.0\n"
+                          "              /24 link UNICAST\n"
+                          "           |-- 198.18.0.2\n"
+                          "              /32 host LOCAL\n"
+                          "           |-- 198.18.0.255\n"
+                          "              /32 link BROADCAST\n"
+                          "        +-- 198.19.0.0/24 2 0 2\n"
+                          "           |-- 198.19.0.2\n"
+                          "              /32 host LOCAL\n"
+                          "Local:\n"
+                          "           |-- 198.18.0.2\n"
+                          "              /32 host LOCAL\n";
+static const char INET6[] = "fd000000000000000000000000000002 04 40 00 82     eth0\n"
+                            "fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n"
+                            "00000000000000000000000000000001 01 80 10 80       lo\n";
+
+static void a_hosts_own_addresses_are_read(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(cidr_host_addrs(FIB, INET6, out, sizeof(out)), 3);
+    assert_string_equal(out, "198.18.0.2 198.19.0.2 fd00::2"); /* each once, no loopback */
+    assert_true(cidr_addr_listed(out, "198.19.0.2"));
+    assert_false(cidr_addr_listed(out, "198.19.0.20"));
+    assert_false(cidr_addr_listed(out, "98.18.0.2"));
+    assert_int_equal(cidr_host_addrs(NULL, NULL, out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    char small[16]; /* an address that does not fit is left out, never cut */
+    assert_int_equal(cidr_host_addrs(FIB, NULL, small, sizeof(small)), 1);
+    assert_string_equal(small, "198.18.0.2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +158,8 @@ int main(void)
         cmocka_unit_test(user_names_follow_the_pattern),
         cmocka_unit_test(this_host_is_recognised_without_lookups),
         cmocka_unit_test(sites_key_ipv6_by_their_64),
+        cmocka_unit_test(networks_parse_and_contain),
+        cmocka_unit_test(a_hosts_own_addresses_are_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,7 @@ async function showHostKey(host, out) {
 // What each pre-flight check (POST .../migrate with "check_only") is about, in words.
 const CHECK_LABELS = {
   host: 'Remote server answers', login: 'Password-less login', libvirt: 'libvirt on the remote server',
+  maintenance: 'Not in maintenance', network: 'Migration network', tls: 'Encryption (TLS)',
   guest: 'No other copy or namesake there', storage: 'Disks', cpu: 'CPU', memory: 'Free memory',
   devices: 'Devices', postcopy: 'Post-copy', lock_manager: 'Disk locks',
 };
