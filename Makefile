@@ -1,5 +1,5 @@
 # kimchid - plain Makefile; dependencies come from Debian packages via pkg-config.
-PKGS     := libvirt libvirt-qemu libmicrohttpd jansson sqlite3 gnutls libxml-2.0 libssh libpcre2-8
+PKGS     := libvirt libvirt-qemu libmicrohttpd jansson sqlite3 gnutls libxml-2.0 libssh libpcre2-8 zlib
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 CC       ?= cc

@@ -49,6 +49,7 @@ for n in 1 100 1000; do
   say "$(printf '%-7s %-12s %12s %10s %10s %9s %9s' "$n" /vms/:name "$r2" "$a2" "$b2" "$rss" "$start")"
 done
 cat "$OUT/memory.txt" | tee -a "$RES"; rm -f "$OUT/memory.txt"
+[ -x "$ROOT/bench/list.sh" ] && "$ROOT/bench/list.sh" | tee -a "$RES"
 [ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" idle | tee -a "$RES"
 [ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" disk | tee -a "$RES"
 [ -x "$ROOT/bench/migrate.sh" ] && "$ROOT/bench/migrate.sh" tls | tee -a "$RES"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 BUILD="gcc make pkg-config help2man libvirt-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev
-       libgnutls28-dev libxml2-dev libcmocka-dev libssh-dev libpam0g-dev libpcre2-dev"
+       libgnutls28-dev libxml2-dev libcmocka-dev libssh-dev libpam0g-dev libpcre2-dev zlib1g-dev"
 TEST="curl jq gnutls-bin sqlite3 procps psmisc clang clang-format libclang-rt-14-dev valgrind
       nginx-light"
 LAB="libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86

@@ -61,6 +61,13 @@ struct api_reply {
     char stream_user[64];  /* who opened it: each user holds a few streams at most */
     bool stream_admin;     /* with which rights (a Basic stream ends when they change) */
     char stream_mark[17];  /* and which password (auth_identity.pw_mark: ends when it changes) */
+    const char *shared;    /* instead of body: `shared_len` bytes shared, not copied (the guest
+                            * list), released with shared_free(shared_ref) once sent or dropped */
+    size_t shared_len;
+    void (*shared_free)(void *ref);
+    void *shared_ref;
+    char etag[32]; /* "ETag" (the client revalidates: If-None-Match, 304), else empty */
+    bool gzip;     /* the shared body is gzip'd (Content-Encoding; Vary: Accept-Encoding) */
 };
 
 struct api_ctx {

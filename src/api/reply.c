@@ -23,6 +23,10 @@ void api_reply_clear(struct api_reply *rep)
 {
     free(rep->body);
     rep->body = NULL;
+    if (rep->shared_free)
+        rep->shared_free(rep->shared_ref);
+    rep->shared = NULL;
+    rep->shared_free = NULL;
 }
 
 int api_reply_text(struct api_reply *rep, int status, char *json)

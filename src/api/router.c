@@ -325,8 +325,7 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
         return;
     }
 fail:
-    free(rep->body);
-    rep->body = NULL;
+    api_reply_clear(rep);
     api_reply_error(rep, &e);
     audit_request(ctx, req, &who, rep, &e);
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../task/jobs.h"
 #include "../util/array.h"
@@ -9,12 +10,64 @@
 #include "../virt/virt.h"
 #include "api_priv.h"
 
+/* Whether an Accept-Encoding header value accepts gzip (a "gzip" or "x-gzip" token whose q is
+ * not 0). */
+static bool accepts_gzip(const char *ae)
+{
+    for (const char *p = ae; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, " \t;,");
+        bool gz =
+            (n == 4 && !strncasecmp(p, "gzip", 4)) || (n == 6 && !strncasecmp(p, "x-gzip", 6));
+        const char *q = strstr(p, "q=");
+        const char *end = strchr(p, ',');
+        bool zero = q && (!end || q < end) && strtod(q + 2, NULL) == 0.0;
+        if (gz && !zero)
+            return true;
+    }
+    return false;
+}
+
+/* Whether If-None-Match names `etag` (or is "*"); a weak W/ prefix compares the same. */
+static bool etag_matches(const char *inm, const char *etag)
+{
+    size_t n = strlen(etag);
+    for (const char *p = inm; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        p += strspn(p, " \t");
+        if (!strncmp(p, "W/", 2))
+            p += 2;
+        if (*p == '*' || (!strncmp(p, etag, n) && strchr(" \t,", p[n])))
+            return true;
+    }
+    return false;
+}
+
+/* The list is built once per change and served as it is (not copied), gzip'd when the
+ * client accepts it, with an ETag: a client that has it gets a 304. */
 int api_vms_list(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                  struct api_reply *rep, struct err *e)
 {
-    (void)req;
-    (void)p;
-    return api_reply_text(rep, 200, virt_vms_json(ctx->virt, e));
+    (void)p, (void)e;
+    const char *ae = req->header ? req->header(req->header_cls, "Accept-Encoding") : NULL;
+    const char *inm = req->header ? req->header(req->header_cls, "If-None-Match") : NULL;
+    struct virt_body b;
+    virt_vms_body(ctx->virt, ae && accepts_gzip(ae), &b);
+    /* each encoding is its own representation, with its own tag */
+    size_t n = strlen(b.etag);
+    snprintf(rep->etag, sizeof(rep->etag), "%.*s%s\"", n > 1 ? (int)n - 1 : 0, b.etag,
+             b.gzip ? "-gz" : "");
+    if (inm && etag_matches(inm, rep->etag)) {
+        virt_body_release(b.ref);
+        rep->status = 304;
+        return 0;
+    }
+    rep->status = 200;
+    rep->shared = b.data;
+    rep->shared_len = b.len;
+    rep->shared_free = virt_body_release;
+    rep->shared_ref = b.ref;
+    rep->gzip = b.gzip;
+    return 0;
 }
 
 int api_vm_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,

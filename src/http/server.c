@@ -81,7 +81,12 @@ static const char *header_value(void *cls, const char *key)
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *rep)
 {
     struct MHD_Response *r;
-    if (rep->body) {
+    if (rep->shared) { /* the response releases it once sent */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(
+            rep->shared_len, (void *)rep->shared, rep->shared_free, rep->shared_ref);
+        if (r)
+            rep->shared = NULL, rep->shared_free = NULL;
+    } else if (rep->body) {
         r = MHD_create_response_from_buffer(strlen(rep->body), rep->body, MHD_RESPMEM_MUST_FREE);
         if (r)
             rep->body = NULL; /* now owned by the response */
@@ -90,7 +95,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
     }
     if (!r)
         return MHD_NO;
-    if (rep->status != 204)
+    if (rep->status != 204 && rep->status != 304)
         MHD_add_response_header(r, "Content-Type", "application/json");
     if (rep->allow[0])
         MHD_add_response_header(r, "Allow", rep->allow);
@@ -104,7 +109,15 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct api_reply *re
         snprintf(secs, sizeof(secs), "%ld", rep->retry_after);
         MHD_add_response_header(r, "Retry-After", secs);
     }
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (rep->etag[0]) { /* kept only to revalidate: If-None-Match gets a 304 */
+        MHD_add_response_header(r, "ETag", rep->etag);
+        MHD_add_response_header(r, "Cache-Control", "private, no-cache");
+        MHD_add_response_header(r, "Vary", "Accept-Encoding, Cookie, Authorization");
+    } else {
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+    }
+    if (rep->gzip)
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
     http_add_common_headers(c, r);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)rep->status, r);
     MHD_destroy_response(r);

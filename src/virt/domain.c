@@ -69,14 +69,21 @@ int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *
     return rc;
 }
 
-char *virt_vms_json(struct virt *v, struct err *e)
+int virt_vms_body(struct virt *v, bool gzip, struct virt_body *out)
 {
     struct snapshot *s = virt_snapshot_get(v);
-    char *out = strdup(s->list_json);
-    virt_snapshot_put(s);
-    if (!out)
-        err_oom(e);
-    return out;
+    bool gz = gzip && s->list_gz;
+    *out = (struct virt_body){.data = gz ? s->list_gz : s->list_json,
+                              .len = gz ? s->list_gz_len : s->list_len,
+                              .gzip = gz,
+                              .ref = s};
+    snprintf(out->etag, sizeof(out->etag), "%s", s->etag);
+    return 0;
+}
+
+void virt_body_release(void *ref)
+{
+    virt_snapshot_put(ref);
 }
 
 /* Copies the guest's JSON from the snapshot; on a miss, asks libvirt once whether the

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "../util/bus.h"
 #include "../util/log.h"
@@ -283,6 +284,7 @@ static int refresh_entry(struct virt *v, virDomainStatsRecordPtr r, long long no
     out->state = record_state(r);
     const struct xml_cache_entry *old = cache_find(v, out->uuid);
     if (old && !old->stale && old->state == out->state) {
+        out->reused = true;
         virt_stats_compute(r, out->state, &old->info, &old->stats, now_ns, &out->stats);
         return virt_vm_info_copy(&out->info, &old->info) == 0 ? 0 : err_oom(e);
     }
@@ -316,6 +318,7 @@ static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, c
         json_array_append_new(list, o);
     }
     s->list_json = json_dumps(list, JSON_COMPACT);
+    s->list_len = s->list_json ? strlen(s->list_json) : 0;
     json_decref(list);
     for (size_t i = 0; i < s->n; i++)
         if (!s->names[i] || !s->jsons[i])
@@ -355,14 +358,75 @@ static void announce_changes(struct virt *v, const struct snapshot *old, const s
     }
 }
 
+/* gzip of `in` (level 1: a 600 KB list takes a few ms, once per change, and shrinks about
+ * tenfold); NULL when it cannot. */
+static char *gzip_text(const char *in, size_t len, size_t *out_len)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, len);
+    char *out = malloc(cap);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    bool done = out && deflate(&z, Z_FINISH) == Z_STREAM_END;
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (!done)
+        out = (free(out), NULL);
+    return out;
+}
+
+/* A new snapshot whose list is the published one's, byte for byte (nothing changed since the
+ * last refresh, the usual case), is dropped: readers keep the old one, its ETag and its gzip,
+ * and nothing is compressed again. */
+static bool unchanged(const struct snapshot *old, const struct snapshot *s)
+{
+    return old && s && old->list_len == s->list_len &&
+           memcmp(old->list_json, s->list_json, s->list_len) == 0;
+}
+
 static void publish(struct virt *v, struct snapshot *s)
 {
+    if (unchanged(v->snap, s)) {
+        virt_snapshot_put(s);
+        return;
+    }
+    if (s) {
+        s->list_gz = gzip_text(s->list_json, s->list_len, &s->list_gz_len);
+        snprintf(s->etag, sizeof(s->etag), "\"g%llu\"", ++v->snap_gen);
+    }
     announce_changes(v, v->snap, s); /* v->snap changes only here, under refresh_lock */
     pthread_mutex_lock(&v->inv_lock);
     struct snapshot *old = v->snap;
     v->snap = s;
     pthread_mutex_unlock(&v->inv_lock);
     virt_snapshot_put(old);
+}
+
+static bool same_figures(const struct vm_stats *a, const struct vm_stats *b)
+{
+    return a->cpu == b->cpu && a->mem == b->mem && a->net == b->net && a->io == b->io &&
+           a->net_peak == b->net_peak && a->io_peak == b->io_peak;
+}
+
+/* True when the new entries would give the same VM objects as the cache (same guests in the
+ * same order, definitions and states unchanged, the same figures, the same persistent and
+ * autostart sets): then no snapshot is built at all, the usual case of an idle host, whose
+ * refresh then costs one bulk stats call. */
+static bool nothing_changed(const struct virt *v, const struct xml_cache_entry *ents, size_t n,
+                            const char *pset, const char *aset)
+{
+    if (!v->snap || n != v->ncache || !v->cache_pset || strcmp(pset, v->cache_pset) != 0 ||
+        strcmp(aset, v->cache_aset) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!ents[i].reused || strcmp(ents[i].uuid, v->cache[i].uuid) != 0 ||
+            !same_figures(&ents[i].stats, &v->cache[i].stats))
+            return false;
+    return true;
 }
 
 static void replace_cache(struct virt *v, struct xml_cache_entry *ents, size_t n)
@@ -403,6 +467,12 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     if (!ents)
         goto cleanup;
     qsort(ents, got, sizeof(*ents), cmp_names);
+    if (nothing_changed(v, ents, got, pset, aset)) {
+        replace_cache(v, ents, got); /* the counters move on for the next figures */
+        ents = NULL;
+        rc = 0;
+        goto cleanup;
+    }
     struct snapshot *s = build_snapshot(ents, got, pset, aset);
     if (!s) {
         err_oom(e);
@@ -412,6 +482,10 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     }
     replace_cache(v, ents, got);
     ents = NULL;
+    free(v->cache_pset);
+    free(v->cache_aset);
+    v->cache_pset = pset, v->cache_aset = aset;
+    pset = aset = NULL;
     publish(v, s);
     rc = 0;
 cleanup:

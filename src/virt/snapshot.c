@@ -25,6 +25,7 @@ void virt_snapshot_put(struct snapshot *s)
     free(s->names);
     free(s->jsons);
     free(s->list_json);
+    free(s->list_gz);
     free(s);
 }
 

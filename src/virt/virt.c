@@ -47,6 +47,8 @@ void virt_free(struct virt *v)
     for (size_t i = 0; i < v->ncache; i++)
         virt_vm_info_clear(&v->cache[i].info);
     free(v->cache);
+    free(v->cache_pset);
+    free(v->cache_aset);
     for (size_t i = 0; i < v->nbusy; i++) {
         free(v->busy[i].name);
         free(v->busy[i].what);

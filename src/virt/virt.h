@@ -72,8 +72,18 @@ struct virt *virt_new(const char *uri, struct err *e);
 /* Stops the threads and closes the connection. NULL is a no-op. Main thread only. */
 void virt_free(struct virt *v);
 
-/* JSON array of all guests (Kimchi's VM objects), from the current snapshot. */
-char *virt_vms_json(struct virt *v, struct err *e);
+/* The guest list as GET /vms serves it, not copied: the published snapshot's body (gzip'd
+ * when `gzip` and available), its length and ETag; `ref` holds the snapshot until
+ * virt_body_release(ref). Built once per change of the list. */
+struct virt_body {
+    const char *data;
+    size_t len;
+    bool gzip;
+    char etag[32];
+    void *ref;
+};
+int virt_vms_body(struct virt *v, bool gzip, struct virt_body *out);
+void virt_body_release(void *ref);
 
 /* JSON VM object of one guest; ERR_NOT_FOUND when it does not exist. */
 char *virt_vm_json(struct virt *v, const char *name, struct err *e);

@@ -45,6 +45,10 @@ struct snapshot {
     char **names; /* sorted */
     char **jsons; /* VM object per name */
     char *list_json;
+    size_t list_len;
+    char *list_gz; /* list_json gzip'd once per change (NULL: could not) */
+    size_t list_gz_len;
+    char etag[32]; /* "\"g<generation>\"": a new one only when list_json changed */
 };
 
 /* A guest's counters at one refresh and Kimchi's figures computed from the previous one:
@@ -67,6 +71,7 @@ struct xml_cache_entry {
     char uuid[VIR_UUID_STRING_BUFLEN];
     int state;
     bool stale;
+    bool reused; /* this refresh reused the cached XML facts: same definition and state */
     struct vm_info info;
     struct vm_stats stats;
 };
@@ -99,6 +104,7 @@ struct virt {
     pthread_cond_t inv_cond;
     bool dirty;
     struct snapshot *snap;
+    unsigned long long snap_gen; /* the published list's generation (its ETag) */
     char stale[VIRT_MAX_STALE][VIR_UUID_STRING_BUFLEN]; /* guests named by events since the
                                                            last refresh (-1 in nstale: more) */
     int nstale; /* -1: too many, re-read every guest's XML */
@@ -106,6 +112,7 @@ struct virt {
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
     struct xml_cache_entry *cache;
     size_t ncache;
+    char *cache_pset, *cache_aset; /* the persistent and autostart sets the cache was built with */
 
     struct bus *events; /* see virt_set_events */
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# list.sh [OLD-COMMIT] - the guest list with 1000 test-driver guests, this tree's kimchid
+# against OLD-COMMIT's (default c208479, before the list was served as built), in the same
+# run: GET /vms under wrk -t2 -c16 (plain, and with Accept-Encoding: gzip), requests/s and
+# p50/p99, the body's size, PSS after the load, CPU over 10 s idle. Not a test: prints figures
+# beside #26's targets. Needs wrk; logs in with lib.sh's test admin.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OLD=${1:-c208479}
+DUR=${BENCH_SECONDS:-5}
+N=${BENCH_GUESTS:-1000}
+. "$ROOT/tests/lib.sh"
+WORK=$(mktemp -d /tmp/kimchid-bench-list.XXXXXX)
+trap 'remove_test_users; git -C "$ROOT" worktree remove --force "$WORK/old" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+git -C "$ROOT" worktree add -q --detach "$WORK/old" "$OLD"
+make -s -C "$WORK/old" build/kimchid >/dev/null
+make -s -C "$ROOT" build/kimchid >/dev/null
+"$ROOT/bench/gen-node.sh" "$N" >"$WORK/node.xml"
+
+wrk_run() { # wrk_run URL [HEADER] : "req/s p50 p99"
+  wrk -t2 -c16 -d"${DUR}s" --latency -H "Cookie: $COOKIE" ${2:+-H "$2"} "$1" >"$WORK/wrk.txt" 2>&1
+  echo "$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.txt") $(awk '$1=="50%" {print $2}' "$WORK/wrk.txt") $(awk '$1=="99%" {print $2}' "$WORK/wrk.txt")"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+one() { # one LABEL BINARY
+  local port state pid start base login
+  port=$(shuf -i 20000-32767 -n 1)
+  state=$(mktemp -d -p "$WORK")
+  read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$2" --http \
+    --listen "127.0.0.1:$port" --uri "test://$WORK/node.xml" --state-dir "$state" --log-level warn)
+  base=http://127.0.0.1:$port/plugins/kimchi
+  login=$(mktemp -p "$WORK"); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
+  COOKIE=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \
+    "http://127.0.0.1:$port/login" | sed -n 's/^Set-Cookie: \([^;]*\).*/\1/ip')
+  local t0 first; t0=$(date +%s%N)
+  until curl -s -o /dev/null --max-time 5 -H "Cookie: $COOKIE" -w '%{http_code}' "$base/vms" | grep -q 200; do sleep 0.01; done
+  first=$(( ( $(date +%s%N) - t0 ) / 1000000 ))
+  local size gz; size=$(curl -s -H "Cookie: $COOKIE" "$base/vms" | wc -c)
+  gz=$(curl -s -H "Cookie: $COOKIE" -H 'Accept-Encoding: gzip' "$base/vms" | wc -c)
+  local plain gzipped; plain=$(wrk_run "$base/vms"); gzipped=$(wrk_run "$base/vms" 'Accept-Encoding: gzip')
+  local pss; pss=$(awk '/^Pss:/ {printf "%.1f", $2/1024}' "/proc/$pid/smaps_rollup")
+  local c0 c1; c0=$(cpu_ticks "$pid"); sleep 10; c1=$(cpu_ticks "$pid")
+  local idle; idle=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", 100 * d / hz / 10}')
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  printf '%-8s start %5s ms (to first /vms after login %4s ms)  body %7s B (gzip %7s B)\n' "$1" "$start" "$first" "$size" "$gz"
+  printf '%-8s /vms      req/s p50 p99: %s\n' "$1" "$plain"
+  printf '%-8s /vms gzip req/s p50 p99: %s\n' "$1" "$gzipped"
+  printf '%-8s PSS after the load %s MiB, idle CPU %s %% of a core\n' "$1" "$pss" "$idle"
+  echo "$plain" >"$WORK/$1.rps"
+}
+
+echo "GET /vms with $N test-driver guests, wrk -t2 -c${DUR:+16} -d${DUR}s, $(nproc) cores; old = $OLD, new = $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo +changes)"
+one old "$WORK/old/build/kimchid"
+one new "$ROOT/build/kimchid"
+awk 'NR==FNR {o=$1; next} {printf "new/old requests/s: %.2f (target >= 3)\n", $1 / o}' "$WORK/old.rps" "$WORK/new.rps"
+echo "targets (#26): p99 <= 3 ms; start to first full /vms <= 200 ms; PSS after the load <= 30 MiB; idle CPU <= 0.5 % of a core"
