@@ -223,6 +223,7 @@ static void stop(struct daemon *d)
     auth_free(d->auth);
     trail_close(d->audit);
     bus_free(d->events);
+    sshc_pool_close();
     pki_done();
     secret_free(d->key); /* a memset before free may be optimized away */
     free(d->cert);

@@ -11,6 +11,8 @@
 
 #include "../util/file.h"
 #include "../util/log.h"
+#include "../util/net.h"
+#include "../util/timers.h"
 #include "sshc_priv.h"
 
 #define SSH_TIMEOUT_S 10L
@@ -180,6 +182,25 @@ static int verify_host(ssh_session s, const char *host, const char *want, struct
 
 /* A session to `host` past the key exchange (as `user`, when given), the host key not yet
  * checked. NULL with `e`. */
+/* Why a connection failed, in words: a server that takes the TCP connection and then says
+ * nothing (hung, stopped, overloaded) is told apart from one that is not there, by trying the
+ * TCP connection alone once more. */
+static void connect_failed(const char *host, const char *why, long waited_s, struct err *e)
+{
+    char addr[64];
+    struct err pe = {0};
+    if (strstr(why, "Timeout") && net_resolve(host, addr, sizeof(addr), &pe) == 0 &&
+        net_probe(host, addr, 22, 1000, &pe) == 0) {
+        err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG,
+                "the ssh server on \"%s\" accepted the connection but did not answer within %ld "
+                "s (it may be hung or overloaded). Check sshd on \"%s\", then try again.",
+                host, waited_s, host);
+        return;
+    }
+    err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.", host,
+            why);
+}
+
 static ssh_session open_session(const char *host, const char *user, struct err *e)
 {
     sshc_dir();
@@ -193,16 +214,19 @@ static ssh_session open_session(const char *host, const char *user, struct err *
     ssh_options_set(s, SSH_OPTIONS_HOST, host);
     if (user)
         ssh_options_set(s, SSH_OPTIONS_USER, user);
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    /* the connection (TCP, banner, key exchange) within --ssh-connect-timeout, as libvirt's
+     * own ssh; later calls on it within SSH_TIMEOUT_S */
+    long connect_s = timers.ssh_connect_s > 0 ? timers.ssh_connect_s : SSH_TIMEOUT_S;
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &connect_s);
     ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
     ssh_options_set(s, SSH_OPTIONS_SSH_DIR, ssh_dir);
     ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts);
     if (ssh_connect(s) != SSH_OK) {
-        err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.", host,
-                ssh_get_error(s));
+        connect_failed(host, ssh_get_error(s), connect_s, e);
         ssh_free(s);
         return NULL;
     }
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
     return s;
 }
 

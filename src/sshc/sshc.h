@@ -46,6 +46,12 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
 int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
                       unsigned int mode, long gid, struct err *e);
 
+/* Closes the SFTP sessions kept for reuse (pool.c). At shutdown, once no task runs. */
+void sshc_pool_close(void);
+
+/* Closes the kept sessions to `host` (after a failed move: the next one starts afresh). */
+void sshc_forget_host(const char *host);
+
 /* Writes `dir`/ssh (0700), the ssh command libvirt runs for qemu+ssh connections (kimchid's,
  * and the source libvirtd's during a move): /usr/bin/ssh with a connect timeout
  * (timers.ssh_connect_s: TCP, banner, key exchange) and keepalives (timers.ssh_alive_s).

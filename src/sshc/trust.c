@@ -151,8 +151,7 @@ int sshc_trust_setup(const char *host, const char *user, const char *password, c
     return 0;
 }
 
-/* An ssh session logged in as root@host with the daemon's key; NULL with `e` if refused. */
-static ssh_session key_login(const char *host, const char *want_key, struct err *e)
+ssh_session sshc_key_login(const char *host, const char *want_key, struct err *e)
 {
     char priv[700];
     ssh_key key = NULL;
@@ -183,84 +182,87 @@ static ssh_session key_login(const char *host, const char *want_key, struct err 
 
 int sshc_key_login_check(const char *host, const char *want_key, struct err *e)
 {
-    ssh_session s = key_login(host, want_key, e);
+    ssh_session s = sshc_key_login(host, want_key, e);
     sshc_close(s);
     return s ? 0 : -1;
 }
 
-/* An SFTP session as root@host (both freed by sftp_done); NULL with `e`. */
-static sftp_session sftp_login(const char *host, const char *path, ssh_session *out, struct err *e)
+/* One call on an SFTP session to `host`: a kept one first; when the call fails on it, once
+ * more on a fresh one (the kept one may be dead: the host restarted since). */
+typedef long (*sftp_op)(struct sftp_conn *c, const char *host, const char *path, void *arg,
+                        struct err *e);
+static long with_sftp(const char *host, const char *path, sftp_op op, void *arg, struct err *e)
 {
-    ssh_session s = key_login(host, NULL, e); /* checked by the move before */
-    *out = s;
-    if (!s)
-        return NULL;
-    sftp_session sf = sftp_new(s);
-    if (!sf || sftp_init(sf) != SSH_OK) {
-        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot open an SFTP session to \"%s\" for \"%s\": %s.",
-                host, path, ssh_get_error(s));
-        if (sf)
-            sftp_free(sf);
-        sshc_close(s);
-        *out = NULL;
-        return NULL;
+    for (int fresh = 0; fresh < 2; fresh++) {
+        struct sftp_conn c;
+        if (sshc_sftp_take(host, path, fresh, &c, e) < 0)
+            return -1;
+        long rc = op(&c, host, path, arg, e);
+        bool again = rc < 0 && c.pooled;
+        sshc_sftp_give(host, &c, rc >= 0);
+        if (!again)
+            return rc;
+        err_clear(e);
     }
-    return sf;
-}
-
-static void sftp_done(ssh_session s, sftp_session sf)
-{
-    sftp_free(sf);
-    sshc_close(s);
+    return -1;
 }
 
 /* Over SFTP, so no remote shell ever sees the path. */
+static long exists_op(struct sftp_conn *c, const char *host, const char *path, void *arg,
+                      struct err *e)
+{
+    (void)arg;
+    sftp_attributes a = sftp_stat(c->sf, path);
+    if (a) {
+        sftp_attributes_free(a);
+        return 1;
+    }
+    if (sftp_get_error(c->sf) == SSH_FX_NO_SUCH_FILE)
+        return 0;
+    return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot look for \"%s\" on \"%s\": %s.", path, host,
+                   ssh_get_error(c->s));
+}
+
 int sshc_remote_file_exists(const char *host, const char *path, struct err *e)
 {
-    ssh_session s;
-    sftp_session sf = sftp_login(host, path, &s, e);
-    if (!sf)
-        return -1;
-    int rc = -1;
-    sftp_attributes a = sftp_stat(sf, path);
-    if (a) {
-        rc = 1;
-        sftp_attributes_free(a);
-    } else if (sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
-        rc = 0;
-    } else {
-        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot look for \"%s\" on \"%s\": %s.", path, host,
-                ssh_get_error(s));
+    return (int)with_sftp(host, path, exists_op, NULL, e);
+}
+
+struct read_arg {
+    char *buf;
+    size_t len;
+};
+
+static long read_op(struct sftp_conn *c, const char *host, const char *path, void *arg,
+                    struct err *e)
+{
+    struct read_arg *r = arg;
+    sftp_file f = sftp_open(c->sf, path, O_RDONLY, 0);
+    if (!f && sftp_get_error(c->sf) == SSH_FX_NO_SUCH_FILE) {
+        r->buf[0] = 0; /* a missing file reads as empty */
+        return 0;
     }
-    sftp_done(s, sf);
-    return rc;
+    if (!f)
+        return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
+                       ssh_get_error(c->s));
+    long total = 0;
+    ssize_t n = 0;
+    while ((size_t)total + 1 < r->len &&
+           (n = sftp_read(f, r->buf + total, r->len - 1 - (size_t)total)) > 0)
+        total += n;
+    sftp_close(f);
+    r->buf[total] = 0;
+    if (n < 0) /* the connection broke halfway */
+        return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
+                       ssh_get_error(c->s));
+    return total;
 }
 
 long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e)
 {
-    ssh_session s;
-    sftp_session sf = sftp_login(host, path, &s, e);
-    if (!sf)
-        return -1;
-    long total = -1;
-    sftp_file f = sftp_open(sf, path, O_RDONLY, 0);
-    if (!f && sftp_get_error(sf) == SSH_FX_NO_SUCH_FILE) {
-        total = 0; /* a missing file reads as empty */
-    } else if (!f) {
-        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
-                ssh_get_error(s));
-    } else {
-        total = 0;
-        ssize_t n;
-        while ((size_t)total + 1 < len &&
-               (n = sftp_read(f, buf + total, len - 1 - (size_t)total)) > 0)
-            total += n;
-        sftp_close(f);
-    }
-    if (total >= 0)
-        buf[total] = 0;
-    sftp_done(s, sf);
-    return total;
+    struct read_arg r = {buf, len};
+    buf[0] = 0;
+    return with_sftp(host, path, read_op, &r, e);
 }
 
 /* Creates the parent directories of `path` that are missing, as "mkdir -p" would, each 0755
@@ -293,26 +295,36 @@ static int sftp_put(sftp_session sf, const char *tmp, const char *data, size_t l
     return rc == 0 ? sftp_chmod(sf, tmp, (mode_t)mode) : -1; /* the umask applied to open */
 }
 
+struct write_arg {
+    const char *data;
+    size_t len;
+    unsigned int mode;
+    long gid;
+};
+
+static long write_op(struct sftp_conn *c, const char *host, const char *path, void *arg,
+                     struct err *e)
+{
+    struct write_arg *w = arg;
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.kimchid-new", path);
+    sftp_parents(c->sf, path);
+    int rc = sftp_put(c->sf, tmp, w->data, w->len, w->mode, w->gid);
+    if (rc == 0) { /* SFTP's rename does not replace: the old file goes first */
+        sftp_unlink(c->sf, path);
+        rc = sftp_rename(c->sf, tmp, path);
+    }
+    if (rc == 0)
+        return 0;
+    err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot write \"%s\" on \"%s\": %s.", path, host,
+            ssh_get_error(c->s));
+    sftp_unlink(c->sf, tmp);
+    return -1;
+}
+
 int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
                       unsigned int mode, long gid, struct err *e)
 {
-    ssh_session s;
-    sftp_session sf = sftp_login(host, path, &s, e);
-    if (!sf)
-        return -1;
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.kimchid-new", path);
-    sftp_parents(sf, path);
-    int rc = sftp_put(sf, tmp, data, len, mode, gid);
-    if (rc == 0) { /* SFTP's rename does not replace: the old file goes first */
-        sftp_unlink(sf, path);
-        rc = sftp_rename(sf, tmp, path);
-    }
-    if (rc != 0) {
-        err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot write \"%s\" on \"%s\": %s.", path, host,
-                ssh_get_error(s));
-        sftp_unlink(sf, tmp);
-    }
-    sftp_done(s, sf);
-    return rc == 0 ? 0 : -1;
+    struct write_arg w = {data, len, mode, gid};
+    return (int)with_sftp(host, path, write_op, &w, e);
 }

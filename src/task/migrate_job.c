@@ -727,6 +727,7 @@ static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
         name_the_step(a, e);
         task_ctx_progress(ctx, NULL); /* a failed move's last figures would only mislead */
         pki_forget(a->host);          /* the next move checks its certificates again */
+        sshc_forget_host(a->host);    /* ...over new ssh sessions */
     }
     return rc;
 }

@@ -157,14 +157,17 @@ frozen_case() {
   took=$(( $(date +%s) - start ))
   kill -CONT "$SSHD_B"
   ok "$1: with host-b's ssh server frozen, the migration ended within 2 x $SSH_CONNECT_S s + 10 s (took ${took} s)" test "$took" -le $((2 * SSH_CONNECT_S + 10))
-  ok "...failed while $2, saying host-b's ssh server did not answer" has "$(jq_get .status) $(jq_get .message)" \
-    "failed KCHMIGR0024E: Migration of \"$1\" to \"host-b\" failed while $2: "
+  ok "...failed while ${2//|/ or }, saying host-b's ssh server did not answer" \
+    grep -qE "^failed KCHMIGR0024E: Migration of \"$1\" to \"host-b\" failed while ($2): " <<<"$(jq_get .status) $(jq_get .message)"
   ok "...in words" has "$(jq_get .message)" \
     "the ssh server on \"host-b\" accepted the connection but did not answer within $SSH_CONNECT_S s (it may be hung or overloaded). Check sshd on \"host-b\", then try again."
   ok "$1 runs on host-a" eq "$(vm_state a "$1")" running
   ok "...and nothing of it is on host-b" absent_on b "$1"
 }
-frozen_case vm-frz1 migrating
+# the first step to open a new ssh connection fails: the maintenance check's SFTP read, or,
+# when an SFTP session kept from a move a few seconds before still serves it (its sshd child
+# is not the frozen listener), libvirt's own connection for the move
+frozen_case vm-frz1 "checking that the remote host is not in maintenance|migrating"
 
 stop_kimchid
 ok "kimchid exits cleanly" eq "$KEXIT" 0

@@ -165,14 +165,24 @@ ok "...not even its disk" bash -c "! '$LABCMD' exec b test -e /var/lib/libvirt/p
 lab exec a $VIRSH destroy vm-pf-pool >/dev/null
 lab exec a $VIRSH undefine vm-pf-pool >/dev/null
 lab exec a $VIRSH vol-delete --pool pf-only-a vm-pf-pool.qcow2 >/dev/null
-migrate vm-local "$(check)"
-ok "check_only of vm-local: its storage check says its disk is copied into host-b's pool" \
+# what a ready guest's checks say they found: its own guests (the lab's booted ones may have
+# moved to host-b in an earlier script), running, one disk each in host-a's private pool and
+# on the shared volume
+disk_xml() { echo "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$1'/><target dev='vda' bus='virtio'/></disk>"; }
+lab exec a $VIRSH vol-create-as default vm-pf-loc.qcow2 16M --format qcow2 >/dev/null
+lab exec a $VIRSH vol-create-as shared vm-pf-sh.qcow2 16M --format qcow2 >/dev/null
+define_a vm-pf-loc "" "$(disk_xml /var/lib/libvirt/images/vm-pf-loc.qcow2)"
+define_a vm-pf-sh "" "$(disk_xml /var/lib/libvirt/shared/vm-pf-sh.qcow2)"
+lab exec a $VIRSH start vm-pf-loc >/dev/null
+lab exec a $VIRSH start vm-pf-sh >/dev/null
+migrate vm-pf-loc "$(check)"
+ok "check_only of a guest with a local disk: its storage check says it is copied into host-b's pool" \
   eq "$(entry storage .ok) $(entry storage .message)" 'true vda is copied into pool "default" on "host-b"'
-migrate vm-shared "$(check)"
-ok "...and vm-shared's that its disk stays on shared storage" \
-  eq "$(entry storage .ok) $(entry storage .message)" 'true vda stays on shared storage'
-ok "...the memory check gives the figures" has "$(entry memory .message)" 'the guest needs '
+ok "...the memory check gives the figures" has "$(entry memory .message)" 'the guest needs 320 MiB (64 MiB and QEMU'"'"'s own), "host-b" has '
 ok "...the network check where the memory goes" eq "$(entry network .message)" 'memory and disks go to 198.18.0.2, the address of "host-b"'
+migrate vm-pf-sh "$(check)"
+ok "...and of a guest on the shared volume, that its disk stays" \
+  eq "$(entry storage .ok) $(entry storage .message)" 'true vda stays on shared storage'
 
 # 5. a host that does not resolve: its own check fails, what needs it is not checked
 migrate vm-pf-ready '{"remote_host":"nosuch.invalid","check_only":true}'
