@@ -192,6 +192,7 @@ struct guest_cpu {
     int hostdevs;             /* host PCI/USB devices passed through */
     int host_tpms;            /* this host's TPM passed through */
     int virtiofs;             /* virtiofs shares (vhost-user-fs) */
+    int host_chardevs;        /* serial, parallel, console or channel on a host device */
 };
 
 static void xpath_copy(xmlXPathContextPtr ctx, const char *expr, char *out, size_t len)
@@ -233,6 +234,12 @@ static int guest_cpu_fn(virConnectPtr c, virDomainPtr d, void *arg, struct err *
     g->host_tpms = atoi(n);
     xpath_copy(x.ctx, "count(/domain/devices/filesystem/driver[@type='virtiofs'])", n, sizeof(n));
     g->virtiofs = atoi(n);
+    /* libvirt mirrors the first serial port as a <console> with a serial target: once */
+    xpath_copy(x.ctx,
+               "count(/domain/devices/*[self::serial or self::parallel or self::channel or "
+               "(self::console and not(target/@type='serial'))][@type='dev'])",
+               n, sizeof(n));
+    g->host_chardevs = atoi(n);
     virt_xml_close(&x);
     virDomainInfo info;
     if (virDomainGetInfo(d, &info) < 0)
@@ -359,8 +366,9 @@ int virt_remote_storage_check(struct virt *v, const char *host, const struct vir
     return rc;
 }
 
-/* What cannot move with the guest: this host's devices passed through (PCI or USB, its TPM)
- * and virtiofs shares, whose QEMU device (vhost-user-fs) QEMU before 8.2 marks unmigratable.
+/* What cannot move with the guest: this host's devices passed through (PCI or USB, its TPM,
+ * a character device such as a serial port) and virtiofs shares, whose QEMU device
+ * (vhost-user-fs) QEMU before 8.2 marks unmigratable.
  * An emulated TPM (swtpm) moves: QEMU carries its state in the migration stream. */
 int virt_vm_devices_check(struct virt *v, const char *name, struct err *e)
 {
@@ -385,6 +393,13 @@ int virt_vm_devices_check(struct virt *v, const char *name, struct err *e)
                  "shares a directory of this host with virtiofs, which QEMU cannot migrate (before "
                  "QEMU 8.2). Detach the share (virsh detach-device), move the guest, and share the "
                  "destination's directory there.");
+    else if (g.host_chardevs > 0)
+        snprintf(why, sizeof(why),
+                 "has %d serial, parallel, console or channel device%s on a device of this host "
+                 "(type='dev', e.g. /dev/ttyS0), which stays here. Detach %s or point %s at a "
+                 "file or a pty (virsh edit), then move the guest.",
+                 g.host_chardevs, g.host_chardevs == 1 ? "" : "s",
+                 g.host_chardevs == 1 ? "it" : "them", g.host_chardevs == 1 ? "it" : "them");
     else
         return 0;
     return err_set(e, ERR_INVALID, M_MIG_DEVICES, "\"%s\" %s", name, why);

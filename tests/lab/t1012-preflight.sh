@@ -111,8 +111,8 @@ ok "...no task started" eq "$ID" ""
 ok "...the guest is still defined on host-a" eq "$(vm_state a vm-pf-usb)" "shut off"
 ok "...and nothing of it is on host-b" eq "$(vm_state b vm-pf-usb)" absent
 
-# 2b. this host's TPM passed through, and a virtiofs share (QEMU 7.2 cannot migrate one): each
-# not ready, and a move refused on the POST
+# 2b. this host's TPM passed through, a serial port on this host's /dev/ttyS0, and a virtiofs
+# share (QEMU 7.2 cannot migrate one): each not ready, and a move refused on the POST
 define_a vm-pf-tpm "" "<tpm model='tpm-tis'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>"
 migrate vm-pf-tpm "$(check)"
 ok "check_only of a guest with this host's TPM passed through: the devices check says so" \
@@ -123,6 +123,10 @@ define_a vm-pf-fs "<memoryBacking><source type='memfd'/><access mode='shared'/><
 migrate vm-pf-fs "$(check)"
 ok "...and of a guest with a virtiofs share" has "$(entry devices .ok) $(entry devices .message)" \
   'false KCHMIGR0053E: "vm-pf-fs" shares a directory of this host with virtiofs, which QEMU cannot migrate'
+define_a vm-pf-tty "" "<serial type='dev'><source path='/dev/ttyS0'/><target port='0'/></serial>"
+migrate vm-pf-tty "$(check)"
+ok "...and of a guest whose serial port is this host's /dev/ttyS0" has "$(entry devices .ok) $(entry devices .message)" \
+  'false KCHMIGR0053E: "vm-pf-tty" has 1 serial, parallel, console or channel device on a device of this host'
 migrate vm-pf-fs "$(creds)"
 ok "...whose move is refused on the POST" has "$STATUS $(jq_get .reason)" '400 KCHMIGR0053E: Migration of "vm-pf-fs"'
 
