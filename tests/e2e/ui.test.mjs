@@ -475,6 +475,28 @@ test('the list shows what a busy guest uses, and this host in the header', async
   await shot('15-list-with-usage');
 });
 
+test('this host in maintenance is said under the header, and End maintenance ends it', async () => {
+  const call = (method, path, body) => page.evaluate(async ([m, p, b]) => {
+    const r = await fetch(`/plugins/kimchi${p}`, {
+      method: m, credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'kimchid-ui' },
+      body: b === undefined ? undefined : JSON.stringify(b),
+    });
+    return { status: r.status, body: await r.json() };
+  }, [method, path, body]);
+  assert.equal(await page.isHidden('#maintenance'), true, 'no banner out of maintenance');
+  assert.equal((await call('POST', '/host/maintenance', { enabled: true })).status, 200);
+  await page.reload();
+  await page.waitForSelector('#maintenance:not([hidden])', { timeout: 15000 });
+  assert.match(await page.textContent('#maintenance-text'),
+    /^This host is in maintenance since \d{4}-\d\d-\d\dT[\d:]+Z \(by kimchiadmin\): guests are not started here, and other kimchids move none here\.$/);
+  await shot('15b-maintenance');
+  await page.click('#end-maintenance');
+  await page.waitForSelector('#maintenance', { state: 'hidden', timeout: 10000 });
+  await waitNote('success', 'Maintenance ended', 10000);
+  assert.equal((await call('GET', '/host')).body.maintenance, false, 'the host is out of maintenance');
+});
+
 test('the stream dropping and coming back loses no task end', async () => {
   lab('guest', 'a', 'vm-drop', '128', 'fill', 'persistent');
   virsh('a', 'migrate-setspeed', 'vm-drop', '3');

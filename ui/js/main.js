@@ -44,10 +44,29 @@ async function loadHost() {
       `libvirt ${h.libvirt_version}`, `QEMU ${h.qemu_version}`,
     ].join(' · ');
     setHostSuggestions(h.peers ?? []);
+    showMaintenance(h);
   } catch {
     // the facts are a convenience: the guest list says when kimchid cannot be reached
   }
 }
+
+// This host in maintenance (POST /host/maintenance, or an evacuation): said under the header,
+// with the way out for an administrator (anyone else is told why not by the 403).
+function showMaintenance(h) {
+  document.getElementById('maintenance-text').textContent = h.maintenance
+    ? `This host is in maintenance since ${h.maintenance_since} (by ${h.maintenance_by}): guests are not started here, and other kimchids move none here.`
+    : '';
+  document.getElementById('maintenance').hidden = !h.maintenance;
+}
+
+document.getElementById('end-maintenance').addEventListener('click', async () => {
+  try {
+    showMaintenance(await api('POST', '/host/maintenance', { enabled: false }));
+    notify('Maintenance ended: guests can start here again.');
+  } catch (err) {
+    notify(err.message, { error: true });
+  }
+});
 
 const POLLING = 'Meanwhile the page checks for changes every second.';
 
