@@ -114,8 +114,6 @@ int api_host_get(struct api_ctx *, const struct api_request *, const char *const
                  struct api_reply *, struct err *);
 int api_host_maintenance(struct api_ctx *, const struct api_request *, const char *const *,
                          struct api_reply *, struct err *);
-/* "maintenance", "maintenance_since", "maintenance_by": this host's maintenance, into `o`. */
-void api_maintenance_fields(json_t *o);
 int api_host_sshkey(struct api_ctx *, const struct api_request *, const char *const *,
                     struct api_reply *, struct err *);
 int api_host_cpuinfo(struct api_ctx *, const struct api_request *, const char *const *,

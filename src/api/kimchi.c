@@ -35,6 +35,16 @@ int api_kimchi_capabilities(struct api_ctx *ctx, const struct api_request *req,
                           e);
 }
 
+/* "maintenance", "maintenance_since", "maintenance_by": this host's maintenance, into `o`. */
+static void api_maintenance_fields(json_t *o)
+{
+    struct maint m;
+    maint_get(&m);
+    json_object_set_new(o, "maintenance", json_boolean(m.on));
+    json_object_set_new(o, "maintenance_since", m.on ? json_string(m.since) : json_null());
+    json_object_set_new(o, "maintenance_by", m.on ? json_string(m.by) : json_null());
+}
+
 int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
                  struct api_reply *rep, struct err *e)
 {
@@ -52,15 +62,6 @@ int api_host_get(struct api_ctx *ctx, const struct api_request *req, const char 
     json_object_set_new(host, "peers", peers); /* the Migrate dialog's suggestions */
     api_maintenance_fields(host);
     return api_reply_json(rep, 200, host, e);
-}
-
-void api_maintenance_fields(json_t *o)
-{
-    struct maint m;
-    maint_get(&m);
-    json_object_set_new(o, "maintenance", json_boolean(m.on));
-    json_object_set_new(o, "maintenance_since", m.on ? json_string(m.since) : json_null());
-    json_object_set_new(o, "maintenance_by", m.on ? json_string(m.by) : json_null());
 }
 
 /* {"enabled": bool}: enters maintenance (moving nothing) or ends it. */

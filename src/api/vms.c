@@ -10,17 +10,23 @@
 #include "../virt/virt.h"
 #include "api_priv.h"
 
+/* The next item of a comma-separated header value after the one at `p`, or NULL. */
+static const char *next_item(const char *p)
+{
+    const char *comma = strchr(p, ',');
+    return comma ? comma + 1 : NULL;
+}
+
 /* Whether an Accept-Encoding header value accepts gzip (a "gzip" or "x-gzip" token whose q is
  * not 0). */
 static bool accepts_gzip(const char *ae)
 {
-    for (const char *p = ae; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    for (const char *p = ae; p && *p; p = next_item(p)) {
         p += strspn(p, " \t");
         size_t n = strcspn(p, " \t;,");
         bool gz =
             (n == 4 && !strncasecmp(p, "gzip", 4)) || (n == 6 && !strncasecmp(p, "x-gzip", 6));
-        const char *q = strstr(p, "q=");
-        const char *end = strchr(p, ',');
+        const char *q = strstr(p, "q="), *end = next_item(p);
         bool zero = q && (!end || q < end) && strtod(q + 2, NULL) == 0.0;
         if (gz && !zero)
             return true;
@@ -32,7 +38,7 @@ static bool accepts_gzip(const char *ae)
 static bool etag_matches(const char *inm, const char *etag)
 {
     size_t n = strlen(etag);
-    for (const char *p = inm; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+    for (const char *p = inm; p && *p; p = next_item(p)) {
         p += strspn(p, " \t");
         if (!strncmp(p, "W/", 2))
             p += 2;
@@ -53,9 +59,7 @@ int api_vms_list(struct api_ctx *ctx, const struct api_request *req, const char 
     struct virt_body b;
     virt_vms_body(ctx->virt, ae && accepts_gzip(ae), &b);
     /* each encoding is its own representation, with its own tag */
-    size_t n = strlen(b.etag);
-    snprintf(rep->etag, sizeof(rep->etag), "%.*s%s\"", n > 1 ? (int)n - 1 : 0, b.etag,
-             b.gzip ? "-gz" : "");
+    snprintf(rep->etag, sizeof(rep->etag), "\"g%llu%s\"", b.gen, b.gzip ? "-gz" : "");
     if (inm && etag_matches(inm, rep->etag)) {
         virt_body_release(b.ref);
         rep->status = 304;

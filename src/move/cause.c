@@ -55,11 +55,8 @@ int virt_err_cause(struct err *e, const char *m, virConnectPtr local, const char
                        "\"%s\"); it may have been restarted.",
                        what, m);
     if (ssh_hung(m))
-        return err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG,
-                       "%s: the ssh server on \"%s\" accepted the connection but did not answer "
-                       "within %ld s (it may be hung or overloaded). Check sshd on \"%s\", then "
-                       "try again.",
-                       what, host, timers.ssh_connect_s, host);
+        return err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG, "%s: " SSHC_HUNG_FMT, what, host,
+                       timers.ssh_connect_s, host);
     if (postcopy_unavailable(m))
         return err_set(e, ERR_BACKEND, M_MIG_POSTCOPY_UNAVAILABLE,
                        "%s: post-copy is not available on \"%s\": its QEMU cannot use "

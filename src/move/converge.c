@@ -2,8 +2,8 @@
  * VIRT_POLL_MS) it sets max_downtime once, and does what the convergence policy (policy.c)
  * decides: switch to post-copy, or stop a move that does not converge for the converge
  * timeout, counted from when what remains last shrank or auto-converge last slowed the guest
- * more; and, past the move's time budget, stop it or switch it to post-copy. (A move that moves no
- * data at all is the stall rule's, in watch.c.) */
+ * more; and, past the move's time budget, stop it or switch it to post-copy. (A move that
+ * moves no data at all is the stall rule's, in watch.c.) */
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>

@@ -138,6 +138,24 @@ static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e
     return rc;
 }
 
+/* The certificate and key files of `role` in PKI_QEMU_DIR. */
+static const char *cert_file(enum pki_role role)
+{
+    return role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem";
+}
+
+static const char *key_file(enum pki_role role)
+{
+    return role == PKI_SERVER ? "server-key.pem" : "client-key.pem";
+}
+
+/* This host's name, as its client certificate names it. */
+static void this_host(char *me, size_t len)
+{
+    snprintf(me, len, "localhost");
+    gethostname(me, len - 1);
+}
+
 /* A certificate kimchid did not issue holds the place of its own for `role`. Returns -1. */
 static int foreign(const struct place *p, enum pki_role role, struct err *e)
 {
@@ -146,16 +164,14 @@ static int foreign(const struct place *p, enum pki_role role, struct err *e)
                    "issue, and kimchid does not replace it. Remove it and %s there to let "
                    "kimchid issue its own, or migrate with \"encrypted\": false on a network you "
                    "trust.",
-                   p->label, PKI_QEMU_DIR,
-                   role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem",
-                   role == PKI_SERVER ? "server-key.pem" : "client-key.pem");
+                   p->label, PKI_QEMU_DIR, cert_file(role), key_file(role));
 }
 
 /* What ensure_leaf would do, writing nothing: 1 keep, 0 issue, -1 refuse (with e). */
 static int leaf_state(const struct place *p, enum pki_role role, const char *name, const char *addr,
                       struct err *e)
 {
-    char *have = place_read(p, role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem", e);
+    char *have = place_read(p, cert_file(role), e);
     if (!have)
         return -1;
     int mine = have[0] ? pki_check(have, role, name, addr) : 0;
@@ -168,17 +184,15 @@ static int leaf_state(const struct place *p, enum pki_role role, const char *nam
 static int ensure_leaf(const struct place *p, enum pki_role role, const char *name,
                        const char *addr, char *did, size_t len, struct err *e)
 {
-    const char *cert_file = role == PKI_SERVER ? "server-cert.pem" : "client-cert.pem";
-    const char *key_file = role == PKI_SERVER ? "server-key.pem" : "client-key.pem";
     int mine = leaf_state(p, role, name, addr, e);
     if (mine != 0)
         return mine < 0 ? -1 : 0;
     struct pki_pair pair;
     if (pki_issue(role, name, addr, &pair, e) < 0)
         return -1;
-    int rc = place_write(p, key_file, pair.key, true, e);
+    int rc = place_write(p, key_file(role), pair.key, true, e);
     if (rc == 0)
-        rc = place_write(p, cert_file, pair.cert, false, e);
+        rc = place_write(p, cert_file(role), pair.cert, false, e);
     pki_pair_clear(&pair);
     if (rc == 0) {
         note(did, len, role == PKI_SERVER ? "a server certificate" : "a client certificate", p);
@@ -260,8 +274,8 @@ static int setup(const char *host, const char *addr, char *did, size_t didlen, s
     did[0] = '\0';
     if (!pki_ca_pem())
         return err_set(e, ERR_INTERNAL, M_PKI_CA, "kimchid's migration CA is not loaded.");
-    char me[256] = "localhost";
-    gethostname(me, sizeof(me) - 1);
+    char me[256];
+    this_host(me, sizeof(me));
     struct place here, there;
     if (place_open(&here, NULL, e) < 0 || ensure_ca(&here, did, didlen, e) < 0 ||
         ensure_leaf(&here, PKI_CLIENT, me, "", did, didlen, e) < 0)
@@ -279,8 +293,8 @@ static int setup(const char *host, const char *addr, char *did, size_t didlen, s
 int pki_migration_check(const char *host, const char *addr, char *said, size_t len, struct err *e)
 {
     said[0] = '\0';
-    char me[256] = "localhost";
-    gethostname(me, sizeof(me) - 1);
+    char me[256];
+    this_host(me, sizeof(me));
     struct place here = {NULL, "this host", -1}, there = {host, host, -1};
     int mine_here = leaf_state(&here, PKI_CLIENT, me, "", e);
     if (mine_here < 0)

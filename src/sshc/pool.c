@@ -48,31 +48,49 @@ static int sftp_login(const char *host, const char *path, struct sftp_conn *c, s
     return -1;
 }
 
-/* A kept idle session to `host`, marked busy, or false. Sessions idle too long are closed. */
+/* Which idle kept sessions to let go: those idle too long (host NULL, `all` false), those to
+ * `host`, or every one (`all`). */
+static bool goes(const struct kept *k, const char *host, bool all)
+{
+    if (!k->s || k->busy)
+        return false;
+    return all || (host ? !strcmp(k->host, host) : clock_ms_since(&k->last) >= POOL_IDLE_MS);
+}
+
+/* Takes those sessions out of the pool and closes them, outside the lock. */
+static void let_go(const char *host, bool all)
+{
+    struct kept gone[POOL_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = 0; i < POOL_MAX; i++)
+        if (goes(&pool[i], host, all)) {
+            gone[n++] = pool[i];
+            memset(&pool[i], 0, sizeof(pool[i]));
+        }
+    pthread_mutex_unlock(&pool_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct sftp_conn c = {gone[i].s, gone[i].sf, false};
+        conn_close(&c);
+    }
+}
+
+/* A kept idle session to `host`, marked busy, or false. Sessions idle too long are closed
+ * first. */
 static bool take_kept(const char *host, struct sftp_conn *c)
 {
-    struct kept stale[POOL_MAX];
-    size_t nstale = 0;
+    let_go(NULL, false);
     bool got = false;
     pthread_mutex_lock(&pool_lock);
-    for (size_t i = 0; i < POOL_MAX; i++) {
+    for (size_t i = 0; i < POOL_MAX && !got; i++) {
         struct kept *k = &pool[i];
-        if (!k->s || k->busy)
-            continue;
-        if (clock_ms_since(&k->last) >= POOL_IDLE_MS) {
-            stale[nstale++] = *k;
-            memset(k, 0, sizeof(*k));
-        } else if (!got && !strcmp(k->host, host)) {
+        if (k->s && !k->busy && !strcmp(k->host, host)) {
             k->busy = true;
             *c = (struct sftp_conn){k->s, k->sf, true};
             got = true;
         }
     }
     pthread_mutex_unlock(&pool_lock);
-    for (size_t i = 0; i < nstale; i++) {
-        struct sftp_conn old = {stale[i].s, stale[i].sf, false};
-        conn_close(&old);
-    }
     return got;
 }
 
@@ -109,30 +127,10 @@ void sshc_sftp_give(const char *host, struct sftp_conn *c, bool ok)
 
 void sshc_pool_close(void)
 {
-    pthread_mutex_lock(&pool_lock);
-    for (size_t i = 0; i < POOL_MAX; i++) {
-        struct sftp_conn c = {pool[i].s, pool[i].sf, false};
-        if (c.s && !pool[i].busy)
-            conn_close(&c);
-        if (!pool[i].busy)
-            memset(&pool[i], 0, sizeof(pool[i]));
-    }
-    pthread_mutex_unlock(&pool_lock);
+    let_go(NULL, true);
 }
 
 void sshc_forget_host(const char *host)
 {
-    struct kept gone[POOL_MAX];
-    size_t n = 0;
-    pthread_mutex_lock(&pool_lock);
-    for (size_t i = 0; i < POOL_MAX; i++)
-        if (pool[i].s && !pool[i].busy && !strcmp(pool[i].host, host)) {
-            gone[n++] = pool[i];
-            memset(&pool[i], 0, sizeof(pool[i]));
-        }
-    pthread_mutex_unlock(&pool_lock);
-    for (size_t i = 0; i < n; i++) {
-        struct sftp_conn c = {gone[i].s, gone[i].sf, false};
-        conn_close(&c);
-    }
+    let_go(host, false);
 }

@@ -180,8 +180,6 @@ static int verify_host(ssh_session s, const char *host, const char *want, struct
     }
 }
 
-/* A session to `host` past the key exchange (as `user`, when given), the host key not yet
- * checked. NULL with `e`. */
 /* Why a connection failed, in words: a server that takes the TCP connection and then says
  * nothing (hung, stopped, overloaded) is told apart from one that is not there, by trying the
  * TCP connection alone once more. */
@@ -191,16 +189,15 @@ static void connect_failed(const char *host, const char *why, long waited_s, str
     struct err pe = {0};
     if (strstr(why, "Timeout") && net_resolve(host, addr, sizeof(addr), &pe) == 0 &&
         net_probe(host, addr, 22, 1000, &pe) == 0) {
-        err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG,
-                "the ssh server on \"%s\" accepted the connection but did not answer within %ld "
-                "s (it may be hung or overloaded). Check sshd on \"%s\", then try again.",
-                host, waited_s, host);
+        err_set(e, ERR_BACKEND, M_MIG_SSH_HUNG, SSHC_HUNG_FMT, host, waited_s, host);
         return;
     }
     err_set(e, ERR_BACKEND, M_SSH_CONNECT, "Cannot open an ssh connection to \"%s\": %s.", host,
             why);
 }
 
+/* A session to `host` past the key exchange (as `user`, when given), the host key not yet
+ * checked. NULL with `e`. */
 static ssh_session open_session(const char *host, const char *user, struct err *e)
 {
     sshc_dir();

@@ -46,6 +46,12 @@ long sshc_remote_read(const char *host, const char *path, char *buf, size_t len,
 int sshc_remote_write(const char *host, const char *path, const char *data, size_t len,
                       unsigned int mode, long gid, struct err *e);
 
+/* What to say of an ssh server that took the connection and then said nothing: host, the
+ * seconds waited, host (libssh's connections here, libvirt's in move/cause.c). */
+#define SSHC_HUNG_FMT                                                                              \
+    "the ssh server on \"%s\" accepted the connection but did not answer within %ld s (it may "    \
+    "be hung or overloaded). Check sshd on \"%s\", then try again."
+
 /* Closes the SFTP sessions kept for reuse (pool.c). At shutdown, once no task runs. */
 void sshc_pool_close(void);
 

@@ -233,6 +233,12 @@ struct read_arg {
     size_t len;
 };
 
+static long read_failed(struct sftp_conn *c, const char *host, const char *path, struct err *e)
+{
+    return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
+                   ssh_get_error(c->s));
+}
+
 static long read_op(struct sftp_conn *c, const char *host, const char *path, void *arg,
                     struct err *e)
 {
@@ -243,8 +249,7 @@ static long read_op(struct sftp_conn *c, const char *host, const char *path, voi
         return 0;
     }
     if (!f)
-        return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
-                       ssh_get_error(c->s));
+        return read_failed(c, host, path, e);
     long total = 0;
     ssize_t n = 0;
     while ((size_t)total + 1 < r->len &&
@@ -252,10 +257,7 @@ static long read_op(struct sftp_conn *c, const char *host, const char *path, voi
         total += n;
     sftp_close(f);
     r->buf[total] = 0;
-    if (n < 0) /* the connection broke halfway */
-        return err_set(e, ERR_BACKEND, M_SSH_SFTP, "Cannot read \"%s\" on \"%s\": %s.", path, host,
-                       ssh_get_error(c->s));
-    return total;
+    return n < 0 ? read_failed(c, host, path, e) : total; /* < 0: the connection broke */
 }
 
 long sshc_remote_read(const char *host, const char *path, char *buf, size_t len, struct err *e)

@@ -455,14 +455,14 @@ void task_migrate_set_network(const char *cidr)
     snprintf(mig_net.text, sizeof(mig_net.text), "%s", mig_net.set ? cidr : "");
 }
 
+/* How much of a host's /proc/net/fib_trie is read: one with a full routing table lists more,
+ * but its own addresses come first in each table's subtree. */
+#define FIB_MAX (256 * 1024)
+
 /* The destination's own addresses, space-separated, read over SFTP from its /proc (no
  * command runs there): 0, or -1 with e. */
 static int remote_addrs(struct migrate_arg *a, char *out, size_t len, struct err *e)
 {
-    enum {
-        FIB_MAX = 256 * 1024
-    }; /* a host with a full routing table lists more: its own
-        * addresses come first in each table's subtree */
     char *fib = malloc(FIB_MAX), inet6[8192];
     if (!fib)
         return err_oom(e);

@@ -69,16 +69,15 @@ int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *
     return rc;
 }
 
-int virt_vms_body(struct virt *v, bool gzip, struct virt_body *out)
+void virt_vms_body(struct virt *v, bool gzip, struct virt_body *out)
 {
     struct snapshot *s = virt_snapshot_get(v);
     bool gz = gzip && s->list_gz;
     *out = (struct virt_body){.data = gz ? s->list_gz : s->list_json,
                               .len = gz ? s->list_gz_len : s->list_len,
                               .gzip = gz,
+                              .gen = s->gen,
                               .ref = s};
-    snprintf(out->etag, sizeof(out->etag), "%s", s->etag);
-    return 0;
 }
 
 void virt_body_release(void *ref)

@@ -396,7 +396,7 @@ static void publish(struct virt *v, struct snapshot *s)
     }
     if (s) {
         s->list_gz = gzip_text(s->list_json, s->list_len, &s->list_gz_len);
-        snprintf(s->etag, sizeof(s->etag), "\"g%llu\"", ++v->snap_gen);
+        s->gen = ++v->snap_gen;
     }
     announce_changes(v, v->snap, s); /* v->snap changes only here, under refresh_lock */
     pthread_mutex_lock(&v->inv_lock);

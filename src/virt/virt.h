@@ -73,16 +73,16 @@ struct virt *virt_new(const char *uri, struct err *e);
 void virt_free(struct virt *v);
 
 /* The guest list as GET /vms serves it, not copied: the published snapshot's body (gzip'd
- * when `gzip` and available), its length and ETag; `ref` holds the snapshot until
- * virt_body_release(ref). Built once per change of the list. */
+ * when `gzip` and available), its length and generation (new with each change of the list:
+ * its ETag); `ref` holds the snapshot until virt_body_release(ref). */
 struct virt_body {
     const char *data;
     size_t len;
     bool gzip;
-    char etag[32];
+    unsigned long long gen;
     void *ref;
 };
-int virt_vms_body(struct virt *v, bool gzip, struct virt_body *out);
+void virt_vms_body(struct virt *v, bool gzip, struct virt_body *out);
 void virt_body_release(void *ref);
 
 /* JSON VM object of one guest; ERR_NOT_FOUND when it does not exist. */

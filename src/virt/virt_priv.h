@@ -48,7 +48,7 @@ struct snapshot {
     size_t list_len;
     char *list_gz; /* list_json gzip'd once per change (NULL: could not) */
     size_t list_gz_len;
-    char etag[32]; /* "\"g<generation>\"": a new one only when list_json changed */
+    unsigned long long gen; /* a new one only when list_json changed (GET /vms's ETag) */
 };
 
 /* A guest's counters at one refresh and Kimchi's figures computed from the previous one:
