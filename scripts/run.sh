@@ -41,9 +41,10 @@ KPID=$!
 socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:198.18.0.1:$PORT" 2>>"$LAB/forward.log" &
 echo $! >"$LAB/forward.pid"
 for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT/" && break; sleep 0.1; done
-admin_pw=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
+admin_pw=$(jq -r '.[] | select(.name=="labadmin" and .host=="host-b") | .password' "$LAB/users.json")
 kimchi_pw=$(jq -r '.[] | select(.name=="kimchiadmin") | .password' "$LAB/users.json")
 user_pw=$(jq -r '.[] | select(.name=="labuser") | .password' "$LAB/users.json")
+c_pw=$(jq -r '.[] | select(.name=="labadmin" and .host=="host-c") | .password' "$LAB/users.json")
 cat <<EOF2
 
   kimchid is running inside host-a:  https://127.0.0.1:$PORT/
@@ -57,6 +58,7 @@ cat <<EOF2
   Migration target: host-b (198.18.0.2)
     user labadmin  password $admin_pw  (may sudo: sets up ssh trust)
     user labuser   password $user_pw  (no sudo: set-up fails, on purpose)
+  A second destination: host-c (198.18.0.4), user labadmin  password $c_pw
 
   Try:  curl -k -u kimchiadmin https://127.0.0.1:$PORT/plugins/kimchi/vms
         curl -k -u kimchiadmin -X POST -H 'Content-Type: application/json' \\

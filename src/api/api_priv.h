@@ -112,6 +112,8 @@ int api_kimchi_capabilities(struct api_ctx *, const struct api_request *, const 
                             struct api_reply *, struct err *);
 int api_host_get(struct api_ctx *, const struct api_request *, const char *const *,
                  struct api_reply *, struct err *);
+int api_host_evacuate(struct api_ctx *, const struct api_request *, const char *const *,
+                      struct api_reply *, struct err *);
 int api_host_maintenance(struct api_ctx *, const struct api_request *, const char *const *,
                          struct api_reply *, struct err *);
 int api_host_sshkey(struct api_ctx *, const struct api_request *, const char *const *,

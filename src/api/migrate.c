@@ -3,9 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/auth.h"
 #include "../sshc/sshc.h"
+#include "../task/evacplan.h"
 #include "../task/jobs.h"
 #include "../util/array.h"
+#include "../util/maint.h"
 #include "../util/net.h"
 #include "../util/timers.h"
 #include "../virt/virt.h"
@@ -197,4 +200,90 @@ int api_host_sshkey(struct api_ctx *ctx, const struct api_request *req, const ch
         return -1;
     return api_reply_json(
         rep, 200, json_pack("{s:s, s:s, s:b}", "host", host, "fingerprint", fp, "known", known), e);
+}
+
+/* ---- POST /host/evacuate ---- */
+
+/* A destination of an evacuation: a host name kimchid may log in to, not this host, named
+ * once. */
+static int check_dest(const char *h, const char *const *seen, size_t n, struct err *e)
+{
+    if (blank(h))
+        return err_set(e, ERR_INVALID, M_EVAC_DEST,
+                       "\"destinations\" must list host names or addresses, none of them blank.");
+    if (net_host_check(h, e) < 0)
+        return -1;
+    if (net_names_self(h))
+        return err_set(e, ERR_INVALID, M_EVAC_DEST,
+                       "\"%s\" is this host: an evacuation moves guests to other hosts. Remove it "
+                       "from \"destinations\".",
+                       h);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(seen[i], h))
+            return err_set(e, ERR_INVALID, M_EVAC_DEST, "\"destinations\" names \"%s\" twice.", h);
+    return 0;
+}
+
+/* The request's destinations (strings in the body, borrowed). */
+static int given_dests(json_t *list, const char **out, size_t *n, struct err *e)
+{
+    size_t i;
+    json_t *h;
+    if (json_array_size(list) == 0)
+        return err_set(e, ERR_INVALID, M_EVAC_DEST,
+                       "\"destinations\" is empty: name at least one host, or leave it out to use "
+                       "the hosts kimchid already logs in to.");
+    json_array_foreach(list, i, h)
+    {
+        if (!json_is_string(h))
+            return err_set(e, ERR_INVALID, M_EVAC_DEST,
+                           "\"destinations\" must be a list of host names (strings).");
+        if (check_dest(json_string_value(h), out, *n, e) < 0)
+            return -1;
+        out[(*n)++] = json_string_value(h);
+    }
+    return 0;
+}
+
+/* The hosts kimchid logs in to with its key (sshc's peers, one a line in `text`, cut in
+ * place), but this host. */
+static int peer_dests(char *text, const char **out, size_t *n, struct err *e)
+{
+    for (char *l = text, *next; l && *l && *n < EVAC_DESTS_MAX; l = next) {
+        next = strchr(l, '\n');
+        if (next)
+            *next++ = '\0';
+        if (!blank(l) && !net_names_self(l) && check_dest(l, out, *n, e) == 0)
+            out[(*n)++] = l;
+        err_clear(e);
+    }
+    if (*n == 0)
+        return err_set(e, ERR_INVALID, M_EVAC_NO_DEST,
+                       "kimchid logs in to no other host yet, so it has nowhere to move the "
+                       "guests: name them in \"destinations\" after moving one guest to each "
+                       "(the Migrate dialog sets up the login), or set up the ssh trust there.");
+    return 0;
+}
+
+int api_host_evacuate(struct api_ctx *ctx, const struct api_request *req, const char *const *p,
+                      struct api_reply *rep, struct err *e)
+{
+    (void)p;
+    json_t *body = req->json, *list = json_object_get(body, "destinations");
+    const char *dests[EVAC_DESTS_MAX];
+    size_t nd = 0;
+    char *peers = list ? NULL : sshc_peers_text();
+    if (!list && !peers)
+        return err_oom(e);
+    int rc = list ? given_dests(list, dests, &nd, e) : peer_dests(peers, dests, &nd, e);
+    struct task_evacuate_req q = {dests, nd, (int)int_field(body, "max_parallel", 2),
+                                  !json_is_false(json_object_get(body, "include_shutoff"))};
+    json_t *out = NULL;
+    bool check_only = json_is_true(json_object_get(body, "check_only"));
+    if (rc == 0 && check_only)
+        out = task_evacuate_plan(ctx->virt, &q, e);
+    else if (rc == 0 && maint_set(true, req->who ? req->who->user : NULL, e) == 0)
+        out = task_submit_evacuate(ctx->tasks, ctx->virt, &q, e); /* in maintenance from now */
+    free(peers);
+    return out ? api_reply_json(rep, check_only ? 200 : 202, out, e) : -1;
 }

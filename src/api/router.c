@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../auth/auth.h"
+#include "../task/evacplan.h"
 #include "../util/array.h"
 #include "../util/jsonv.h"
 #include "../util/trail.h"
@@ -21,6 +22,17 @@ static const struct jsonv_field login_fields[] = {
 static const struct jsonv_field start_fields[] = {{.name = "force", .type = JSONV_BOOL}};
 static const struct jsonv_field maintenance_fields[] = {
     {.name = "enabled", .type = JSONV_BOOL, .required = true}};
+static const struct jsonv_field evacuate_fields[] = {
+    {.name = "destinations", .type = JSONV_ARRAY, .hi = EVAC_DESTS_MAX, .bounds_id = M_EVAC_DEST},
+    {.name = "max_parallel",
+     .type = JSONV_INT,
+     .lo = 1,
+     .hi = 8,
+     .bounds_id = M_EVAC_PARALLEL,
+     .unit = "guests moving from this host at once"},
+    {.name = "include_shutoff", .type = JSONV_BOOL},
+    {.name = "check_only", .type = JSONV_BOOL},
+};
 static const struct jsonv_field clone_fields[] = {{.name = "name", .type = JSONV_STRING}};
 static const struct jsonv_field migrate_fields[] = {
     {.name = "remote_host", .type = JSONV_STRING},
@@ -91,6 +103,7 @@ static const struct api_route routes[] = {
     {"GET", P "/host/cpuinfo", api_host_cpuinfo, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/host/sshkey", api_host_sshkey, API_ADMIN, NO_BODY, {0}},
     {"POST", P "/host/maintenance", api_host_maintenance, API_ADMIN, BODY(maintenance_fields), {0}},
+    {"POST", P "/host/evacuate", api_host_evacuate, API_ADMIN, BODY(evacuate_fields), {0}},
     {"GET", P "/templates", api_templates_list, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/vms/:/storages", api_vm_storages_list, API_LOGIN, NO_BODY, {0}},
     {"GET", P "/vms/:/storages/:", api_vm_storages_get, API_LOGIN, NO_BODY, {0}},

@@ -325,25 +325,32 @@ static int remote_available_kib(virConnectPtr c, unsigned long long *out, struct
     return rc < 0 ? virt_err_libvirt(e, ERR_BACKEND, M_HOST_INFO, "Cannot read its memory") : 0;
 }
 
-int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
-                             size_t len, struct err *e)
+int virt_remote_memory_figures(struct virt *v, const char *host, const char *name,
+                               unsigned long long *need_kib, unsigned long long *avail_kib,
+                               struct err *e)
 {
     struct guest_cpu g;
     if (guest_read(v, name, &g, e) < 0)
         return -1;
     free(g.cpu_xml);
+    *need_kib = g.memory_kib + QEMU_OVERHEAD_KIB;
     virConnectPtr remote = virt_remote_get(v, host, e);
     if (!remote)
         return -1;
-    unsigned long long avail = 0;
-    int rc = remote_available_kib(remote, &avail, e);
+    int rc = remote_available_kib(remote, avail_kib, e);
     virConnectClose(remote);
-    if (rc < 0)
+    return rc;
+}
+
+int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
+                             size_t len, struct err *e)
+{
+    unsigned long long need = 0, avail = 0;
+    if (virt_remote_memory_figures(v, host, name, &need, &avail, e) < 0)
         return -1;
-    unsigned long long need = g.memory_kib + QEMU_OVERHEAD_KIB;
     snprintf(note, len,
-             "the guest needs %llu MiB (%lu MiB and QEMU's own), \"%s\" has %llu MiB free",
-             need / 1024, g.memory_kib / 1024, host, avail / 1024);
+             "the guest needs %llu MiB (%llu MiB and QEMU's own), \"%s\" has %llu MiB free",
+             need / 1024, (need - QEMU_OVERHEAD_KIB) / 1024, host, avail / 1024);
     if (avail >= need)
         return 0;
     return err_set(e, ERR_INVALID, M_MIG_MEMORY,

@@ -154,6 +154,13 @@ int virt_remote_cpu_check(struct virt *v, const char *host, const char *name, ch
 int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
                              size_t len, struct err *e);
 
+/* The memory guest `name` needs on `host` (its own and QEMU's, estimated) and what `host` has
+ * free (free, buffers and page cache), in KiB: what the memory check compares, for a plan
+ * that sends several guests to one host. Blocking. */
+int virt_remote_memory_figures(struct virt *v, const char *host, const char *name,
+                               unsigned long long *need_kib, unsigned long long *avail_kib,
+                               struct err *e);
+
 /* Refuses (M_MIG_DEVICES) a guest with a device of this host passed through (<hostdev>). */
 int virt_vm_devices_check(struct virt *v, const char *name, struct err *e);
 

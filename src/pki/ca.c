@@ -21,6 +21,7 @@
 #define LEAF_DAYS 397
 #define RENEW_DAYS 30
 #define PEM_MAX (64 * 1024)
+#define CA_CN_PREFIX "kimchid migration CA (" /* and the host's name, ")" */
 
 static struct {
     char *cert_pem;
@@ -87,7 +88,7 @@ static int create_ca(const char *cert_path, const char *key_path, struct err *e)
 {
     char host[256] = "localhost", cn[320];
     gethostname(host, sizeof(host) - 1);
-    snprintf(cn, sizeof(cn), "kimchid migration CA (%s)", host);
+    snprintf(cn, sizeof(cn), CA_CN_PREFIX "%s)", host);
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
     char *kp = NULL, *cp = NULL;
@@ -190,12 +191,18 @@ static int leaf_names(gnutls_x509_crt_t crt, enum pki_role role, const char *nam
 int pki_issue(enum pki_role role, const char *name, const char *addr, struct pki_pair *out,
               struct err *e)
 {
+    return pki_issue_days(role, name, addr, LEAF_DAYS, out, e);
+}
+
+int pki_issue_days(enum pki_role role, const char *name, const char *addr, int days,
+                   struct pki_pair *out, struct err *e)
+{
     memset(out, 0, sizeof(*out));
     gnutls_x509_privkey_t key = NULL;
     gnutls_x509_crt_t crt = NULL;
     int rc = -1;
     if (ca.cert_pem && new_key(&key) == 0 && gnutls_x509_crt_init(&crt) == 0 &&
-        pki_cert_base(crt, key, name, LEAF_DAYS) == 0 && leaf_names(crt, role, name, addr) == 0 &&
+        pki_cert_base(crt, key, name, days) == 0 && leaf_names(crt, role, name, addr) == 0 &&
         gnutls_x509_crt_set_basic_constraints(crt, 0, -1) == 0 &&
         gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
                                                GNUTLS_KEY_KEY_ENCIPHERMENT) == 0 &&
@@ -244,22 +251,70 @@ static bool has_purpose(gnutls_x509_crt_t crt, const char *oid)
     }
 }
 
-int pki_check(const char *cert_pem, enum pki_role role, const char *name, const char *addr)
+/* Whether `ca` signed `crt` (its validity dates aside: an expired certificate is renewed, not
+ * taken for someone else's). */
+static bool signed_by(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca_crt)
+{
+    unsigned int status = 1;
+    return gnutls_x509_crt_verify(crt, &ca_crt, 1, GNUTLS_VERIFY_DISABLE_TIME_CHECKS, &status) ==
+               0 &&
+           status == 0;
+}
+
+/* Another kimchid's CA: its common name is the one create_ca gives. */
+static bool kimchid_ca(gnutls_x509_crt_t c)
+{
+    char cn[320];
+    size_t size = sizeof(cn);
+    return gnutls_x509_crt_get_dn_by_oid(c, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) == 0 &&
+           !strncmp(cn, CA_CN_PREFIX, strlen(CA_CN_PREFIX));
+}
+
+/* The other kimchid CA in `bundle` that signed `crt`, as PEM (malloc'd), or NULL. */
+static char *other_issuer(gnutls_x509_crt_t crt, const char *bundle)
+{
+    gnutls_x509_crt_t *list = NULL;
+    unsigned int n = 0;
+    gnutls_datum_t d = {(unsigned char *)bundle, (unsigned int)strlen(bundle)};
+    char *pem = NULL;
+    if (gnutls_x509_crt_list_import2(&list, &n, &d, GNUTLS_X509_FMT_PEM, 0) < 0)
+        return NULL;
+    for (unsigned int i = 0; i < n; i++) {
+        if (!pem && kimchid_ca(list[i]) && signed_by(crt, list[i]))
+            pem = crt_pem(list[i]);
+        gnutls_x509_crt_deinit(list[i]);
+    }
+    gnutls_free(list);
+    return pem;
+}
+
+int pki_judge(const char *cert_pem, const char *bundle, enum pki_role role, const char *name,
+              const char *addr, char **issuer)
 {
     gnutls_x509_crt_t crt = NULL;
     gnutls_datum_t d = {(unsigned char *)cert_pem, (unsigned int)strlen(cert_pem)};
-    unsigned int status = 1;
     int rc = -1;
+    *issuer = NULL;
     if (ca.cert_pem && gnutls_x509_crt_init(&crt) == 0 &&
         gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) == 0 &&
-        gnutls_x509_crt_verify(crt, &ca.crt, 1, 0, &status) == 0 && status == 0) {
+        (signed_by(crt, ca.crt) || (bundle && (*issuer = other_issuer(crt, bundle))))) {
         bool fresh = gnutls_x509_crt_get_expiration_time(crt) > time(NULL) + RENEW_DAYS * 86400L;
         bool purpose = has_purpose(crt, role == PKI_SERVER ? GNUTLS_KP_TLS_WWW_SERVER
                                                            : GNUTLS_KP_TLS_WWW_CLIENT);
         rc = fresh && purpose && (role == PKI_CLIENT || names_ok(crt, name, addr)) ? 1 : 0;
     }
+    if (rc != 1) { /* only a certificate that stays needs its issuer trusted */
+        free(*issuer);
+        *issuer = NULL;
+    }
     gnutls_x509_crt_deinit(crt);
     return rc;
+}
+
+int pki_check(const char *cert_pem, enum pki_role role, const char *name, const char *addr)
+{
+    char *issuer = NULL;
+    return pki_judge(cert_pem, NULL, role, name, addr, &issuer);
 }
 
 char *pki_dh_pem(void)

@@ -1,6 +1,7 @@
 /* install.c - what libvirt's TLS migration reads, put in place on both hosts: this host's
  * files directly, the destination's over SFTP as root (no remote shell). Files kimchid did
- * not write are never replaced; the CA bundle only gains kimchid's CA. */
+ * not write are never replaced; the CA bundle only gains CAs (kimchid's, and another kimchid's
+ * whose certificate the destination holds). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -113,29 +114,36 @@ static void note(char *did, size_t len, const char *what, const struct place *p)
     snprintf(did + used, len - used, "%s%s on %s", used ? ", " : "", what, p->label);
 }
 
-/* kimchid's CA among those the place trusts (appended to an existing bundle). */
-static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e)
+/* A CA among those the place trusts (appended to an existing bundle, never replacing it):
+ * kimchid's own, or another kimchid's that issued the destination's certificate. */
+static int trust_ca(const struct place *p, const char *pem, const char *what, char *did, size_t len,
+                    struct err *e)
 {
     char *have = place_read(p, "ca-cert.pem", e);
     if (!have)
         return -1;
     int rc = 0;
-    if (!strstr(have, pki_ca_pem())) {
+    if (!strstr(have, pem)) {
         size_t n = strlen(have);
-        size_t size = n + strlen(pki_ca_pem()) + 2;
+        size_t size = n + strlen(pem) + 2;
         char *bundle = malloc(size);
         if (!bundle) {
             free(have);
             return err_oom(e);
         }
-        snprintf(bundle, size, "%s%s%s", have, n && have[n - 1] != '\n' ? "\n" : "", pki_ca_pem());
+        snprintf(bundle, size, "%s%s%s", have, n && have[n - 1] != '\n' ? "\n" : "", pem);
         rc = place_write(p, "ca-cert.pem", bundle, false, e);
         free(bundle);
         if (rc == 0)
-            note(did, len, "kimchid's CA", p);
+            note(did, len, what, p);
     }
     free(have);
     return rc;
+}
+
+static int ensure_ca(const struct place *p, char *did, size_t len, struct err *e)
+{
+    return trust_ca(p, pki_ca_pem(), "kimchid's CA", did, len, e);
 }
 
 /* The certificate and key files of `role` in PKI_QEMU_DIR. */
@@ -167,26 +175,46 @@ static int foreign(const struct place *p, enum pki_role role, struct err *e)
                    p->label, PKI_QEMU_DIR, cert_file(role), key_file(role));
 }
 
-/* What ensure_leaf would do, writing nothing: 1 keep, 0 issue, -1 refuse (with e). */
+/* What ensure_leaf would do, writing nothing: 1 keep, 0 issue, -1 refuse (with e). A
+ * certificate another kimchid issued there (its CA in the place's bundle) is kept: *issuer
+ * gets that CA (malloc'd) for the other end to trust. */
 static int leaf_state(const struct place *p, enum pki_role role, const char *name, const char *addr,
-                      struct err *e)
+                      char **issuer, struct err *e)
 {
+    *issuer = NULL;
     char *have = place_read(p, cert_file(role), e);
     if (!have)
         return -1;
-    int mine = have[0] ? pki_check(have, role, name, addr) : 0;
+    char *bundle = have[0] ? place_read(p, "ca-cert.pem", e) : NULL;
+    int mine = 0;
+    if (have[0] && !bundle)
+        mine = -2; /* the bundle could not be read: e says why */
+    else if (have[0])
+        mine = pki_judge(have, bundle, role, name, addr, issuer);
     free(have);
-    return mine < 0 ? foreign(p, role, e) : mine;
+    free(bundle);
+    return mine == -2 ? -1 : mine < 0 ? foreign(p, role, e) : mine;
 }
 
-/* The place's certificate for `role`: kept when kimchid's own and valid, issued when missing
- * or kimchid's but stale, refused when someone else's. */
+/* The place's certificate for `role`: kept when a kimchid's (this one's or another's) and
+ * valid, issued when missing or a kimchid's but stale, refused when someone else's. The CA of
+ * another kimchid's certificate kept is added to what `trust_at` trusts. */
 static int ensure_leaf(const struct place *p, enum pki_role role, const char *name,
-                       const char *addr, char *did, size_t len, struct err *e)
+                       const char *addr, const struct place *trust_at, char *did, size_t len,
+                       struct err *e)
 {
-    int mine = leaf_state(p, role, name, addr, e);
-    if (mine != 0)
-        return mine < 0 ? -1 : 0;
+    char *issuer = NULL;
+    int mine = leaf_state(p, role, name, addr, &issuer, e);
+    if (mine != 0) {
+        int rc = mine < 0 ? -1
+                 : issuer ? trust_ca(trust_at, issuer,
+                                     "the CA of the kimchid that issued its "
+                                     "certificate",
+                                     did, len, e)
+                          : 0;
+        free(issuer);
+        return rc;
+    }
     struct pki_pair pair;
     if (pki_issue(role, name, addr, &pair, e) < 0)
         return -1;
@@ -278,12 +306,12 @@ static int setup(const char *host, const char *addr, char *did, size_t didlen, s
     this_host(me, sizeof(me));
     struct place here, there;
     if (place_open(&here, NULL, e) < 0 || ensure_ca(&here, did, didlen, e) < 0 ||
-        ensure_leaf(&here, PKI_CLIENT, me, "", did, didlen, e) < 0)
+        ensure_leaf(&here, PKI_CLIENT, me, "", &here, did, didlen, e) < 0)
         return -1;
     if (ready_lately(host, addr))
         return 0;
     if (place_open(&there, host, e) < 0 || ensure_ca(&there, did, didlen, e) < 0 ||
-        ensure_leaf(&there, PKI_SERVER, host, addr, did, didlen, e) < 0 ||
+        ensure_leaf(&there, PKI_SERVER, host, addr, &here, did, didlen, e) < 0 ||
         ensure_dh(&there, did, didlen, e) < 0)
         return -1;
     ready_now(host, addr);
@@ -296,10 +324,15 @@ int pki_migration_check(const char *host, const char *addr, char *said, size_t l
     char me[256];
     this_host(me, sizeof(me));
     struct place here = {NULL, "this host", -1}, there = {host, host, -1};
-    int mine_here = leaf_state(&here, PKI_CLIENT, me, "", e);
+    char *issuer = NULL;
+    int mine_here = leaf_state(&here, PKI_CLIENT, me, "", &issuer, e);
+    free(issuer);
+    issuer = NULL;
     if (mine_here < 0)
         return -1;
-    int mine_there = ready_lately(host, addr) ? 1 : leaf_state(&there, PKI_SERVER, host, addr, e);
+    int mine_there =
+        ready_lately(host, addr) ? 1 : leaf_state(&there, PKI_SERVER, host, addr, &issuer, e);
+    free(issuer);
     if (mine_there < 0)
         return -1;
     snprintf(said, len, "%s",

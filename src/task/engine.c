@@ -255,6 +255,14 @@ void task_enqueue_locked(struct task_engine *t, struct task *k)
     pthread_cond_signal(&t->cond);
 }
 
+static int queued_locked(struct task_engine *t)
+{
+    int n = 0;
+    for (struct task *k = t->qhead; k; k = k->qnext)
+        n++;
+    return n;
+}
+
 static struct task *pop_locked(struct task_engine *t)
 {
     struct task *k = t->qhead;
@@ -338,9 +346,11 @@ static void *worker(void *arg)
         if (t->stopping)
             break;
         struct task *k = pop_locked(t);
+        t->idle--; /* counted idle from its start (add_worker_locked) */
         pthread_mutex_unlock(&t->lock);
         run_one(t, k);
         pthread_mutex_lock(&t->lock);
+        t->idle++;
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
@@ -390,8 +400,43 @@ static void unlist_locked(struct task_engine *t, struct task *k)
     t->n--;
 }
 
+/* One more worker (the pool grows for task_engine_submit_now); false when none can start. */
+static bool add_worker_locked(struct task_engine *t)
+{
+    if (t->nthreads >= TASK_WORKERS_MAX)
+        return false;
+    if (t->nthreads == t->cap_threads) {
+        int cap = t->cap_threads ? t->cap_threads * 2 : 4;
+        pthread_t *grown = realloc(t->threads, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return false;
+        t->threads = grown;
+        t->cap_threads = cap;
+    }
+    if (pthread_create(&t->threads[t->nthreads], NULL, worker, t) != 0)
+        return false;
+    t->nthreads++;
+    t->idle++; /* counted at once: the next submit_now must not start another for this one */
+    return true;
+}
+
+static json_t *submit(struct task_engine *t, const char *target_uri, task_run_fn run, void *arg,
+                      task_free_fn free_arg, bool now, struct err *e);
+
 json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_run_fn run,
                            void *arg, task_free_fn free_arg, struct err *e)
+{
+    return submit(t, target_uri, run, arg, free_arg, false, e);
+}
+
+json_t *task_engine_submit_now(struct task_engine *t, const char *target_uri, task_run_fn run,
+                               void *arg, task_free_fn free_arg, struct err *e)
+{
+    return submit(t, target_uri, run, arg, free_arg, true, e);
+}
+
+static json_t *submit(struct task_engine *t, const char *target_uri, task_run_fn run, void *arg,
+                      task_free_fn free_arg, bool now, struct err *e)
 {
     struct task *k = calloc(1, sizeof(*k));
     if (!k || !(k->message = strdup("queued")) ||
@@ -439,6 +484,8 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
         return NULL;
     }
     pthread_mutex_lock(&t->lock);
+    if (now && t->idle <= queued_locked(t) && !add_worker_locked(t))
+        log_warn("task %ld: no worker thread could be added; it waits for one", k->id);
     task_enqueue_locked(t, k);
     announce_locked(t, k);
     pthread_mutex_unlock(&t->lock);
@@ -493,10 +540,11 @@ struct task_engine *task_engine_new(const char *db_path, int workers, long ttl_s
     if (!(t->store = task_store_open(db_path, e)) ||
         task_store_load(t->store, task_load_record, t, e) < 0)
         goto fail;
-    t->threads = calloc((size_t)workers, sizeof(pthread_t));
-    for (int i = 0; t->threads && i < workers; i++, t->nthreads++)
-        if (pthread_create(&t->threads[i], NULL, worker, t) != 0)
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < workers; i++)
+        if (!add_worker_locked(t))
             break;
+    pthread_mutex_unlock(&t->lock);
     if (t->nthreads == 0) {
         err_set(e, ERR_INTERNAL, M_TASK_WORKERS, "Cannot start the task workers.");
         goto fail;

@@ -49,7 +49,8 @@ struct task_engine {
     bool draining;            /* shutting down: running tasks go on, new ones are refused */
     pthread_cond_t idle_cond; /* a task ended */
     pthread_t *threads;
-    int nthreads;
+    int nthreads, cap_threads;
+    int idle; /* workers waiting for a task */
     long ttl;
     struct task_store *store;
     char state_dir[1024];   /* for messages */

@@ -25,8 +25,13 @@ struct task_migrate_req {
     const char *migration_address; /* the destination's address memory and disks go to;
                                     * NULL: from --migration-network, else the host's */
     bool delete_source;
+    bool start_now;            /* an evacuation's move: starts at once (task_engine_submit_now) */
     struct virt_policy policy; /* bandwidth and how a live move converges */
 };
+
+/* A move's policy when the request says nothing: auto-converge, encrypted, one connection,
+ * kimchid's time budget. */
+struct virt_policy task_migrate_default_policy(void);
 
 /* Job: run the post-copy recovery again for the guest that task `id` (a move) left split
  * between two hosts. ERR_NOT_FOUND for no such task; ERR_CONFLICT when that task left
@@ -49,5 +54,25 @@ void task_migrate_set_network(const char *cidr);
  * the password, which is stolen in every case. */
 json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_migrate_req *r,
                             const char *target_uri, struct err *e);
+
+/* POST /host/evacuate: every guest of this host moves to one of `dests` (checked by the
+ * caller: names, not this host), at most max_parallel at once and EVAC_INCOMING_MAX into one
+ * destination; shut-off persistent guests too with include_shutoff. */
+struct task_evacuate_req {
+    const char *const *dests;
+    size_t ndests;
+    int max_parallel;
+    bool include_shutoff;
+};
+
+/* check_only: the plan, moving nothing: {"ready", "guests": [{"name", "destination", "status":
+ * "waiting"|"cannot-move"|"skipped", "message"}], "destinations": [...]}. Blocking (each guest
+ * checked against each destination). */
+json_t *task_evacuate_plan(struct virt *v, const struct task_evacuate_req *r, struct err *e);
+
+/* Job: plans, then moves every guest it can, each through its own move task; one
+ * evacuation at a time (ERR_CONFLICT naming the running one). */
+json_t *task_submit_evacuate(struct task_engine *t, struct virt *v,
+                             const struct task_evacuate_req *r, struct err *e);
 
 #endif

@@ -877,7 +877,14 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         return NULL;
     }
     a->claimed = true;
-    return task_engine_submit(t, target_uri, run_migrate, a, migrate_arg_free, e);
+    return (r->start_now ? task_engine_submit_now : task_engine_submit)(t, target_uri, run_migrate,
+                                                                        a, migrate_arg_free, e);
+}
+
+struct virt_policy task_migrate_default_policy(void)
+{
+    return (struct virt_policy){
+        .auto_converge = true, .parallel = 1, .encrypted = true, .completion_s = -1};
 }
 
 /* One check's entry for check_only. */

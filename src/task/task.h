@@ -33,6 +33,15 @@ void task_engine_free(struct task_engine *t);
 json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_run_fn run,
                            void *arg, task_free_fn free_arg, struct err *e);
 
+/* The most worker threads the pool grows to (task_engine_submit_now). */
+#define TASK_WORKERS_MAX 64
+
+/* As task_engine_submit, for a job that must start at once: a task that waits for others
+ * (an evacuation) and the tasks it waits for. When no worker is idle the pool grows by one
+ * (up to TASK_WORKERS_MAX; the caller bounds how many such tasks it runs). */
+json_t *task_engine_submit_now(struct task_engine *t, const char *target_uri, task_run_fn run,
+                               void *arg, task_free_fn free_arg, struct err *e);
+
 /* Snapshot of one task as a JSON object (new reference); ERR_NOT_FOUND when unknown. */
 json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e);
 

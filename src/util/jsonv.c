@@ -16,6 +16,8 @@ static const char *type_name(enum jsonv_type t)
         return "an integer";
     case JSONV_NUMBER:
         return "a number";
+    case JSONV_ARRAY:
+        return "a list";
     }
     return "?";
 }
@@ -31,6 +33,8 @@ static bool type_ok(const json_t *v, enum jsonv_type t)
         return json_is_integer(v);
     case JSONV_NUMBER:
         return json_is_number(v);
+    case JSONV_ARRAY:
+        return json_is_array(v);
     }
     return false;
 }
@@ -108,6 +112,9 @@ static int bounds_ok(const json_t *v, const struct jsonv_field *f, struct err *e
                        f->unit ? ")" : "");
     if (f->type == JSONV_STRING && f->hi > 0 && json_string_length(v) > (size_t)f->hi)
         return err_set(e, ERR_INVALID, id, "The parameter \"%s\" is longer than %lld characters.",
+                       f->name, f->hi);
+    if (f->type == JSONV_ARRAY && f->hi > 0 && json_array_size(v) > (size_t)f->hi)
+        return err_set(e, ERR_INVALID, id, "The parameter \"%s\" lists more than %lld items.",
                        f->name, f->hi);
     return 0;
 }

@@ -9,11 +9,11 @@
 #include "err.h"
 #include "msg.h"
 
-enum jsonv_type { JSONV_STRING, JSONV_BOOL, JSONV_INT, JSONV_NUMBER };
+enum jsonv_type { JSONV_STRING, JSONV_BOOL, JSONV_INT, JSONV_NUMBER, JSONV_ARRAY };
 
 /* One field a body may carry. An integer field with hi > lo must lie in [lo, hi]; a string
- * field with hi > 0 may be at most hi bytes long. Out of bounds is a 400 with id `bounds_id`
- * (M_API_SCHEMA when 0) saying "must be from lo to hi (unit)". */
+ * field with hi > 0 may be at most hi bytes long, a list at most hi items. Out of bounds is a 400
+ * with id `bounds_id` (M_API_SCHEMA when 0) saying "must be from lo to hi (unit)". */
 struct jsonv_field {
     const char *name;
     enum jsonv_type type;

@@ -69,6 +69,41 @@ int virt_with_domain(struct virt *v, const char *name, virt_domain_fn fn, void *
     return rc;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct virt_guest_brief *)a)->name,
+                  ((const struct virt_guest_brief *)b)->name);
+}
+
+int virt_guest_list(struct virt *v, struct virt_guest_brief **out, size_t *n, struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    virDomainPtr *doms = NULL;
+    int nd = virConnectListAllDomains(c, &doms, 0);
+    int rc = nd < 0 ? virt_err_libvirt(e, ERR_BACKEND, M_VM_READ, "Cannot list the guests") : 0;
+    if (nd > 0 && !(*out = calloc((size_t)nd, sizeof(**out))))
+        rc = err_oom(e);
+    for (int i = 0; i < nd; i++) {
+        int st = VIR_DOMAIN_NOSTATE, reason;
+        if (rc == 0 && virDomainGetState(doms[i], &st, &reason, 0) == 0) {
+            struct virt_guest_brief *g = &(*out)[(*n)++];
+            snprintf(g->name, sizeof(g->name), "%s", virDomainGetName(doms[i]));
+            g->state = st;
+            g->persistent = virDomainIsPersistent(doms[i]) == 1;
+        }
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    virConnectClose(c);
+    if (rc == 0 && *n > 1)
+        qsort(*out, *n, sizeof(**out), by_name);
+    return rc;
+}
+
 void virt_vms_body(struct virt *v, bool gzip, struct virt_body *out)
 {
     struct snapshot *s = virt_snapshot_get(v);

@@ -143,6 +143,16 @@ int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_s
 /* A guest's autostart flag (libvirt's: started when its host's libvirtd starts). */
 int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e);
 
+/* One guest of this host, as an evacuation plans its moves. */
+struct virt_guest_brief {
+    char name[256];
+    int state;       /* enum virt_state */
+    bool persistent; /* defined here (a transient guest exists only while it runs) */
+};
+
+/* Every guest of this host, by name: a new array in *out (free it), its length in *n. */
+int virt_guest_list(struct virt *v, struct virt_guest_brief **out, size_t *n, struct err *e);
+
 struct bus;
 /* Guests that appear, go or change (state, stats, definition) go to this event bus as "vm"
  * frames (NULL: none). Call at start-up, before clients connect. */

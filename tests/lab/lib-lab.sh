@@ -5,7 +5,7 @@ LAB=${KIMCHID_LAB_DIR:-/tmp/kimchid-lab}
 STATE=$LAB/a/state
 CURL_OPTS="-k"
 AUTH="--netrc-file $LAB/netrc" # kimchid's admin on host-a (lab up made it)
-ADMIN_PW=$(jq -r '.[] | select(.name=="labadmin") | .password' "$LAB/users.json")
+ADMIN_PW=$(jq -r '.[] | select(.name=="labadmin" and .host=="host-b") | .password' "$LAB/users.json")
 USER_PW=$(jq -r '.[] | select(.name=="labuser") | .password' "$LAB/users.json")
 
 lab() { "$LABCMD" "$@"; }
@@ -117,24 +117,24 @@ wait_hb() {
   fail_note "$2 printed no new heartbeat on host-$1 in ${4:-60} s"; return 1
 }
 
-# survived NAME : after a move host-a -> host-b, the guest's console says it carried on:
-# host-b shows no boot, the same boot id as host-a's last line, a counter that continues
-# from it (the line in flight at the switch-over may be split between the two files), and
-# three more lines with the memory and disk checks ok.
+# survived NAME [DEST] : after a move host-a -> host-DEST (b), the guest's console says it
+# carried on: DEST shows no boot, the same boot id as host-a's last line, a counter that
+# continues from it (the line in flight at the switch-over may be split between the two
+# files), and three more lines with the memory and disk checks ok.
 survived() {
-  local name=$1 last first bid
+  local name=$1 to=${2:-b} last first bid
   last=$(hb_last a "$name")
-  wait_hb b "$name" 3 30 || return 1
-  first=$(hb_lines b "$name" | head -1)
+  wait_hb "$to" "$name" 3 30 || return 1
+  first=$(hb_lines "$to" "$name" | head -1)
   bid=$(hb_field boot <<<"$last")
-  if lab console b "$name" | grep -q '^BOOT '; then fail_note "$name booted again on host-b"; return 1; fi
+  if lab console "$to" "$name" | grep -q '^BOOT '; then fail_note "$name booted again on host-$to"; return 1; fi
   [ -n "$bid" ] && [ "$(hb_field boot <<<"$first")" == "$bid" ] ||
-    { fail_note "boot id changed: host-a '$last', host-b '$first'"; return 1; }
+    { fail_note "boot id changed: host-a '$last', host-$to '$first'"; return 1; }
   local gap=$(( $(hb_count <<<"$first") - $(hb_count <<<"$last") ))
   [ "$gap" -ge 1 ] && [ "$gap" -le 2 ] || { fail_note "counter jumped by $gap: '$last' -> '$first'"; return 1; }
   local bad
-  bad=$(hb_lines b "$name" | grep -v " boot=$bid mem=ok disk=\(ok\|none\)$" | head -1)
-  [ -z "$bad" ] || { fail_note "check failed on host-b: $bad"; return 1; }
+  bad=$(hb_lines "$to" "$name" | grep -v " boot=$bid mem=ok disk=\(ok\|none\)$" | head -1)
+  [ -z "$bad" ] || { fail_note "check failed on host-$to: $bad"; return 1; }
 }
 
 # net_drop / net_restore : host-b's network loses every packet, links up (no netem in this

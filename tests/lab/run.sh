@@ -28,10 +28,10 @@ lab_up() {
   bounded "$LAB_UP_LIMIT" "$LOG" "$ROOT/tests/lab/lab" up || return 1
   took $((SECONDS - started)) "lab up"
 }
-# both hosts' libvirtd and sshd answer
+# every host's libvirtd and sshd answer
 healthy() {
   local h
-  for h in a b; do
+  for h in a b c; do
     lab exec "$h" timeout 10 virsh -q -c qemu:///system uri >/dev/null 2>&1 || return 1
     kill -0 "$(cat "$LAB/$h/sshd.pid" 2>/dev/null)" 2>/dev/null || return 1
   done

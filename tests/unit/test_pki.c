@@ -85,6 +85,53 @@ static void issued_certificates_are_recognised_for_what_they_name(void **state)
     assert_null(server.key);
 }
 
+/* Two kimchids moving guests to one host: a certificate the other issued there is kept when
+ * its CA is in that host's bundle (and that CA is handed back to be trusted here); an expired
+ * one, whichever kimchid issued it, is renewed, never taken for someone else's. */
+static void another_kimchids_certificate_is_kept_and_an_expired_one_renewed(void **state)
+{
+    (void)state;
+    struct err e;
+    struct pki_pair theirs, expired;
+    assert_int_equal(pki_init(dir, &e), 0);
+    char *their_ca = strdup(pki_ca_pem());
+    assert_int_equal(pki_issue(PKI_SERVER, "host-c", "198.18.0.4", &theirs, &e), 0);
+    assert_int_equal(pki_issue_days(PKI_SERVER, "host-c", "198.18.0.4", -2, &expired, &e), 0);
+    assert_int_equal(pki_check(expired.cert, PKI_SERVER, "host-c", "198.18.0.4"), 0);
+    pki_done();
+    char other[80], *issuer = NULL;
+    snprintf(other, sizeof(other), "%s-other", dir);
+    mkdir(other, 0700);
+    assert_int_equal(pki_init(other, &e), 0); /* this kimchid: another CA */
+    /* a bundle holding the other kimchid's CA beside ours */
+    size_t n = strlen(their_ca) + strlen(pki_ca_pem()) + 1;
+    char *bundle = malloc(n);
+    snprintf(bundle, n, "%s%s", pki_ca_pem(), their_ca);
+    assert_int_equal(pki_judge(theirs.cert, bundle, PKI_SERVER, "host-c", "198.18.0.4", &issuer),
+                     1);
+    assert_non_null(issuer);
+    assert_string_equal(issuer, their_ca);
+    free(issuer);
+    /* stale for what it must name now: renewed (ours replaces it) */
+    assert_int_equal(pki_judge(theirs.cert, bundle, PKI_SERVER, "host-d", "198.18.0.4", &issuer),
+                     0);
+    assert_null(issuer);
+    /* expired: renewed */
+    assert_int_equal(pki_judge(expired.cert, bundle, PKI_SERVER, "host-c", "198.18.0.4", &issuer),
+                     0);
+    /* without the other CA in the bundle, nobody's we know: never replaced */
+    assert_int_equal(
+        pki_judge(theirs.cert, pki_ca_pem(), PKI_SERVER, "host-c", "198.18.0.4", &issuer), -1);
+    assert_int_equal(pki_judge(theirs.cert, NULL, PKI_SERVER, "host-c", "198.18.0.4", &issuer), -1);
+    free(bundle);
+    free(their_ca);
+    pki_pair_clear(&theirs);
+    pki_pair_clear(&expired);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", other);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void an_unreadable_ca_is_refused_with_what_to_do(void **state)
 {
     (void)state;
@@ -135,6 +182,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ca_is_created_once_and_kept_private, setup, teardown),
         cmocka_unit_test_setup_teardown(issued_certificates_are_recognised_for_what_they_name,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            another_kimchids_certificate_is_kept_and_an_expired_one_renewed, setup, teardown),
         cmocka_unit_test_setup_teardown(an_unreadable_ca_is_refused_with_what_to_do, setup,
                                         teardown),
         cmocka_unit_test(dh_params_are_the_published_ffdhe2048_group),

@@ -386,6 +386,27 @@ static void wait_started(struct task_engine *t, const char *id)
     }
 }
 
+/* With every worker busy (one, held by a job that waits), a task submitted "now" still runs
+ * at once: the pool grows by a worker, as an evacuation's moves need. */
+static void submit_now_runs_beside_a_busy_pool(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    json_decref(task_engine_submit(t, NULL, job_cancellable, NULL, NULL, &e));
+    wait_started(t, "1");
+    json_decref(task_engine_submit_now(t, NULL, job_ok, NULL, NULL, &e));
+    json_t *done = wait_done(t, "2");
+    assert_string_equal(json_string_value(json_object_get(done, "status")), "finished");
+    json_decref(done);
+    json_t *first = task_engine_get(t, "1", &e);
+    assert_string_equal(json_string_value(json_object_get(first, "status")), "running");
+    json_decref(first);
+    assert_int_equal(task_engine_cancel(t, "1", "root", &e), 0);
+    json_decref(wait_done(t, "1"));
+    task_engine_free(t);
+}
+
 static void cancel_stops_a_job_that_can_stop(void **state)
 {
     (void)state;
@@ -460,6 +481,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(the_database_is_private, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_stops_a_job_that_can_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(submit_now_runs_beside_a_busy_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_past_the_point_of_no_return_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_job_that_never_allows_it_cannot_be_cancelled, setup,

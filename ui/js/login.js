@@ -30,6 +30,7 @@ let waiting = null; // resolves when the user has logged in
 function showUser(who) {
   document.getElementById('who').textContent = `${who.username} (${who.role === 'admin' ? 'administrator' : 'read only'})`;
   document.getElementById('session').hidden = false;
+  document.body.dataset.role = who.role; // what only administrators may do shows for them
 }
 
 export function askLogin(expired) {

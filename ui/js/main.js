@@ -4,6 +4,7 @@ import { api, setUnauthorizedHandler, vmPath } from './api.js';
 import {
   initDeleteDialog, initMigrateDialog, openDeleteDialog, openMigrateDialog, setHostSuggestions,
 } from './dialogs.js';
+import { findEvacuation, initEvacuateDialog, showEvacuation } from './evacuate.js';
 import { mib } from './format.js';
 import {
   closeAllMenus, menuButtonFor, renderGuests, setActionHandler, setMenuItems,
@@ -87,6 +88,7 @@ async function refresh() {
   const banner = document.getElementById('load-error');
   try {
     await pollTasks();
+    if (!streamUp()) await findEvacuation();
     vms = await api('GET', '/vms');
     render();
     banner.hidden = true;
@@ -119,10 +121,15 @@ function goLive() {
       if (reload) { // a first connection, or events were missed: fetch it all once
         refresh();
         loadHost();
+        findEvacuation();
       } else render();
     },
     vm: applyVm,
     task(task) {
+      if (showEvacuation(task)) {
+        if (task.status !== 'running') loadHost(); // in maintenance now
+        return;
+      }
       applyTask(task);
       render();
       if (task.status !== 'running' && task.target_uri?.endsWith('/migrate')) loadHost();
@@ -186,6 +193,10 @@ initMigrateDialog((task, name) => {
   refreshUnlessLive();
 });
 initDeleteDialog(() => refreshUnlessLive());
+initEvacuateDialog(() => {
+  loadHost(); // this host is in maintenance from the start
+  refreshUnlessLive();
+});
 initLogin(() => loginAgain(false));
 // The guests' menu comes from kimchid's route table: an action added there shows up here.
 async function loadMenu() {
