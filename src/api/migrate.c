@@ -245,15 +245,32 @@ static int given_dests(json_t *list, const char **out, size_t *n, struct err *e)
     return 0;
 }
 
+/* Whether `host` resolves to an address one of the first n peers resolved to (a host kimchid
+ * logged in to by name and by address is one destination). */
+static bool same_host(const char *host, char addrs[][64], size_t n)
+{
+    struct err ignore;
+    if (net_resolve(host, addrs[n], sizeof(addrs[n]), &ignore) < 0) {
+        addrs[n][0] = '\0';
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(addrs[i], addrs[n]))
+            return true;
+    return false;
+}
+
 /* The hosts kimchid logs in to with its key (sshc's peers, one a line in `text`, cut in
- * place), but this host. */
+ * place), but this host, each host once. */
 static int peer_dests(char *text, const char **out, size_t *n, struct err *e)
 {
+    char addrs[EVAC_DESTS_MAX][64];
     for (char *l = text, *next; l && *l && *n < EVAC_DESTS_MAX; l = next) {
         next = strchr(l, '\n');
         if (next)
             *next++ = '\0';
-        if (!blank(l) && !net_names_self(l) && check_dest(l, out, *n, e) == 0)
+        if (!blank(l) && !net_names_self(l) && check_dest(l, out, *n, e) == 0 &&
+            !same_host(l, addrs, *n))
             out[(*n)++] = l;
         err_clear(e);
     }

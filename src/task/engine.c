@@ -62,8 +62,25 @@ void task_set_message(struct task_engine *t, struct task *k, const char *status,
     task_persist(t, k);
     pthread_mutex_lock(&t->lock); /* after the record is written: what clients see is saved */
     announce_locked(t, k);
-    if (status != TASK_RUNNING) /* a drain may exit right after */
+    if (status != TASK_RUNNING) { /* a drain may exit right after */
+        t->ends++;
         pthread_cond_broadcast(&t->idle_cond);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+void task_engine_wait_end(struct task_engine *t, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&t->lock);
+    unsigned long seen = t->ends;
+    while (t->ends == seen && pthread_cond_timedwait(&t->idle_cond, &t->lock, &until) == 0)
+        ;
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -48,6 +48,7 @@ struct task_engine {
     bool stopping;
     bool draining;            /* shutting down: running tasks go on, new ones are refused */
     pthread_cond_t idle_cond; /* a task ended */
+    unsigned long ends;       /* how many tasks ended: task_engine_wait_end's wake-up */
     pthread_t *threads;
     int nthreads, cap_threads;
     int idle; /* workers waiting for a task */

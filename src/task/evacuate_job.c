@@ -2,6 +2,7 @@
  * destination with the move's own checks, assigned by fit (evacplan.c), then moved through the
  * migrate job, each guest its own task, a few at a time. The evacuation is a task of its own
  * that follows its moves; cancelling it stops what has not started and cancels what runs. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,51 +153,44 @@ static void progress_msg(struct evac_run *r, const char *fmt, ...)
     task_ctx_message(r->ctx, "%s", m);
 }
 
-/* The move's own checks of guest i against destination j: ready, or why not (the first
- * failed check's words); a failed gate (host, login, libvirt) marks the destination down. */
-static bool check_pair(struct evac_run *r, size_t i, size_t j, char *why, size_t len)
+/* One destination's part of the plan, checked on a thread of its own (the destinations'
+ * checks are independent: each is mostly waiting for its host). */
+struct dest_check {
+    struct evac_run *r;
+    size_t j;
+    bool *ok;                 /* per guest */
+    char (*why)[512];         /* per guest: why not */
+    unsigned long long *need; /* per guest, KiB */
+    pthread_t thread;
+    bool started;
+};
+
+/* The checks of `part` for guest i against the destination: ready, or why not (the first
+ * failed check's words). */
+static bool run_checks_part(struct evac_run *r, size_t i, size_t j, enum task_check_part part,
+                            char *why, size_t len)
 {
-    struct evac_item *it = &r->items[i];
-    struct task_migrate_req q = {.name = it->name,
+    struct task_migrate_req q = {.name = r->items[i].name,
                                  .remote_host = r->dests[j],
                                  .delete_source = true,
                                  .policy = task_migrate_default_policy()};
     struct err e = {0};
-    json_t *out = task_migrate_check(r->v, &q, &e);
+    json_t *out = task_migrate_check_part(r->v, &q, part, &e);
     if (!out) {
         snprintf(why, len, "%.500s", e.msg);
         return false;
     }
-    bool ready = json_is_true(json_object_get(out, "ready")), gate = false;
+    bool ready = json_is_true(json_object_get(out, "ready"));
     size_t k;
     json_t *c;
     why[0] = '\0';
     json_array_foreach(json_object_get(out, "checks"), k, c)
     {
-        gate |= json_is_true(json_object_get(c, "skipped"));
         if (!why[0] && !json_is_true(json_object_get(c, "ok")))
             snprintf(why, len, "%s", json_string_value(json_object_get(c, "message")));
     }
     json_decref(out);
-    if (gate)
-        snprintf(r->down[j], sizeof(r->down[j]), "%s", why);
     return ready;
-}
-
-/* What guest i needs there and what destination j has free (the first look at j counts). */
-static bool memory_fits(struct evac_run *r, size_t i, size_t j, char *why, size_t len)
-{
-    unsigned long long need = 0, avail = 0;
-    struct err e = {0};
-    if (virt_remote_memory_figures(r->v, r->dests[j], r->items[i].name, &need, &avail, &e) < 0) {
-        snprintf(why, len, "%.500s", e.msg);
-        return false;
-    }
-    if (!r->avail_kib[j])
-        r->avail_kib[j] = avail;
-    if (!r->items[i].offline && need > r->plan[i].need_kib)
-        r->plan[i].need_kib = need;
-    return true;
 }
 
 static bool cancel_asked(struct evac_run *r)
@@ -204,35 +198,90 @@ static bool cancel_asked(struct evac_run *r)
     return r->ctx && task_ctx_cancel_asked(r->ctx, r->cancelled_by, sizeof(r->cancelled_by));
 }
 
-/* Each candidate against each destination, then the assignment; why a guest cannot move
- * lists each destination's reason. */
+/* The destination's own checks once (a failure: nothing goes there), then each guest's and
+ * what its memory needs there. */
+static void *check_dest(void *p)
+{
+    struct dest_check *d = p;
+    struct evac_run *r = d->r;
+    size_t first = r->n;
+    for (size_t i = 0; i < r->n && first == r->n; i++)
+        if (r->items[i].status == EV_WAITING)
+            first = i;
+    if (first == r->n)
+        return NULL;
+    if (!run_checks_part(r, first, d->j, TASK_CHECK_HOST, r->down[d->j], sizeof(r->down[d->j]))) {
+        for (size_t i = 0; i < r->n; i++)
+            snprintf(d->why[i], sizeof(d->why[i]), "%s", r->down[d->j]);
+        return NULL;
+    }
+    r->down[d->j][0] = '\0';
+    /* NULL: this thread does not write who cancelled (the main one reads it after) */
+    for (size_t i = 0; i < r->n && !(r->ctx && task_ctx_cancel_asked(r->ctx, NULL, 0)); i++) {
+        unsigned long long avail = 0;
+        struct err e = {0};
+        if (r->items[i].status != EV_WAITING ||
+            !run_checks_part(r, i, d->j, TASK_CHECK_GUEST, d->why[i], sizeof(d->why[i])))
+            continue;
+        if (virt_remote_memory_figures(r->v, r->dests[d->j], r->items[i].name, &d->need[i], &avail,
+                                       &e) < 0) {
+            snprintf(d->why[i], sizeof(d->why[i]), "%.500s", e.msg);
+            continue;
+        }
+        if (!r->avail_kib[d->j])
+            r->avail_kib[d->j] = avail; /* the first look counts: this thread's own slot */
+        d->ok[i] = true;
+    }
+    return NULL;
+}
+
+/* Why guest i goes nowhere: each destination's reason. */
+static void reasons(struct evac_run *r, size_t i, const struct dest_check *d)
+{
+    struct evac_item *it = &r->items[i];
+    it->message[0] = '\0';
+    for (size_t j = 0; j < r->nd; j++) {
+        size_t used = strlen(it->message);
+        const char *why = d[j].why && d[j].why[i][0] ? d[j].why[i]
+                          : r->down[j][0]            ? r->down[j]
+                                                     : "not checked (cancelled)";
+        if (!d[j].ok || !d[j].ok[i])
+            snprintf(it->message + used, sizeof(it->message) - used, "%s%s: %s", used ? "; " : "",
+                     r->dests[j], why);
+    }
+}
+
 static void check_all(struct evac_run *r)
 {
-    size_t todo = 0, done = 0;
-    for (size_t i = 0; i < r->n; i++)
-        todo += r->items[i].status == EV_WAITING;
-    for (size_t i = 0; i < r->n && !cancel_asked(r); i++) {
-        struct evac_item *it = &r->items[i];
-        if (it->status != EV_WAITING)
-            continue;
-        progress_msg(r, "planning: checking \"%s\" against %zu host(s) (%zu of %zu guests)",
-                     it->name, r->nd, ++done, todo);
-        char reasons[sizeof(it->message)] = "";
+    struct dest_check d[EVAC_DESTS_MAX] = {{0}};
+    progress_msg(r, "planning: checking %zu guest(s) against %zu host(s)", r->n, r->nd);
+    size_t n = r->n ? r->n : 1;
+    for (size_t j = 0; j < r->nd; j++) {
+        d[j] = (struct dest_check){.r = r, .j = j};
+        d[j].ok = calloc(n, sizeof(*d[j].ok));
+        d[j].why = calloc(n, sizeof(*d[j].why));
+        d[j].need = calloc(n, sizeof(*d[j].need));
+        if (d[j].ok && d[j].why && d[j].need)
+            d[j].started = pthread_create(&d[j].thread, NULL, check_dest, &d[j]) == 0;
+        if (!d[j].started && d[j].why)
+            snprintf(r->down[j], sizeof(r->down[j]), "kimchid could not check it (no memory)");
+    }
+    for (size_t j = 0; j < r->nd; j++)
+        if (d[j].started)
+            pthread_join(d[j].thread, NULL);
+    for (size_t i = 0; i < r->n; i++) {
         for (size_t j = 0; j < r->nd; j++) {
-            char why[512];
-            bool ok = false;
-            if (r->down[j][0])
-                snprintf(why, sizeof(why), "%s", r->down[j]);
-            else
-                ok =
-                    check_pair(r, i, j, why, sizeof(why)) && memory_fits(r, i, j, why, sizeof(why));
-            r->plan[i].ready[j] = ok;
-            size_t used = strlen(reasons);
-            if (!ok)
-                snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s", used ? "; " : "",
-                         r->dests[j], why);
+            r->plan[i].ready[j] = d[j].ok && d[j].ok[i];
+            if (r->plan[i].ready[j] && !r->items[i].offline && d[j].need[i] > r->plan[i].need_kib)
+                r->plan[i].need_kib = d[j].need[i];
         }
-        snprintf(it->message, sizeof(it->message), "%s", reasons);
+        if (r->items[i].status == EV_WAITING)
+            reasons(r, i, d);
+    }
+    for (size_t j = 0; j < r->nd; j++) {
+        free(d[j].ok);
+        free(d[j].why);
+        free(d[j].need);
     }
 }
 
@@ -309,7 +358,7 @@ static json_t *dests_json(const struct evac_run *r)
             planned += r->plan[i].dest == (int)j;
         json_array_append_new(a, json_pack("{s:s, s:I, s:i, s:s?}", "name", r->dests[j], "free_mib",
                                            (json_int_t)(r->avail_kib[j] / 1024), "guests", planned,
-                                           "unreachable", r->down[j][0] ? r->down[j] : NULL));
+                                           "why_not", r->down[j][0] ? r->down[j] : NULL));
     }
     return a;
 }
@@ -450,8 +499,7 @@ static void run_moves(struct evac_run *r)
         show(r);
         if (!moving && !count(r, EV_WAITING))
             return;
-        struct timespec ts = {0, EVAC_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL);
+        task_engine_wait_end(r->t, EVAC_POLL_MS); /* a move's end starts the next at once */
     }
 }
 

@@ -45,6 +45,14 @@ json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *i
  * Blocking (ssh and the other host's libvirt, each within its bound). */
 json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e);
 
+/* Part of those checks: the ones that depend only on the two hosts (host, login, libvirt,
+ * maintenance, network, TLS, post-copy, lock manager), or only the guest's (guest, storage,
+ * CPU, memory, devices; the host's having passed): an evacuation checks each destination once
+ * and each guest against it. Same answer's shape. */
+enum task_check_part { TASK_CHECK_ALL, TASK_CHECK_HOST, TASK_CHECK_GUEST };
+json_t *task_migrate_check_part(struct virt *v, struct task_migrate_req *r,
+                                enum task_check_part part, struct err *e);
+
 /* --migration-network: the destination's address in this network (CIDR, checked by the
  * caller) carries a move's memory and disks when the request names none. Start-up only. */
 void task_migrate_set_network(const char *cidr);

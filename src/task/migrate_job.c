@@ -610,23 +610,24 @@ static int check_devices(struct task_ctx *ctx, struct migrate_arg *a, char *warn
 static const struct check {
     const char *id;
     int (*run)(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen, struct err *e);
-    bool remote; /* needs the other host */
-    bool gate;   /* nothing remote can be checked after it failed */
+    bool remote;    /* needs the other host */
+    bool gate;      /* nothing remote can be checked after it failed */
+    bool per_guest; /* its answer depends on the guest (the others only on the two hosts) */
 } checks[] = {
     // clang-format off
-    {"host", check_host, true, true},
-    {"login", check_login, true, true},
-    {"libvirt", check_libvirt, true, true},
-    {"maintenance", check_maintenance, true, false},
-    {"network", check_network, true, false},
-    {"tls", check_tls, true, false},
-    {"guest", check_guest, true, false},
-    {"storage", check_storage, true, false},
-    {"cpu", check_cpu, true, false},
-    {"memory", check_memory, true, false},
-    {"devices", check_devices, false, false},
-    {"postcopy", check_postcopy, true, false},
-    {"lock_manager", check_lock_manager, true, false},
+    {"host", check_host, true, true, false},
+    {"login", check_login, true, true, false},
+    {"libvirt", check_libvirt, true, true, false},
+    {"maintenance", check_maintenance, true, false, false},
+    {"network", check_network, true, false, false},
+    {"tls", check_tls, true, false, false},
+    {"guest", check_guest, true, false, true},
+    {"storage", check_storage, true, false, true},
+    {"cpu", check_cpu, true, false, true},
+    {"memory", check_memory, true, false, true},
+    {"devices", check_devices, false, false, true},
+    {"postcopy", check_postcopy, true, false, false},
+    {"lock_manager", check_lock_manager, true, false, false},
     // clang-format on
 };
 
@@ -900,6 +901,17 @@ static json_t *check_json(const char *id, bool ok, const char *message, bool war
 
 json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e)
 {
+    return task_migrate_check_part(v, r, TASK_CHECK_ALL, e);
+}
+
+static bool in_part(const struct check *c, enum task_check_part part)
+{
+    return part == TASK_CHECK_ALL || c->per_guest == (part == TASK_CHECK_GUEST);
+}
+
+json_t *task_migrate_check_part(struct virt *v, struct task_migrate_req *r,
+                                enum task_check_part part, struct err *e)
+{
     struct migrate_arg *a = arg_new(v, r);
     if (a)
         a->password = r->password; /* stolen */
@@ -921,6 +933,8 @@ json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct er
         const struct check *c = &checks[i];
         char warn[512] = "", why[160];
         struct err ce = {0};
+        if (!in_part(c, part))
+            continue;
         if (gate && c->remote) {
             snprintf(why, sizeof(why), "Not checked: the \"%s\" check failed.", gate);
             json_array_append_new(list, check_json(c->id, false, why, false, true));

@@ -42,6 +42,10 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
 json_t *task_engine_submit_now(struct task_engine *t, const char *target_uri, task_run_fn run,
                                void *arg, task_free_fn free_arg, struct err *e);
 
+/* Waits until any task ends, at most `ms` milliseconds: a job following other tasks (an
+ * evacuation) starts the next one at once instead of at its next poll. */
+void task_engine_wait_end(struct task_engine *t, long ms);
+
 /* Snapshot of one task as a JSON object (new reference); ERR_NOT_FOUND when unknown. */
 json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e);
 

@@ -43,7 +43,7 @@ ok "...every guest listed, each cannot move" \
   eq "$(jq_get '[.guests[] | .status] | unique | join(" ")')" cannot-move
 ok "...the guests are this host's" eq "$(jq_get '[.guests[].name] | join(" ")')" "alpha busy outside"
 ok "...each names the destination and why" has "$(jq_get '.guests[0].message')" "$NOWHERE: KCHMIGR"
-ok "...the destination is marked unreachable" eq "$(jq_get '.destinations[0] | "\(.name) \(.unreachable != null) \(.guests)"')" "$NOWHERE true 0"
+ok "...the destination says why it takes nothing" eq "$(jq_get '.destinations[0] | "\(.name) \(.why_not != null) \(.guests)"')" "$NOWHERE true 0"
 ok "...and no maintenance" test ! -e "$MARK"
 
 # without destinations: the hosts kimchid logs in to (its peers file), this host left out
@@ -51,6 +51,9 @@ printf 'localhost\n%s\n' "$NOWHERE" >"$STATE/peers"
 req POST /host/evacuate '{"check_only":true}'
 ok "without destinations: the hosts kimchid logs in to, not this host" \
   eq "$STATUS $(jq_get '[.destinations[].name] | join(" ")')" "200 $NOWHERE"
+printf '192.0.2.7\n%s\n192.0.2.7\n' "$NOWHERE" >"$STATE/peers" # a file edited by hand
+req POST /host/evacuate '{"check_only":true}'
+ok "...each once" eq "$(jq_get '[.destinations[].name] | join(" ")')" "192.0.2.7 $NOWHERE"
 
 # the evacuation itself: maintenance from the start; ends failed naming what stayed
 req POST /host/evacuate "{\"destinations\":[\"$NOWHERE\"],\"max_parallel\":1}"
