@@ -14,7 +14,7 @@ back_trust() {
 start_kimchid() {
   mkdir -p "$LAB/a/state"
   "$lab" exec a "$ROOT/build/kimchid" --listen 198.18.0.1:8011 --state-dir "$LAB/a/state" \
-    --log-level warn >"$LAB/kimchid.log" 2>&1 &
+    --log-level "${KIMCHID_LOG_LEVEL:-warn}" >"$LAB/kimchid.log" 2>&1 &
   KPID=$!
   BASE=https://198.18.0.1:8011/plugins/kimchi
   for _ in $(seq 1 100); do curl -sk -o /dev/null "$BASE/vms" && break; sleep 0.1; done

@@ -32,7 +32,7 @@ else
   COPY=
 fi
 back_trust
-start_kimchid
+KIMCHID_LOG_LEVEL=debug start_kimchid # each move's timing line (bench/steps.py)
 body=$(mktemp)
 printf '{"remote_host":"host-b","user":"labadmin","password":"%s"}' "$pw" >"$body"
 back() { # puts the guest back on host-a (not timed); host-b's disk copy goes, host-a's stays
@@ -97,3 +97,4 @@ echo "  first kimchid run, with ssh trust set-up: ${first} ms"
 echo "  kimchid (POST to task finished): ${k[*]} ms, median $km ms"
 echo "  virsh migrate, same flags${COPY:+ $COPY}: ${v[*]} ms, median $vm ms"
 awk -v a="$km" -v b="$vm" 'BEGIN {printf "  ratio kimchid/virsh: %.3f (target <= 1.05)\n", a/b}'
+python3 "$ROOT/bench/steps.py" "$LAB/kimchid.log" 1

@@ -152,10 +152,9 @@ static int check_fields(json_t *body, struct task_migrate_req *r, struct err *e)
  * resolves, is not this host, and answers on its ssh port, within timers.knock_s: Kimchi's UI
  * sees only failures answered on the POST or on a task that is still running when it looks.
  * The task checks again. */
-static int check_reach(const char *host, struct err *e)
+static int check_reach(const char *host, char *addr, size_t len, struct err *e)
 {
-    char addr[64];
-    if (net_resolve_other(host, addr, sizeof(addr), e) < 0)
+    if (net_resolve_other(host, addr, len, e) < 0)
         return -1;
     return net_probe(host, addr, 22, (int)(timers.knock_s * 1000), e);
 }
@@ -170,7 +169,7 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
     if (check_fields(body, &r, e) < 0 ||
         (!check_only &&
          (virt_busy_check(ctx->virt, p[0], e) < 0 || virt_vm_job_check(ctx->virt, p[0], e) < 0 ||
-          check_reach(r.remote_host, e) < 0)))
+          check_reach(r.remote_host, r.reached, sizeof(r.reached), e) < 0)))
         return -1;
     if (r.user && !(r.password = strdup(jsonv_str(body, "password"))))
         return err_oom(e);
@@ -195,7 +194,8 @@ int api_host_sshkey(struct api_ctx *ctx, const struct api_request *req, const ch
                        "host whose ssh key to show: ?host=NAME.");
     char fp[128];
     bool known = false;
-    if (net_host_check(host, e) < 0 || check_reach(host, e) < 0 ||
+    char addr[64];
+    if (net_host_check(host, e) < 0 || check_reach(host, addr, sizeof(addr), e) < 0 ||
         sshc_host_key(host, fp, sizeof(fp), &known, e) < 0)
         return -1;
     return api_reply_json(

@@ -1,7 +1,8 @@
 /* pool.c - SFTP sessions to other hosts, kept open a short while and reused: a move reads and
  * writes several files on its destination (the checks, qemu.conf, /etc/group, each TLS file),
  * and each used to cost a new ssh connection with its key exchange and login. A session is
- * used by one caller at a time; one idle for POOL_IDLE_MS is closed when next looked at. A
+ * used by one caller at a time; one idle for POOL_IDLE_MS is closed by a reaper thread that
+ * runs while sessions are kept (and by the next look, whichever comes first). A
  * call that fails on a kept session is tried once more on a fresh one (the host may have
  * restarted since), so a kept session never turns a working host into a failure. */
 #include <pthread.h>
@@ -22,6 +23,8 @@ static struct kept {
     struct timespec last;
 } pool[POOL_MAX];
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER; /* the reaper's wake-up and end */
+static bool reaper_on, pool_stopping;
 
 static void conn_close(struct sftp_conn *c)
 {
@@ -75,6 +78,59 @@ static void let_go(const char *host, bool all)
     }
 }
 
+/* Milliseconds until the first idle kept session is idle too long (0: one is), -1: none is
+ * idle. Under the lock. */
+static long long next_expiry_locked(void)
+{
+    long long next = -1;
+    for (size_t i = 0; i < POOL_MAX; i++)
+        if (pool[i].s && !pool[i].busy) {
+            long long left = POOL_IDLE_MS - clock_ms_since(&pool[i].last);
+            left = left < 0 ? 0 : left;
+            next = next < 0 || left < next ? left : next;
+        }
+    return next;
+}
+
+/* Closes idle sessions as they expire; ends when none is idle (a kept one starts it again). */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool_lock);
+    long long wait;
+    while (!pool_stopping && (wait = next_expiry_locked()) >= 0) {
+        if (wait > 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += wait / 1000;
+            until.tv_nsec += (wait % 1000) * 1000000L;
+            if (until.tv_nsec >= 1000000000L)
+                until.tv_sec++, until.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&pool_cond, &pool_lock, &until);
+            continue;
+        }
+        pthread_mutex_unlock(&pool_lock);
+        let_go(NULL, false);
+        pthread_mutex_lock(&pool_lock);
+    }
+    reaper_on = false;
+    pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    return NULL;
+}
+
+/* Under the lock, once a session is kept: the reaper runs. */
+static void reaper_start_locked(void)
+{
+    pthread_t th;
+    pthread_attr_t at;
+    if (reaper_on || pool_stopping || pthread_attr_init(&at) != 0)
+        return;
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    reaper_on = pthread_create(&th, &at, reaper, NULL) == 0; /* else: closed at the next look */
+    pthread_attr_destroy(&at);
+}
+
 /* A kept idle session to `host`, marked busy, or false. Sessions idle too long are closed
  * first. */
 static bool take_kept(const char *host, struct sftp_conn *c)
@@ -119,6 +175,7 @@ void sshc_sftp_give(const char *host, struct sftp_conn *c, bool ok)
         slot->busy = false;
         clock_gettime(CLOCK_MONOTONIC, &slot->last);
         c->s = NULL; /* kept */
+        reaper_start_locked();
     }
     pthread_mutex_unlock(&pool_lock);
     if (c->s)
@@ -127,7 +184,16 @@ void sshc_sftp_give(const char *host, struct sftp_conn *c, bool ok)
 
 void sshc_pool_close(void)
 {
+    pthread_mutex_lock(&pool_lock);
+    pool_stopping = true;
+    pthread_cond_broadcast(&pool_cond);
+    while (reaper_on)
+        pthread_cond_wait(&pool_cond, &pool_lock);
+    pthread_mutex_unlock(&pool_lock);
     let_go(NULL, true);
+    pthread_mutex_lock(&pool_lock);
+    pool_stopping = false;
+    pthread_mutex_unlock(&pool_lock);
 }
 
 void sshc_forget_host(const char *host)

@@ -12,6 +12,7 @@
 
 #include "../util/esc.h"
 #include "../util/log.h"
+#include "../util/msg.h"
 #include "evacplan.h"
 #include "jobs.h"
 
@@ -159,6 +160,7 @@ struct dest_check {
     struct evac_run *r;
     size_t j;
     bool *ok;                 /* per guest */
+    bool *runs_there;         /* per guest: this destination already runs it (same UUID) */
     char (*why)[512];         /* per guest: why not */
     unsigned long long *need; /* per guest, KiB */
     pthread_t thread;
@@ -220,9 +222,13 @@ static void *check_dest(void *p)
     for (size_t i = 0; i < r->n && !(r->ctx && task_ctx_cancel_asked(r->ctx, NULL, 0)); i++) {
         unsigned long long avail = 0;
         struct err e = {0};
-        if (r->items[i].status != EV_WAITING ||
-            !run_checks_part(r, i, d->j, TASK_CHECK_GUEST, d->why[i], sizeof(d->why[i])))
+        if (r->items[i].status != EV_WAITING)
             continue;
+        if (!run_checks_part(r, i, d->j, TASK_CHECK_GUEST, d->why[i], sizeof(d->why[i]))) {
+            d->runs_there[i] = !strncmp(d->why[i], msg_id(M_MIG_RUNS_THERE),
+                                        strlen(msg_id(M_MIG_RUNS_THERE)));
+            continue;
+        }
         if (virt_remote_memory_figures(r->v, r->dests[d->j], r->items[i].name, &d->need[i], &avail,
                                        &e) < 0) {
             snprintf(d->why[i], sizeof(d->why[i]), "%.500s", e.msg);
@@ -261,7 +267,8 @@ static void check_all(struct evac_run *r)
         d[j].ok = calloc(n, sizeof(*d[j].ok));
         d[j].why = calloc(n, sizeof(*d[j].why));
         d[j].need = calloc(n, sizeof(*d[j].need));
-        if (d[j].ok && d[j].why && d[j].need)
+        d[j].runs_there = calloc(n, sizeof(*d[j].runs_there));
+        if (d[j].ok && d[j].why && d[j].need && d[j].runs_there)
             d[j].started = pthread_create(&d[j].thread, NULL, check_dest, &d[j]) == 0;
         if (!d[j].started && d[j].why)
             snprintf(r->down[j], sizeof(r->down[j]), "kimchid could not check it (no memory)");
@@ -270,18 +277,23 @@ static void check_all(struct evac_run *r)
         if (d[j].started)
             pthread_join(d[j].thread, NULL);
     for (size_t i = 0; i < r->n; i++) {
+        bool elsewhere = false; /* this is an old definition of a guest a destination runs */
         for (size_t j = 0; j < r->nd; j++) {
             r->plan[i].ready[j] = d[j].ok && d[j].ok[i];
+            elsewhere |= d[j].runs_there && d[j].runs_there[i];
             if (r->plan[i].ready[j] && !r->items[i].offline && d[j].need[i] > r->plan[i].need_kib)
                 r->plan[i].need_kib = d[j].need[i];
         }
         if (r->items[i].status == EV_WAITING)
             reasons(r, i, d);
+        if (elsewhere) /* moving it elsewhere would leave the guest defined on two hosts */
+            memset(r->plan[i].ready, 0, sizeof(r->plan[i].ready));
     }
     for (size_t j = 0; j < r->nd; j++) {
         free(d[j].ok);
         free(d[j].why);
         free(d[j].need);
+        free(d[j].runs_there);
     }
 }
 

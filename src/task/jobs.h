@@ -26,6 +26,9 @@ struct task_migrate_req {
                                     * NULL: from --migration-network, else the host's */
     bool delete_source;
     bool start_now;            /* an evacuation's move: starts at once (task_engine_submit_now) */
+    char reached[64];          /* the address the POST resolved and found answering just now
+                                * ("": none): the task's first step takes it instead of
+                                * resolving and probing again */
     struct virt_policy policy; /* bandwidth and how a live move converges */
 };
 

@@ -9,6 +9,7 @@
 #include "../pki/pki.h"
 #include "../sshc/sshc.h"
 #include "../util/cidr.h"
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "../util/maint.h"
 #include "../util/net.h"
@@ -50,7 +51,48 @@ struct migrate_arg {
     char autostart_note[512];    /* what became of its autostart, for the message */
     char *remote_conf;           /* the destination's qemu.conf, once read (NULL: unreadable) */
     bool remote_conf_read;
+    /* where a move's time goes (logged at its end, debug): each step's milliseconds */
+    struct {
+        const char *what;
+        long long ms;
+    } times[24];
+    size_t ntimes;
+    long long mark_ms; /* when the step timed now began (CLOCK_MONOTONIC) */
+    char reached[64];          /* the POST's resolved and answering address ("": none) */
+    struct timespec reached_at; /* when the POST found it answering */
 };
+
+/* How long the POST's resolution and ssh probe stand for the task's own first step: a task
+ * queued longer resolves and probes again. */
+#define REACHED_FRESH_MS 5000
+
+/* Ends the step timed now and begins timing `what` (NULL: none; the last one ends). */
+static void mark(struct migrate_arg *a, const char *what)
+{
+    long long now = clock_now_ms();
+    if (a->ntimes > 0 && a->times[a->ntimes - 1].ms < 0)
+        a->times[a->ntimes - 1].ms = now - a->mark_ms;
+    a->mark_ms = now;
+    if (what && a->ntimes < sizeof(a->times) / sizeof(a->times[0]))
+        a->times[a->ntimes].what = what, a->times[a->ntimes++].ms = -1;
+}
+
+/* At debug level, one line per move: each step's time, in order ("queued" from the POST to
+ * the first step; "after libvirt's call" from its return to the task's end). */
+static void log_times(struct migrate_arg *a)
+{
+    mark(a, NULL);
+    char line[1536] = "";
+    long long total = 0;
+    for (size_t i = 0; i < a->ntimes; i++) {
+        size_t used = strlen(line);
+        snprintf(line + used, sizeof(line) - used, "%s%s %lld ms", i ? ", " : "", a->times[i].what,
+                 a->times[i].ms);
+        total += a->times[i].ms > 0 ? a->times[i].ms : 0;
+    }
+    log_debug("migration of \"%s\" to \"%s\": timing: %s; total %lld ms", a->name, a->host, line,
+              total);
+}
 
 static void wipe_password(struct migrate_arg *a)
 {
@@ -77,6 +119,8 @@ static void migrate_arg_free(void *p)
 static void step(struct task_ctx *ctx, struct migrate_arg *a, const char *what)
 {
     a->step = what;
+    if (ctx)
+        mark(a, what);
     log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what); /* step timing */
     if (ctx) /* NULL: a check_only run, which has no task */
         task_ctx_message(ctx, "%s", what);
@@ -125,6 +169,11 @@ static int check_host(struct task_ctx *ctx, struct migrate_arg *a, char *warn, s
 {
     (void)warn, (void)wlen;
     step(ctx, a, "resolving the remote host");
+    if (a->reached[0] && clock_ms_since(&a->reached_at) < REACHED_FRESH_MS) {
+        snprintf(a->addr, sizeof(a->addr), "%s", a->reached); /* the POST did both just now */
+        a->reached[0] = '\0';                                 /* a later run checks again */
+        return 0;
+    }
     if (net_resolve_other(a->host, a->addr, sizeof(a->addr), e) < 0)
         return -1;
     step(ctx, a, "connecting to the remote host"); /* the wait the POST's own check made */
@@ -688,6 +737,7 @@ static int migrate_steps(struct task_ctx *ctx, struct migrate_arg *a, struct err
                                   .say = on_say};
     struct virt_job_info final;
     int rc = virt_vm_migrate(a->virt, a->name, &o, on_progress, a, &final, e);
+    mark(a, "after libvirt's call");
     task_ctx_cancellable(ctx, false, "the move has ended");
     autostart_after(a, where);
     if (rc < 0 && where == VIRT_WHERE_SPLIT)
@@ -717,6 +767,7 @@ static int run_migrate(struct task_ctx *ctx, void *p, struct err *e)
     a->ctx = ctx;
     task_ctx_cancellable(ctx, true, NULL);
     int rc = migrate_steps(ctx, a, e);
+    log_times(a);
     wipe_password(a);
     if (rc < 0 && a->cancelled) {
         err_set(e, ERR_CONFLICT, M_MIG_CANCELLED,
@@ -801,6 +852,9 @@ static struct migrate_arg *arg_new(struct virt *v, const struct task_migrate_req
     snprintf(a->given_addr, sizeof(a->given_addr), "%s",
              r->migration_address ? r->migration_address : "");
     a->step = "queued";
+    mark(a, "queued");
+    snprintf(a->reached, sizeof(a->reached), "%s", r->reached);
+    clock_gettime(CLOCK_MONOTONIC, &a->reached_at);
     if (!a->name || !a->host || (r->user && !a->user)) {
         migrate_arg_free(a);
         return NULL;

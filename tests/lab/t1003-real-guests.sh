@@ -36,9 +36,9 @@ req GET /vms/vm-local/storages
 ok "vm-local's storages from its XML: its disk on host-a's images, in Kimchi's shape" \
   eq "$(jq -c '[.[] | select(.type == "disk") | {dev, path, bus}]' <<<"$BODY")" \
   "[{\"dev\":\"vda\",\"path\":\"$IMAGES/vm-local.qcow2\",\"bus\":\"virtio\"}]"
-ok "the lab's pools: default and shared on both hosts" eq \
+ok "the lab's pools: default and shared on every host" eq \
   "$(lab info | jq -c '[.pools[] | "\(.host):\(.name):\(.path)"] | sort')" \
-  '["host-a:default:/var/lib/libvirt/images","host-a:shared:/var/lib/libvirt/shared","host-b:default:/var/lib/libvirt/images","host-b:shared:/var/lib/libvirt/shared"]'
+  '["host-a:default:/var/lib/libvirt/images","host-a:shared:/var/lib/libvirt/shared","host-b:default:/var/lib/libvirt/images","host-b:shared:/var/lib/libvirt/shared","host-c:default:/var/lib/libvirt/images","host-c:shared:/var/lib/libvirt/shared"]'
 
 # 1. a disk on shared storage stays put
 migrate vm-shared "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labadmin",password:$p}')"

@@ -74,4 +74,9 @@ ok "A moves a guest into host-b, where B runs" eq "$(jq_get .status) $(vm_state 
 move b t16-b2 host-a
 ok "B moves a guest into host-a, where A runs" eq "$(jq_get .status) $(vm_state a t16-b2)" "finished running"
 ok "...host-a's ca-cert.pem holds both CAs" eq "$(holds_ca a "$STATE" && holds_ca a "$B_STATE" && echo yes)" yes
+# the SFTP sessions both kept for their next move are closed once idle for 10 s, without one
+sftp_sessions() { pgrep -fc '^sftp-server|/sftp-server' || true; }
+ok "the kimchids keep SFTP sessions to their destinations for the next move" test "$(sftp_sessions)" -ge 1
+sleep 12
+ok "...and close them once idle for 10 s, with no request to wake them" eq "$(sftp_sessions)" 0
 done_testing
