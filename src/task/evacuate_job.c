@@ -225,8 +225,8 @@ static void *check_dest(void *p)
         if (r->items[i].status != EV_WAITING)
             continue;
         if (!run_checks_part(r, i, d->j, TASK_CHECK_GUEST, d->why[i], sizeof(d->why[i]))) {
-            d->runs_there[i] = !strncmp(d->why[i], msg_id(M_MIG_RUNS_THERE),
-                                        strlen(msg_id(M_MIG_RUNS_THERE)));
+            d->runs_there[i] =
+                !strncmp(d->why[i], msg_id(M_MIG_RUNS_THERE), strlen(msg_id(M_MIG_RUNS_THERE)));
             continue;
         }
         if (virt_remote_memory_figures(r->v, r->dests[d->j], r->items[i].name, &d->need[i], &avail,

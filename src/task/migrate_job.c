@@ -57,8 +57,8 @@ struct migrate_arg {
         long long ms;
     } times[24];
     size_t ntimes;
-    long long mark_ms; /* when the step timed now began (CLOCK_MONOTONIC) */
-    char reached[64];          /* the POST's resolved and answering address ("": none) */
+    long long mark_ms;          /* when the step timed now began (CLOCK_MONOTONIC) */
+    char reached[64];           /* the POST's resolved and answering address ("": none) */
     struct timespec reached_at; /* when the POST found it answering */
 };
 
