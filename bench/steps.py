@@ -7,8 +7,10 @@ import re
 import statistics
 import sys
 
-lines = [l for l in open(sys.argv[1], encoding="utf-8", errors="replace") if ": timing: " in l]
-lines = lines[int(sys.argv[2]) if len(sys.argv) > 2 else 0:]
+log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
+skip = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+lines = [l for l in log if ": timing: " in l][skip:]
+calls = [int(m.group(1)) for l in log for m in [re.search(r"libvirt's migration call .* after (\d+) ms", l)] if m][skip:]
 steps, order, totals = {}, [], []
 for line in lines:
     body = line.split(": timing: ", 1)[1]
@@ -33,3 +35,6 @@ for name in order:
     if med >= 1:
         print(f"    {med:7.0f}  {100 * med / total:4.1f} %  {name}")
 print(f"    {total:7.0f}  total")
+if calls:
+    call = statistics.median(calls)
+    print(f"  of which libvirt's virDomainMigrateToURI3 call: median {call:.0f} ms; kimchid's own: {total - call:.0f} ms")

@@ -373,10 +373,13 @@ static void pad_failure(const struct timespec *start, long floor_ms)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    long long spent =
-        (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000LL;
-    if (spent < floor_ms)
-        usleep((useconds_t)(floor_ms - spent) * 1000);
+    /* in microseconds, rounded up: milliseconds truncated (a negative nanosecond difference
+     * rounds toward zero) made a failure answer up to 1 ms before its floor */
+    long long spent_us =
+        (now.tv_sec - start->tv_sec) * 1000000LL + (now.tv_nsec - start->tv_nsec) / 1000LL;
+    long long floor_us = floor_ms * 1000LL;
+    if (spent_us < floor_us)
+        usleep((useconds_t)(floor_us - spent_us + 1));
 }
 
 /* Whether this attempt may reach PAM now (with a->lock held): not while its user or address is

@@ -302,7 +302,12 @@ int virt_migration_run(struct virt *v, virDomainPtr d, const char *name,
         o->calling(p->w.opaque);
     log_info("migrating \"%s\" to %s (flags 0x%x)", name, dconn, flags);
     p->called = true;
-    if (virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags) == 0) {
+    long long called_ms = clock_now_ms();
+    int mrc = virDomainMigrateToURI3(d, dconn, params, (unsigned int)n, flags);
+    log_debug("libvirt's migration call for \"%s\" returned %d after %lld ms (where kimchid's "
+              "own time in a move is not)",
+              name, mrc, clock_now_ms() - called_ms);
+    if (mrc == 0) {
         rc = 0;
         if (p->w.converge.over_budget && o->note) {
             size_t used = strlen(o->note);
