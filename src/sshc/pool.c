@@ -100,12 +100,7 @@ static void *reaper(void *arg)
     long long wait;
     while (!pool_stopping && (wait = next_expiry_locked()) >= 0) {
         if (wait > 0) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += wait / 1000;
-            until.tv_nsec += (wait % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L)
-                until.tv_sec++, until.tv_nsec -= 1000000000L;
+            struct timespec until = clock_after(CLOCK_REALTIME, (long)wait);
             pthread_cond_timedwait(&pool_cond, &pool_lock, &until);
             continue;
         }

@@ -11,6 +11,7 @@
 
 #include "../util/array.h"
 #include "../util/bus.h"
+#include "../util/clock.h"
 #include "../util/log.h"
 #include "../util/trail.h"
 #include "engine_int.h"
@@ -71,12 +72,7 @@ void task_set_message(struct task_engine *t, struct task *k, const char *status,
 
 void task_engine_wait_end(struct task_engine *t, long ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    struct timespec until = clock_after(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&t->lock);
     unsigned long seen = t->ends;
     while (t->ends == seen && pthread_cond_timedwait(&t->idle_cond, &t->lock, &until) == 0)
