@@ -52,10 +52,6 @@ int api_reply_text(struct api_reply *rep, int status, char *json);
 /* Sets a JSON reply; `body` is stolen. Returns 0, or -1 with `e` when it cannot be dumped. */
 int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *e);
 
-/* The URI of guest `name` ("/plugins/kimchi/vms/NAME", the name percent-encoded), with
- * "/action" appended when given: what tasks name in target_uri. */
-void api_vm_uri(const char *name, const char *action, char *out, size_t len);
-
 /* filter.c: `list` (stolen) filtered by the request's query parameters as Wok does (see
  * filter.c); NULL with a 400 in `e` for a bad filter. */
 json_t *api_filter(const struct api_request *req, json_t *list, struct err *e);

@@ -8,6 +8,7 @@
 #include "../task/evacplan.h"
 #include "../task/jobs.h"
 #include "../util/array.h"
+#include "../util/esc.h"
 #include "../util/maint.h"
 #include "../util/net.h"
 #include "../util/timers.h"
@@ -174,7 +175,7 @@ int api_vm_migrate(struct api_ctx *ctx, const struct api_request *req, const cha
     if (r.user && !(r.password = strdup(jsonv_str(body, "password"))))
         return err_oom(e);
     char uri[1024];
-    api_vm_uri(p[0], "migrate", uri, sizeof(uri));
+    esc_vm_uri(p[0], "migrate", uri, sizeof(uri));
     json_t *out = check_only ? task_migrate_check(ctx->virt, &r, e) /* steals the password */
                              : task_submit_migrate(ctx->tasks, ctx->virt, &r, uri, e);
     return out ? api_reply_json(rep, check_only ? 200 : 202, out, e) : -1;

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../util/esc.h"
 #include "api_priv.h"
 
 void api_reply_error(struct api_reply *rep, const struct err *e)
@@ -47,11 +46,4 @@ int api_reply_json(struct api_reply *rep, int status, json_t *body, struct err *
     rep->status = status;
     rep->body = s;
     return 0;
-}
-
-void api_vm_uri(const char *name, const char *action, char *out, size_t len)
-{
-    char enc[3 * 256 + 1];
-    esc_percent(name, "-._~", enc, sizeof(enc)); /* RFC 3986's unreserved stay */
-    snprintf(out, len, "/plugins/kimchi/vms/%s%s%s", enc, action ? "/" : "", action ? action : "");
 }

@@ -6,6 +6,7 @@
 
 #include "../task/jobs.h"
 #include "../util/array.h"
+#include "../util/esc.h"
 #include "../util/maint.h"
 #include "../virt/virt.h"
 #include "api_priv.h"
@@ -141,7 +142,7 @@ static int clone_checked(struct api_ctx *ctx, const char *name, const char *aske
     if (reserve_clone_name(ctx, name, asked, new_name, 256, e) < 0)
         return -1;
     char uri[1024];
-    api_vm_uri(new_name, "clone", uri, sizeof(uri)); /* Kimchi's: the new guest's, + /clone */
+    esc_vm_uri(new_name, "clone", uri, sizeof(uri)); /* Kimchi's: the new guest's, + /clone */
     json_t *task = task_submit_clone(ctx->tasks, ctx->virt, name, new_name, uri, e);
     return task ? api_reply_json(rep, 202, task, e) : -1;
 }

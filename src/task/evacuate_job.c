@@ -413,9 +413,8 @@ static void start_move(struct evac_run *r, size_t i)
                                  .delete_source = true, /* the guest lives there from now on */
                                  .start_now = true,
                                  .policy = task_migrate_default_policy()};
-    char enc[3 * 256 + 1], uri[1024];
-    esc_percent(it->name, "-._~", enc, sizeof(enc));
-    snprintf(uri, sizeof(uri), "/plugins/kimchi/vms/%s/migrate", enc);
+    char uri[1024];
+    esc_vm_uri(it->name, "migrate", uri, sizeof(uri));
     struct err e = {0};
     json_t *t = task_submit_migrate(r->t, r->v, &q, uri, &e);
     if (!t) {

@@ -175,9 +175,8 @@ json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *i
         return NULL;
     }
     a->claimed = true;
-    char enc[3 * 256 + 1], uri[1024]; /* a move's target, as the migrate request made it */
-    esc_percent(a->s.name, "-._~", enc, sizeof(enc));
-    snprintf(uri, sizeof(uri), "/plugins/kimchi/vms/%s/migrate", enc);
+    char uri[1024]; /* a move's target, as the migrate request made it */
+    esc_vm_uri(a->s.name, "migrate", uri, sizeof(uri));
     log_info("post-copy recovery of \"%s\" asked again (task %s)", a->s.name, id);
     return task_engine_submit(t, uri, run_recover, a, recover_arg_free, e);
 }

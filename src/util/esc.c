@@ -2,6 +2,7 @@
 #include "esc.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 size_t esc_utf8_len(const char *s)
@@ -61,6 +62,13 @@ size_t esc_controls(const char *in, char *out, size_t room, const char *also)
         p += len;
     }
     return o;
+}
+
+void esc_vm_uri(const char *name, const char *action, char *out, size_t len)
+{
+    char enc[3 * 256 + 1];
+    esc_percent(name, "-._~", enc, sizeof(enc));
+    snprintf(out, len, "/plugins/kimchi/vms/%s%s%s", enc, action ? "/" : "", action ? action : "");
 }
 
 void esc_percent(const char *in, const char *keep, char *out, size_t len)

@@ -24,4 +24,9 @@ void esc_utf8_fix(char *s);
  * character that does not fit. */
 void esc_percent(const char *in, const char *keep, char *out, size_t len);
 
+/* A guest's URI below Kimchi's prefix, as a task's target_uri names it: the name
+ * percent-encoded (RFC 3986's unreserved stay), then "/action" when given:
+ * "/plugins/kimchi/vms/50%25off/migrate". */
+void esc_vm_uri(const char *name, const char *action, char *out, size_t len);
+
 #endif
