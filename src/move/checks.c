@@ -342,12 +342,9 @@ int virt_remote_memory_figures(struct virt *v, const char *host, const char *nam
     return rc;
 }
 
-int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
-                             size_t len, struct err *e)
+int virt_memory_fits(const char *host, const char *name, unsigned long long need,
+                     unsigned long long avail, char *note, size_t len, struct err *e)
 {
-    unsigned long long need = 0, avail = 0;
-    if (virt_remote_memory_figures(v, host, name, &need, &avail, e) < 0)
-        return -1;
     snprintf(note, len,
              "the guest needs %llu MiB (%llu MiB and QEMU's own), \"%s\" has %llu MiB free",
              need / 1024, (need - QEMU_OVERHEAD_KIB) / 1024, host, avail / 1024);

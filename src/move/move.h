@@ -149,17 +149,16 @@ int virt_remote_guest_check(struct virt *v, const char *host, const char *name, 
 int virt_remote_cpu_check(struct virt *v, const char *host, const char *name, char *warning,
                           size_t len, struct err *e);
 
-/* Whether the destination has the guest's current memory and QEMU's overhead (256 MiB) free
- * (free, buffers and page cache): M_MIG_MEMORY otherwise. `note` says the figures. Blocking. */
-int virt_remote_memory_check(struct virt *v, const char *host, const char *name, char *note,
-                             size_t len, struct err *e);
-
-/* The memory guest `name` needs on `host` (its own and QEMU's, estimated) and what `host` has
- * free (free, buffers and page cache), in KiB: what the memory check compares, for a plan
- * that sends several guests to one host. Blocking. */
+/* The memory guest `name` needs on `host` (its current memory and QEMU's overhead, 256 MiB,
+ * estimated) and what `host` has free (free, buffers and page cache), in KiB. Blocking. */
 int virt_remote_memory_figures(struct virt *v, const char *host, const char *name,
                                unsigned long long *need_kib, unsigned long long *avail_kib,
                                struct err *e);
+
+/* The memory check on those figures: 0 when `avail_kib` holds `need_kib`, M_MIG_MEMORY
+ * otherwise; `note` says the figures. */
+int virt_memory_fits(const char *host, const char *name, unsigned long long need_kib,
+                     unsigned long long avail_kib, char *note, size_t len, struct err *e);
 
 /* Refuses (M_MIG_DEVICES) a guest with a device of this host passed through (<hostdev>). */
 int virt_vm_devices_check(struct virt *v, const char *name, struct err *e);

@@ -170,14 +170,14 @@ struct dest_check {
 /* The checks of `part` for guest i against the destination: ready, or why not (the first
  * failed check's words). */
 static bool run_checks_part(struct evac_run *r, size_t i, size_t j, enum task_check_part part,
-                            char *why, size_t len)
+                            struct task_memory *mem, char *why, size_t len)
 {
     struct task_migrate_req q = {.name = r->items[i].name,
                                  .remote_host = r->dests[j],
                                  .delete_source = true,
                                  .policy = task_migrate_default_policy()};
     struct err e = {0};
-    json_t *out = task_migrate_check_part(r->v, &q, part, &e);
+    json_t *out = task_migrate_check_part(r->v, &q, part, mem, &e);
     if (!out) {
         snprintf(why, len, "%.500s", e.msg);
         return false;
@@ -212,30 +212,32 @@ static void *check_dest(void *p)
             first = i;
     if (first == r->n)
         return NULL;
-    if (!run_checks_part(r, first, d->j, TASK_CHECK_HOST, r->down[d->j], sizeof(r->down[d->j]))) {
-        for (size_t i = 0; i < r->n; i++)
-            snprintf(d->why[i], sizeof(d->why[i]), "%s", r->down[d->j]);
-        return NULL;
-    }
+    if (!run_checks_part(r, first, d->j, TASK_CHECK_HOST, NULL, r->down[d->j],
+                         sizeof(r->down[d->j])))
+        return NULL; /* each guest's reason is this (reasons()) */
     r->down[d->j][0] = '\0';
     /* NULL: this thread does not write who cancelled (the main one reads it after) */
     for (size_t i = 0; i < r->n && !(r->ctx && task_ctx_cancel_asked(r->ctx, NULL, 0)); i++) {
-        unsigned long long avail = 0;
+        struct task_memory mem = {0, 0};
         struct err e = {0};
         if (r->items[i].status != EV_WAITING)
             continue;
-        if (!run_checks_part(r, i, d->j, TASK_CHECK_GUEST, d->why[i], sizeof(d->why[i]))) {
+        if (!run_checks_part(r, i, d->j, TASK_CHECK_GUEST, &mem, d->why[i], sizeof(d->why[i]))) {
             d->runs_there[i] =
                 !strncmp(d->why[i], msg_id(M_MIG_RUNS_THERE), strlen(msg_id(M_MIG_RUNS_THERE)));
             continue;
         }
-        if (virt_remote_memory_figures(r->v, r->dests[d->j], r->items[i].name, &d->need[i], &avail,
-                                       &e) < 0) {
+        /* a shut-off guest's check reads no memory: the free memory is read for it only when
+         * no guest before it showed it */
+        if (!mem.avail_kib && !r->avail_kib[d->j] &&
+            virt_remote_memory_figures(r->v, r->dests[d->j], r->items[i].name, &mem.need_kib,
+                                       &mem.avail_kib, &e) < 0) {
             snprintf(d->why[i], sizeof(d->why[i]), "%.500s", e.msg);
             continue;
         }
+        d->need[i] = mem.need_kib;
         if (!r->avail_kib[d->j])
-            r->avail_kib[d->j] = avail; /* the first look counts: this thread's own slot */
+            r->avail_kib[d->j] = mem.avail_kib; /* the first look counts: this thread's slot */
         d->ok[i] = true;
     }
     return NULL;

@@ -53,8 +53,14 @@ json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct er
  * CPU, memory, devices; the host's having passed): an evacuation checks each destination once
  * and each guest against it. Same answer's shape. */
 enum task_check_part { TASK_CHECK_ALL, TASK_CHECK_HOST, TASK_CHECK_GUEST };
+/* What the memory check read, in KiB (both 0 when it read nothing: a shut-off guest, or a
+ * part without it), so that a plan sending several guests to one host need not read it
+ * again. */
+struct task_memory {
+    unsigned long long need_kib, avail_kib;
+};
 json_t *task_migrate_check_part(struct virt *v, struct task_migrate_req *r,
-                                enum task_check_part part, struct err *e);
+                                enum task_check_part part, struct task_memory *mem, struct err *e);
 
 /* --migration-network: the destination's address in this network (CIDR, checked by the
  * caller) carries a move's memory and disks when the request names none. Start-up only. */

@@ -58,6 +58,7 @@ struct migrate_arg {
     } times[24];
     size_t ntimes;
     long long mark_ms;          /* when the step timed now began (CLOCK_MONOTONIC) */
+    struct task_memory mem;     /* the memory check's figures (0: not read) */
     char reached[64];           /* the POST's resolved and answering address ("": none) */
     struct timespec reached_at; /* when the POST found it answering */
 };
@@ -642,7 +643,11 @@ static int check_memory(struct task_ctx *ctx, struct migrate_arg *a, char *warn,
     if (a->offline)
         return 0; /* it needs memory there only once started, which the move does not do */
     step(ctx, a, "checking the remote host's free memory");
-    return virt_remote_memory_check(a->virt, a->host, a->name, a->said, sizeof(a->said), e);
+    return virt_remote_memory_figures(a->virt, a->host, a->name, &a->mem.need_kib,
+                                      &a->mem.avail_kib, e) < 0
+               ? -1
+               : virt_memory_fits(a->host, a->name, a->mem.need_kib, a->mem.avail_kib, a->said,
+                                  sizeof(a->said), e);
 }
 
 static int check_devices(struct task_ctx *ctx, struct migrate_arg *a, char *warn, size_t wlen,
@@ -955,7 +960,7 @@ static json_t *check_json(const char *id, bool ok, const char *message, bool war
 
 json_t *task_migrate_check(struct virt *v, struct task_migrate_req *r, struct err *e)
 {
-    return task_migrate_check_part(v, r, TASK_CHECK_ALL, e);
+    return task_migrate_check_part(v, r, TASK_CHECK_ALL, NULL, e);
 }
 
 static bool in_part(const struct check *c, enum task_check_part part)
@@ -964,7 +969,7 @@ static bool in_part(const struct check *c, enum task_check_part part)
 }
 
 json_t *task_migrate_check_part(struct virt *v, struct task_migrate_req *r,
-                                enum task_check_part part, struct err *e)
+                                enum task_check_part part, struct task_memory *mem, struct err *e)
 {
     struct migrate_arg *a = arg_new(v, r);
     if (a)
@@ -1002,6 +1007,8 @@ json_t *task_migrate_check_part(struct virt *v, struct task_migrate_req *r,
         const char *msg = !ok ? ce.msg : warn[0] ? warn : a->said;
         json_array_append_new(list, check_json(c->id, ok, msg, ok && warn[0], false));
     }
+    if (mem)
+        *mem = a->mem;
     migrate_arg_free(a); /* wipes the password */
     json_t *out = list ? json_pack("{s:b, s:o}", "ready", ready, "checks", list) : NULL;
     if (!out)
