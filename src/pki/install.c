@@ -177,23 +177,25 @@ static int foreign(const struct place *p, enum pki_role role, struct err *e)
 
 /* What ensure_leaf would do, writing nothing: 1 keep, 0 issue, -1 refuse (with e). A
  * certificate another kimchid issued there (its CA in the place's bundle) is kept: *issuer
- * gets that CA (malloc'd) for the other end to trust. */
+ * gets that CA (malloc'd) for the other end to trust (`issuer` NULL: not wanted). */
 static int leaf_state(const struct place *p, enum pki_role role, const char *name, const char *addr,
                       char **issuer, struct err *e)
 {
+    char *other = NULL; /* the issuer, when the caller does not want it */
+    if (!issuer)
+        issuer = &other;
     *issuer = NULL;
     char *have = place_read(p, cert_file(role), e);
-    if (!have)
+    char *bundle = have && have[0] ? place_read(p, "ca-cert.pem", e) : NULL;
+    if (!have || (have[0] && !bundle)) { /* unreadable: e says why */
+        free(have);
         return -1;
-    char *bundle = have[0] ? place_read(p, "ca-cert.pem", e) : NULL;
-    int mine = 0;
-    if (have[0] && !bundle)
-        mine = -2; /* the bundle could not be read: e says why */
-    else if (have[0])
-        mine = pki_judge(have, bundle, role, name, addr, issuer);
+    }
+    int mine = have[0] ? pki_judge(have, bundle, role, name, addr, issuer) : 0;
     free(have);
     free(bundle);
-    return mine == -2 ? -1 : mine < 0 ? foreign(p, role, e) : mine;
+    free(other);
+    return mine < 0 ? foreign(p, role, e) : mine;
 }
 
 /* The place's certificate for `role`: kept when a kimchid's (this one's or another's) and
@@ -324,15 +326,11 @@ int pki_migration_check(const char *host, const char *addr, char *said, size_t l
     char me[256];
     this_host(me, sizeof(me));
     struct place here = {NULL, "this host", -1}, there = {host, host, -1};
-    char *issuer = NULL;
-    int mine_here = leaf_state(&here, PKI_CLIENT, me, "", &issuer, e);
-    free(issuer);
-    issuer = NULL;
+    int mine_here = leaf_state(&here, PKI_CLIENT, me, "", NULL, e);
     if (mine_here < 0)
         return -1;
     int mine_there =
-        ready_lately(host, addr) ? 1 : leaf_state(&there, PKI_SERVER, host, addr, &issuer, e);
-    free(issuer);
+        ready_lately(host, addr) ? 1 : leaf_state(&there, PKI_SERVER, host, addr, NULL, e);
     if (mine_there < 0)
         return -1;
     snprintf(said, len, "%s",

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../util/clock.h"
 #include "../util/esc.h"
 #include "../util/log.h"
 #include "../util/msg.h"
@@ -44,27 +44,21 @@ struct evac_run {
     char dests[EVAC_DESTS_MAX][256];
     size_t nd;
     unsigned long long avail_kib[EVAC_DESTS_MAX]; /* free memory seen while planning, 0 unseen */
-    char down[EVAC_DESTS_MAX][512]; /* a destination's failed gate: nothing goes there */
+    char down[EVAC_DESTS_MAX][512]; /* why a destination failed its own checks: nothing goes
+                                     * there */
     int max_parallel;
     bool include_shutoff;
     struct evac_item *items;
     struct evac_guest *plan; /* parallel to items */
     size_t n;
     char cancelled_by[64];
-    char *shown; /* the progress last published (JSON text) */
-    double started;
+    char *shown;          /* the progress last published (JSON text) */
+    long long started_ms; /* CLOCK_MONOTONIC */
 };
 
 /* One evacuation at a time: set while one is submitted or runs, with its task id. */
 static atomic_bool running;
 static atomic_long running_task;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void run_free(void *p)
 {
@@ -138,20 +132,6 @@ static int list_guests(struct evac_run *r, struct err *e)
     }
     free(gs);
     return 0;
-}
-
-static void progress_msg(struct evac_run *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void progress_msg(struct evac_run *r, const char *fmt, ...)
-{
-    if (!r->ctx)
-        return;
-    char m[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(m, sizeof(m), fmt, ap);
-    va_end(ap);
-    task_ctx_message(r->ctx, "%s", m);
 }
 
 /* One destination's part of the plan, checked on a thread of its own (the destinations'
@@ -262,7 +242,9 @@ static void reasons(struct evac_run *r, size_t i, const struct dest_check *d)
 static void check_all(struct evac_run *r)
 {
     struct dest_check d[EVAC_DESTS_MAX] = {{0}};
-    progress_msg(r, "planning: checking %zu guest(s) against %zu host(s)", r->n, r->nd);
+    if (r->ctx) /* NULL: check_only, which has no task */
+        task_ctx_message(r->ctx, "planning: checking %zu guest(s) against %zu host(s)", r->n,
+                         r->nd);
     size_t n = r->n ? r->n : 1;
     for (size_t j = 0; j < r->nd; j++) {
         d[j] = (struct dest_check){.r = r, .j = j};
@@ -531,7 +513,7 @@ static int finish(struct evac_run *r, struct err *e)
 {
     int moved = count(r, EV_MOVED), failed = count(r, EV_FAILED), cannot = count(r, EV_CANNOT),
         stayed = count(r, EV_CANCELLED), skipped = count(r, EV_SKIPPED);
-    double took = now_s() - r->started;
+    double took = (double)(clock_now_ms() - r->started_ms) / 1000.0;
     char failed_names[1024], cannot_names[1024];
     names_in(r, EV_FAILED, failed_names, sizeof(failed_names));
     names_in(r, EV_CANNOT, cannot_names, sizeof(cannot_names));
@@ -561,7 +543,7 @@ static int run_evacuate(struct task_ctx *ctx, void *p, struct err *e)
 {
     struct evac_run *r = p;
     r->ctx = ctx;
-    r->started = now_s();
+    r->started_ms = clock_now_ms();
     task_ctx_cancellable(ctx, true, NULL);
     int rc = plan(r, e);
     if (rc == 0) {

@@ -120,11 +120,11 @@ static void migrate_arg_free(void *p)
 static void step(struct task_ctx *ctx, struct migrate_arg *a, const char *what)
 {
     a->step = what;
-    if (ctx)
-        mark(a, what);
-    log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what); /* step timing */
-    if (ctx) /* NULL: a check_only run, which has no task */
-        task_ctx_message(ctx, "%s", what);
+    log_debug("migration of \"%s\" to \"%s\": %s", a->name, a->host, what);
+    if (!ctx) /* a check_only run, which has no task (nor timing) */
+        return;
+    mark(a, what);
+    task_ctx_message(ctx, "%s", what);
 }
 
 /* Between steps: a cancel request stops the task here, before the next step starts. */

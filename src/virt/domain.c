@@ -93,7 +93,6 @@ int virt_guest_list(struct virt *v, struct virt_guest_brief **out, size_t *n, st
             struct virt_guest_brief *g = &(*out)[(*n)++];
             snprintf(g->name, sizeof(g->name), "%s", virDomainGetName(doms[i]));
             g->state = st;
-            g->persistent = virDomainIsPersistent(doms[i]) == 1;
         }
         virDomainFree(doms[i]);
     }

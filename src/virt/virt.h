@@ -146,8 +146,7 @@ int virt_vm_autostart(struct virt *v, const char *name, bool *on, struct err *e)
 /* One guest of this host, as an evacuation plans its moves. */
 struct virt_guest_brief {
     char name[256];
-    int state;       /* enum virt_state */
-    bool persistent; /* defined here (a transient guest exists only while it runs) */
+    int state; /* enum virt_state (shut off: persistent, a transient guest has no such state) */
 };
 
 /* Every guest of this host, by name: a new array in *out (free it), its length in *n. */
