@@ -172,16 +172,20 @@ in_postcopy() { [ "$(lab exec a $VIRSH domstate --reason "$1")" == "paused (post
 
 b_runs_it() { [ "$(lab exec b $VIRSH domstate --reason "$1")" == "running (post-copy)" ]; }
 
-# to_postcopy NAME [switched] : boots NAME on host-a writing 64 MiB at 50 MiB/s, moves it
-# capped at 8 MiB/s with post-copy allowed (pre-copy cannot converge: kimchid switches; at
-# 20 MiB/s post-copy once ended before a poll saw it), and
+# to_postcopy NAME [switched] : boots NAME (128 MiB) on host-a writing 64 MiB at 50 MiB/s,
+# moves it capped at 8 MiB/s with post-copy allowed and a time budget of 40 s per GiB (5 s)
+# whose action is the switch: kimchid switches in the first pass, with most pages still on
+# host-a, so post-copy lasts at that cap (when the switch waited for pre-copy not to
+# converge, a guest written slower than its rate on a loaded machine converged first, and its
+# post-copy ended before a poll saw it), and
 # returns once host-a's half is paused in post-copy (with "switched": once host-b runs it,
 # the switch-over over), with the link slowed to 4 Mbit/s so that post-copy lasts; sets ID
 to_postcopy() {
   lab booted a "$1" "" 64 50
   wait_hb a "$1" 2 90 || return 1
   migrate "$1" "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labadmin",password:$p,
-    bandwidth:8,auto_converge:false,postcopy:true}')"
+    bandwidth:8,auto_converge:false,postcopy:true,completion_timeout:40,
+    completion_action:"postcopy"}')"
   [ -n "$ID" ] || { fail_note "no task: $BODY"; return 1; }
   eventually 120 in_postcopy "$1" || return 1
   net_rate 4

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # t1010 - a post-copy move whose migration connection is reset, the link up. A booted guest
-# rewriting 64 MiB at 50 MiB/s cannot converge at 20 MiB/s: kimchid switches it to
-# post-copy, and the link then slows to 4 Mbit/s so that post-copy lasts while the fault
-# lands. The guest's memory is then split: host-b runs on the pages it has, host-a's paused
-# QEMU holds the rest. kimchid reads both QEMUs' own migration status (query-migrate) and acts
-# on that alone; it never stops a half. In this lab (TCG, no KVM) host-b's vCPU waits for a
+# rewriting 64 MiB at 50 MiB/s, capped at 8 MiB/s, is switched to post-copy at its time budget
+# (5 s, in its first pass), and the link then slows to 4 Mbit/s so that post-copy lasts while
+# the fault lands. The guest's memory is then split: host-b runs on the pages it has, host-a's
+# paused QEMU holds the rest. kimchid reads both QEMUs' own migration status (query-migrate) and
+# acts on that alone; it never stops a half. In this lab (TCG, no KVM) host-b's vCPU waits for a
 # page while holding QEMU's big lock, so host-b's QEMU answers nothing and no recovery can
 # complete (docs/API.md): kimchid's calls end within their bound, the task ends failed within
-# its budget saying the guest is split, what each QEMU said, that host-b's does not answer
-# and why, and that neither half was stopped; both halves are still there. The task offers
-# the recovery again (POST /tasks/:id/recover), which answers with the same truth. Then the
-# switch-over window: host-b's QEMU killed as host-a's half pauses for post-copy; the task
-# says from libvirt's events whether host-b had run the guest, and resumes host-a's half
-# only if it had not.
+# its budget saying the guest is split, what each QEMU said, that host-b's does not answer and
+# why, and that neither half was stopped; both halves are still there. The task offers the
+# recovery again (POST /tasks/:id/recover), which answers with the same truth. Then the
+# switch-over window: host-b's QEMU killed as host-a's half pauses for post-copy; the task says
+# from libvirt's events whether host-b had run the guest, and resumes host-a's half only if it
+# had not.
 . "$(dirname "$0")/lib-lab.sh"
 postcopy_allowed
 BUDGET=30
