@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""steps.py LOG [SKIP] - where kimchid's moves spent their time: reads the "timing:" lines a
-kimchid running with --log-level debug writes at the end of each move (task/migrate_job.c),
-skips the first SKIP of them (the first move sets up the trust), and prints each step's median
-in milliseconds, in the order of the moves' steps, with its share of the median total."""
+"""steps.py LOG [SKIP [COUNT]] - where kimchid's moves spent their time: reads the "timing:"
+lines a kimchid running with --log-level debug writes at the end of each move
+(task/migrate_job.c), skips the first SKIP of them (the first move sets up the trust), takes
+COUNT of the rest (all), and prints each step's median in milliseconds, in the order of the
+moves' steps, with its share of the median total."""
 import re
 import statistics
 import sys
 
 log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
 skip = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-lines = [l for l in log if ": timing: " in l][skip:]
-calls = [int(m.group(1)) for l in log for m in [re.search(r"libvirt's migration call .* after (\d+) ms", l)] if m][skip:]
+end = skip + int(sys.argv[3]) if len(sys.argv) > 3 else None
+lines = [l for l in log if ": timing: " in l][skip:end]
+calls = [int(m.group(1)) for l in log for m in [re.search(r"libvirt's migration call .* after (\d+) ms", l)] if m][skip:end]
 steps, order, totals = {}, [], []
 for line in lines:
     body = line.split(": timing: ", 1)[1]

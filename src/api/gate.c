@@ -42,7 +42,8 @@ static bool changes_state(const char *method)
     return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
 }
 
-/* Basic credentials: checked like a login (lockout included), no session. */
+/* Basic credentials: checked like a login (lockout included), no session; credentials PAM
+ * accepted are remembered a while (auth/basic.c). */
 static int basic(struct api_ctx *ctx, const struct api_request *req, const char *value,
                  struct auth_identity *who, struct api_reply *rep, struct err *e)
 {
@@ -60,7 +61,8 @@ static int basic(struct api_ctx *ctx, const struct api_request *req, const char 
                 "contain.");
     } else {
         *colon = '\0';
-        rc = auth_login(ctx->auth, decoded, colon + 1, req->peer, NULL, who, &rep->retry_after, e);
+        rc = auth_basic(ctx->auth, decoded, colon + 1, req->peer, changes_state(req->method), who,
+                        &rep->retry_after, e);
     }
     explicit_bzero(decoded, sizeof(decoded));
     return rc;

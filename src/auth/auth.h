@@ -54,6 +54,15 @@ void auth_free(struct auth *a);
 int auth_login(struct auth *a, const char *user, const char *password, const char *addr,
                char *token, struct auth_identity *id, long *retry_after, struct err *e);
 
+/* HTTP Basic credentials: auth_login without a session, except that credentials PAM accepted
+ * are remembered (as an HMAC, never the password) and accepted again without PAM while their
+ * account holds, read again for every `changing` request and at least every
+ * auth_recheck_seconds(), for at most the session lifetime (basic.c). */
+#define AUTH_BASIC_KEPT                                                                            \
+    32 /* Basic credentials remembered at once: the least recently accepted go */
+int auth_basic(struct auth *a, const char *user, const char *password, const char *addr,
+               bool changing, struct auth_identity *id, long *retry_after, struct err *e);
+
 /* How often a session's account is read again (sooner for a change request), unless
  * --account-recheck says otherwise. */
 #define AUTH_RECHECK_SECONDS 60

@@ -31,6 +31,15 @@ struct known {
     time_t at;
 };
 
+#define AUTH_BASIC_MAC 32 /* HMAC-SHA256 */
+
+/* Basic credentials PAM accepted (basic.c): their HMAC, never the password. */
+struct basic_entry {
+    unsigned char mac[AUTH_BASIC_MAC];
+    struct auth_identity id;
+    time_t accepted, checked; /* when PAM accepted them; when the account was last read */
+};
+
 struct auth {
     struct auth_config cfg;
     char pam_service[64];
@@ -46,6 +55,9 @@ struct auth {
     size_t nfailures, capfailures;
     struct known *known; /* known.c */
     size_t nknown, capknown;
+    unsigned char basic_key[32];               /* drawn at start: the HMAC's key */
+    struct basic_entry basic[AUTH_BASIC_KEPT]; /* oldest first */
+    size_t nbasic;
 };
 
 /* known.c (with a->lock held): whether `user` logged in from address key `akey` within

@@ -36,6 +36,12 @@ struct auth *auth_new(const struct auth_config *cfg, struct err *e)
         a->cfg.recheck_seconds = AUTH_RECHECK_SECONDS;
     if (a->cfg.max_failures < 1)
         a->cfg.max_failures = 1;
+    if (getrandom(a->basic_key, sizeof(a->basic_key), 0) != (ssize_t)sizeof(a->basic_key)) {
+        free(a);
+        err_set(e, ERR_INTERNAL, M_AUTH_NO_RANDOM,
+                "Cannot draw the random key for remembering Basic credentials (getrandom).");
+        return NULL;
+    }
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->pam_lock, NULL);
     return a;
@@ -52,6 +58,7 @@ void auth_free(struct auth *a)
     free(a->known);
     pthread_mutex_destroy(&a->lock);
     pthread_mutex_destroy(&a->pam_lock);
+    explicit_bzero(a, sizeof(*a));
     free(a);
 }
 

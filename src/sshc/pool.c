@@ -4,12 +4,16 @@
  * used by one caller at a time; one idle for POOL_IDLE_MS is closed by a reaper thread that
  * runs while sessions are kept (and by the next look, whichever comes first). A
  * call that fails on a kept session is tried once more on a fresh one (the host may have
- * restarted since), so a kept session never turns a working host into a failure. */
+ * restarted since), so a kept session never turns a working host into a failure. A move
+ * opens its destination's session in the background while libvirt's connection is being made
+ * (sshc_sftp_warm): the two logins overlap instead of following each other. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../util/clock.h"
+#include "../util/log.h"
 #include "sshc_priv.h"
 
 #define POOL_MAX 8
@@ -22,8 +26,12 @@ static struct kept {
     bool busy;
     struct timespec last;
 } pool[POOL_MAX];
+/* Hosts a session is being opened to in the background (sshc_sftp_warm). */
+static char warming[POOL_MAX][256];
+static size_t nwarming;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER; /* the reaper's wake-up and end */
+/* the reaper's wake-up and end; a warm-up's end */
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static bool reaper_on, pool_stopping;
 
 static void conn_close(struct sftp_conn *c)
@@ -39,6 +47,7 @@ static void conn_close(struct sftp_conn *c)
 static int sftp_login(const char *host, const char *path, struct sftp_conn *c, struct err *e)
 {
     *c = (struct sftp_conn){0};
+    log_debug("ssh: SFTP login to \"%s\" as root", host);
     c->s = sshc_key_login(host, NULL, e);
     if (!c->s)
         return -1;
@@ -126,20 +135,34 @@ static void reaper_start_locked(void)
     pthread_attr_destroy(&at);
 }
 
+static long warming_find_locked(const char *host)
+{
+    for (size_t i = 0; i < nwarming; i++)
+        if (!strcmp(warming[i], host))
+            return (long)i;
+    return -1;
+}
+
 /* A kept idle session to `host`, marked busy, or false. Sessions idle too long are closed
- * first. */
+ * first. One being opened in the background is waited for (its login is bounded by the ssh
+ * connect timeout). */
 static bool take_kept(const char *host, struct sftp_conn *c)
 {
     let_go(NULL, false);
     bool got = false;
     pthread_mutex_lock(&pool_lock);
-    for (size_t i = 0; i < POOL_MAX && !got; i++) {
-        struct kept *k = &pool[i];
-        if (k->s && !k->busy && !strcmp(k->host, host)) {
-            k->busy = true;
-            *c = (struct sftp_conn){k->s, k->sf, true};
-            got = true;
+    for (;;) {
+        for (size_t i = 0; i < POOL_MAX && !got; i++) {
+            struct kept *k = &pool[i];
+            if (k->s && !k->busy && !strcmp(k->host, host)) {
+                k->busy = true;
+                *c = (struct sftp_conn){k->s, k->sf, true};
+                got = true;
+            }
         }
+        if (got || warming_find_locked(host) < 0)
+            break;
+        pthread_cond_wait(&pool_cond, &pool_lock);
     }
     pthread_mutex_unlock(&pool_lock);
     return got;
@@ -177,12 +200,68 @@ void sshc_sftp_give(const char *host, struct sftp_conn *c, bool ok)
         conn_close(c);
 }
 
+static void *warm(void *arg)
+{
+    char *host = arg;
+    struct sftp_conn c;
+    struct err e = {0};
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    if (sftp_login(host, "the move's reads and writes", &c, &e) == 0) {
+        log_debug("ssh: SFTP session to \"%s\" opened ahead in %lld ms", host,
+                  clock_ms_since(&start));
+        sshc_sftp_give(host, &c, true);
+    } else
+        log_debug("ssh: no SFTP session opened ahead to \"%s\" (%s); the first read opens one",
+                  host, e.msg);
+    pthread_mutex_lock(&pool_lock);
+    long i = warming_find_locked(host);
+    if (i >= 0) {
+        nwarming--;
+        memmove(warming[i], warming[nwarming], sizeof(warming[0]));
+    }
+    pthread_cond_broadcast(&pool_cond);
+    pthread_mutex_unlock(&pool_lock);
+    free(host);
+    return NULL;
+}
+
+/* Whether a session to `host` is kept or on its way. Under the lock. */
+static bool has_locked(const char *host)
+{
+    for (size_t i = 0; i < POOL_MAX; i++)
+        if (pool[i].s && !strcmp(pool[i].host, host))
+            return true;
+    return warming_find_locked(host) >= 0;
+}
+
+void sshc_sftp_warm(const char *host)
+{
+    char *h = strdup(host);
+    pthread_attr_t at;
+    bool started = false;
+    pthread_mutex_lock(&pool_lock);
+    if (h && !pool_stopping && nwarming < POOL_MAX && strlen(host) < sizeof(warming[0]) &&
+        !has_locked(host) && pthread_attr_init(&at) == 0) {
+        pthread_t th;
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        snprintf(warming[nwarming++], sizeof(warming[0]), "%s", host);
+        started = pthread_create(&th, &at, warm, h) == 0;
+        if (!started)
+            nwarming--;
+        pthread_attr_destroy(&at);
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!started)
+        free(h);
+}
+
 void sshc_pool_close(void)
 {
     pthread_mutex_lock(&pool_lock);
     pool_stopping = true;
     pthread_cond_broadcast(&pool_cond);
-    while (reaper_on)
+    while (reaper_on || nwarming)
         pthread_cond_wait(&pool_cond, &pool_lock);
     pthread_mutex_unlock(&pool_lock);
     let_go(NULL, true);

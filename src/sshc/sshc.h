@@ -52,7 +52,15 @@ int sshc_remote_write(const char *host, const char *path, const char *data, size
     "the ssh server on \"%s\" accepted the connection but did not answer within %ld s (it may "    \
     "be hung or overloaded). Check sshd on \"%s\", then try again."
 
-/* Closes the SFTP sessions kept for reuse (pool.c). At shutdown, once no task runs. */
+/* Opens an SFTP session to `host` (root, the daemon's key) on a thread of its own and keeps
+ * it, for a caller about to do something else remote first (libvirt's connection): the
+ * first read or write there waits for it instead of logging in again. Reports nothing: if it
+ * fails, that read opens its own session and says why. Nothing is done when a session to
+ * `host` is kept or on its way. */
+void sshc_sftp_warm(const char *host);
+
+/* Closes the SFTP sessions kept for reuse (pool.c), after the ones on their way. At shutdown,
+ * once no task runs. */
 void sshc_pool_close(void);
 
 /* Closes the kept sessions to `host` (after a failed move: the next one starts afresh). */

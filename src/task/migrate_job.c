@@ -239,6 +239,7 @@ static int check_libvirt(struct task_ctx *ctx, struct migrate_arg *a, char *warn
             return -1;
     }
     step(ctx, a, "checking libvirt on the remote host");
+    sshc_sftp_warm(a->host); /* the checks' reads there, logged in meanwhile */
     if (virt_remote_check(a->virt, a->host, e) == 0)
         return sshc_peer_note(a->host), 0; /* its key login works: a host to suggest */
     if (err_is(e, M_MIG_SSH_HUNG) || err_is(e, M_MIG_OPEN_HUNG))

@@ -2,6 +2,7 @@
 # t1001 - real migrations host-a -> host-b through kimchid, starting with no ssh trust.
 . "$(dirname "$0")/lib-lab.sh"
 start_lab_kimchid
+LOG_FROM=$(wc -l <"$KLOG")
 
 ok "at the start root on host-a cannot log in to host-b with a key" \
   bash -c "! '$LABCMD' exec a ssh -o BatchMode=yes -o ConnectTimeout=5 -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no root@host-b true 2>/dev/null"
@@ -31,6 +32,13 @@ ok "progress was seen rising in at least two readings below 100% (${percents[*]}
 ok "progress never went backwards" bash -c 'prev=-1; for p in "$@"; do [ "$p" -ge "$prev" ] || exit 1; prev=$p; done' _ "${percents[@]}"
 all_steps=$(printf '%s\n' "${steps[@]}" | uniq | tr '\n' '|')
 ok "the task went through the ssh set-up step" has "$all_steps" "setting up password-less ssh login"
+sftp_once() { # the checks' reads and the certificates' writes on host-b shared one SFTP login,
+  # made ahead while libvirt's connection was being made (sshc_sftp_warm)
+  local log; log=$(tail -n +"$LOG_FROM" "$KLOG")
+  [ "$(grep -c 'ssh: SFTP login to "host-b" as root' <<<"$log")" == 1 ] &&
+    grep -q 'ssh: SFTP session to "host-b" opened ahead in ' <<<"$log"
+}
+ok "...and logged in over SFTP to host-b once, ahead, while libvirt's connection was made" sftp_once
 ok "...then the libvirt check" has "$all_steps" "|checking libvirt on the remote host|"
 ok "...and the migration" has "$all_steps" "|migrating|"
 ok "vm-one runs on host-b" eq "$(vm_state b vm-one)" running

@@ -18,6 +18,7 @@
 #define DENY "kimchid-unit-deny"          /* every password is wrong, at once */
 #define SLOW_DENY "kimchid-unit-slowdeny" /* wrong after 50 ms, each PAM run counted */
 #define PERMIT "kimchid-unit-permit"      /* every password is right */
+#define COUNT_PERMIT "kimchid-unit-count" /* every password is right, each run counted */
 #define COUNTER "/tmp/kimchid-unit-pam.count"
 #define HOOK "/tmp/kimchid-unit-pam.sh"
 #define PASSWORD "kimchid-unit-pw" /* pam_unix: USER's password is "right" */
@@ -55,6 +56,10 @@ static int setup_pam(void **state)
                0644);
     write_file("/etc/pam.d/" PERMIT,
                "auth required pam_permit.so\naccount required pam_permit.so\n", 0644);
+    write_file("/etc/pam.d/" COUNT_PERMIT,
+               "auth required pam_exec.so quiet " HOOK "\nauth required pam_permit.so\n"
+               "account required pam_permit.so\n",
+               0644);
     return 0;
 }
 
@@ -64,6 +69,7 @@ static int teardown_pam(void **state)
     unlink("/etc/pam.d/" DENY);
     unlink("/etc/pam.d/" SLOW_DENY);
     unlink("/etc/pam.d/" PERMIT);
+    unlink("/etc/pam.d/" COUNT_PERMIT);
     unlink("/etc/pam.d/" PASSWORD);
     if (system("userdel " USER " >/dev/null 2>&1") != 0)
         fprintf(stderr, "could not remove the test account " USER "\n");
@@ -323,6 +329,58 @@ static void lockouts_in_a_row_grow(void **state)
     auth_free(a);
 }
 
+static int basic(struct auth *a, const char *password, bool changing)
+{
+    struct auth_identity id;
+    struct err e;
+    long retry = 0;
+    int rc = auth_basic(a, USER, password, "192.0.2.9", changing, &id, &retry, &e);
+    return rc == 0 ? 0 : (int)e.code;
+}
+
+/* Basic credentials PAM accepted are accepted again without PAM (the account read instead,
+ * for a change and once the re-read interval passed), until the session lifetime; other
+ * passwords go to PAM; the 33rd remembered pushes out the least recently accepted. */
+static void basic_credentials_reach_pam_once(void **state)
+{
+    (void)state;
+    unlink(COUNTER);
+    struct auth *a = new_auth(COUNT_PERMIT, 30);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(basic(a, "one", i % 3 == 0), 0);
+    assert_int_equal(pam_runs(), 1);
+    fake_now += AUTH_RECHECK_SECONDS; /* the account is read again: no PAM */
+    assert_int_equal(basic(a, "one", false), 0);
+    assert_int_equal(pam_runs(), 1);
+    assert_int_equal(basic(a, "two", false), 0); /* another password: PAM (which permits all) */
+    assert_int_equal(pam_runs(), 2);
+    fake_now += 3600 - AUTH_RECHECK_SECONDS; /* the lifetime (3600 s) since PAM accepted it */
+    assert_int_equal(basic(a, "one", false), 0);
+    assert_int_equal(pam_runs(), 3);
+    char pw[16];
+    for (int i = 0; i < AUTH_BASIC_KEPT; i++) {
+        snprintf(pw, sizeof(pw), "p%d", i);
+        assert_int_equal(basic(a, pw, false), 0);
+    }
+    assert_int_equal(pam_runs(), 3 + AUTH_BASIC_KEPT);
+    assert_int_equal(basic(a, "p31", false), 0); /* the newest: remembered */
+    assert_int_equal(pam_runs(), 3 + AUTH_BASIC_KEPT);
+    assert_int_equal(basic(a, "two", false), 0); /* pushed out: PAM again */
+    assert_int_equal(pam_runs(), 4 + AUTH_BASIC_KEPT);
+    auth_free(a);
+}
+
+/* A wrong password is never accepted from memory, and counts as a failure. */
+static void basic_wrong_password_goes_to_pam(void **state)
+{
+    (void)state;
+    struct auth *a = new_auth(PASSWORD, 30);
+    assert_int_equal(basic(a, "right", false), 0);
+    assert_int_equal(basic(a, "wrong", false), ERR_AUTH);
+    assert_int_equal(basic(a, "right", true), 0);
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +391,8 @@ int main(void)
         cmocka_unit_test(a_stranger_cannot_lock_a_user_out_of_its_known_places),
         cmocka_unit_test(lockouts_in_a_row_grow),
         cmocka_unit_test(parallel_correct_logins_all_get_in),
+        cmocka_unit_test(basic_credentials_reach_pam_once),
+        cmocka_unit_test(basic_wrong_password_goes_to_pam),
     };
     return cmocka_run_group_tests(tests, setup_pam, teardown_pam);
 }
