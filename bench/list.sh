@@ -28,7 +28,7 @@ one() { # one LABEL BINARY
   port=$(shuf -i 20000-32767 -n 1)
   state=$(mktemp -d -p "$WORK")
   read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$2" --http \
-    --listen "127.0.0.1:$port" --uri "test://$WORK/node.xml" --state-dir "$state" --log-level warn)
+    --listen "127.0.0.1:$port" --uri "test://${NODE:-$WORK/node.xml}" --state-dir "$state" --log-level warn)
   base=http://127.0.0.1:$port/plugins/kimchi
   login=$(mktemp -p "$WORK"); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
   COOKIE=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \
@@ -48,10 +48,15 @@ one() { # one LABEL BINARY
   printf '%-8s /vms gzip req/s p50 p99: %s\n' "$1" "$gzipped"
   printf '%-8s PSS after the load %s MiB, idle CPU %s %% of a core\n' "$1" "$pss" "$idle"
   echo "$plain" >"$WORK/$1.rps"
+  echo "$pss" >"$WORK/$1.pss"
 }
 
 echo "GET /vms with $N test-driver guests, wrk -t2 -c${DUR:+16} -d${DUR}s, $(nproc) cores; old = $OLD, new = $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo +changes)"
 one old "$WORK/old/build/kimchid"
 one new "$ROOT/build/kimchid"
 awk 'NR==FNR {o=$1; next} {printf "new/old requests/s: %.2f (target >= 3)\n", $1 / o}' "$WORK/old.rps" "$WORK/new.rps"
+# what a guest costs: this tree with one guest, under the same load
+"$ROOT/bench/gen-node.sh" 1 >"$WORK/node1.xml"
+NODE=$WORK/node1.xml one new-1 "$ROOT/build/kimchid"
+awk -v n="$N" -v a="$(cat "$WORK/new.pss")" -v b="$(cat "$WORK/new-1.pss")" 'BEGIN {printf "memory a guest costs: %.1f KiB of PSS ((%s - %s MiB) / %d; libvirt'"'"'s test driver keeps its own objects for each guest in the process too, which on a real host libvirtd holds)\n", (a - b) * 1024 / (n - 1), a, b, n - 1}'
 echo "targets (#26): p99 <= 3 ms; start to first full /vms <= 200 ms; PSS after the load <= 30 MiB; idle CPU <= 0.5 % of a core"

@@ -295,7 +295,7 @@ cleanup:
     virConnectClose(c);
     /* the guest list sees the move now, while the job still claims the guest: stream clients
      * learn it went away "while migrating", not after */
-    virt_inventory_refresh(v, NULL);
+    virt_inventory_refresh_guest(v, name, NULL);
     return rc;
 }
 
@@ -342,6 +342,6 @@ enum virt_where virt_vm_postcopy_recover(struct virt *v, const char *name,
     note[0] = 0;
     if (virt_with_domain(v, name, recover_fn, &ra, e) < 0)
         return VIRT_WHERE_UNKNOWN;
-    virt_inventory_refresh(v, NULL);
+    virt_inventory_refresh_guest(v, name, NULL);
     return ra.where;
 }

@@ -264,6 +264,6 @@ int virt_vm_clone(struct virt *v, const char *name, const char *new_name, virt_s
 cleanup:
     job_cleanup(&j, rc < 0);
     if (rc == 0)
-        virt_inventory_refresh(v, NULL);
+        virt_inventory_refresh_guest(v, new_name, NULL);
     return rc;
 }

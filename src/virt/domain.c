@@ -140,7 +140,7 @@ char *virt_vm_json(struct virt *v, const char *name, struct err *e)
         if (!d)
             return NULL;
         virDomainFree(d);
-        if (virt_inventory_refresh(v, e) < 0)
+        if (virt_inventory_refresh_guest(v, name, e) < 0)
             return NULL;
     }
     err_set(e, ERR_NOT_FOUND, M_VM_NOT_FOUND, "Virtual machine \"%s\" does not exist.", name);
@@ -341,7 +341,7 @@ static int with_guest(struct virt *v, const char *name, virt_domain_fn fn, void 
     struct guarded g = {fn, arg};
     int rc = virt_with_domain(v, name, guarded_fn, &g, e);
     if (rc == 0)
-        rc = virt_inventory_refresh(v, e);
+        rc = virt_inventory_refresh_guest(v, name, e);
     return rc;
 }
 

@@ -60,30 +60,6 @@ char *virt_xpath_str(xmlXPathContextPtr ctx, const char *expr)
     return s;
 }
 
-/* Every node of `expr` as text, space-separated; NULL when there is none. */
-static char *xpath_words(xmlXPathContextPtr ctx, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
-    char *out = NULL;
-    size_t len = 0;
-    for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr; i++) {
-        xmlChar *v = xmlNodeGetContent(o->nodesetval->nodeTab[i]);
-        size_t n = v ? strlen((const char *)v) : 0;
-        char *grown = n ? realloc(out, len + n + 2) : out;
-        if (n && grown) {
-            out = grown;
-            if (len)
-                out[len++] = ' ';
-            memcpy(out + len, v, n + 1);
-            len += n;
-        }
-        xmlFree(v);
-    }
-    if (o)
-        xmlXPathFreeObject(o);
-    return out;
-}
-
 static unsigned long long unit_factor(const char *unit)
 {
     if (!unit || !strcmp(unit, "KiB") || !strcmp(unit, "k") || !strcmp(unit, "K"))
@@ -103,39 +79,92 @@ static unsigned long long unit_factor(const char *unit)
     return 1024ULL;
 }
 
-/* Memory element `elem` in KiB, 0 when absent. */
-static unsigned long long xpath_kib(xmlXPathContextPtr ctx, const char *elem)
+/* The guest's facts are read by walking the document, not by XPath: an expression is compiled
+ * at each evaluation, and the 20 of a guest cost more than libvirt's formatting of its XML (at
+ * 1000 guests, most of kimchid's first refresh). What each reads is what the XPath
+ * `string(/domain/...)` it replaced gave: elements and attributes outside any namespace, the
+ * first of a name, NULL for absent or empty. */
+
+/* The first element child of `n` named `name`, in namespace `ns` (NULL: in none). */
+static xmlNodePtr elem(xmlNodePtr n, const char *name, const char *ns)
 {
-    char expr[64], uexpr[64];
-    snprintf(expr, sizeof(expr), "string(/domain/%s)", elem);
-    snprintf(uexpr, sizeof(uexpr), "string(/domain/%s/@unit)", elem);
-    char *val = virt_xpath_str(ctx, expr);
-    char *unit = virt_xpath_str(ctx, uexpr);
-    unsigned long long kib = 0;
-    if (val)
-        kib = strtoull(val, NULL, 10) * unit_factor(unit) / 1024ULL;
-    free(val);
-    free(unit);
-    return kib;
+    for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && xmlStrEqual(c->name, BAD_CAST name) &&
+            (ns ? c->ns && xmlStrEqual(c->ns->href, BAD_CAST ns) : !c->ns))
+            return c;
+    return NULL;
 }
 
-static unsigned int xpath_uint(xmlXPathContextPtr ctx, const char *expr, unsigned int dflt)
+static char *owned(xmlChar *v)
 {
-    char *s = virt_xpath_str(ctx, expr);
+    char *s = v && *v ? strdup((const char *)v) : NULL;
+    xmlFree(v);
+    return s;
+}
+
+/* An element's text, or NULL. */
+static char *text(xmlNodePtr n)
+{
+    return n ? owned(xmlNodeGetContent(n)) : NULL;
+}
+
+/* An attribute's value, or NULL. */
+static char *attr(xmlNodePtr n, const char *name)
+{
+    return n ? owned(xmlGetNoNsProp(n, BAD_CAST name)) : NULL;
+}
+
+/* Memory element `name` of the domain in KiB, 0 when absent. */
+static unsigned long long kib(xmlNodePtr domain, const char *name)
+{
+    xmlNodePtr n = elem(domain, name, NULL);
+    char *val = text(n), *unit = attr(n, "unit");
+    unsigned long long k = val ? strtoull(val, NULL, 10) * unit_factor(unit) / 1024ULL : 0;
+    free(val);
+    free(unit);
+    return k;
+}
+
+static unsigned int uint_of(char *s, unsigned int dflt)
+{
     unsigned int v = s ? (unsigned int)strtoul(s, NULL, 10) : dflt;
     free(s);
     return v;
 }
 
-static void read_graphics(xmlXPathContextPtr ctx, struct vm_info *info)
+static void read_graphics(xmlNodePtr domain, struct vm_info *info)
 {
-    info->graphics_type = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@type)");
-    info->graphics_listen = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@listen)");
-    char *port = virt_xpath_str(ctx, "string(/domain/devices/graphics[1]/@port)");
+    xmlNodePtr g = elem(elem(domain, "devices", NULL), "graphics", NULL);
+    info->graphics_type = attr(g, "type");
+    info->graphics_listen = attr(g, "listen");
+    char *port = attr(g, "port");
     info->graphics_port = port ? atoi(port) : -1;
     if (info->graphics_port <= 0)
         info->graphics_port = -1;
     free(port);
+}
+
+/* Every <boot dev=...> of <os>, space-separated in order; NULL when there is none. */
+static char *boot_order(xmlNodePtr os)
+{
+    char *out = NULL;
+    size_t len = 0;
+    for (xmlNodePtr c = os ? os->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || c->ns || !xmlStrEqual(c->name, BAD_CAST "boot"))
+            continue;
+        char *v = attr(c, "dev");
+        size_t n = v ? strlen(v) : 0;
+        char *grown = n ? realloc(out, len + n + 2) : out;
+        if (n && grown) {
+            out = grown;
+            if (len)
+                out[len++] = ' ';
+            memcpy(out + len, v, n + 1);
+            len += n;
+        }
+        free(v);
+    }
+    return out;
 }
 
 int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
@@ -144,33 +173,32 @@ int virt_domxml_parse(const char *xml, struct vm_info *info, struct err *e)
     xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
     if (!doc)
         return err_set(e, ERR_BACKEND, M_VIRT_BAD_XML, "libvirt returned unreadable guest XML.");
-    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-    if (!ctx) {
-        xmlFreeDoc(doc);
-        return err_oom(e);
-    }
-    info->name = virt_xpath_str(ctx, "string(/domain/name)");
-    char *uuid = virt_xpath_str(ctx, "string(/domain/uuid)");
+    xmlNodePtr d = xmlDocGetRootElement(doc);
+    if (d && (d->ns || !xmlStrEqual(d->name, BAD_CAST "domain")))
+        d = NULL;
+    info->name = text(elem(d, "name", NULL));
+    char *uuid = text(elem(d, "uuid", NULL));
     snprintf(info->uuid, sizeof(info->uuid), "%s", uuid ? uuid : "");
     free(uuid);
-    info->title = virt_xpath_str(ctx, "string(/domain/title)");
-    info->description = virt_xpath_str(ctx, "string(/domain/description)");
-    unsigned long long mem = xpath_kib(ctx, "memory");
-    unsigned long long cur = xpath_kib(ctx, "currentMemory");
-    unsigned long long max = xpath_kib(ctx, "maxMemory");
+    info->title = text(elem(d, "title", NULL));
+    info->description = text(elem(d, "description", NULL));
+    unsigned long long mem = kib(d, "memory");
+    unsigned long long cur = kib(d, "currentMemory");
+    unsigned long long max = kib(d, "maxMemory");
     info->memory_kib = cur ? cur : mem;
     info->maxmemory_kib = max ? max : mem;
-    info->maxvcpus = xpath_uint(ctx, "string(/domain/vcpu)", 1);
-    info->vcpus = xpath_uint(ctx, "string(/domain/vcpu/@current)", info->maxvcpus);
-    read_graphics(ctx, info);
-    info->bootorder = xpath_words(ctx, "/domain/os/boot/@dev");
-    char *menu = virt_xpath_str(ctx, "string(/domain/os/bootmenu/@enable)");
+    xmlNodePtr vcpu = elem(d, "vcpu", NULL);
+    info->maxvcpus = uint_of(text(vcpu), 1);
+    info->vcpus = uint_of(attr(vcpu, "current"), info->maxvcpus);
+    read_graphics(d, info);
+    xmlNodePtr os = elem(d, "os", NULL);
+    info->bootorder = boot_order(os);
+    char *menu = attr(elem(os, "bootmenu", NULL), "enable");
     info->bootmenu = menu && strcmp(menu, "yes") == 0;
     free(menu);
-    xmlXPathRegisterNs(ctx, (const xmlChar *)"k", (const xmlChar *)VIRT_META_NS);
-    info->moved_host = virt_xpath_str(ctx, "string(/domain/metadata/k:moved/@host)");
-    info->moved_at = virt_xpath_str(ctx, "string(/domain/metadata/k:moved/@at)");
-    xmlXPathFreeContext(ctx);
+    xmlNodePtr moved = elem(elem(d, "metadata", NULL), "moved", VIRT_META_NS);
+    info->moved_host = attr(moved, "host");
+    info->moved_at = attr(moved, "at");
     xmlFreeDoc(doc);
     if (!info->name) {
         virt_vm_info_clear(info);

@@ -3,6 +3,7 @@
  * guest's XML only when it is new, changed state, or an event named it. HTTP threads
  * only read the snapshot. */
 #include <jansson.h>
+#include <libvirt/virterror.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,21 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(x->info.name, y->info.name);
 }
 
-/* UUIDs of the guests listed with `flags`, as one string of 36-char UUIDs + spaces. */
+#define UUID_REC VIR_UUID_STRING_BUFLEN /* a set's record: 36 characters and a space */
+
+static int cmp_uuid_recs(const void *a, const void *b)
+{
+    return memcmp(a, b, UUID_REC - 1);
+}
+
+/* Whether `uuid` is in a set uuid_set made (sorted: a lookup among 1000 guests is 10
+ * comparisons, not a scan of 37 KB for each guest of each snapshot). */
+static bool in_set(const char *set, size_t n, const char *uuid)
+{
+    return strlen(uuid) == UUID_REC - 1 && bsearch(uuid, set, n, UUID_REC, cmp_uuid_recs);
+}
+
+/* UUIDs of the guests listed with `flags`, as one string of 36-char UUIDs + spaces, sorted. */
 static char *uuid_set(virConnectPtr c, unsigned int flags, struct err *e)
 {
     virDomainPtr *doms = NULL;
@@ -146,9 +161,11 @@ static char *uuid_set(virConnectPtr c, unsigned int flags, struct err *e)
         virDomainFree(doms[i]);
     }
     free(doms);
-    if (set)
+    if (set) {
         for (int i = 0; i + 1 <= n; i++)
-            set[(size_t)i * VIR_UUID_STRING_BUFLEN + VIR_UUID_STRING_BUFLEN - 1] = ' ';
+            set[(size_t)i * UUID_REC + UUID_REC - 1] = ' ';
+        qsort(set, (size_t)n, UUID_REC, cmp_uuid_recs);
+    }
     return set;
 }
 
@@ -308,22 +325,38 @@ static struct snapshot *build_snapshot(struct xml_cache_entry *ents, size_t n, c
     atomic_init(&s->refs, 1);
     s->names = calloc(n + 1, sizeof(char *));
     s->jsons = calloc(n + 1, sizeof(char *));
-    json_t *list = json_array();
+    size_t np = strlen(pset) / UUID_REC, na = strlen(aset) / UUID_REC;
+    size_t total = 2; /* the brackets; each object's comma is counted with it */
     for (size_t i = 0; s->names && s->jsons && i < n; i++) {
-        json_t *o = vm_to_json(&ents[i].info, ents[i].state, strstr(pset, ents[i].uuid) != NULL,
-                               strstr(aset, ents[i].uuid) != NULL, &ents[i].stats);
+        json_t *o = vm_to_json(&ents[i].info, ents[i].state, in_set(pset, np, ents[i].uuid),
+                               in_set(aset, na, ents[i].uuid), &ents[i].stats);
         s->names[i] = strdup(ents[i].info.name);
         s->jsons[i] = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
         s->n = i + 1;
-        json_array_append_new(list, o);
+        total += (s->jsons[i] ? strlen(s->jsons[i]) : 0) + 1;
     }
-    s->list_json = json_dumps(list, JSON_COMPACT);
-    s->list_len = s->list_json ? strlen(s->list_json) : 0;
-    json_decref(list);
+    bool whole = s->n == n;
     for (size_t i = 0; i < s->n; i++)
-        if (!s->names[i] || !s->jsons[i])
-            s->list_json = (free(s->list_json), NULL);
-    if (s->n != n || !s->list_json) {
+        whole = whole && s->names[i] && s->jsons[i];
+    /* the list is its guests' objects joined, as json_dumps of the array would write them
+     * (compact): serialising the objects once, not twice */
+    s->list_json = whole ? malloc(total + 1) : NULL;
+    if (s->list_json) {
+        char *p = s->list_json;
+        *p++ = '[';
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(s->jsons[i]);
+            if (i)
+                *p++ = ',';
+            memcpy(p, s->jsons[i], len);
+            p += len;
+        }
+        *p++ = ']';
+        *p = '\0';
+        s->list_len = (size_t)(p - s->list_json);
+    }
+    if (!s->list_json) {
         virt_snapshot_put(s);
         return NULL;
     }
@@ -438,6 +471,13 @@ static void replace_cache(struct virt *v, struct xml_cache_entry *ents, size_t n
     v->ncache = n;
 }
 
+static long long mono_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
 static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
 {
     virDomainStatsRecordPtr *recs = NULL;
@@ -456,9 +496,7 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
         goto cleanup;
     ents = calloc((size_t)n + 1, sizeof(*ents));
     size_t got = 0;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long long now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    long long now_ns = mono_ns();
     for (int i = 0; ents && i < n; i++) {
         struct err ignore;
         if (refresh_entry(v, recs[i], now_ns, &ents[got], &ignore) == 0)
@@ -494,6 +532,100 @@ cleanup:
     free(aset);
     if (recs)
         virDomainStatsRecordListFree(recs);
+    return rc;
+}
+
+enum guest_read { GUEST_GONE, GUEST_READ, GUEST_UNREAD };
+
+/* Guest `name`'s entry afresh into `fresh` (GUEST_READ), or GUEST_GONE when it no longer
+ * exists, or GUEST_UNREAD when it exists but could not be read. Its XML is read again
+ * whatever its state: kimchid may have changed its definition without changing its state (a
+ * moved mark). */
+static enum guest_read read_guest(struct virt *v, virConnectPtr c, const char *name,
+                                  struct xml_cache_entry *fresh)
+{
+    virDomainPtr d = virDomainLookupByName(c, name);
+    if (!d)
+        return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? GUEST_GONE : GUEST_UNREAD;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    virDomainGetUUIDString(d, uuid);
+    for (size_t i = 0; i < v->ncache; i++)
+        if (strcmp(v->cache[i].uuid, uuid) == 0)
+            v->cache[i].stale = true;
+    virDomainStatsRecordPtr *recs = NULL;
+    virDomainPtr doms[] = {d, NULL};
+    struct err ignore;
+    int n =
+        virDomainListGetStats(doms, STATS_FLAGS, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+    bool have = n == 1 && refresh_entry(v, recs[0], mono_ns(), fresh, &ignore) == 0;
+    if (recs)
+        virDomainStatsRecordListFree(recs);
+    virDomainFree(d);
+    return have ? GUEST_READ : GUEST_UNREAD;
+}
+
+/* Whether cache entry `x` is guest `name`'s (by name, or by the UUID read afresh). */
+static bool replaced(const struct xml_cache_entry *x, const char *name,
+                     const struct xml_cache_entry *fresh)
+{
+    return (x->info.name && strcmp(x->info.name, name) == 0) ||
+           (fresh && strcmp(x->uuid, fresh->uuid) == 0);
+}
+
+static int refresh_guest_locked(struct virt *v, virConnectPtr c, const char *name, struct err *e)
+{
+    struct xml_cache_entry fresh;
+    enum guest_read r = read_guest(v, c, name, &fresh);
+    if (r == GUEST_UNREAD) /* whatever kept it from being read, a whole refresh decides */
+        return refresh_locked(v, c, e);
+    bool have = r == GUEST_READ;
+    char *pset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, e);
+    char *aset = pset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
+    /* the others' facts move to the new array as they are (shallow): the old array then
+     * owns only the replaced entry's */
+    struct xml_cache_entry *ents = aset ? calloc(v->ncache + 2, sizeof(*ents)) : NULL;
+    struct snapshot *s = NULL;
+    size_t got = 0;
+    for (size_t i = 0; ents && i < v->ncache; i++)
+        if (!replaced(&v->cache[i], name, have ? &fresh : NULL))
+            ents[got++] = v->cache[i];
+    if (ents && have)
+        ents[got++] = fresh;
+    if (ents) {
+        qsort(ents, got, sizeof(*ents), cmp_names);
+        s = build_snapshot(ents, got, pset, aset);
+    }
+    if (!s) {
+        bool listed = aset != NULL; /* else uuid_set said why */
+        if (have)
+            virt_vm_info_clear(&fresh.info);
+        free(ents);
+        free(pset);
+        free(aset);
+        return listed ? err_oom(e) : -1;
+    }
+    for (size_t i = 0; i < v->ncache; i++)
+        if (replaced(&v->cache[i], name, have ? &fresh : NULL))
+            virt_vm_info_clear(&v->cache[i].info);
+    free(v->cache);
+    v->cache = ents;
+    v->ncache = got;
+    free(v->cache_pset);
+    free(v->cache_aset);
+    v->cache_pset = pset, v->cache_aset = aset;
+    publish(v, s);
+    return 0;
+}
+
+int virt_inventory_refresh_guest(struct virt *v, const char *name, struct err *e)
+{
+    virConnectPtr c = virt_conn_get(v, e);
+    if (!c)
+        return -1;
+    pthread_mutex_lock(&v->refresh_lock);
+    int rc = refresh_guest_locked(v, c, name, e);
+    pthread_mutex_unlock(&v->refresh_lock);
+    virConnectClose(c);
     return rc;
 }
 

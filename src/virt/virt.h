@@ -163,6 +163,13 @@ void virt_inventory_poke(struct virt *v);
 /* Takes a fresh snapshot now, in the calling thread. */
 int virt_inventory_refresh(struct virt *v, struct err *e);
 
+/* A fresh snapshot now, in the calling thread, in which only guest `name` is read again (its
+ * definition, state and figures; left out when it no longer exists): for a guest kimchid
+ * itself just acted on. A whole refresh reads every running guest's figures from its QEMU,
+ * which on a host of many guests costs more than the change it is for; the others' figures
+ * are the periodic refresh's. */
+int virt_inventory_refresh_guest(struct virt *v, const char *name, struct err *e);
+
 /* Validates a guest name taken from a URI or a body (ERR_INVALID). */
 int virt_name_check(const char *name, struct err *e);
 

@@ -53,7 +53,21 @@ req POST /vms/alpha/start
 get /vms -H "If-None-Match: $TAG"
 ok "after a change (alpha started): 200 with a new tag" test "$CODE" == 200 -a "$(hdr ETag)" != "$TAG"
 ok "...listing the change" eq "$(jq -r '.[] | select(.name=="alpha") | .state' "$B")" running
+others() { jq -c '[.[] | select(.name != "alpha") | del(.stats)]' "$1"; }
+printf '%s' "$PLAIN" >"$B.before"
+ok "...the other guests as they were, in order, none twice" \
+  eq "$(jq -r '[.[].name] | join(",")' "$B") $(others "$B")" "$(jq -r '[.[].name] | join(",")' "$B.before") $(others "$B.before")"
 req POST /vms/alpha/poweroff
+req POST /vms/alpha/clone
+wait_task "$(jq_get .id)"
+get /vms
+ok "a clone appears in the list at once, in name order" eq "$(jq -r '[.[].name] | join(",")' "$B")" \
+  "$(jq -r '[.[].name] + ["alpha-clone-1"] | sort | join(",")' "$B.before")"
+req DELETE /vms/alpha-clone-1
+get /vms
+ok "...and a deleted guest is gone from it at once" eq "$(jq -r '[.[].name] | join(",")' "$B")" \
+  "$(jq -r '[.[].name] | join(",")' "$B.before")"
+rm -f "$B.before"
 
 get /vms/alpha
 ok "GET /vms/:name stays uncached" eq "$(hdr Cache-Control) $(hdr ETag)" "no-store "

@@ -95,6 +95,31 @@ static void copy_of_minimal(void **state)
     virt_vm_info_clear(&dst);
 }
 
+/* What is read is the domain's own child of each name, outside any namespace, as the
+ * XPath `/domain/...` it replaced: a namespaced element of the same name, a name nested
+ * deeper, another tool's `moved` mark, a document that is not a domain are not it. */
+static void parse_reads_only_the_domains_own_elements(void **state)
+{
+    (void)state;
+    struct vm_info i;
+    struct err e;
+    assert_int_equal(
+        virt_domxml_parse("<domain xmlns:q='urn:q'><q:name>not-it</q:name><devices><name>deeper"
+                          "</name></devices><name>it</name><metadata><moved host='x'/><o:moved "
+                          "xmlns:o='urn:other' host='y'/></metadata><os><q:boot dev='cdrom'/>"
+                          "<boot dev='hd'/></os><vcpu current=''>3</vcpu></domain>",
+                          &i, &e),
+        0);
+    assert_string_equal(i.name, "it");
+    assert_null(i.moved_host);
+    assert_string_equal(i.bootorder, "hd");
+    assert_int_equal(i.maxvcpus, 3);
+    assert_int_equal(i.vcpus, 3); /* an empty attribute is an absent one */
+    virt_vm_info_clear(&i);
+    assert_int_equal(virt_domxml_parse("<network><name>n</name></network>", &i, &e), -1);
+    assert_int_equal(virt_domxml_parse("<domain><name></name></domain>", &i, &e), -1);
+}
+
 /* ---- Kimchi's stats from bulk stats records ---- */
 
 static virTypedParameter param(const char *field, unsigned long long v)
@@ -178,6 +203,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_reads_every_field),
+        cmocka_unit_test(parse_reads_only_the_domains_own_elements),
         cmocka_unit_test(copy_is_deep),
         cmocka_unit_test(copy_of_minimal),
         cmocka_unit_test(stats_are_kimchis_figures),
