@@ -523,6 +523,23 @@ static void replace_cache(struct virt *v, struct xml_cache_entry *ents, size_t n
     v->ncache = n;
 }
 
+/* Takes a refresh's result: `ents` becomes the cache (the facts it took from the old one
+ * were moved out of it, so replace_cache frees only what the refresh dropped), and snapshot
+ * `s` is published with the sets it was built from. Without a snapshot (it could not be
+ * built) the facts are still the new ones, and no sets are kept, so that the next refresh
+ * does not find "nothing changed" and builds it. Takes `pset` and `aset`. */
+static void adopt(struct virt *v, struct xml_cache_entry *ents, size_t n, struct snapshot *s,
+                  char *pset, char *aset)
+{
+    replace_cache(v, ents, n);
+    free(v->cache_pset);
+    free(v->cache_aset);
+    v->cache_pset = s ? pset : (free(pset), NULL);
+    v->cache_aset = s ? aset : (free(aset), NULL);
+    if (s)
+        publish(v, s);
+}
+
 static long long mono_ns(void)
 {
     struct timespec now;
@@ -566,21 +583,10 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
         goto cleanup;
     }
     struct snapshot *s = build_snapshot(ents, got, pset, aset);
-    /* the facts are the new ones whether or not a snapshot could be built (the reused ones
-     * moved out of the old cache); without one, no sets are kept, so that the next refresh
-     * does not find "nothing changed" and builds it */
-    replace_cache(v, ents, got);
+    adopt(v, ents, got, s, pset, aset);
     ents = NULL;
-    free(v->cache_pset);
-    free(v->cache_aset);
-    v->cache_pset = s ? pset : NULL, v->cache_aset = s ? aset : NULL;
-    if (!s) {
-        err_oom(e);
-        goto cleanup;
-    }
     pset = aset = NULL;
-    publish(v, s);
-    rc = 0;
+    rc = s ? 0 : err_oom(e);
 cleanup:
     free(ents);
     free(pset);
@@ -604,9 +610,9 @@ static enum guest_read read_guest(struct virt *v, virConnectPtr c, const char *n
         return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? GUEST_GONE : GUEST_UNREAD;
     char uuid[VIR_UUID_STRING_BUFLEN];
     uuid_text(d, uuid);
-    for (size_t i = 0; i < v->ncache; i++)
-        if (strcmp(v->cache[i].uuid, uuid) == 0)
-            v->cache[i].stale = true;
+    struct xml_cache_entry *old = cache_find(v, NULL, uuid);
+    if (old)
+        old->stale = true;
     virDomainStatsRecordPtr *recs = NULL;
     virDomainPtr doms[] = {d, NULL};
     struct err ignore;
@@ -636,40 +642,28 @@ static int refresh_guest_locked(struct virt *v, virConnectPtr c, const char *nam
     bool have = r == GUEST_READ;
     char *pset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_PERSISTENT, e);
     char *aset = pset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
-    /* the others' facts move to the new array as they are (shallow): the old array then
-     * owns only the replaced entry's */
     struct xml_cache_entry *ents = aset ? calloc(v->ncache + 2, sizeof(*ents)) : NULL;
-    struct snapshot *s = NULL;
-    size_t got = 0;
-    for (size_t i = 0; ents && i < v->ncache; i++)
-        if (!replaced(&v->cache[i], name, have ? &fresh : NULL))
-            ents[got++] = v->cache[i];
-    if (ents && have)
-        ents[got++] = fresh;
-    if (ents) {
-        qsort(ents, got, sizeof(*ents), cmp_names);
-        s = build_snapshot(ents, got, pset, aset);
-    }
-    if (!s) {
+    if (!ents) {
         bool listed = aset != NULL; /* else uuid_set said why */
         if (have)
             virt_vm_info_clear(&fresh.info);
-        free(ents);
         free(pset);
         free(aset);
         return listed ? err_oom(e) : -1;
     }
+    /* the others' facts move to the new array as they are, as a whole refresh moves them */
+    size_t got = 0;
     for (size_t i = 0; i < v->ncache; i++)
-        if (replaced(&v->cache[i], name, have ? &fresh : NULL))
-            virt_vm_info_clear(&v->cache[i].info);
-    free(v->cache);
-    v->cache = ents;
-    v->ncache = got;
-    free(v->cache_pset);
-    free(v->cache_aset);
-    v->cache_pset = pset, v->cache_aset = aset;
-    publish(v, s);
-    return 0;
+        if (!replaced(&v->cache[i], name, have ? &fresh : NULL)) {
+            ents[got++] = v->cache[i];
+            memset(&v->cache[i].info, 0, sizeof(v->cache[i].info));
+        }
+    if (have)
+        ents[got++] = fresh;
+    qsort(ents, got, sizeof(*ents), cmp_names);
+    struct snapshot *s = build_snapshot(ents, got, pset, aset);
+    adopt(v, ents, got, s, pset, aset);
+    return s ? 0 : err_oom(e);
 }
 
 int virt_inventory_refresh_guest(struct virt *v, const char *name, struct err *e)
