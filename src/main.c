@@ -1,5 +1,6 @@
 /* main.c - start-up and shutdown order, and the signal wait; nothing else. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -243,6 +244,10 @@ int main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     }
     log_set_level(cfg.log_level);
+    /* glibc gives each thread that allocates an arena of its own (up to 8 a core), each
+     * keeping what it freed; kimchid's threads allocate little and briefly, so two arenas
+     * hold less memory at no measurable cost in throughput (bench/list.sh) */
+    mallopt(M_ARENA_MAX, 2);
     timers = cfg.timers; /* before any thread reads them */
     /* passwords and the TLS key pass through memory: no core dump may carry them */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

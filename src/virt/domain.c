@@ -126,7 +126,7 @@ char *virt_vm_json(struct virt *v, const char *name, struct err *e)
     for (int attempt = 0; attempt < 2; attempt++) {
         struct snapshot *s = virt_snapshot_get(v);
         long i = virt_snapshot_find(s, name);
-        char *out = i >= 0 ? strdup(s->jsons[i]) : NULL;
+        char *out = i >= 0 ? strndup(s->list_json + s->spans[i].at, s->spans[i].len) : NULL;
         virt_snapshot_put(s);
         if (out)
             return out;

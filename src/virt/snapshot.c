@@ -18,12 +18,10 @@ void virt_snapshot_put(struct snapshot *s)
 {
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
         return;
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < s->n; i++)
         free(s->names[i]);
-        free(s->jsons[i]);
-    }
     free(s->names);
-    free(s->jsons);
+    free(s->spans);
     free(s->list_json);
     free(s->list_gz);
     free(s);

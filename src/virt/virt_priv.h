@@ -38,12 +38,17 @@ struct vm_info {
 /* Guests named by lifecycle events that one refresh re-reads; more mark all stale. */
 #define VIRT_MAX_STALE 32
 
+/* `len` bytes at `at` in a snapshot's list. */
+struct span {
+    size_t at, len;
+};
+
 /* One published view of all guests; immutable once published, reference counted. */
 struct snapshot {
     atomic_int refs;
     size_t n;
-    char **names; /* sorted */
-    char **jsons; /* VM object per name */
+    char **names;       /* sorted */
+    struct span *spans; /* each name's VM object: a part of list_json, not a copy */
     char *list_json;
     size_t list_len;
     char *list_gz; /* list_json gzip'd once per change (NULL: could not) */
