@@ -24,18 +24,16 @@ wrk_run() { # wrk_run URL [HEADER] : "req/s p50 p99"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 one() { # one LABEL BINARY
-  local port state pid start base login
+  local port state pid start pages in base login
   port=$(shuf -i 20000-32767 -n 1)
   state=$(mktemp -d -p "$WORK")
-  read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$2" --http \
-    --listen "127.0.0.1:$port" --uri "test://${NODE:-$WORK/node.xml}" --state-dir "$state" --log-level warn)
+  read -r start pages in pid < <(python3 "$ROOT/bench/first_vms.py" "$port" "$ADMIN_USER" \
+    "$TEST_USERS_DIR/admin.pw" "${GUESTS:-$N}" "$2" --http --listen "127.0.0.1:$port" \
+    --uri "test://${NODE:-$WORK/node.xml}" --state-dir "$state" --log-level warn)
   base=http://127.0.0.1:$port/plugins/kimchi
   login=$(mktemp -p "$WORK"); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
   COOKIE=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \
     "http://127.0.0.1:$port/login" | sed -n 's/^Set-Cookie: \([^;]*\).*/\1/ip')
-  local t0 first; t0=$(date +%s%N)
-  until curl -s -o /dev/null --max-time 5 -H "Cookie: $COOKIE" -w '%{http_code}' "$base/vms" | grep -q 200; do sleep 0.01; done
-  first=$(( ( $(date +%s%N) - t0 ) / 1000000 ))
   local size gz; size=$(curl -s -H "Cookie: $COOKIE" "$base/vms" | wc -c)
   gz=$(curl -s -H "Cookie: $COOKIE" -H 'Accept-Encoding: gzip' "$base/vms" | wc -c)
   local plain gzipped; plain=$(wrk_run "$base/vms"); gzipped=$(wrk_run "$base/vms" 'Accept-Encoding: gzip')
@@ -43,7 +41,8 @@ one() { # one LABEL BINARY
   local c0 c1; c0=$(cpu_ticks "$pid"); sleep 10; c1=$(cpu_ticks "$pid")
   local idle; idle=$(awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", 100 * d / hz / 10}')
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  printf '%-8s start %5s ms (to first /vms after login %4s ms)  body %7s B (gzip %7s B)\n' "$1" "$start" "$first" "$size" "$gz"
+  printf '%-8s start to the first full /vms, logged in: %5s ms (pages at %s ms, login answered at %s ms)\n' "$1" "$start" "$pages" "$in"
+  printf '%-8s body %7s B (gzip %7s B)\n' "$1" "$size" "$gz"
   printf '%-8s /vms      req/s p50 p99: %s\n' "$1" "$plain"
   printf '%-8s /vms gzip req/s p50 p99: %s\n' "$1" "$gzipped"
   printf '%-8s PSS after the load %s MiB, idle CPU %s %% of a core\n' "$1" "$pss" "$idle"
@@ -57,6 +56,6 @@ one new "$ROOT/build/kimchid"
 awk 'NR==FNR {o=$1; next} {printf "new/old requests/s: %.2f (target >= 3)\n", $1 / o}' "$WORK/old.rps" "$WORK/new.rps"
 # what a guest costs: this tree with one guest, under the same load
 "$ROOT/bench/gen-node.sh" 1 >"$WORK/node1.xml"
-NODE=$WORK/node1.xml one new-1 "$ROOT/build/kimchid"
+NODE=$WORK/node1.xml GUESTS=1 one new-1 "$ROOT/build/kimchid"
 awk -v n="$N" -v a="$(cat "$WORK/new.pss")" -v b="$(cat "$WORK/new-1.pss")" 'BEGIN {printf "memory a guest costs: %.1f KiB of PSS ((%s - %s MiB) / %d; libvirt'"'"'s test driver keeps its own objects for each guest in the process too, which on a real host libvirtd holds)\n", (a - b) * 1024 / (n - 1), a, b, n - 1}'
-echo "targets (#26): p99 <= 3 ms; start to first full /vms <= 200 ms; PSS after the load <= 30 MiB; idle CPU <= 0.5 % of a core"
+echo "targets (#26): p99 <= 3 ms; start to the first authenticated full /vms <= 200 ms; PSS after the load <= 30 MiB; idle CPU <= 0.5 % of a core"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - kimchid's benchmarks (not tests): prints figures, writes bench/out/results.txt.
 # API: GET /vms and /vms/:name under wrk (16 connections) for 1, 100 and 1000 test-driver
-# guests; peak RSS; time from start to the first 200.
+# guests; peak RSS; time from start to the first authenticated GET /vms listing every guest.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/bench/out
@@ -30,8 +30,9 @@ for n in 1 100 1000; do
   "$ROOT/bench/gen-node.sh" "$n" >"$node"
   port=$(shuf -i 20000-32767 -n 1) # below the ephemeral range
   state=$(mktemp -d)
-  read -r start pid < <(python3 "$ROOT/bench/first200.py" "$port" "$ROOT/build/kimchid" --http \
-    --listen "127.0.0.1:$port" --uri "test://$node" --state-dir "$state" --log-level warn)
+  read -r start _ _ pid < <(python3 "$ROOT/bench/first_vms.py" "$port" "$ADMIN_USER" \
+    "$TEST_USERS_DIR/admin.pw" "$n" "$ROOT/build/kimchid" --http --listen "127.0.0.1:$port" \
+    --uri "test://$node" --state-dir "$state" --log-level warn)
   base=http://127.0.0.1:$port/plugins/kimchi
   login=$(mktemp); printf '{"username":"%s","password":"%s"}' "$ADMIN_USER" "$ADMIN_PW" >"$login"
   COOKIE=$(curl -s -i -H 'Content-Type: application/json' --data-binary @"$login" \

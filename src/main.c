@@ -23,6 +23,7 @@
 #include "sshc/sshc.h"
 #include "task/jobs.h"
 #include "util/bus.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/maint.h"
@@ -143,13 +144,32 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
                              .failure_floor_ms = AUTH_FAILURE_FLOOR_MS,
                              .recheck_seconds = cfg->account_recheck};
     api_actions_define(); /* before the first snapshot lists them */
-    if (!(d->auth = auth_new(&ac, e)) || !(d->virt = virt_new(cfg->uri, e)) ||
-        virt_mover_open(d->virt, e) < 0 ||
-        !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
+    char audit[4200];
+    snprintf(audit, sizeof(audit), "%s/audit.log", cfg->state_dir);
+    if (!(d->auth = auth_new(&ac, e)) ||
+        !(d->audit =
+              trail_open(cfg->audit_log ? cfg->audit_log : audit, (size_t)cfg->audit_max, e)))
         return -1;
-    task_engine_purge(d->tasks);
     if (!(d->events = bus_new(EVENTS_KEPT)))
         return err_oom(e);
+    if (!cfg->http &&
+        http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
+        return -1;
+    /* serving first: the pages and logins need none of what follows (see api_ctx_init) */
+    d->api.auth = d->auth;
+    d->api.audit = d->audit;
+    d->api.events = d->events;
+    api_ctx_init(&d->api);
+    struct http_config hc = {cfg->addr,   cfg->port,          d->cert,          d->key,
+                             cfg->ui_dir, cfg->trusted_proxy, cfg->server_names};
+    if (!(d->http = http_server_start(&hc, &d->api, e)))
+        return -1;
+    long long t0 = clock_now_ms();
+    if (!(d->virt = virt_new(cfg->uri, e)) || virt_mover_open(d->virt, e) < 0 ||
+        !(d->tasks = task_engine_new(db, cfg->workers, cfg->task_ttl, e)))
+        return -1;
+    log_debug("libvirt open and its guests read in %lld ms", clock_now_ms() - t0);
+    task_engine_purge(d->tasks);
     virt_set_events(d->virt, d->events);
     task_engine_set_events(d->tasks, d->events);
     virt_set_stall_timeout(d->virt, cfg->stall_timeout);
@@ -165,29 +185,15 @@ static int start(struct daemon *d, const struct config *cfg, struct err *e)
     sshc_set_strict(cfg->known_hosts_strict);
     if (pki_init(cfg->state_dir, e) < 0) /* the CA that makes migrations encrypted */
         return -1;
-    char audit[4200];
-    snprintf(audit, sizeof(audit), "%s/audit.log", cfg->state_dir);
-    if (!(d->audit =
-              trail_open(cfg->audit_log ? cfg->audit_log : audit, (size_t)cfg->audit_max, e)))
-        return -1;
     task_engine_set_audit(d->tasks, d->audit);
     task_jobs_register(d->tasks);
     task_engine_resume(d->tasks, d->virt); /* claims its guests before any request comes */
     d->api.virt = d->virt;
     d->api.tasks = d->tasks;
-    d->api.auth = d->auth;
-    d->api.audit = d->audit;
-    d->api.events = d->events;
-    if (!cfg->http &&
-        http_tls_load(cfg->state_dir, cfg->tls_cert, cfg->tls_key, &d->cert, &d->key, e) < 0)
-        return -1;
-    struct http_config hc = {cfg->addr,   cfg->port,          d->cert,          d->key,
-                             cfg->ui_dir, cfg->trusted_proxy, cfg->server_names};
-    if (!(d->http = http_server_start(&hc, &d->api, e)))
-        return -1;
     log_info("kimchid serving %s://%s%s%s:%d/ with libvirt \"%s\"", cfg->http ? "http" : "https",
              strchr(cfg->addr, ':') ? "[" : "", cfg->addr, strchr(cfg->addr, ':') ? "]" : "",
              cfg->port, cfg->uri);
+    api_ctx_ready(&d->api);
     return 0;
 }
 
@@ -216,8 +222,10 @@ static size_t drain(struct daemon *d, long timeout)
 /* Shutdown order: HTTP, then tasks (drain and join), then libvirt. */
 static void stop(struct daemon *d)
 {
-    bus_close(d->events); /* stream clients end, so HTTP's threads can be joined */
+    bus_close(d->events);    /* stream clients end, so HTTP's threads can be joined */
+    api_ctx_failed(&d->api); /* requests waiting for a start-up that failed answer now */
     http_server_stop(d->http);
+    api_ctx_destroy(&d->api);
     task_engine_free(d->tasks);
     virt_mover_close(d->virt);
     virt_free(d->virt);

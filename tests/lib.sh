@@ -131,10 +131,14 @@ start_kimchid() {
   wait_ready "http://127.0.0.1:$PORT/plugins/kimchi/vms" ""
 }
 
-wait_ready() { # wait_ready URL CURLFLAGS
+# wait_ready URL CURLFLAGS : until kimchid answers URL and, when KLOG and PORT are set, has
+# said it serves on PORT: it answers HTTP before libvirt is open (API requests wait for it)
+wait_ready() {
   for _ in $(seq 1 400); do
     # shellcheck disable=SC2086
-    curl -s --max-time 2 -o /dev/null $2 "$1" && return 0
+    curl -s --max-time 2 -o /dev/null $2 "$1" &&
+      { [ -z "${KLOG:-}" ] || [ -z "${PORT:-}" ] || grep -q "kimchid serving .*:$PORT/ with" "$KLOG"; } &&
+      return 0
     kill -0 "$KPID" 2>/dev/null || { echo "kimchid died:" >&2; cat "$KLOG" >&2; return 1; }
     sleep 0.05
   done

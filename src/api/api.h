@@ -3,6 +3,7 @@
 #ifndef KIMCHID_API_H
 #define KIMCHID_API_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -70,13 +71,32 @@ struct api_reply {
     bool gzip;     /* the shared body is gzip'd (Content-Encoding; Vary: Accept-Encoding) */
 };
 
+/* Where start-up is: HTTP serves from STARTING on (the pages, /login), the rest of the API
+ * from READY (see api_ctx_ready). */
+enum api_stage { API_STARTING, API_READY, API_FAILED };
+
 struct api_ctx {
     struct virt *virt;
     struct task_engine *tasks;
     struct auth *auth;   /* NULL: every route that needs a login answers 401 */
     struct trail *audit; /* NULL: no audit trail */
     struct bus *events;  /* NULL: GET /plugins/kimchi/events answers 503 */
+    pthread_mutex_t stage_lock;
+    pthread_cond_t stage_cond;
+    enum api_stage stage;
 };
+
+/* kimchid listens before libvirt is open (with 1000 guests that open and the first read of
+ * the guests take most of its start), so that the pages load and a login goes through
+ * meanwhile. A request that needs libvirt or the tasks waits for api_ctx_ready, at most
+ * API_READY_WAIT_MS, then answers 503. api_ctx_init before HTTP starts (auth and audit set);
+ * api_ctx_ready once virt, tasks and events are set (they are not read before); api_ctx_failed
+ * when start-up gives up (waiting requests get 503 at once; no effect once READY). */
+#define API_READY_WAIT_MS 10000
+void api_ctx_init(struct api_ctx *ctx);
+void api_ctx_ready(struct api_ctx *ctx);
+void api_ctx_failed(struct api_ctx *ctx);
+void api_ctx_destroy(struct api_ctx *ctx);
 
 /* True when `path` is API_PREFIX or below it, or one of Wok's root resources kimchid answers
  * (/login, /logout, /config, /notifications, /logs, and what is below them). */

@@ -7,6 +7,7 @@
 #include "../auth/auth.h"
 #include "../task/evacplan.h"
 #include "../util/array.h"
+#include "../util/clock.h"
 #include "../util/jsonv.h"
 #include "../util/trail.h"
 #include "../virt/virt.h"
@@ -299,6 +300,64 @@ void api_actions_define(void)
     virt_actions_define(defs, n);
 }
 
+void api_ctx_init(struct api_ctx *ctx)
+{
+    pthread_mutex_init(&ctx->stage_lock, NULL);
+    clock_cond_init(&ctx->stage_cond);
+    ctx->stage = API_STARTING;
+}
+
+static void set_stage(struct api_ctx *ctx, enum api_stage stage)
+{
+    pthread_mutex_lock(&ctx->stage_lock);
+    ctx->stage = stage;
+    pthread_cond_broadcast(&ctx->stage_cond);
+    pthread_mutex_unlock(&ctx->stage_lock);
+}
+
+void api_ctx_ready(struct api_ctx *ctx)
+{
+    set_stage(ctx, API_READY);
+}
+
+void api_ctx_failed(struct api_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->stage_lock);
+    bool starting = ctx->stage == API_STARTING;
+    pthread_mutex_unlock(&ctx->stage_lock);
+    if (starting) /* a start-up that went through stays READY until HTTP stops */
+        set_stage(ctx, API_FAILED);
+}
+
+void api_ctx_destroy(struct api_ctx *ctx)
+{
+    pthread_mutex_destroy(&ctx->stage_lock);
+    pthread_cond_destroy(&ctx->stage_cond);
+}
+
+/* Every route but the public ones (login, logout, Wok's config) reads libvirt or the tasks:
+ * while kimchid starts it waits for them, boundedly. The lock also orders the fields main()
+ * set before api_ctx_ready before this request's reads. */
+static int wait_ready(struct api_ctx *ctx, struct api_reply *rep, struct err *e)
+{
+    struct timespec until = clock_after(CLOCK_MONOTONIC, API_READY_WAIT_MS);
+    pthread_mutex_lock(&ctx->stage_lock);
+    while (ctx->stage == API_STARTING &&
+           pthread_cond_timedwait(&ctx->stage_cond, &ctx->stage_lock, &until) == 0)
+        ;
+    enum api_stage stage = ctx->stage;
+    pthread_mutex_unlock(&ctx->stage_lock);
+    if (stage == API_READY)
+        return 0;
+    rep->retry_after = 5;
+    return err_set(e, ERR_UNAVAILABLE, M_API_STARTING,
+                   stage == API_STARTING
+                       ? "kimchid is still starting: libvirt has not answered yet. Try again in "
+                         "a few seconds; if this lasts, check that libvirtd is running."
+                       : "kimchid could not open libvirt and is stopping; see its log, and check "
+                         "that libvirtd is running.");
+}
+
 void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_reply *rep)
 {
     struct err e;
@@ -321,7 +380,8 @@ void api_handle(struct api_ctx *ctx, const struct api_request *req, struct api_r
     const struct api_route *r =
         api_route_match(req->method, trimmed, params, rep->allow, sizeof(rep->allow), &e);
     /* the one place every API request passes before its handler */
-    if (!r || api_gate(ctx, req, r, &who, rep, &e) < 0)
+    if (!r || api_gate(ctx, req, r, &who, rep, &e) < 0 ||
+        (r->access != API_PUBLIC && wait_ready(ctx, rep, &e) < 0))
         goto fail;
     for (int i = 0; i < API_MAX_PARAMS; i++)
         ptrs[i] = params[i];
