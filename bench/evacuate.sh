@@ -64,11 +64,21 @@ virsh_once() { # the same moves, one after another, alternating destinations as 
   done
   echo $(( ($(now) - t0) / 1000000 ))
 }
+# how busy the machine's cores are during each variant (all processes: QEMU, libvirtd, ssh,
+# kimchid): a variant that keeps them busy all the time cannot go faster by moving more at once
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
+timed() { # timed NAME CMD... : runs CMD (prints ms), adds the machine's busy share to NAME.busy
+  local b0 t0 b1 t1 out; read -r b0 t0 < <(busy_ticks)
+  out=$("${@:2}"); read -r b1 t1 < <(busy_ticks)
+  awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN {printf "%.0f\n", 100 * b / t}' >>"$WORKDIR/$1.busy"
+  echo "$out"
+}
+WORKDIR=$(mktemp -d)
 k2=(); k1=(); v=()
 for _ in $(seq 1 "$RUNS"); do
-  k2+=("$(kimchid_once 2)"); back
-  v+=("$(virsh_once)"); back
-  k1+=("$(kimchid_once 1)"); back
+  k2+=("$(timed k2 kimchid_once 2)"); back
+  v+=("$(timed v virsh_once)"); back
+  k1+=("$(timed k1 kimchid_once 1)"); back
 done
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -77,5 +87,7 @@ echo "evacuation of 6 idle 256 MiB TCG guests host-a -> host-b and host-c, $RUNS
 echo "  kimchid, max_parallel 2 (POST to the task's end on the event stream, plan included): ${k2[*]} ms, median $m2 ms"
 echo "  kimchid, max_parallel 1: ${k1[*]} ms, median $m1 ms"
 echo "  virsh migrate loop, same flags, one after another: ${v[*]} ms, median $mv ms"
+echo "  the machine's $(nproc) cores busy (all processes, % of their time; per round): kimchid 2 at once $(paste -sd' ' "$WORKDIR/k2.busy"), 1 at once $(paste -sd' ' "$WORKDIR/k1.busy"), virsh loop $(paste -sd' ' "$WORKDIR/v.busy")"
+rm -rf "$WORKDIR"
 awk -v a="$m2" -v b="$mv" 'BEGIN {printf "  ratio kimchid (2 at once)/virsh loop: %.3f (target <= 0.7)\n", a/b}'
 awk -v a="$m1" -v b="$mv" 'BEGIN {printf "  ratio kimchid (1 at once)/virsh loop: %.3f (target <= 1.05)\n", a/b}'

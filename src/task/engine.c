@@ -70,11 +70,18 @@ void task_set_message(struct task_engine *t, struct task *k, const char *status,
     pthread_mutex_unlock(&t->lock);
 }
 
-void task_engine_wait_end(struct task_engine *t, long ms)
+unsigned long task_engine_ends(struct task_engine *t)
+{
+    pthread_mutex_lock(&t->lock);
+    unsigned long n = t->ends;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+void task_engine_wait_end(struct task_engine *t, unsigned long seen, long ms)
 {
     struct timespec until = clock_after(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&t->lock);
-    unsigned long seen = t->ends;
     while (t->ends == seen && pthread_cond_timedwait(&t->idle_cond, &t->lock, &until) == 0)
         ;
     pthread_mutex_unlock(&t->lock);

@@ -477,6 +477,7 @@ static void run_moves(struct evac_run *r)
 {
     bool cancelling = false;
     for (;;) {
+        unsigned long ends = task_engine_ends(r->t); /* before the states it wakes us for */
         for (size_t i = 0; i < r->n; i++)
             if (r->items[i].status == EV_MOVING)
                 follow_move(r, &r->items[i]);
@@ -494,7 +495,7 @@ static void run_moves(struct evac_run *r)
         show(r);
         if (!moving && !count(r, EV_WAITING))
             return;
-        task_engine_wait_end(r->t, EVAC_POLL_MS); /* a move's end starts the next at once */
+        task_engine_wait_end(r->t, ends, EVAC_POLL_MS); /* a move's end starts the next */
     }
 }
 

@@ -42,9 +42,12 @@ json_t *task_engine_submit(struct task_engine *t, const char *target_uri, task_r
 json_t *task_engine_submit_now(struct task_engine *t, const char *target_uri, task_run_fn run,
                                void *arg, task_free_fn free_arg, struct err *e);
 
-/* Waits until any task ends, at most `ms` milliseconds: a job following other tasks (an
- * evacuation) starts the next one at once instead of at its next poll. */
-void task_engine_wait_end(struct task_engine *t, long ms);
+/* How many tasks have ended so far; task_engine_wait_end waits for it to pass `seen`, at most
+ * `ms` milliseconds: a job following other tasks (an evacuation) reads the count before it
+ * reads their states, so an end between that read and the wait is not missed (it then starts
+ * the next move at once, not at its next poll). */
+unsigned long task_engine_ends(struct task_engine *t);
+void task_engine_wait_end(struct task_engine *t, unsigned long seen, long ms);
 
 /* Snapshot of one task as a JSON object (new reference); ERR_NOT_FOUND when unknown. */
 json_t *task_engine_get(struct task_engine *t, const char *id, struct err *e);

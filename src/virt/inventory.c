@@ -345,15 +345,30 @@ void virt_stats_compute(virDomainStatsRecordPtr r, int state, const struct vm_in
 
 /* Fills `out` for one stats record, reusing the cached XML facts when still valid: they are
  * moved out of the cache entry (which the new cache replaces), not copied. */
+/* Whether kimchid itself is moving guest `name`. Its XML is then not read by a whole refresh:
+ * libvirt answers that read of a running guest only between the migration's phases (it asks
+ * QEMU for the current memory under a job), which held the refresh, and every request and move
+ * waiting for it, ~220 ms at each switch-over. The move's end reads the guest again. */
+static bool being_moved(struct virt *v, const char *name)
+{
+    char what[64];
+    const char *w = name ? virt_busy_what(v, name, what, sizeof(what)) : NULL;
+    return w && strcmp(w, "migrating") == 0;
+}
+
+/* One guest's entry from its stats record: its cached facts when its definition and state did
+ * not change (or, with `defer`, while kimchid moves it: then it stays stale), else its XML. */
 static int refresh_entry(struct virt *v, struct xml_cache_entry **ix, virDomainStatsRecordPtr r,
-                         long long now_ns, struct xml_cache_entry *out, struct err *e)
+                         long long now_ns, bool defer, struct xml_cache_entry *out, struct err *e)
 {
     memset(out, 0, sizeof(*out));
     uuid_text(r->dom, out->uuid);
     out->state = record_state(r);
     struct xml_cache_entry *old = cache_find(v, ix, out->uuid);
-    if (old && !old->stale && old->state == out->state && old->info.name) {
-        out->reused = true;
+    bool same = old && !old->stale && old->state == out->state;
+    if (old && old->info.name && (same || (defer && being_moved(v, old->info.name)))) {
+        out->reused = same;
+        out->stale = !same; /* read at the next refresh that may */
         virt_stats_compute(r, out->state, &old->info, &old->stats, now_ns, &out->stats);
         out->info = old->info;
         memset(&old->info, 0, sizeof(old->info));
@@ -582,7 +597,7 @@ static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
     long long now_ns = mono_ns();
     for (int i = 0; ents && i < n; i++) {
         struct err ignore;
-        if (refresh_entry(v, ix, recs[i], now_ns, &ents[got], &ignore) == 0)
+        if (refresh_entry(v, ix, recs[i], now_ns, true, &ents[got], &ignore) == 0)
             got++; /* a guest that vanished meanwhile is simply left out */
     }
     free(ix);
@@ -631,7 +646,7 @@ static enum guest_read read_guest(struct virt *v, virConnectPtr c, const char *n
     struct err ignore;
     int n =
         virDomainListGetStats(doms, STATS_FLAGS, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
-    bool have = n == 1 && refresh_entry(v, NULL, recs[0], mono_ns(), fresh, &ignore) == 0;
+    bool have = n == 1 && refresh_entry(v, NULL, recs[0], mono_ns(), false, fresh, &ignore) == 0;
     if (recs)
         virDomainStatsRecordListFree(recs);
     virDomainFree(d);

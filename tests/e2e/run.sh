@@ -37,7 +37,9 @@ mkdir -p "$LAB/a/state"
 KPID=$!
 up=
 for _ in $(seq 1 100); do
-  curl -sk -o /dev/null "https://198.18.0.1:$PORT/" && { up=1; break; }
+  # it answers before libvirt is open: wait for that too, as a page's first requests would
+  curl -sk -o /dev/null "https://198.18.0.1:$PORT/" && grep -q "kimchid serving" "$LAB/kimchid.log" &&
+    { up=1; break; }
   kill -0 "$KPID" 2>/dev/null || break
   sleep 0.1
 done

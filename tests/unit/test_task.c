@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -407,6 +408,35 @@ static void submit_now_runs_beside_a_busy_pool(void **state)
     task_engine_free(t);
 }
 
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* A follower (an evacuation) reads the end count, then the tasks' states, then waits: an end
+ * between the read and the wait wakes it at once, not at the end of its poll; with no end the
+ * wait lasts its bound. */
+static void wait_end_sees_an_end_before_the_wait(void **state)
+{
+    (void)state;
+    struct err e;
+    struct task_engine *t = task_engine_new(dbpath, 1, 3600, &e);
+    unsigned long seen = task_engine_ends(t);
+    json_decref(task_engine_submit(t, NULL, job_ok, NULL, NULL, &e));
+    json_decref(wait_done(t, "1"));
+    long long t0 = mono_ms();
+    task_engine_wait_end(t, seen, 5000);
+    assert_true(mono_ms() - t0 < 1000);
+    assert_true(task_engine_ends(t) == seen + 1);
+    t0 = mono_ms();
+    task_engine_wait_end(t, task_engine_ends(t), 200);
+    long long waited = mono_ms() - t0;
+    assert_true(waited >= 190 && waited < 2000);
+    task_engine_free(t);
+}
+
 static void cancel_stops_a_job_that_can_stop(void **state)
 {
     (void)state;
@@ -482,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_database_is_private, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_stops_a_job_that_can_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_now_runs_beside_a_busy_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_end_sees_an_end_before_the_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_past_the_point_of_no_return_is_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_job_that_never_allows_it_cannot_be_cancelled, setup,

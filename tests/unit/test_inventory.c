@@ -1,0 +1,93 @@
+/* test_inventory.c - the guest list's refreshes against libvirt's test driver (in this
+ * process, shared by every test:///default connection): a guest kimchid is moving keeps its
+ * facts through the refreshes an event starts (its XML is read only once the move ends). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <libvirt/libvirt.h>
+
+#include "virt/virt.h"
+
+/* guest `name`'s "state/title" in kimchid's list (a new string). */
+static char *listed(struct virt *v, const char *name)
+{
+    struct err e;
+    char *text = virt_vm_json(v, name, &e);
+    assert_non_null(text);
+    json_t *o = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(o);
+    char *out = NULL;
+    assert_true(asprintf(&out, "%s/%s", json_string_value(json_object_get(o, "state")),
+                         json_string_value(json_object_get(o, "title"))) > 0);
+    json_decref(o);
+    return out;
+}
+
+/* Polls the list (the inventory refreshes on libvirt's event) until guest `name` reads `want`. */
+static void wait_listed(struct virt *v, const char *name, const char *want)
+{
+    char *got = NULL;
+    for (int i = 0; i < 300; i++) {
+        free(got);
+        got = listed(v, name);
+        if (strcmp(got, want) == 0)
+            break;
+        usleep(10000);
+    }
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state)
+{
+    (void)state;
+    struct err e;
+    struct virt *v = virt_new("test:///default", &e);
+    assert_non_null(v);
+    virConnectPtr c = virConnectOpen("test:///default");
+    assert_non_null(c);
+    virDomainPtr d = virDomainLookupByName(c, "test");
+    assert_non_null(d);
+    wait_listed(v, "test", "running/");
+
+    assert_int_equal(virt_busy_claim(v, "test", "migrating", &e), 0);
+    assert_int_equal(virDomainSetMetadata(d, VIR_DOMAIN_METADATA_TITLE, "renamed", NULL, NULL,
+                                          VIR_DOMAIN_AFFECT_LIVE),
+                     0);
+    assert_int_equal(virDomainSuspend(d), 0); /* an event: the inventory refreshes */
+    wait_listed(v, "test", "paused/");        /* the state, not the re-read title */
+    usleep(300000);                           /* ...through the refreshes that follow */
+    wait_listed(v, "test", "paused/");
+
+    virt_busy_release(v, "test");
+    assert_int_equal(virt_inventory_refresh_guest(v, "test", &e), 0); /* the move's end */
+    wait_listed(v, "test", "paused/renamed");
+
+    /* not being moved: an event's refresh reads the XML again at once */
+    assert_int_equal(virDomainSetMetadata(d, VIR_DOMAIN_METADATA_TITLE, "again", NULL, NULL,
+                                          VIR_DOMAIN_AFFECT_LIVE),
+                     0);
+    assert_int_equal(virDomainResume(d), 0);
+    wait_listed(v, "test", "running/again");
+
+    virDomainSetMetadata(d, VIR_DOMAIN_METADATA_TITLE, NULL, NULL, NULL, VIR_DOMAIN_AFFECT_LIVE);
+    virDomainFree(d);
+    virConnectClose(c);
+    virt_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_guest_being_moved_keeps_its_facts_until_the_move_ends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
