@@ -307,26 +307,26 @@ void api_ctx_init(struct api_ctx *ctx)
     ctx->stage = API_STARTING;
 }
 
-static void set_stage(struct api_ctx *ctx, enum api_stage stage)
+/* Start-up ends once, READY or FAILED: a start-up that went through stays READY until HTTP
+ * stops (stop() calls api_ctx_failed on every shutdown). */
+static void end_start(struct api_ctx *ctx, enum api_stage stage)
 {
     pthread_mutex_lock(&ctx->stage_lock);
-    ctx->stage = stage;
-    pthread_cond_broadcast(&ctx->stage_cond);
+    if (ctx->stage == API_STARTING) {
+        ctx->stage = stage;
+        pthread_cond_broadcast(&ctx->stage_cond);
+    }
     pthread_mutex_unlock(&ctx->stage_lock);
 }
 
 void api_ctx_ready(struct api_ctx *ctx)
 {
-    set_stage(ctx, API_READY);
+    end_start(ctx, API_READY);
 }
 
 void api_ctx_failed(struct api_ctx *ctx)
 {
-    pthread_mutex_lock(&ctx->stage_lock);
-    bool starting = ctx->stage == API_STARTING;
-    pthread_mutex_unlock(&ctx->stage_lock);
-    if (starting) /* a start-up that went through stays READY until HTTP stops */
-        set_stage(ctx, API_FAILED);
+    end_start(ctx, API_FAILED);
 }
 
 void api_ctx_destroy(struct api_ctx *ctx)

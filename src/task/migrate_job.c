@@ -888,7 +888,7 @@ static int migrate_resume(struct virt *v, json_t *r, task_run_fn *run, void **ar
     snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
     a->offline = json_is_true(json_object_get(r, "offline"));
     a->autostart = json_is_true(json_object_get(r, "autostart"));
-    if (virt_busy_claim(v, a->name, "migrating", e) < 0) {
+    if (virt_busy_claim(v, a->name, VIRT_BUSY_MIGRATING, e) < 0) {
         migrate_arg_free(a);
         return -1;
     }
@@ -933,7 +933,7 @@ json_t *task_submit_migrate(struct task_engine *t, struct virt *v, struct task_m
         err_oom(e);
         return NULL;
     }
-    if (quick_checks(a, e) < 0 || virt_busy_claim(v, a->name, "migrating", e) < 0) {
+    if (quick_checks(a, e) < 0 || virt_busy_claim(v, a->name, VIRT_BUSY_MIGRATING, e) < 0) {
         migrate_arg_free(a);
         return NULL;
     }

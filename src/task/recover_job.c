@@ -170,7 +170,7 @@ json_t *task_submit_recover(struct task_engine *t, struct virt *v, const char *i
         free(a);
         return NULL;
     }
-    if (virt_busy_claim(v, a->s.name, "migrating", e) < 0) {
+    if (virt_busy_claim(v, a->s.name, VIRT_BUSY_MIGRATING, e) < 0) {
         recover_arg_free(a);
         return NULL;
     }

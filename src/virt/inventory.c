@@ -343,8 +343,6 @@ void virt_stats_compute(virDomainStatsRecordPtr r, int state, const struct vm_in
     st->io_peak = st->io > st->io_peak ? st->io : st->io_peak;
 }
 
-/* Fills `out` for one stats record, reusing the cached XML facts when still valid: they are
- * moved out of the cache entry (which the new cache replaces), not copied. */
 /* Whether kimchid itself is moving guest `name`. Its XML is then not read by a whole refresh:
  * libvirt answers that read of a running guest only between the migration's phases (it asks
  * QEMU for the current memory under a job), which held the refresh, and every request and move
@@ -353,11 +351,13 @@ static bool being_moved(struct virt *v, const char *name)
 {
     char what[64];
     const char *w = name ? virt_busy_what(v, name, what, sizeof(what)) : NULL;
-    return w && strcmp(w, "migrating") == 0;
+    return w && strcmp(w, VIRT_BUSY_MIGRATING) == 0;
 }
 
-/* One guest's entry from its stats record: its cached facts when its definition and state did
- * not change (or, with `defer`, while kimchid moves it: then it stays stale), else its XML. */
+/* Fills `out` for one stats record: the cached XML facts when still valid (same definition
+ * and state), or, with `defer`, while kimchid moves the guest (the entry then stays stale);
+ * else its XML is read. Cached facts are moved out of the old entry (which the new cache
+ * replaces), not copied. */
 static int refresh_entry(struct virt *v, struct xml_cache_entry **ix, virDomainStatsRecordPtr r,
                          long long now_ns, bool defer, struct xml_cache_entry *out, struct err *e)
 {

@@ -113,7 +113,10 @@ int virt_vm_action(struct virt *v, const char *name, enum virt_action a, struct 
 int virt_vm_delete(struct virt *v, const char *name, struct err *e);
 
 /* Marks a guest busy with an operation ("migrating", "cloning") so that other
- * changes get ERR_CONFLICT. Fails with ERR_CONFLICT when already busy. */
+ * changes get ERR_CONFLICT. Fails with ERR_CONFLICT when already busy. A move claims its guest
+ * as VIRT_BUSY_MIGRATING: the inventory reads that claim (it does not re-read such a guest's
+ * XML until the move's end). */
+#define VIRT_BUSY_MIGRATING "migrating"
 int virt_busy_claim(struct virt *v, const char *name, const char *what, struct err *e);
 
 /* Releases a claim taken with virt_busy_claim. */

@@ -58,7 +58,7 @@ static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state
     assert_non_null(d);
     wait_listed(v, "test", "running/");
 
-    assert_int_equal(virt_busy_claim(v, "test", "migrating", &e), 0);
+    assert_int_equal(virt_busy_claim(v, "test", VIRT_BUSY_MIGRATING, &e), 0);
     assert_int_equal(virDomainSetMetadata(d, VIR_DOMAIN_METADATA_TITLE, "renamed", NULL, NULL,
                                           VIR_DOMAIN_AFFECT_LIVE),
                      0);
