@@ -122,7 +122,7 @@ bench: deps all
 run: deps all
 	@scripts/run.sh
 
-FORMATTED = $(SRC) $(filter %.h,$(HDRS)) $(UNIT_SRC)
+FORMATTED = $(SRC) $(filter %.h,$(HDRS)) $(UNIT_SRC) $(wildcard bench/*.c)
 
 format:
 	clang-format -i $(FORMATTED)

@@ -3,6 +3,8 @@
  * is recognised as such and the client reloads instead of missing what happened meanwhile. */
 #include "bus.h"
 
+#include "clock.h"
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -26,7 +28,9 @@ struct bus {
     struct frame *head, *tail;
     size_t bytes, max_bytes;
     bool closed;
-    uint64_t wakes; /* bus_wake calls: a waiting reader returns when it changes */
+    uint64_t wakes;         /* bus_wake calls: a waiting reader returns when it changes */
+    int readers;            /* in bus_read now */
+    long long last_read_ms; /* CLOCK_MONOTONIC of the last return from bus_read */
 };
 
 struct bus *bus_new(size_t max_bytes)
@@ -178,12 +182,25 @@ ssize_t bus_read(struct bus *b, uint64_t *pos, char *out, size_t len, int timeou
     }
     pthread_mutex_lock(&b->lock);
     uint64_t wakes = b->wakes;
+    b->readers++;
     while (!b->closed && b->seq <= *pos && b->wakes == wakes &&
            pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0)
         ;
+    b->readers--;
+    b->last_read_ms = clock_now_ms();
     ssize_t rc = b->closed ? -1 : (ssize_t)copy_locked(b, pos, out, len, gap);
     pthread_mutex_unlock(&b->lock);
     return rc;
+}
+
+bool bus_watched(struct bus *b, int within_ms)
+{
+    if (!b)
+        return false;
+    pthread_mutex_lock(&b->lock);
+    bool w = b->readers > 0 || (b->last_read_ms && clock_now_ms() - b->last_read_ms <= within_ms);
+    pthread_mutex_unlock(&b->lock);
+    return w;
 }
 
 void bus_format_id(const struct bus *b, uint64_t pos, char *out, size_t len)

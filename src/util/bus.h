@@ -38,6 +38,10 @@ uint64_t bus_now(struct bus *b);
 /* Writes the id of position `pos` ("<run>.<seq>") into `out`. */
 void bus_format_id(const struct bus *b, uint64_t pos, char *out, size_t len);
 
+/* Whether anyone follows the bus: a reader waits in bus_read now, or one returned from it in
+ * the last `within_ms` (a stream between two reads). NULL `b`: false. */
+bool bus_watched(struct bus *b, int within_ms);
+
 /* A client's Last-Event-ID `text` as a position: 0 and `*pos` set when it is one of this
  * bus's ids; 1 when it is well formed but from another run of kimchid or not issued yet (the
  * client must reload what it shows); -1 when malformed. */

@@ -65,6 +65,14 @@ static void close_locked(struct virt *v)
     v->callback_id = -1;
 }
 
+bool virt_conn_has_events(struct virt *v)
+{
+    pthread_mutex_lock(&v->conn_lock);
+    bool yes = v->conn && v->callback_id >= 0;
+    pthread_mutex_unlock(&v->conn_lock);
+    return yes;
+}
+
 virConnectPtr virt_conn_get(struct virt *v, struct err *e)
 {
     virConnectPtr c = NULL;

@@ -105,6 +105,7 @@ int virt_guest_list(struct virt *v, struct virt_guest_brief **out, size_t *n, st
 
 void virt_vms_body(struct virt *v, bool gzip, struct virt_body *out)
 {
+    virt_inventory_fresh(v);
     struct snapshot *s = virt_snapshot_get(v);
     bool gz = gzip && s->list_gz;
     *out = (struct virt_body){.data = gz ? s->list_gz : s->list_json,
@@ -123,6 +124,7 @@ void virt_body_release(void *ref)
  * guest exists (it may be newer than the snapshot) and refreshes if so. */
 char *virt_vm_json(struct virt *v, const char *name, struct err *e)
 {
+    virt_inventory_fresh(v);
     for (int attempt = 0; attempt < 2; attempt++) {
         struct snapshot *s = virt_snapshot_get(v);
         long i = virt_snapshot_find(s, name);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/clock.h"
 #include "virt_priv.h"
 
 /* A guest changed: its cached XML is re-read at the next refresh, which comes now. */
@@ -29,7 +30,8 @@ struct virt *virt_new(const char *uri, struct err *e)
     pthread_mutex_init(&v->inv_lock, NULL);
     pthread_mutex_init(&v->refresh_lock, NULL);
     pthread_mutex_init(&v->busy_lock, NULL);
-    pthread_cond_init(&v->inv_cond, NULL);
+    clock_cond_init(&v->inv_cond); /* waits with deadlines from clock_after */
+    clock_cond_init(&v->fresh_cond);
     if (virt_conn_start(v, e) == 0 && virt_inventory_start(v, e) == 0)
         return v;
     virt_conn_stop(v);
@@ -47,7 +49,7 @@ void virt_free(struct virt *v)
     for (size_t i = 0; i < v->ncache; i++)
         virt_vm_info_clear(&v->cache[i].info);
     free(v->cache);
-    free(v->cache_pset);
+    free(v->cache_tset);
     free(v->cache_aset);
     for (size_t i = 0; i < v->nbusy; i++) {
         free(v->busy[i].name);

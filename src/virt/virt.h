@@ -163,6 +163,10 @@ void virt_set_events(struct virt *v, struct bus *b);
 /* Requests a fresh snapshot soon (after an out-of-band change). */
 void virt_inventory_poke(struct virt *v);
 
+/* Called before a request reads the list: when its figures are older than 3 s (nobody
+ * followed the event stream for a while), a refresh now, waited for at most half a second. */
+void virt_inventory_fresh(struct virt *v);
+
 /* Takes a fresh snapshot now, in the calling thread. */
 int virt_inventory_refresh(struct virt *v, struct err *e);
 

@@ -105,9 +105,12 @@ struct virt {
     void (*on_lifecycle)(struct virt *v, virDomainPtr d); /* a guest's lifecycle event */
 
     pthread_t inv_thread;
-    pthread_mutex_t inv_lock; /* guards dirty and snap */
+    pthread_mutex_t inv_lock; /* guards dirty, snap and refreshes */
     pthread_cond_t inv_cond;
     bool dirty;
+    pthread_cond_t fresh_cond;    /* the inventory thread ended a refresh (see refreshes) */
+    unsigned long long refreshes; /* the inventory thread's refreshes so far */
+    atomic_llong refreshed_ms;    /* CLOCK_MONOTONIC when the newest whole refresh began */
     struct snapshot *snap;
     unsigned long long snap_gen; /* the published list's generation (its ETag) */
     char stale[VIRT_MAX_STALE][VIR_UUID_STRING_BUFLEN]; /* guests named by events since the
@@ -117,7 +120,7 @@ struct virt {
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
     struct xml_cache_entry *cache;
     size_t ncache;
-    char *cache_pset, *cache_aset; /* the persistent and autostart sets the cache was built with */
+    char *cache_tset, *cache_aset; /* the transient and autostart sets the cache was built with */
 
     struct bus *events; /* see virt_set_events */
 
@@ -135,6 +138,9 @@ void virt_conn_stop(struct virt *v);
 
 /* busy.c: what guest `name` is busy with ("migrating", ...) copied into `out`, or NULL. */
 const char *virt_busy_what(struct virt *v, const char *name, char *out, size_t len);
+
+/* Whether libvirt sends this connection's lifecycle events (false too while it is closed). */
+bool virt_conn_has_events(struct virt *v);
 
 /* Returns a new reference to a live connection, reconnecting if needed. */
 virConnectPtr virt_conn_get(struct virt *v, struct err *e);

@@ -1,6 +1,8 @@
 /* test_inventory.c - the guest list's refreshes against libvirt's test driver (in this
  * process, shared by every test:///default connection): a guest kimchid is moving keeps its
- * facts through the refreshes an event starts (its XML is read only once the move ends). */
+ * facts through the refreshes an event starts (its XML is read only once the move ends);
+ * nobody following the event stream, nothing is refreshed without an event until a request
+ * asks; someone following, a change without an event is announced within the period. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <jansson.h>
 #include <libvirt/libvirt.h>
 
+#include "util/bus.h"
 #include "virt/virt.h"
 
 /* guest `name`'s "state/title" in kimchid's list (a new string). */
@@ -84,10 +87,65 @@ static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state
     virt_free(v);
 }
 
+/* guest `name`'s autostart in kimchid's list: 1, 0, or -1 when it is not listed */
+static int autostart_of(struct virt *v, const char *name)
+{
+    struct err e;
+    char *text = virt_vm_json(v, name, &e);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    int a = o ? (int)json_integer_value(json_object_get(o, "autostart")) : -1;
+    json_decref(o);
+    return a;
+}
+
+static void figures_are_refreshed_while_followed_or_asked_for(void **state)
+{
+    (void)state;
+    struct err e;
+    struct bus *b = bus_new(1 << 20);
+    struct virt *v = virt_new("test:///default", &e);
+    assert_non_null(v);
+    virt_set_events(v, b);
+    virConnectPtr c = virConnectOpen("test:///default");
+    virDomainPtr d = virDomainLookupByName(c, "test");
+    assert_non_null(d);
+    assert_int_equal(autostart_of(v, "test"), 0);
+
+    /* autostart has no libvirt event: only a refresh without one sees it */
+    uint64_t pos = bus_now(b);
+    assert_int_equal(virDomainSetAutostart(d, 1), 0);
+    usleep(3200000); /* longer than a request lets figures age: nobody follows, and nothing
+                        was refreshed */
+    assert_int_equal(bus_now(b), pos);
+    assert_int_equal(autostart_of(v, "test"), 1); /* a request finds old figures: refreshed */
+    assert_true(bus_now(b) > pos);                /* and announced */
+
+    /* someone following: the change is announced within the period, unasked */
+    pos = bus_now(b);
+    assert_int_equal(virDomainSetAutostart(d, 0), 0);
+    char frame[65536];
+    bool gap;
+    ssize_t n = 0;
+    for (int i = 0; i < 10 && n == 0; i++) /* 0: its 500 ms wait ended without a frame */
+        n = bus_read(b, &pos, frame, sizeof(frame) - 1, 500, &gap);
+    assert_true(n > 0);
+    frame[n] = 0;
+    assert_non_null(strstr(frame, "\"name\":\"test\""));
+    assert_non_null(strstr(frame, "\"autostart\":0"));
+
+    virDomainFree(d);
+    virConnectClose(c);
+    virt_free(v);
+    bus_close(b);
+    bus_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_guest_being_moved_keeps_its_facts_until_the_move_ends),
+        cmocka_unit_test(figures_are_refreshed_while_followed_or_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
