@@ -197,12 +197,38 @@ static char *uuid_set(virConnectPtr c, unsigned int flags, struct err *e)
         virDomainFree(doms[i]);
     }
     free(doms);
+    if (!set)
+        err_oom(e);
     if (set) {
         for (int i = 0; i + 1 <= n; i++)
             set[(size_t)i * UUID_REC + UUID_REC - 1] = ' ';
         qsort(set, (size_t)n, UUID_REC, cmp_uuid_recs);
     }
     return set;
+}
+
+/* A copy of `set` with `uuid` in it or not, as `member` says, still sorted; NULL when out of
+ * memory. */
+static char *set_with(const char *set, const char *uuid, bool member)
+{
+    size_t n = strlen(set) / UUID_REC, at = 0;
+    while (at < n && memcmp(set + at * UUID_REC, uuid, UUID_REC - 1) < 0)
+        at++;
+    bool has = at < n && memcmp(set + at * UUID_REC, uuid, UUID_REC - 1) == 0;
+    char *out = malloc((n + 2) * UUID_REC);
+    if (!out)
+        return NULL;
+    memcpy(out, set, at * UUID_REC);
+    size_t len = at * UUID_REC;
+    if (member) {
+        memcpy(out + len, uuid, UUID_REC - 1);
+        out[len + UUID_REC - 1] = ' ';
+        len += UUID_REC;
+    }
+    size_t rest = has ? at + 1 : at;
+    memcpy(out + len, set + rest * UUID_REC, (n - rest) * UUID_REC);
+    out[len + (n - rest) * UUID_REC] = 0;
+    return out;
 }
 
 static int cmp_entry_uuid(const void *a, const void *b)
@@ -586,65 +612,95 @@ static long long mono_ns(void)
     return (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
 }
 
-static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
+/* What a whole refresh asks libvirt: every guest's state and counters, and the transient and
+ * autostart sets. */
+struct bulk {
+    virDomainStatsRecordPtr *recs;
+    int n;
+    long long at_ns; /* when the counters were read */
+    char *tset, *aset;
+};
+
+static void bulk_free(struct bulk *b)
 {
-    virDomainStatsRecordPtr *recs = NULL;
-    struct xml_cache_entry *ents = NULL;
-    char *tset = NULL, *aset = NULL;
+    if (b->recs)
+        virDomainStatsRecordListFree(b->recs);
+    free(b->tset);
+    free(b->aset);
+    memset(b, 0, sizeof(*b));
+}
+
+static int bulk_read(virConnectPtr c, struct bulk *b, struct err *e)
+{
+    memset(b, 0, sizeof(*b));
     /* NOWAIT: a guest whose libvirt job is busy (a migration) gets what can be read without
      * waiting for it; the rest keeps its last figures. A refresh never holds a move up. */
-    int rc = -1, n = virConnectGetAllDomainStats(c, STATS_FLAGS, &recs,
-                                                 VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
-    if (n < 0) {
+    b->n = virConnectGetAllDomainStats(c, STATS_FLAGS, &b->recs,
+                                       VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+    b->at_ns = mono_ns();
+    if (b->n < 0) {
         virt_err_libvirt(e, ERR_BACKEND, M_VIRT_LIST, "Cannot list guests");
-        goto cleanup;
+        return -1;
     }
     /* the transient guests, not the persistent ones: a host's few, where the persistent
      * are nearly all (at 1000 guests the set cost 2 ms of each refresh's 10) */
-    if (!(tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e)) ||
-        !(aset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e)))
-        goto cleanup;
-    ents = calloc((size_t)n + 1, sizeof(*ents));
+    if (!(b->tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e)) ||
+        !(b->aset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e))) {
+        bulk_free(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* The cache and the list from `b` (freed here); under refresh_lock. */
+static int refresh_from(struct virt *v, struct bulk *b, struct err *e)
+{
+    int rc = -1;
+    struct xml_cache_entry *ents = calloc((size_t)b->n + 1, sizeof(*ents));
     struct xml_cache_entry **ix = ents ? uuid_index(v) : NULL;
     size_t got = 0;
-    long long now_ns = mono_ns();
-    for (int i = 0; ents && i < n; i++) {
+    for (int i = 0; ents && i < b->n; i++) {
         struct err ignore;
-        if (refresh_entry(v, ix, recs[i], now_ns, true, &ents[got], &ignore) == 0)
+        if (refresh_entry(v, ix, b->recs[i], b->at_ns, true, &ents[got], &ignore) == 0)
             got++; /* a guest that vanished meanwhile is simply left out */
     }
     free(ix);
-    if (!ents)
-        goto cleanup;
-    qsort(ents, got, sizeof(*ents), cmp_names);
-    if (nothing_changed(v, ents, got, tset, aset)) {
+    if (ents)
+        qsort(ents, got, sizeof(*ents), cmp_names);
+    if (!ents) {
+        err_oom(e);
+    } else if (nothing_changed(v, ents, got, b->tset, b->aset)) {
         replace_cache(v, ents, got); /* the counters move on for the next figures */
         ents = NULL;
         rc = 0;
-        goto cleanup;
+    } else {
+        struct snapshot *s = build_snapshot(ents, got, b->tset, b->aset);
+        adopt(v, ents, got, s, b->tset, b->aset);
+        ents = NULL;
+        b->tset = b->aset = NULL;
+        rc = s ? 0 : err_oom(e);
     }
-    struct snapshot *s = build_snapshot(ents, got, tset, aset);
-    adopt(v, ents, got, s, tset, aset);
-    ents = NULL;
-    tset = aset = NULL;
-    rc = s ? 0 : err_oom(e);
-cleanup:
     free(ents);
-    free(tset);
-    free(aset);
-    if (recs)
-        virDomainStatsRecordListFree(recs);
+    bulk_free(b);
     return rc;
+}
+
+static int refresh_locked(struct virt *v, virConnectPtr c, struct err *e)
+{
+    struct bulk b;
+    return bulk_read(c, &b, e) < 0 ? -1 : refresh_from(v, &b, e);
 }
 
 enum guest_read { GUEST_GONE, GUEST_READ, GUEST_UNREAD };
 
-/* Guest `name`'s entry afresh into `fresh` (GUEST_READ), or GUEST_GONE when it no longer
- * exists, or GUEST_UNREAD when it exists but could not be read. Its XML is read again
- * whatever its state: kimchid may have changed its definition without changing its state (a
- * moved mark). */
+/* Guest `name`'s entry afresh into `fresh` (GUEST_READ), with whether it is persistent and
+ * autostarts, or GUEST_GONE when it no longer exists, or GUEST_UNREAD when it exists but
+ * could not be read. Its XML is read again whatever its state: kimchid may have changed its
+ * definition without changing its state (a moved mark). Only this guest is asked about: a
+ * call about every guest waits for any guest libvirt has locked (one whose QEMU it is
+ * stopping at the end of another move: ~200 ms). */
 static enum guest_read read_guest(struct virt *v, virConnectPtr c, const char *name,
-                                  struct xml_cache_entry *fresh)
+                                  struct xml_cache_entry *fresh, bool *persistent, bool *autostart)
 {
     virDomainPtr d = virDomainLookupByName(c, name);
     if (!d)
@@ -659,7 +715,11 @@ static enum guest_read read_guest(struct virt *v, virConnectPtr c, const char *n
     struct err ignore;
     int n =
         virDomainListGetStats(doms, STATS_FLAGS, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
-    bool have = n == 1 && refresh_entry(v, NULL, recs[0], mono_ns(), false, fresh, &ignore) == 0;
+    int p = virDomainIsPersistent(d), a = 0;
+    bool have = n == 1 && p >= 0 && virDomainGetAutostart(d, &a) == 0 &&
+                refresh_entry(v, NULL, recs[0], mono_ns(), false, fresh, &ignore) == 0;
+    *persistent = p == 1;
+    *autostart = a != 0;
     if (recs)
         virDomainStatsRecordListFree(recs);
     virDomainFree(d);
@@ -674,23 +734,45 @@ static bool replaced(const struct xml_cache_entry *x, const char *name,
            (fresh && strcmp(x->uuid, fresh->uuid) == 0);
 }
 
+/* The transient and autostart sets with guest `uuid` in or out of each, as read (when
+ * `have`; a guest gone is left in them: a set only answers for listed guests, and the next
+ * whole refresh lists them again); listed afresh when none is cached. */
+static int guest_sets(struct virt *v, virConnectPtr c, bool have, const char *uuid, bool persistent,
+                      bool autostart, char **tset, char **aset, struct err *e)
+{
+    bool cached = v->cache_tset && v->cache_aset;
+    if (cached) {
+        *tset = have ? set_with(v->cache_tset, uuid, !persistent) : strdup(v->cache_tset);
+        *aset = have ? set_with(v->cache_aset, uuid, autostart) : strdup(v->cache_aset);
+    } else {
+        *tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e);
+        *aset = *tset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
+    }
+    if (*tset && *aset)
+        return 0;
+    free(*tset);
+    free(*aset);
+    *tset = *aset = NULL;
+    return cached ? err_oom(e) : -1; /* else uuid_set said why */
+}
+
 static int refresh_guest_locked(struct virt *v, virConnectPtr c, const char *name, struct err *e)
 {
     struct xml_cache_entry fresh;
-    enum guest_read r = read_guest(v, c, name, &fresh);
+    bool persistent = false, autostart = false;
+    enum guest_read r = read_guest(v, c, name, &fresh, &persistent, &autostart);
     if (r == GUEST_UNREAD) /* whatever kept it from being read, a whole refresh decides */
         return refresh_locked(v, c, e);
     bool have = r == GUEST_READ;
-    char *tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e);
-    char *aset = tset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
-    struct xml_cache_entry *ents = aset ? calloc(v->ncache + 2, sizeof(*ents)) : NULL;
+    char *tset = NULL, *aset = NULL;
+    int rc = guest_sets(v, c, have, have ? fresh.uuid : "", persistent, autostart, &tset, &aset, e);
+    struct xml_cache_entry *ents = rc == 0 ? calloc(v->ncache + 2, sizeof(*ents)) : NULL;
     if (!ents) {
-        bool listed = aset != NULL; /* else uuid_set said why */
         if (have)
             virt_vm_info_clear(&fresh.info);
         free(tset);
         free(aset);
-        return listed ? err_oom(e) : -1;
+        return rc < 0 ? -1 : err_oom(e); /* guest_sets said why */
     }
     /* the others' facts move to the new array as they are, as a whole refresh moves them */
     size_t got = 0;
@@ -714,13 +796,18 @@ int virt_inventory_refresh_guest(struct virt *v, const char *name, struct err *e
         return -1;
     pthread_mutex_lock(&v->refresh_lock);
     int rc = refresh_guest_locked(v, c, name, e);
+    atomic_fetch_add(&v->guest_reads, 1);
     pthread_mutex_unlock(&v->refresh_lock);
     virConnectClose(c);
     return rc;
 }
 
 /* XML is re-read only for new guests, guests whose state changed (which covers the
- * actions kimchid itself runs) and guests an event named. */
+ * actions kimchid itself runs) and guests an event named. The bulk calls are made before
+ * refresh_lock is taken: libvirt answers them only once every guest is free, which at the end
+ * of a move is ~200 ms after it stopped that guest's QEMU, and a move's end reading its own
+ * guest (refresh_guest) need not wait for that. If such a read came in meanwhile, the bulk
+ * answers may be older than it and are asked again. */
 int virt_inventory_refresh(struct virt *v, struct err *e)
 {
     atomic_store(&v->refreshed_ms, clock_now_ms()); /* tried: a failing libvirt is not asked
@@ -728,8 +815,16 @@ int virt_inventory_refresh(struct virt *v, struct err *e)
     virConnectPtr c = virt_conn_get(v, e);
     if (!c)
         return -1;
+    unsigned long reads = atomic_load(&v->guest_reads);
+    struct bulk b;
+    int rc = bulk_read(c, &b, e);
     pthread_mutex_lock(&v->refresh_lock);
-    int rc = refresh_locked(v, c, e);
+    if (rc == 0 && atomic_load(&v->guest_reads) == reads)
+        rc = refresh_from(v, &b, e);
+    else if (rc == 0) {
+        bulk_free(&b);
+        rc = refresh_locked(v, c, e);
+    }
     pthread_mutex_unlock(&v->refresh_lock);
     virConnectClose(c);
     return rc;

@@ -118,6 +118,7 @@ struct virt {
     int nstale; /* -1: too many, re-read every guest's XML */
 
     pthread_mutex_t refresh_lock; /* one refresh at a time; guards cache */
+    atomic_ulong guest_reads;     /* refresh_guest calls so far (a whole refresh's check) */
     struct xml_cache_entry *cache;
     size_t ncache;
     char *cache_tset, *cache_aset; /* the transient and autostart sets the cache was built with */

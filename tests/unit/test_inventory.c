@@ -18,14 +18,20 @@
 #include "util/bus.h"
 #include "virt/virt.h"
 
-/* guest `name`'s "state/title" in kimchid's list (a new string). */
-static char *listed(struct virt *v, const char *name)
+/* guest `name`'s VM object in kimchid's list, or NULL when it is not listed */
+static json_t *listed_vm(struct virt *v, const char *name)
 {
     struct err e;
     char *text = virt_vm_json(v, name, &e);
-    assert_non_null(text);
-    json_t *o = json_loads(text, 0, NULL);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
     free(text);
+    return o;
+}
+
+/* guest `name`'s "state/title" in kimchid's list (a new string). */
+static char *listed(struct virt *v, const char *name)
+{
+    json_t *o = listed_vm(v, name);
     assert_non_null(o);
     char *out = NULL;
     assert_true(asprintf(&out, "%s/%s", json_string_value(json_object_get(o, "state")),
@@ -90,10 +96,7 @@ static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state
 /* guest `name`'s autostart in kimchid's list: 1, 0, or -1 when it is not listed */
 static int autostart_of(struct virt *v, const char *name)
 {
-    struct err e;
-    char *text = virt_vm_json(v, name, &e);
-    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
+    json_t *o = listed_vm(v, name);
     int a = o ? (int)json_integer_value(json_object_get(o, "autostart")) : -1;
     json_decref(o);
     return a;
@@ -141,11 +144,84 @@ static void figures_are_refreshed_while_followed_or_asked_for(void **state)
     bus_free(b);
 }
 
+/* guest `name`'s "persistent/autostart" in kimchid's list ("gone" when it is not listed) */
+static char *flags_of(struct virt *v, const char *name)
+{
+    json_t *o = listed_vm(v, name);
+    char *out = NULL;
+    assert_true(asprintf(&out, "%s", "gone") > 0);
+    if (o) {
+        free(out);
+        assert_true(
+            asprintf(&out, "%s/%d",
+                     json_is_true(json_object_get(o, "persistent")) ? "persistent" : "transient",
+                     (int)json_integer_value(json_object_get(o, "autostart"))) > 0);
+    }
+    json_decref(o);
+    return out;
+}
+
+static void assert_flags(struct virt *v, const char *name, const char *want)
+{
+    char *got = flags_of(v, name);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* A move's end reads its guest alone (not the other guests, which libvirt may have locked):
+ * the guest's own persistence and autostart go into the list, the others' stay. */
+static void a_guest_read_alone_gets_its_own_persistence_and_autostart(void **state)
+{
+    (void)state;
+    struct err e;
+    struct virt *v = virt_new("test:///default", &e);
+    assert_non_null(v);
+    virConnectPtr c = virConnectOpen("test:///default");
+    virDomainPtr d = virDomainLookupByName(c, "test");
+    assert_non_null(d);
+    assert_flags(v, "test", "persistent/0");
+
+    assert_int_equal(virDomainSetAutostart(d, 1), 0); /* libvirt sends no event for this */
+    assert_int_equal(virt_inventory_refresh_guest(v, "test", &e), 0);
+    assert_flags(v, "test", "persistent/1");
+    assert_int_equal(virDomainSetAutostart(d, 0), 0);
+    assert_int_equal(virt_inventory_refresh_guest(v, "test", &e), 0);
+    assert_flags(v, "test", "persistent/0");
+
+    const char *xml = "<domain type='test'><name>tr1</name><memory>65536</memory>"
+                      "<os><type>hvm</type></os></domain>";
+    virDomainPtr t = virDomainCreateXML(c, xml, 0);
+    assert_non_null(t);
+    assert_int_equal(virt_inventory_refresh_guest(v, "tr1", &e), 0);
+    assert_flags(v, "tr1", "transient/0");
+    char *same = virDomainGetXMLDesc(t, 0); /* its UUID too: a definition of the running guest */
+    assert_non_null(same);
+    virDomainPtr def = virDomainDefineXML(c, same);
+    free(same);
+    assert_non_null(def);
+    assert_int_equal(virt_inventory_refresh_guest(v, "tr1", &e), 0);
+    assert_flags(v, "tr1", "persistent/0");
+    assert_flags(v, "test", "persistent/0");
+
+    assert_int_equal(virDomainDestroy(t), 0);
+    assert_int_equal(virDomainUndefine(def), 0);
+    assert_int_equal(virt_inventory_refresh_guest(v, "tr1", &e), 0);
+    assert_flags(v, "tr1", "gone");
+    assert_flags(v, "test", "persistent/0");
+
+    virDomainFree(def);
+    virDomainFree(t);
+    virDomainFree(d);
+    virConnectClose(c);
+    virt_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_guest_being_moved_keeps_its_facts_until_the_move_ends),
         cmocka_unit_test(figures_are_refreshed_while_followed_or_asked_for),
+        cmocka_unit_test(a_guest_read_alone_gets_its_own_persistence_and_autostart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
