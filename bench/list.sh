@@ -2,8 +2,9 @@
 # list.sh [OLD-COMMIT] - the guest list with 1000 test-driver guests, this tree's kimchid
 # against OLD-COMMIT's (default c208479, before the list was served as built), in the same
 # run: GET /vms under wrk -t2 -c16 (plain, and with Accept-Encoding: gzip), requests/s and
-# p50/p99, the body's size, PSS after the load, CPU over 10 s idle. Not a test: prints figures
-# beside #26's targets. Needs wrk; logs in with lib.sh's test admin.
+# p50/p99, the body's size, PSS after the load, CPU over 10 s idle and 10 s with an event stream
+# open; the client's own CPU per plain body and libvirt's floor for the start. Not a test:
+# prints figures beside #26's targets. Needs wrk; logs in with lib.sh's test admin.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OLD=${1:-c208479}

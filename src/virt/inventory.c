@@ -231,6 +231,20 @@ static char *set_with(const char *set, const char *uuid, bool member)
     return out;
 }
 
+/* The transient guests' set and the autostart set, listed (the transient ones, not the
+ * persistent: a host's few, where the persistent are nearly all; at 1000 guests that set cost
+ * 2 ms of each refresh's 10). 0, or -1 with `e` and both NULL. */
+static int list_sets(virConnectPtr c, char **tset, char **aset, struct err *e)
+{
+    *tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e);
+    *aset = *tset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
+    if (*aset)
+        return 0;
+    free(*tset);
+    *tset = NULL;
+    return -1;
+}
+
 static int cmp_entry_uuid(const void *a, const void *b)
 {
     const struct xml_cache_entry *const *x = a, *const *y = b;
@@ -642,10 +656,7 @@ static int bulk_read(virConnectPtr c, struct bulk *b, struct err *e)
         virt_err_libvirt(e, ERR_BACKEND, M_VIRT_LIST, "Cannot list guests");
         return -1;
     }
-    /* the transient guests, not the persistent ones: a host's few, where the persistent
-     * are nearly all (at 1000 guests the set cost 2 ms of each refresh's 10) */
-    if (!(b->tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e)) ||
-        !(b->aset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e))) {
+    if (list_sets(c, &b->tset, &b->aset, e) < 0) {
         bulk_free(b);
         return -1;
     }
@@ -655,32 +666,29 @@ static int bulk_read(virConnectPtr c, struct bulk *b, struct err *e)
 /* The cache and the list from `b` (freed here); under refresh_lock. */
 static int refresh_from(struct virt *v, struct bulk *b, struct err *e)
 {
-    int rc = -1;
     struct xml_cache_entry *ents = calloc((size_t)b->n + 1, sizeof(*ents));
-    struct xml_cache_entry **ix = ents ? uuid_index(v) : NULL;
+    if (!ents) {
+        bulk_free(b);
+        return err_oom(e);
+    }
+    struct xml_cache_entry **ix = uuid_index(v);
     size_t got = 0;
-    for (int i = 0; ents && i < b->n; i++) {
+    for (int i = 0; i < b->n; i++) {
         struct err ignore;
         if (refresh_entry(v, ix, b->recs[i], b->at_ns, true, &ents[got], &ignore) == 0)
             got++; /* a guest that vanished meanwhile is simply left out */
     }
     free(ix);
-    if (ents)
-        qsort(ents, got, sizeof(*ents), cmp_names);
-    if (!ents) {
-        err_oom(e);
-    } else if (nothing_changed(v, ents, got, b->tset, b->aset)) {
+    qsort(ents, got, sizeof(*ents), cmp_names);
+    int rc = 0;
+    if (nothing_changed(v, ents, got, b->tset, b->aset)) {
         replace_cache(v, ents, got); /* the counters move on for the next figures */
-        ents = NULL;
-        rc = 0;
     } else {
         struct snapshot *s = build_snapshot(ents, got, b->tset, b->aset);
         adopt(v, ents, got, s, b->tset, b->aset);
-        ents = NULL;
         b->tset = b->aset = NULL;
         rc = s ? 0 : err_oom(e);
     }
-    free(ents);
     bulk_free(b);
     return rc;
 }
@@ -740,20 +748,16 @@ static bool replaced(const struct xml_cache_entry *x, const char *name,
 static int guest_sets(struct virt *v, virConnectPtr c, bool have, const char *uuid, bool persistent,
                       bool autostart, char **tset, char **aset, struct err *e)
 {
-    bool cached = v->cache_tset && v->cache_aset;
-    if (cached) {
-        *tset = have ? set_with(v->cache_tset, uuid, !persistent) : strdup(v->cache_tset);
-        *aset = have ? set_with(v->cache_aset, uuid, autostart) : strdup(v->cache_aset);
-    } else {
-        *tset = uuid_set(c, VIR_CONNECT_LIST_DOMAINS_TRANSIENT, e);
-        *aset = *tset ? uuid_set(c, VIR_CONNECT_LIST_DOMAINS_AUTOSTART, e) : NULL;
-    }
+    if (!v->cache_tset || !v->cache_aset)
+        return list_sets(c, tset, aset, e);
+    *tset = have ? set_with(v->cache_tset, uuid, !persistent) : strdup(v->cache_tset);
+    *aset = have ? set_with(v->cache_aset, uuid, autostart) : strdup(v->cache_aset);
     if (*tset && *aset)
         return 0;
     free(*tset);
     free(*aset);
     *tset = *aset = NULL;
-    return cached ? err_oom(e) : -1; /* else uuid_set said why */
+    return err_oom(e);
 }
 
 static int refresh_guest_locked(struct virt *v, virConnectPtr c, const char *name, struct err *e)

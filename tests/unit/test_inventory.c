@@ -55,16 +55,42 @@ static void wait_listed(struct virt *v, const char *name, const char *want)
     free(got);
 }
 
+/* Each test's kimchid inventory on the shared test driver, a connection of its own and its
+ * guest "test". */
+struct world {
+    struct virt *v;
+    virConnectPtr c;
+    virDomainPtr d;
+};
+
+static int world_open(void **state)
+{
+    struct err e;
+    struct world *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    assert_non_null(w->v = virt_new("test:///default", &e));
+    assert_non_null(w->c = virConnectOpen("test:///default"));
+    assert_non_null(w->d = virDomainLookupByName(w->c, "test"));
+    *state = w;
+    return 0;
+}
+
+static int world_close(void **state)
+{
+    struct world *w = *state;
+    virDomainFree(w->d);
+    virConnectClose(w->c);
+    virt_free(w->v);
+    free(w);
+    return 0;
+}
+
 static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state)
 {
-    (void)state;
+    struct world *w = *state;
+    struct virt *v = w->v;
+    virDomainPtr d = w->d;
     struct err e;
-    struct virt *v = virt_new("test:///default", &e);
-    assert_non_null(v);
-    virConnectPtr c = virConnectOpen("test:///default");
-    assert_non_null(c);
-    virDomainPtr d = virDomainLookupByName(c, "test");
-    assert_non_null(d);
     wait_listed(v, "test", "running/");
 
     assert_int_equal(virt_busy_claim(v, "test", VIRT_BUSY_MIGRATING, &e), 0);
@@ -88,9 +114,6 @@ static void a_guest_being_moved_keeps_its_facts_until_the_move_ends(void **state
     wait_listed(v, "test", "running/again");
 
     virDomainSetMetadata(d, VIR_DOMAIN_METADATA_TITLE, NULL, NULL, NULL, VIR_DOMAIN_AFFECT_LIVE);
-    virDomainFree(d);
-    virConnectClose(c);
-    virt_free(v);
 }
 
 /* guest `name`'s autostart in kimchid's list: 1, 0, or -1 when it is not listed */
@@ -104,15 +127,11 @@ static int autostart_of(struct virt *v, const char *name)
 
 static void figures_are_refreshed_while_followed_or_asked_for(void **state)
 {
-    (void)state;
-    struct err e;
+    struct world *w = *state;
+    struct virt *v = w->v;
+    virDomainPtr d = w->d;
     struct bus *b = bus_new(1 << 20);
-    struct virt *v = virt_new("test:///default", &e);
-    assert_non_null(v);
     virt_set_events(v, b);
-    virConnectPtr c = virConnectOpen("test:///default");
-    virDomainPtr d = virDomainLookupByName(c, "test");
-    assert_non_null(d);
     assert_int_equal(autostart_of(v, "test"), 0);
 
     /* autostart has no libvirt event: only a refresh without one sees it */
@@ -137,9 +156,7 @@ static void figures_are_refreshed_while_followed_or_asked_for(void **state)
     assert_non_null(strstr(frame, "\"name\":\"test\""));
     assert_non_null(strstr(frame, "\"autostart\":0"));
 
-    virDomainFree(d);
-    virConnectClose(c);
-    virt_free(v);
+    virt_set_events(v, NULL);
     bus_close(b);
     bus_free(b);
 }
@@ -172,13 +189,11 @@ static void assert_flags(struct virt *v, const char *name, const char *want)
  * the guest's own persistence and autostart go into the list, the others' stay. */
 static void a_guest_read_alone_gets_its_own_persistence_and_autostart(void **state)
 {
-    (void)state;
+    struct world *w = *state;
+    struct virt *v = w->v;
+    virConnectPtr c = w->c;
+    virDomainPtr d = w->d;
     struct err e;
-    struct virt *v = virt_new("test:///default", &e);
-    assert_non_null(v);
-    virConnectPtr c = virConnectOpen("test:///default");
-    virDomainPtr d = virDomainLookupByName(c, "test");
-    assert_non_null(d);
     assert_flags(v, "test", "persistent/0");
 
     assert_int_equal(virDomainSetAutostart(d, 1), 0); /* libvirt sends no event for this */
@@ -211,17 +226,17 @@ static void a_guest_read_alone_gets_its_own_persistence_and_autostart(void **sta
 
     virDomainFree(def);
     virDomainFree(t);
-    virDomainFree(d);
-    virConnectClose(c);
-    virt_free(v);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_guest_being_moved_keeps_its_facts_until_the_move_ends),
-        cmocka_unit_test(figures_are_refreshed_while_followed_or_asked_for),
-        cmocka_unit_test(a_guest_read_alone_gets_its_own_persistence_and_autostart),
+        cmocka_unit_test_setup_teardown(a_guest_being_moved_keeps_its_facts_until_the_move_ends,
+                                        world_open, world_close),
+        cmocka_unit_test_setup_teardown(figures_are_refreshed_while_followed_or_asked_for,
+                                        world_open, world_close),
+        cmocka_unit_test_setup_teardown(a_guest_read_alone_gets_its_own_persistence_and_autostart,
+                                        world_open, world_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
