@@ -259,6 +259,7 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     if (!c)
         return -1;
     int state, reason, rc = -1;
+    long long t[4] = {0}; /* the end's parts, for the debug log */
     virDomainPtr d = virt_domain_lookup(c, name, e);
     if (!d)
         goto cleanup;
@@ -283,12 +284,15 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
         virt_incoming_unwatch(&incoming);
     if (rc == 0 && o->where)
         *o->where = VIRT_WHERE_DEST;
+    t[0] = clock_now_ms();
     if (rc == 0)
         virt_completed_stats(v, d, o->host, final);
+    t[1] = clock_now_ms();
     if (rc == 0 && persistent == 1 && !(flags & VIR_MIGRATE_UNDEFINE_SOURCE))
         virt_mark_moved(v, d, o->host);
     if (rc == 0 && o->delete_source && o->storage && virt_storage_copies(o->storage) && o->removed)
         remove_stale_copies(v, c, d, state, o);
+    t[2] = clock_now_ms();
 cleanup:
     if (d)
         virDomainFree(d);
@@ -296,6 +300,12 @@ cleanup:
     /* the guest list sees the move now, while the job still claims the guest: stream clients
      * learn it went away "while migrating", not after */
     virt_inventory_refresh_guest(v, name, NULL);
+    if (t[0]) {
+        t[3] = clock_now_ms();
+        log_debug("the end of the move of \"%s\": figures %lld ms, the old definition and disk "
+                  "copies %lld ms, the guest list %lld ms",
+                  name, t[1] - t[0], t[2] - t[1], t[3] - t[2]);
+    }
     return rc;
 }
 

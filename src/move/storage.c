@@ -5,6 +5,7 @@
  * must already exist there. Volumes kimchid created are removed again when the move fails. */
 #include <errno.h>
 #include <libvirt/virterror.h>
+#include <libxml/entities.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <limits.h>
@@ -249,12 +250,20 @@ static int create_target(virConnectPtr remote, const char *host, struct virt_dis
     virStoragePoolPtr pool = target_pool(remote, host, d, e);
     if (!pool)
         return -1;
-    char xml[PATH_MAX + 256];
+    /* as libvirt's own pre-creation (a move without kimchid) makes it: qcow2 v3 with its
+     * metadata allocated, not the storage API's default, a v2 image with none */
+    bool qcow2 = strcmp(d->format, "qcow2") == 0;
+    /* a file name may hold '&' or '<' */
+    xmlChar *vol = xmlEncodeSpecialChars(NULL, (const xmlChar *)base_name(d->path));
+    char xml[6 * PATH_MAX + 256];
     snprintf(xml, sizeof(xml),
              "<volume><name>%s</name><capacity unit='bytes'>%llu</capacity>"
-             "<target><format type='%s'/></target></volume>",
-             base_name(d->path), d->capacity, d->format);
-    virStorageVolPtr v = virStorageVolCreateXML(pool, xml, 0);
+             "<target><format type='%s'/>%s</target></volume>",
+             vol ? (const char *)vol : "", d->capacity, d->format,
+             qcow2 ? "<compat>1.1</compat>" : "");
+    xmlFree(vol);
+    virStorageVolPtr v =
+        virStorageVolCreateXML(pool, xml, qcow2 ? VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA : 0);
     virStoragePoolFree(pool);
     if (!v) {
         char what[PATH_MAX + 64];

@@ -85,6 +85,8 @@ ok "...its message names the copied disk and the removed file" has "$(jq_get .me
 ok "...the final progress counts the disk bytes" test "$(jq_get '.progress.disk_total // 0')" -gt 0
 ok "...it runs on host-b, from host-b's own copy" bash -c \
   "[ \"\$('$LABCMD' exec b $V domblklist vm-local --details | awk '\$3==\"vda\"{print \$4}')\" == $IMAGES/vm-local.qcow2 ] && [ -s '$b_file' ]"
+ok "...host-b's copy is qcow2 v3 (compat 1.1), as libvirt's own pre-creation makes it" eq \
+  "$(lab exec b qemu-img info -U --output=json "$IMAGES/vm-local.qcow2" | jq -r '.["format-specific"].data.compat')" 1.1
 ok "...the source's disk file is gone and its definition too" bash -c "[ ! -e '$a_file' ] && [ \"\$('$LABCMD' exec a $V domstate vm-local 2>/dev/null)\" == '' ]"
 ok "...and it carried on, with the data it wrote during the copy" survived vm-local
 
