@@ -251,7 +251,8 @@ static int create_target(virConnectPtr remote, const char *host, struct virt_dis
     if (!pool)
         return -1;
     /* as libvirt's own pre-creation (a move without kimchid) makes it: qcow2 v3 with its
-     * metadata allocated, not the storage API's default, a v2 image with none */
+     * metadata allocated, not the storage API's default, a v2 image with none, which the
+     * copy fills more slowly (a 256 MiB disk's move: 2.19 s against 1.87 s, README) */
     bool qcow2 = strcmp(d->format, "qcow2") == 0;
     /* a file name may hold '&' or '<' */
     xmlChar *vol = xmlEncodeSpecialChars(NULL, (const xmlChar *)base_name(d->path));
