@@ -274,12 +274,21 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
      * guest is then learnt from libvirt's events there, watched from before the move */
     char uuid[VIR_UUID_STRING_BUFLEN];
     struct virt_incoming incoming;
-    bool watch = (flags & VIR_MIGRATE_POSTCOPY) && virDomainGetUUIDString(d, uuid) == 0;
+    bool have_uuid = virDomainGetUUIDString(d, uuid) == 0;
+    bool watch = (flags & VIR_MIGRATE_POSTCOPY) && have_uuid;
     if (watch)
         virt_incoming_watch(v, o->host, uuid, &incoming);
-    rc = move(v, c, d, state, flags, o, &p, e);
+    /* libvirt's call (or a shut-off guest's disk streams) lasts the whole move: on a
+     * connection of its own (virt_conn_open_own) */
+    virConnectPtr own = virt_conn_open_own(v);
+    virDomainPtr od = own && have_uuid ? virDomainLookupByUUIDString(own, uuid) : NULL;
+    rc = move(v, od ? own : c, od ? od : d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
         rc = settle(v, d, o, flags, &p, watch ? &incoming : NULL, e);
+    if (od)
+        virDomainFree(od);
+    if (own)
+        virConnectClose(own);
     if (watch)
         virt_incoming_unwatch(&incoming);
     if (rc == 0 && o->where)

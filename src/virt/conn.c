@@ -136,6 +136,18 @@ void virt_conn_stop(struct virt *v)
     v->event_started = false;
 }
 
+virConnectPtr virt_conn_open_own(struct virt *v)
+{
+    virConnectPtr c = virConnectOpen(v->uri);
+    if (c)
+        virt_keepalive(c);
+    else
+        log_warn("cannot open a libvirt connection of its own for a move (%s); it shares "
+                 "kimchid's",
+                 virGetLastErrorMessage());
+    return c;
+}
+
 void virt_keepalive(virConnectPtr c)
 {
     virConnectSetKeepAlive(c, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT);
