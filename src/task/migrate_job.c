@@ -487,6 +487,7 @@ static int check_login(struct task_ctx *ctx, struct migrate_arg *a, char *warn, 
                        "user and password of someone there who may use sudo: the move sets up "
                        "the password-less login.",
                        a->host, fp);
+    sshc_sftp_warm(a->host); /* the checks' reads there: that login overlaps this one */
     if (sshc_key_login_check(a->host, a->host_key, e) < 0)
         return -1;
     sshc_peer_note(a->host);
