@@ -14,6 +14,7 @@ at_exit "rm -f '$SEEN'"
 
 # the ssh trust to host-b, set up as the Migrate dialog's check does (if not there already)
 for i in $(seq 0 $((N - 1))); do lab guest a "vm-m$i" 64 fill transient >/dev/null; done
+lab guest a vm-mstay 32 nofill transient >/dev/null # stays: its XML is read during the moves
 migrate vm-m0 "$(jq -n --arg p "$ADMIN_PW" '{remote_host:"host-b",user:"labadmin",password:$p,check_only:true}')"
 ok "trust to host-b set up by a check" eq "$STATUS $(jq_get .ready)" "200 true"
 
@@ -50,10 +51,10 @@ ok "all $N moves ran in libvirt at once (at most $most seen)" eq "$most" "$N"
 
 # a call of kimchid's own to libvirt (the guest's XML) while they run
 t0=$(date +%s%N)
-req GET /vms/vm-two/storages
+req GET /vms/vm-mstay/storages
 took=$((($(date +%s%N) - t0) / 1000000))
 ok "...meanwhile kimchid read another guest's disks from libvirt in ${took} ms (under 2 s)" \
-  bash -c "[ '$STATUS' == 200 ] && [ $took -lt 2000 ]"
+  eq "$STATUS $([ "$took" -lt 2000 ] && echo fast || echo slow)" "200 fast"
 ok "...while the moves were still running" test "$(jobs_on_a)" -ge 1
 
 ended=0
