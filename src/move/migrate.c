@@ -279,16 +279,13 @@ int virt_vm_migrate(struct virt *v, const char *name, const struct virt_migrate_
     if (watch)
         virt_incoming_watch(v, o->host, uuid, &incoming);
     /* libvirt's call (or a shut-off guest's disk streams) lasts the whole move: on a
-     * connection of its own (virt_conn_open_own) */
-    virConnectPtr own = virt_conn_open_own(v);
-    virDomainPtr od = own && have_uuid ? virDomainLookupByUUIDString(own, uuid) : NULL;
-    rc = move(v, od ? own : c, od ? od : d, state, flags, o, &p, e);
+     * connection of its own (virt_domain_own_conn) */
+    virDomainPtr od = have_uuid ? virt_domain_own_conn(v, uuid) : NULL;
+    rc = move(v, od ? virDomainGetConnect(od) : c, od ? od : d, state, flags, o, &p, e);
     if (rc < 0 && p.called && state != VIR_DOMAIN_SHUTOFF)
         rc = settle(v, d, o, flags, &p, watch ? &incoming : NULL, e);
     if (od)
         virDomainFree(od);
-    if (own)
-        virConnectClose(own);
     if (watch)
         virt_incoming_unwatch(&incoming);
     if (rc == 0 && o->where)

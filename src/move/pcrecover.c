@@ -242,21 +242,16 @@ static int resume_fn(void *p)
     struct err e = {0};
     /* on a connection of its own, as a move's call (migrate.c): a call left hanging here
      * holds none of the shared connection's few concurrent calls */
-    virConnectPtr own = virt_conn_open_own(c->v);
-    virDomainPtr d = own ? virDomainLookupByUUIDString(own, c->uuid) : NULL;
+    virDomainPtr d = virt_domain_own_conn(c->v, c->uuid);
     if (!d)
         d = virt_lookup_uuid(c->v, NULL, c->uuid);
     if (!d) {
-        if (own)
-            virConnectClose(own);
         snprintf(c->error, sizeof(c->error), "the guest is no longer defined on this host");
         return -1;
     }
     struct virt_migrate_opts o = {.host = c->host, .addr = c->addr, .policy = c->policy};
     int rc = virt_migrate_call(c->v, d, &o, c->flags, resume_progress, c, &e);
     virDomainFree(d);
-    if (own)
-        virConnectClose(own);
     if (rc < 0)
         snprintf(c->error, sizeof(c->error), "%s", e.msg);
     return rc;

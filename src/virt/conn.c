@@ -136,16 +136,19 @@ void virt_conn_stop(struct virt *v)
     v->event_started = false;
 }
 
-virConnectPtr virt_conn_open_own(struct virt *v)
+virDomainPtr virt_domain_own_conn(struct virt *v, const char *uuid)
 {
     virConnectPtr c = virConnectOpen(v->uri);
-    if (c)
-        virt_keepalive(c);
-    else
+    if (!c) {
         log_warn("cannot open a libvirt connection of its own for a move (%s); it shares "
                  "kimchid's",
                  virGetLastErrorMessage());
-    return c;
+        return NULL;
+    }
+    virt_keepalive(c);
+    virDomainPtr d = virDomainLookupByUUIDString(c, uuid);
+    virConnectClose(c); /* d keeps it open while it lives */
+    return d;
 }
 
 void virt_keepalive(virConnectPtr c)

@@ -145,13 +145,15 @@ bool virt_conn_has_events(struct virt *v);
 
 /* Returns a new reference to a live connection, reconnecting if needed. */
 virConnectPtr virt_conn_get(struct virt *v, struct err *e);
-/* conn.c: a new connection to this host's libvirt for one long call (a move's migration, which
- * lasts the whole move): libvirtd serves at most max_client_requests (5) calls of one
- * connection at once and reads nothing more from it meanwhile, so moves sharing the guest
- * list's connection held every other call (and a sixth move) until one ended, and a short
- * call waited up to a keepalive interval (5 s) beside four (measured in the lab). NULL when
- * it cannot be opened (the caller uses virt_conn_get's). The caller closes it. */
-virConnectPtr virt_conn_open_own(struct virt *v);
+/* conn.c: the guest with this UUID (string form) looked up over a new connection to this
+ * host's libvirt, for one long call (a move's migration, which lasts the whole move):
+ * libvirtd serves at most max_client_requests (5) calls of one connection at once and reads
+ * nothing more from it meanwhile, so moves sharing the guest list's connection held every
+ * other call (and a sixth move) until one ended, and a short call waited up to a keepalive
+ * interval (5 s) beside four (measured in the lab). The domain holds the connection's only
+ * reference: virDomainFree closes it. NULL when it cannot be opened or the guest is not
+ * found there (the caller uses the shared connection). */
+virDomainPtr virt_domain_own_conn(struct virt *v, const char *uuid);
 
 /* Sets `e` from libvirt's last error of this thread: "<what>: <libvirt text>". */
 int virt_err_libvirt(struct err *e, enum err_code code, enum msg id, const char *what);
